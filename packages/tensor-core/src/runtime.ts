@@ -1,0 +1,147 @@
+/**
+ * A thin session layer over onnxruntime-common: the same serialized graph runs on onnxruntime-node (cpu,
+ * cuda, webgpu) or onnxruntime-web (wasm; webgpu in browsers). The provider is chosen by name and used
+ * alone: if it is missing, creating the session fails with a clear error instead of silently running
+ * elsewhere. Feeds are validated against the graph's declared inputs before every run.
+ */
+import { type Ort, type Provider, defaultThreads, loadOrt } from './backend'
+import { type DType, allocTyped, type TypedArrayFor } from './dtype'
+import { RuntimeError } from './errors'
+import type { Graph, Shape } from './graph'
+import { type SerializeOptions, serialize } from './serialize'
+
+export type { Provider } from './backend'
+export const PROVIDERS: readonly Provider[] = ['cpu', 'cuda', 'webgpu', 'wasm']
+
+/** A tensor on the JS side. */
+export interface HostTensor {
+  dtype: DType
+  shape: readonly number[]
+  data: TypedArrayFor
+}
+
+export function hostTensor(dtype: DType, shape: readonly number[], data?: TypedArrayFor | ArrayLike<number>): HostTensor {
+  const n = shape.reduce((a, b) => a * b, 1)
+  let arr: TypedArrayFor
+  if (data && ArrayBuffer.isView(data)) arr = data as TypedArrayFor
+  else {
+    arr = allocTyped(dtype, n)
+    if (data) for (let i = 0; i < n; i++) (arr as any)[i] = dtype === 'int64' ? BigInt((data as ArrayLike<number>)[i]) : (data as ArrayLike<number>)[i]
+  }
+  if (arr.length !== n) throw new RuntimeError(`hostTensor: ${arr.length} values do not fill shape [${shape.join(',')}] (${n} elements)`)
+  return { dtype, shape, data: arr }
+}
+
+export interface SessionOptions {
+  provider?: Provider
+  /** Intra-op threads (cpu); default one per core, or MOAS_THREADS. */
+  threads?: number
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all'
+  /** Write the optimized graph here (Node only) to inspect what ONNX Runtime fused. */
+  optimizedModelPath?: string
+}
+
+interface Signature {
+  name: string
+  dtype: DType
+  shape: Shape
+}
+
+const ORT_TYPE: Record<string, DType> = { float32: 'float32', float64: 'float64', int64: 'int64', int32: 'int32', bool: 'bool', uint8: 'uint8', float16: 'float16' }
+
+export class Session {
+  private constructor(
+    private readonly ort: Ort,
+    private readonly session: import('onnxruntime-common').InferenceSession,
+    readonly provider: Provider,
+    readonly inputs: readonly Signature[],
+    readonly outputs: readonly Signature[],
+    /** False for raw ONNX bytes, whose declared shapes we do not parse: ONNX Runtime checks those. */
+    private readonly validate: boolean,
+  ) {}
+
+  /** Create a session from a Graph (serialized here) or ONNX bytes plus their declared input signatures. */
+  static async create(model: Graph | Uint8Array, opts: SessionOptions & SerializeOptions = {}): Promise<Session> {
+    const provider = opts.provider ?? 'cpu'
+    if (!PROVIDERS.includes(provider)) throw new RuntimeError(`unknown execution provider '${provider}'; choose one of ${PROVIDERS.join(', ')}`)
+    const ort = await loadOrt(provider)
+    let bytes: Uint8Array
+    let inputs: Signature[] = []
+    let outputs: Signature[] = []
+    if (model instanceof Uint8Array) bytes = model
+    else {
+      bytes = serialize(model, opts)
+      const embedded = new Set(opts.params?.keys() ?? [])
+      inputs = [...model.inputs, ...model.params.map((p) => p.tensor).filter((t) => !embedded.has(t.name))].map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape }))
+      outputs = model.outputs.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape }))
+    }
+    const threads = opts.threads ?? defaultThreads()
+    if (provider === 'wasm') (ort.env as any).wasm.numThreads = threads
+    let session
+    try {
+      session = await ort.InferenceSession.create(bytes, {
+        executionProviders: [provider],
+        intraOpNumThreads: threads,
+        interOpNumThreads: 1,
+        graphOptimizationLevel: opts.optimization ?? 'all',
+        ...(opts.optimizedModelPath ? { optimizedModelFilePath: opts.optimizedModelPath } : {}),
+      })
+    } catch (e) {
+      const msg = (e as Error).message
+      if (/provider|backend|EP|adapter|webgpu|cuda/i.test(msg) && provider !== 'cpu' && provider !== 'wasm')
+        throw new RuntimeError(`execution provider '${provider}' is not available here (${msg}). ${PROVIDER_HELP[provider]}`)
+      throw new RuntimeError(`ONNX Runtime could not load the model on '${provider}': ${msg}`)
+    }
+    return new Session(ort, session, provider, inputs, outputs, !(model instanceof Uint8Array))
+  }
+
+  /** Run the graph. Every declared input must be fed with its dtype and a shape that fits its declaration. */
+  async run(feeds: Record<string, HostTensor>, fetch?: readonly string[]): Promise<Record<string, HostTensor>> {
+    this.check(feeds)
+    const ortFeeds: Record<string, import('onnxruntime-common').Tensor> = {}
+    for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new this.ort.Tensor(t.dtype as any, t.data as any, t.shape as number[])
+    const res = fetch ? await this.session.run(ortFeeds, fetch as string[]) : await this.session.run(ortFeeds)
+    const out: Record<string, HostTensor> = {}
+    for (const [name, t] of Object.entries(res)) out[name] = { dtype: ORT_TYPE[t.type] ?? (t.type as DType), shape: t.dims as number[], data: t.data as TypedArrayFor }
+    return out
+  }
+
+  async release(): Promise<void> {
+    await this.session.release()
+  }
+
+  private check(feeds: Record<string, HostTensor>): void {
+    if (!this.validate) return
+    const missing = this.inputs.filter((s) => !(s.name in feeds)).map((s) => s.name)
+    if (missing.length) throw new RuntimeError(`missing feed${missing.length > 1 ? 's' : ''}: ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ` and ${missing.length - 8} more` : ''}; the graph needs ${this.inputs.length} inputs`)
+    const known = new Set(this.inputs.map((s) => s.name))
+    const extra = Object.keys(feeds).filter((n) => !known.has(n))
+    if (extra.length) throw new RuntimeError(`unknown feed${extra.length > 1 ? 's' : ''}: ${extra.join(', ')}; the graph's inputs are ${[...known].slice(0, 8).join(', ')}${known.size > 8 ? ', ...' : ''}`)
+    const sym = new Map<string, [number, string]>()
+    for (const s of this.inputs) {
+      const t = feeds[s.name]
+      if (t.dtype !== s.dtype) throw new RuntimeError(`feed '${s.name}' has dtype ${t.dtype}, the graph expects ${s.dtype}`)
+      const want = `[${s.shape.join(',')}]`
+      if (t.shape.length !== s.shape.length) throw new RuntimeError(`feed '${s.name}' has shape [${t.shape.join(',')}], the graph expects ${want}`)
+      s.shape.forEach((d, i) => {
+        const got = t.shape[i]
+        if (typeof d === 'number') {
+          if (got !== d) throw new RuntimeError(`feed '${s.name}' has shape [${t.shape.join(',')}], the graph expects ${want} (dimension ${i} must be ${d})`)
+        } else {
+          const seen = sym.get(d)
+          if (seen && seen[0] !== got) throw new RuntimeError(`feed '${s.name}' gives '${d}' = ${got}, but feed '${seen[1]}' gave ${seen[0]}; symbolic dims must agree across feeds`)
+          sym.set(d, [got, s.name])
+        }
+      })
+      const n = t.shape.reduce((a, b) => a * b, 1)
+      if (t.data.length !== n) throw new RuntimeError(`feed '${s.name}' holds ${t.data.length} values but its shape [${t.shape.join(',')}] needs ${n}`)
+    }
+  }
+}
+
+const PROVIDER_HELP: Record<Provider, string> = {
+  cpu: '',
+  wasm: '',
+  cuda: "The CUDA provider needs an NVIDIA GPU, CUDA 12 and onnxruntime-node's CUDA libraries (reinstall onnxruntime-node with ONNXRUNTIME_NODE_INSTALL_CUDA=v12 on a machine that can download them); use provider 'cpu' otherwise.",
+  webgpu: "WebGPU needs a GPU adapter: in Node, libvulkan and a Vulkan driver; in a browser, navigator.gpu (Chrome/Edge 113+, or --enable-unsafe-webgpu). Use 'cpu' (Node) or 'wasm' (browser) otherwise.",
+}
