@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest'
+import { CharTokenizer } from './charTokenizer.js'
+import { DataError } from './errors.js'
+
+describe('CharTokenizer', () => {
+  it('builds the vocabulary as sorted(set(text))', () => {
+    const tok = CharTokenizer.fromText('hello world')
+    expect(tok.vocab).toEqual([' ', 'd', 'e', 'h', 'l', 'o', 'r', 'w'])
+    expect(tok.vocabSize).toBe(8)
+  })
+
+  it('treats astral characters as one character and sorts by code point', () => {
+    // U+1F600 (surrogates D83D DE00) sorts after U+FF5E by code point but before it by UTF-16 unit.
+    const tok = CharTokenizer.fromText('～😀a～')
+    expect(tok.vocab).toEqual(['a', '～', '😀'])
+    expect([...tok.encode('😀a')]).toEqual([2, 0])
+  })
+
+  it('round-trips encode/decode', () => {
+    const text = 'The quick brown fox @-@ <unk> 😀 ü\n'
+    const tok = CharTokenizer.fromText(text)
+    const ids = tok.encode(text)
+    expect(ids).toBeInstanceOf(Int32Array)
+    expect(ids.length).toBe([...text].length)
+    expect(tok.decode(ids)).toBe(text)
+    expect(tok.decode(BigInt64Array.from(ids, BigInt))).toBe(text)
+  })
+
+  it('reports unknown characters with a fix, or skips them', () => {
+    const tok = CharTokenizer.fromText('abc')
+    const err = (() => {
+      try {
+        tok.encode('abxyx"c')
+      } catch (e) {
+        return e as DataError
+      }
+    })()
+    expect(err).toBeInstanceOf(DataError)
+    expect(err!.name).toBe('DataError')
+    expect(err!.message).toContain('3 character(s)')
+    expect(err!.message).toContain('"x", "y", "\\""')
+    expect(err!.message).toContain('--skip-unknown')
+    expect([...tok.encode('abxyx"c', { onUnknown: 'skip' })]).toEqual([0, 1, 2])
+  })
+
+  it('caps the list of unknown characters', () => {
+    const tok = CharTokenizer.fromText('a')
+    const text = Array.from({ length: 30 }, (_, i) => String.fromCharCode(0x100 + i)).join('')
+    expect(() => tok.encode(text)).toThrow(/… and 10 more/)
+  })
+
+  it('rejects ids outside the vocabulary', () => {
+    expect(() => CharTokenizer.fromText('ab').decode([0, 2])).toThrow(DataError)
+  })
+
+  it('round-trips through JSON', () => {
+    const tok = CharTokenizer.fromText('zebra 😀')
+    const json = JSON.parse(JSON.stringify(tok))
+    expect(json).toEqual({ type: 'char', vocab: [' ', 'a', 'b', 'e', 'r', 'z', '😀'] })
+    const back = CharTokenizer.fromJSON(json)
+    expect(back.vocab).toEqual(tok.vocab)
+    expect(back.decode(back.encode('bare 😀'))).toBe('bare 😀')
+  })
+
+  it('validates JSON clearly', () => {
+    expect(() => CharTokenizer.fromJSON(null)).toThrow(/must be an object/)
+    expect(() => CharTokenizer.fromJSON({ type: 'bpe', vocab: [] })).toThrow(/type "bpe"; expected "char"/)
+    expect(() => CharTokenizer.fromJSON({ type: 'char' })).toThrow(/"vocab"/)
+    expect(() => CharTokenizer.fromJSON({ type: 'char', vocab: ['a', 'bc'] })).toThrow(/vocab\[1\] must be a single character/)
+    expect(() => CharTokenizer.fromJSON({ type: 'char', vocab: ['a', 7] })).toThrow(DataError)
+    expect(() => CharTokenizer.fromJSON({ type: 'char', vocab: ['a', 'b', 'a'] })).toThrow(/twice/)
+  })
+})
