@@ -92,6 +92,10 @@ export class Graph {
   readonly constants: ConstantInfo[] = []
   readonly outputs: Tensor[] = []
   readonly docs = new Map<string, string>()
+  /** uint16 inputs that feed dropout masks when `dropoutNoise` is on (see ops.dropout). */
+  readonly noiseInputs: Tensor[] = []
+  /** Take dropout randomness from caller-fed noise inputs instead of ONNX Dropout's internal RNG. */
+  dropoutNoise = false
   private readonly names = new Set<string>()
   private readonly scopes: string[] = []
   private readonly scalarCache = new Map<string, Tensor>()

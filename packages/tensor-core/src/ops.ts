@@ -377,14 +377,25 @@ export function layerNorm(x: Tensor, scale: Tensor, bias: Tensor | null, eps = 1
 }
 
 /**
- * Dropout. In training it emits ONNX Dropout with training_mode=true (its random mask is an output the
- * backward pass reuses); otherwise it is the identity and adds no node.
+ * Dropout; the identity (no node) when not training or ratio is 0. Two sources of randomness:
+ * - default: ONNX Dropout with training_mode (its mask output is reused by the backward pass);
+ * - `graph.dropoutNoise = true`: the graph gets a uint16 input `noise/...` per dropout site, filled by the
+ *   caller from its own seeded PRNG each step. Elements with noise < round(ratio·65536) are dropped and the
+ *   rest scaled by 1/(1 − that fraction). The caller owns the random stream, so a resumed run reproduces the
+ *   uninterrupted one exactly, and every runtime sees the same masks.
  */
 export function dropout(x: Tensor, ratio: number, training: boolean, seed?: number): Tensor {
   requireFloat('Dropout', x)
   if (!(ratio >= 0 && ratio < 1)) fail('Dropout', `ratio must be in [0, 1), got ${ratio}`, x)
   if (!training || ratio === 0) return x
   const g = x.graph
+  if (g.dropoutNoise) {
+    if (numel(x.shape) === null) fail('Dropout', 'noise-input dropout needs a static shape; build the training graph with static batch and sequence sizes', x)
+    const threshold = Math.round(ratio * 65536)
+    const noise = g.input(g.uniqueName('noise'), 'uint16', x.shape, `dropout noise (uniform uint16), drop where < ${threshold}`)
+    g.noiseInputs.push(noise)
+    return where(less(noise, g.scalar(threshold, 'uint16')), 0, mul(x, 1 / (1 - threshold / 65536)))
+  }
   const attrs: Record<string, AttrValue> = seed === undefined ? {} : { seed: attr.int(seed) }
   const [y] = g.addNode('Dropout', [x, g.scalar(ratio, x.dtype), g.constant([1], [], 'bool', 'training_mode')], [
     { dtype: x.dtype, shape: x.shape }, { dtype: 'bool', shape: x.shape },

@@ -47,7 +47,7 @@ interface Signature {
   shape: Shape
 }
 
-const ORT_TYPE: Record<string, DType> = { float32: 'float32', float64: 'float64', int64: 'int64', int32: 'int32', bool: 'bool', uint8: 'uint8', float16: 'float16' }
+const ORT_TYPE: Record<string, DType> = { float32: 'float32', float64: 'float64', int64: 'int64', int32: 'int32', bool: 'bool', uint8: 'uint8', uint16: 'uint16', float16: 'float16' }
 
 export class Session {
   private constructor(
