@@ -121,6 +121,13 @@ export class Graph {
     return name
   }
 
+  /** A scope-prefixed name not used yet, left unreserved for input()/param(), which reserve it themselves. */
+  freshName(base: string): string {
+    const name = this.uniqueName(base)
+    this.names.delete(name)
+    return name
+  }
+
   private claim(name: string): string {
     if (this.names.has(name)) throw new GraphError(`graph '${this.name}': the name '${name}' is already used; names of inputs and parameters must be unique`)
     this.names.add(name)

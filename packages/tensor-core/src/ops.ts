@@ -392,7 +392,7 @@ export function dropout(x: Tensor, ratio: number, training: boolean, seed?: numb
   if (g.dropoutNoise) {
     if (numel(x.shape) === null) fail('Dropout', 'noise-input dropout needs a static shape; build the training graph with static batch and sequence sizes', x)
     const threshold = Math.round(ratio * 65536)
-    const noise = g.input(g.uniqueName('noise'), 'uint16', x.shape, `dropout noise (uniform uint16), drop where < ${threshold}`)
+    const noise = g.input(g.freshName('noise'), 'uint16', x.shape, `dropout noise (uniform uint16), drop where < ${threshold}`)
     g.noiseInputs.push(noise)
     return where(less(noise, g.scalar(threshold, 'uint16')), 0, mul(x, 1 / (1 - threshold / 65536)))
   }
