@@ -1,0 +1,135 @@
+import { Graph, type HostTensor, Session, hostTensor, ops } from '@moas/tensor-core'
+import { describe, expect, it } from 'vitest'
+import { causalAttention, mergeHeads, splitHeads } from './attention'
+import { gradcheck, probe, randHost } from './testing'
+
+/** Plain-JS causal attention on [B,G,R,T,d] queries and [B,G,1,T,d] keys/values (keep: optional prob mask). */
+function referenceAttention(q: HostTensor, k: HostTensor, v: HostTensor, keep?: (idx: number) => number): Float64Array {
+  const [B, G, R, T, d] = q.shape
+  const out = new Float64Array(B * G * R * T * d)
+  const Q = q.data as Float64Array, K = k.data as Float64Array, V = v.data as Float64Array
+  for (let b = 0; b < B; b++) for (let g = 0; g < G; g++) for (let r = 0; r < R; r++) for (let i = 0; i < T; i++) {
+    const qOff = ((((b * G + g) * R + r) * T + i) * d)
+    const kvBase = (b * G + g) * T * d
+    const s: number[] = []
+    for (let j = 0; j <= i; j++) {
+      let dot = 0
+      for (let c = 0; c < d; c++) dot += Q[qOff + c] * K[kvBase + j * d + c]
+      s.push(dot / Math.sqrt(d))
+    }
+    const m = Math.max(...s)
+    const e = s.map((x) => Math.exp(x - m))
+    const z = e.reduce((a, c) => a + c, 0)
+    for (let j = 0; j <= i; j++) {
+      const p = (e[j] / z) * (keep ? keep((((b * G + g) * R + r) * T + i) * T + j) : 1)
+      for (let c = 0; c < d; c++) out[qOff + c] += p * V[kvBase + j * d + c]
+    }
+  }
+  return out
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length)
+  let m = 0
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]))
+  return m
+}
+
+const shapes = { mha: [2, 3, 1, 5, 4], gqa: [2, 2, 3, 5, 4], mqa: [2, 1, 4, 5, 4] } as const
+
+function feedsFor([B, G, R, T, d]: readonly number[], seed: number) {
+  return {
+    q: randHost('float64', [B, G, R, T, d], seed),
+    k: randHost('float64', [B, G, 1, T, d], seed + 1),
+    v: randHost('float64', [B, G, 1, T, d], seed + 2),
+  }
+}
+
+describe('causalAttention', () => {
+  for (const [name, shape] of Object.entries(shapes)) {
+    it(`${name}: matches a plain-JS reference with static and symbolic B, T`, async () => {
+      const [B, G, R, T, d] = shape
+      const feeds = feedsFor(shape, 10)
+      for (const dims of [[B, T], ['batch', 'seq']] as const) {
+        const g = new Graph('attn')
+        const q = g.input('q', 'float64', [dims[0], G, R, dims[1], d])
+        const k = g.input('k', 'float64', [dims[0], G, 1, dims[1], d])
+        const v = g.input('v', 'float64', [dims[0], G, 1, dims[1], d])
+        g.output('y', causalAttention(q, k, v, { dropout: 0.5, training: false }))
+        const s = await Session.create(g)
+        const y = (await s.run(feeds)).y
+        expect(y.shape).toEqual([B, G, R, T, d])
+        expect(maxAbsDiff(y.data as Float64Array, referenceAttention(feeds.q, feeds.k, feeds.v))).toBeLessThan(1e-12)
+      }
+    })
+
+    it(`${name}: gradients of q, k and v match finite differences (k, v summed over the R sharing heads)`, async () => {
+      const [B, G, R, T, d] = shape
+      const feeds = { ...feedsFor(shape, 20), probe: randHost('float64', [B, G, R, T, d], 4) }
+      const res = await gradcheck(() => {
+        const g = new Graph('attn-grad')
+        // symbolic B and T: the run-time causal mask must be differentiable through too
+        const q = g.input('q', 'float64', ['batch', G, R, 'seq', d])
+        const k = g.input('k', 'float64', ['batch', G, 1, 'seq', d])
+        const v = g.input('v', 'float64', ['batch', G, 1, 'seq', d])
+        const y = causalAttention(q, k, v, { dropout: 0, training: true })
+        return { graph: g, loss: probe(y), wrt: [q, k, v] }
+      }, feeds)
+      expect(res.checked).toBeGreaterThan(100)
+      expect(res.maxError).toBeLessThan(1e-7)
+    })
+  }
+
+  it('applies dropout to the probabilities, from caller-fed noise', async () => {
+    const shape = [1, 2, 2, 6, 4]
+    const [B, G, R, T, d] = shape
+    const feeds: Record<string, HostTensor> = feedsFor(shape, 30)
+    const g = new Graph('attn-drop')
+    g.dropoutNoise = true
+    const q = g.input('q', 'float64', [B, G, R, T, d])
+    const k = g.input('k', 'float64', [B, G, 1, T, d])
+    const v = g.input('v', 'float64', [B, G, 1, T, d])
+    g.output('y', causalAttention(q, k, v, { dropout: 0.25, training: true }))
+    expect(g.noiseInputs.length).toBe(1)
+    expect(g.noiseInputs[0].shape).toEqual([B, G, R, T, T])
+    const n = B * G * R * T * T
+    const noise = new Uint16Array(n)
+    for (let i = 0; i < n; i++) noise[i] = (i * 40503) % 65536 // a spread of values on both sides of the threshold
+    feeds[g.noiseInputs[0].name] = hostTensor('uint16', [B, G, R, T, T], noise)
+    const y = (await (await Session.create(g)).run(feeds)).y
+    const threshold = Math.round(0.25 * 65536)
+    const ref = referenceAttention(feeds.q, feeds.k, feeds.v, (i) => (noise[i] < threshold ? 0 : 1 / (1 - threshold / 65536)))
+    expect(maxAbsDiff(y.data as Float64Array, ref)).toBeLessThan(1e-12)
+    // and the mask really dropped something
+    expect(maxAbsDiff(ref, referenceAttention(feeds.q, feeds.k, feeds.v))).toBeGreaterThan(1e-3)
+  })
+
+  it('rejects ungrouped or mismatched shapes with a message naming the fix', () => {
+    const g = new Graph('bad')
+    const q = g.input('q', 'float32', [2, 3, 1, 5, 4])
+    const k4 = g.input('k4', 'float32', [2, 3, 5, 4])
+    const kR = g.input('kR', 'float32', [2, 3, 2, 5, 4])
+    const kT = g.input('kT', 'float32', [2, 3, 1, 6, 4])
+    expect(() => causalAttention(q, k4, k4, { dropout: 0, training: false })).toThrow(/rank-5/)
+    expect(() => causalAttention(q, kR, kR, { dropout: 0, training: false })).toThrow(/size 1 on axis 2/)
+    expect(() => causalAttention(q, kT, kT, { dropout: 0, training: false })).toThrow(/axis 3 \(T\)/)
+  })
+})
+
+describe('splitHeads / mergeHeads', () => {
+  it('split [B,T,n*d] into [B,n,T,d] with head h = channels h*d..h*d+d-1, and merge back', async () => {
+    const g = new Graph('heads')
+    const x = g.input('x', 'float64', ['batch', 'seq', 6])
+    const s = splitHeads(x, 3, 2)
+    expect(s.shape).toEqual(['batch', 3, 'seq', 2])
+    g.output('split', s)
+    g.output('merged', mergeHeads(s))
+    const xv = randHost('float64', [2, 4, 6], 1)
+    const out = await (await Session.create(g)).run({ x: xv })
+    const X = xv.data as Float64Array
+    const S = out.split.data as Float64Array
+    for (let b = 0; b < 2; b++) for (let h = 0; h < 3; h++) for (let t = 0; t < 4; t++) for (let c = 0; c < 2; c++)
+      expect(S[((b * 3 + h) * 4 + t) * 2 + c]).toBe(X[(b * 4 + t) * 6 + h * 2 + c])
+    expect(Array.from(out.merged.data as Float64Array)).toEqual(Array.from(X))
+  })
+})
