@@ -1,1 +1,5 @@
 export * from './data/index.js'
+export * from './schedule'
+export * from './noise'
+export * from './stats'
+export * from './chart'

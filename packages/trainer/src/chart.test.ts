@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest'
+import { niceTicks, valLossChart } from './chart'
+
+/** A strict little XML check: one root, balanced tags, quoted attributes, only the five entities. */
+function assertWellFormed(xml: string) {
+  const stack: string[] = []
+  let roots = 0
+  const body = xml.replace(/^<\?xml[^>]*\?>\s*/, '')
+  const re = /<(\/?)([a-zA-Z][\w:-]*)((?:\s+[\w:-]+="[^"<]*")*)\s*(\/?)>|([^<]+)|(<)/g
+  let m: RegExpExecArray | null
+  while ((m = re.exec(body))) {
+    const [, close, name, , selfClose, text, stray] = m
+    if (stray) throw new Error(`stray '<' at ${m.index}`)
+    if (text !== undefined) {
+      if (!stack.length && text.trim()) throw new Error(`text outside the root: ${text}`)
+      if (/&(?!(amp|lt|gt|quot|apos);)/.test(text)) throw new Error(`bad entity in ${text}`)
+      continue
+    }
+    if (close) {
+      if (stack.pop() !== name) throw new Error(`mismatched </${name}>`)
+    } else {
+      if (!stack.length) roots++
+      if (!selfClose) stack.push(name)
+    }
+  }
+  if (stack.length) throw new Error(`unclosed <${stack.join('>, <')}>`)
+  if (roots !== 1) throw new Error(`${roots} root elements`)
+}
+
+const curve = (base: number, spread: number) =>
+  [50, 100, 150, 200].map((step, i) => ({ step, mean: base - i * 0.1, min: base - i * 0.1 - spread, max: base - i * 0.1 + spread }))
+
+describe('valLossChart', () => {
+  it('is well-formed SVG with a line, a band and a legend entry per series', () => {
+    const svg = valLossChart([{ name: 'mha', points: curve(2.5, 0.02) }, { name: 'moas <dynamic> & co', points: curve(2.55, 0.03) }], { title: 'val loss' })
+    assertWellFormed(svg)
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true)
+    expect(svg.match(/<polyline /g)).toHaveLength(2)
+    expect(svg.match(/<polygon /g)).toHaveLength(2)
+    expect(svg).toContain('moas &lt;dynamic&gt; &amp; co')
+    expect(svg).not.toMatch(/NaN|Infinity/)
+    // Deterministic: the same input gives the same bytes.
+    expect(valLossChart([{ name: 'mha', points: curve(2.5, 0.02) }])).toBe(valLossChart([{ name: 'mha', points: curve(2.5, 0.02) }]))
+  })
+
+  it('draws no band for a single seed and survives empty or flat data', () => {
+    const flat = [{ step: 10, mean: 2, min: 2, max: 2 }]
+    const svg = valLossChart([{ name: 'one', points: flat }])
+    assertWellFormed(svg)
+    expect(svg).not.toContain('<polygon')
+    assertWellFormed(valLossChart([]))
+    expect(valLossChart([{ name: 'x', points: [{ step: 1, mean: NaN, min: NaN, max: NaN }] }])).not.toMatch(/NaN/)
+  })
+
+  it('the checker itself rejects malformed XML', () => {
+    expect(() => assertWellFormed('<svg><g></svg>')).toThrow()
+    expect(() => assertWellFormed('<svg>a & b</svg>')).toThrow()
+    expect(() => assertWellFormed('<svg x=1></svg>')).toThrow()
+  })
+
+  it('niceTicks', () => {
+    expect(niceTicks(0, 500, 5)).toEqual([0, 100, 200, 300, 400, 500])
+    expect(niceTicks(2.27, 2.61, 6)).toEqual([2.3, 2.4, 2.5, 2.6])
+  })
+})

@@ -1,0 +1,100 @@
+/**
+ * The val-loss chart of `compare`, as hand-written SVG: no plotting dependency, a few dozen lines, and
+ * byte-for-byte deterministic output (numbers are printed with fixed precision), so results committed to
+ * the repository diff cleanly.
+ */
+
+export interface CurvePoint {
+  step: number
+  mean: number
+  min: number
+  max: number
+}
+
+export interface CurveSeries {
+  name: string
+  points: readonly CurvePoint[]
+}
+
+export interface ChartOptions {
+  title?: string
+  xLabel?: string
+  yLabel?: string
+  width?: number
+  height?: number
+}
+
+/** Colour-blind-safe palette (Okabe–Ito). */
+const COLORS = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#F0E442', '#000000']
+
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
+const f = (v: number) => (Math.round(v * 100) / 100).toFixed(2)
+
+/** "Nice" tick values covering [lo, hi]: steps of 1, 2 or 5 × 10^k, about `count` of them. */
+export function niceTicks(lo: number, hi: number, count = 5): number[] {
+  if (!(hi > lo)) return [lo]
+  const raw = (hi - lo) / count
+  const mag = 10 ** Math.floor(Math.log10(raw))
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw)!
+  const ticks: number[] = []
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) ticks.push(Number(v.toPrecision(12)))
+  return ticks
+}
+
+/** Line chart of each series' mean with a shaded min–max band (the spread over seeds). */
+export function valLossChart(series: readonly CurveSeries[], opts: ChartOptions = {}): string {
+  const W = opts.width ?? 720
+  const H = opts.height ?? 440
+  const m = { left: 70, right: 170, top: 40, bottom: 55 }
+  const pts = series.flatMap((s) => s.points).filter((p) => [p.step, p.mean, p.min, p.max].every(Number.isFinite))
+  const x0 = Math.min(0, ...pts.map((p) => p.step))
+  const x1 = Math.max(x0 + 1, ...pts.map((p) => p.step))
+  let y0 = Math.min(...pts.map((p) => p.min))
+  let y1 = Math.max(...pts.map((p) => p.max))
+  if (!pts.length) [y0, y1] = [0, 1]
+  if (y1 - y0 < 1e-6) [y0, y1] = [y0 - 0.5, y1 + 0.5]
+  const pad = (y1 - y0) * 0.05
+  ;[y0, y1] = [y0 - pad, y1 + pad]
+  const X = (v: number) => m.left + ((v - x0) / (x1 - x0)) * (W - m.left - m.right)
+  const Y = (v: number) => H - m.bottom - ((v - y0) / (y1 - y0)) * (H - m.top - m.bottom)
+
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<rect x="0" y="0" width="${W}" height="${H}" fill="#ffffff"/>`,
+  ]
+  if (opts.title) out.push(`<text x="${f(W / 2)}" y="22" text-anchor="middle" font-size="15">${esc(opts.title)}</text>`)
+  // Grid and ticks.
+  for (const t of niceTicks(y0, y1, 6)) {
+    out.push(`<line x1="${f(m.left)}" y1="${f(Y(t))}" x2="${f(W - m.right)}" y2="${f(Y(t))}" stroke="#e5e5e5"/>`)
+    out.push(`<text x="${f(m.left - 6)}" y="${f(Y(t) + 4)}" text-anchor="end">${esc(String(t))}</text>`)
+  }
+  for (const t of niceTicks(x0, x1, 8)) {
+    out.push(`<line x1="${f(X(t))}" y1="${f(H - m.bottom)}" x2="${f(X(t))}" y2="${f(H - m.bottom + 5)}" stroke="#333333"/>`)
+    out.push(`<text x="${f(X(t))}" y="${f(H - m.bottom + 18)}" text-anchor="middle">${esc(String(t))}</text>`)
+  }
+  out.push(`<rect x="${f(m.left)}" y="${f(m.top)}" width="${f(W - m.left - m.right)}" height="${f(H - m.top - m.bottom)}" fill="none" stroke="#333333"/>`)
+  out.push(`<text x="${f((m.left + W - m.right) / 2)}" y="${f(H - 14)}" text-anchor="middle">${esc(opts.xLabel ?? 'step')}</text>`)
+  out.push(`<text transform="translate(18 ${f((m.top + H - m.bottom) / 2)}) rotate(-90)" text-anchor="middle">${esc(opts.yLabel ?? 'val loss (nats)')}</text>`)
+  // Bands first, then lines on top; a legend entry per series.
+  series.forEach((s, i) => {
+    const color = COLORS[i % COLORS.length]
+    const p = s.points.filter((q) => [q.step, q.mean, q.min, q.max].every(Number.isFinite))
+    if (p.some((q) => q.max > q.min)) {
+      const band = [...p.map((q) => `${f(X(q.step))},${f(Y(q.max))}`), ...[...p].reverse().map((q) => `${f(X(q.step))},${f(Y(q.min))}`)]
+      out.push(`<polygon points="${band.join(' ')}" fill="${color}" fill-opacity="0.18" stroke="none"/>`)
+    }
+  })
+  series.forEach((s, i) => {
+    const color = COLORS[i % COLORS.length]
+    const p = s.points.filter((q) => [q.step, q.mean, q.min, q.max].every(Number.isFinite))
+    if (p.length) out.push(`<polyline points="${p.map((q) => `${f(X(q.step))},${f(Y(q.mean))}`).join(' ')}" fill="none" stroke="${color}" stroke-width="2"/>`)
+    for (const q of p) out.push(`<circle cx="${f(X(q.step))}" cy="${f(Y(q.mean))}" r="2.5" fill="${color}"/>`)
+    const ly = m.top + 10 + i * 20
+    out.push(`<line x1="${f(W - m.right + 15)}" y1="${f(ly)}" x2="${f(W - m.right + 40)}" y2="${f(ly)}" stroke="${color}" stroke-width="2"/>`)
+    out.push(`<text x="${f(W - m.right + 46)}" y="${f(ly + 4)}">${esc(s.name)}</text>`)
+  })
+  out.push(`<text x="${f(W - m.right + 15)}" y="${f(m.top + 10 + series.length * 20 + 8)}" fill="#666666" font-size="10">line: mean over seeds</text>`)
+  out.push(`<text x="${f(W - m.right + 15)}" y="${f(m.top + 10 + series.length * 20 + 22)}" fill="#666666" font-size="10">band: min-max over seeds</text>`)
+  out.push('</svg>')
+  return out.join('\n') + '\n'
+}

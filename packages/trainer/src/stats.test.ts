@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest'
+import { incompleteBeta, logGamma, mean, sampleStd, studentTCdf, welchTTest } from './stats'
+
+// Reference values from mpmath at 30 digits (mpmath.betainc(a, b, 0, x, regularized=True)), an independent
+// arbitrary-precision implementation, and from closed forms where they exist.
+describe('incompleteBeta', () => {
+  it('matches closed forms', () => {
+    for (const x of [0.1, 0.37, 0.9]) expect(incompleteBeta(1, 1, x)).toBeCloseTo(x, 14) // uniform
+    expect(incompleteBeta(2, 3, 0.4)).toBeCloseTo(0.5248, 14) // polynomial: 6x²−8x³+3x⁴
+    expect(incompleteBeta(7.5, 7.5, 0.5)).toBeCloseTo(0.5, 14) // symmetry
+    expect(incompleteBeta(0.5, 0.5, 0.1)).toBeCloseTo((2 / Math.PI) * Math.asin(Math.sqrt(0.1)), 13) // arcsine law
+  })
+
+  it('matches mpmath', () => {
+    expect(incompleteBeta(10, 20, 0.3)).toBeCloseTo(0.36400408107194423, 12)
+    expect(incompleteBeta(200, 300, 0.41)).toBeCloseTo(0.67762816477217895, 10)
+    expect(incompleteBeta(1.5, 0.5, 0.999)).toBeCloseTo(0.9597433418849682, 12)
+  })
+
+  it('logGamma matches factorials', () => {
+    expect(logGamma(1)).toBeCloseTo(0, 13)
+    expect(logGamma(10)).toBeCloseTo(Math.log(362880), 11)
+    expect(logGamma(0.5)).toBeCloseTo(0.5 * Math.log(Math.PI), 13)
+  })
+})
+
+describe('studentTCdf', () => {
+  it('matches known values', () => {
+    expect(studentTCdf(1, 1)).toBeCloseTo(0.75, 14) // Cauchy: 1/2 + atan(1)/π
+    expect(studentTCdf(0, 4)).toBe(0.5)
+    expect(studentTCdf(2.0, 3)).toBeCloseTo(0.93033701572057842, 12)
+    expect(studentTCdf(-1.5, 7.3)).toBeCloseTo(0.087781546401543022, 12)
+    expect(studentTCdf(0.3, 100.5)).toBeCloseTo(0.61760160680397645, 12)
+    expect(studentTCdf(12, 2.5)).toBeCloseTo(0.99858189248496084, 12)
+    // Textbook table: the two-sided 5% critical value at df = 10 is 2.228.
+    expect(2 * (1 - studentTCdf(2.228, 10))).toBeCloseTo(0.05, 3)
+  })
+})
+
+describe('welchTTest', () => {
+  it('matches mpmath on two examples', () => {
+    const r = welchTTest([1, 2, 3, 4], [2.5, 3.5, 6])!
+    expect(r.t).toBeCloseTo(-1.224744871391589, 12)
+    expect(r.df).toBeCloseTo(3.4901256732495512, 12)
+    expect(r.p).toBeCloseTo(0.29685160067172212, 12)
+    expect(r.diff).toBeCloseTo(2.5 - 4, 14)
+    const s = welchTTest([2.294, 2.299, 2.289], [2.3093, 2.312, 2.305])!
+    expect(s.t).toBeCloseTo(-4.1786874677049832, 10)
+    expect(s.df).toBeCloseTo(3.5971779402173667, 10)
+    expect(s.p).toBeCloseTo(0.017353383445853967, 10)
+  })
+
+  it('needs two values per group and handles zero variance', () => {
+    expect(welchTTest([1], [1, 2])).toBeNull()
+    expect(welchTTest([1, 1], [1, 1])!.p).toBe(1)
+    expect(welchTTest([1, 1], [2, 2])!.p).toBe(0)
+  })
+
+  it('mean and sample std', () => {
+    expect(mean([1, 2, 3, 4])).toBe(2.5)
+    expect(sampleStd([2, 4, 4, 4, 5, 5, 7, 9])).toBeCloseTo(Math.sqrt(32 / 7), 14)
+    expect(sampleStd([3])).toBeNaN()
+  })
+})
