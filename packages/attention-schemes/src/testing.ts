@@ -33,17 +33,19 @@ export interface GradcheckResult {
 
 /**
  * Compares grad(loss, wrt) with central finite differences of `loss`. `build` makes the graph and returns
- * the scalar loss and the tensors to differentiate (graph inputs or params, float64). Checks every element
+ * the scalar loss, the tensors to differentiate (graph inputs or params, float64) and optionally feeds. Checks every element
  * of each tensor up to `maxPerTensor` (then an evenly spaced subset).
  */
 export async function gradcheck(
-  build: () => { graph: Graph; loss: Tensor; wrt: Tensor[] },
-  feeds: Record<string, HostTensor>,
+  build: () => { graph: Graph; loss: Tensor; wrt: Tensor[]; feeds?: Record<string, HostTensor> },
+  givenFeeds: Record<string, HostTensor> = {},
   opts: { eps?: number; maxPerTensor?: number } = {},
 ): Promise<GradcheckResult> {
   const eps = opts.eps ?? 1e-6
   const maxPer = opts.maxPerTensor ?? 64
-  const { graph, loss, wrt } = build()
+  const built = build()
+  const { graph, loss, wrt } = built
+  const feeds = { ...givenFeeds, ...built.feeds }
   graph.output('loss', loss)
   const grads = grad(loss, wrt)
   grads.forEach((g, i) => graph.output(`grad_${i}`, g))
