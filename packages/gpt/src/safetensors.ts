@@ -122,7 +122,8 @@ export function readSafetensors(bytes: Uint8Array, what = 'safetensors file'): S
     if (end - begin !== count * BYTES[dtype]) throw new SafetensorsError(`${where}: data_offsets [${begin}, ${end}] hold ${end - begin} bytes, but ${dtype}[${shape.join(',')}] needs ${count * BYTES[dtype]}`)
     if (end > dataLen) throw new SafetensorsError(`${where}: truncated file: its data ends at byte ${end} of the data section, which holds only ${dataLen} bytes`)
     ranges.push([begin, end, name])
-    const copy = bytes.slice(dataStart + begin, dataStart + end) // fresh buffer: aligned for the typed array
+    // a fresh, aligned copy (not bytes.slice: on a Node Buffer that is a view into a shared pool)
+    const copy = new Uint8Array(bytes.subarray(dataStart + begin, dataStart + end))
     tensors.set(name, { dtype, shape: shape as number[], data: view(dtype, copy.buffer, 0, count) })
   }
   ranges.sort((a, b) => a[0] - b[0])

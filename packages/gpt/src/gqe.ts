@@ -1,0 +1,87 @@
+/**
+ * GQE, grouped query experts (docs/variants.md, "GQE"): H query heads in G groups of M experts; group g
+ * shares KV head g. Per token and group a router picks the top-k experts; only the selected query
+ * vectors are gathered into k·G slots (one dense q projection, one GatherElements) and attend in ONE
+ * causalAttention call, plus an always-on shared head. Never all H heads then masked.
+ */
+import { causalAttention } from '@moas/attention-schemes'
+import { switchBalanceLoss } from '@moas/routing'
+import { type Tensor, ops } from '@moas/tensor-core'
+import type { GptConfig } from './config'
+import { type BuildContext, linear, projStd } from './layers'
+import type { AttentionOutput } from './moas'
+
+/** The ablations differ only in which slots feed c_proj. */
+function gqeMode(cfg: GptConfig) {
+  const v = cfg.attention
+  return {
+    weightedSlot: v === 'gqe' || v === 'gqe-no-shared', // Σ w[g,r]·o[g,r], w renormalized over all k·G
+    scaleByGate: v === 'gqe-no-renorm', // hard slots times their raw gates ("weighted concat")
+    shared: v !== 'gqe-no-shared',
+    ownSharedKv: v !== 'gqe-no-shared' && cfg.gqe_shared_kv === 'own',
+  }
+}
+
+/** Slots that feed c_proj: k·G hard slots, + weighted-sum slot, + shared head. */
+export function gqeSlots(cfg: GptConfig): number {
+  const m = gqeMode(cfg)
+  return cfg.gqe_top_k! * cfg.n_kv_head! + Number(m.weightedSlot) + Number(m.shared)
+}
+
+export function gqe(x: Tensor, cfg: GptConfig, prefix: string, ctx: BuildContext): AttentionOutput {
+  const mode = gqeMode(cfg)
+  const [B, T] = x.shape
+  const H = cfg.n_head
+  const G = cfg.n_kv_head!
+  const M = H / G
+  const k = cfg.gqe_top_k!
+  const d = cfg.n_embd / H
+  const attn = { dropout: cfg.dropout, training: ctx.training }
+
+  const q = ops.reshape(linear(x, `${prefix}q_proj`, H * d, cfg.bias), [B, T, G, M, d]) // head h = g·M + m
+  const kv = (name: string) => ops.reshape(linear(x, `${prefix}${name}`, G * d, cfg.bias), [B, T, G, d])
+  const keys = kv('k_proj')
+  const values = kv('v_proj')
+
+  // Router: per group a softmax over its M experts; top-k in descending gate order (ties: lowest index).
+  const logits = ops.reshape(linear(x, `${prefix}router`, G * M, cfg.bias), [B, T, G, M])
+  const p = ops.softmax(logits, -1) // p[g, m]
+  const [pSel, experts] = ops.topk(p, k, -1, true) // p̃[g, r], e[g, r]: [B, T, G, k]
+
+  // Gather the selected query vectors into slots and attend: slot (g, r) reads KV head g.
+  const slotIdx = ops.expand(ops.unsqueeze(experts, [-1]), [B, T, G, k, d])
+  const qSlots = ops.transpose(ops.gatherElements(q, slotIdx, 3), [0, 2, 3, 1, 4]) // [B, G, k, T, d]
+  const kvHeads = (t: Tensor) => ops.unsqueeze(ops.transpose(t, [0, 2, 1, 3]), [2]) // [B, G, 1, T, d]
+  const o = ops.transpose(causalAttention(qSlots, kvHeads(keys), kvHeads(values), attn), [0, 3, 1, 2, 4]) // [B, T, G, k, d]
+
+  const parts: Tensor[] = []
+  const hard = mode.scaleByGate ? ops.mul(o, ops.unsqueeze(pSel, [-1])) : o
+  parts.push(ops.reshape(hard, [B, T, G * k * d])) // o[0,0] … o[0,k-1], o[1,0], …
+  if (mode.weightedSlot) {
+    const w = ops.div(pSel, ops.reduceSum(pSel, [2, 3], true)) // jointly over all k·G selections
+    parts.push(ops.reduceSum(ops.mul(ops.unsqueeze(w, [-1]), o), [2, 3])) // [B, T, d]
+  }
+  if (mode.shared) parts.push(sharedHead(x, cfg, prefix, keys, values, mode.ownSharedKv, ctx))
+  const y = linear(ops.concat(parts, -1), `${prefix}c_proj`, cfg.n_embd, cfg.bias, projStd(cfg))
+  return { y: ops.dropout(y, cfg.dropout, ctx.training), balance: groupSwitchLoss(p, experts, G), gates: p, chosen: experts }
+}
+
+/** The always-on head: its own query; keys/values from KV head 0 ("kv0") or its own projections ("own"). */
+function sharedHead(x: Tensor, cfg: GptConfig, prefix: string, keys: Tensor, values: Tensor, ownKv: boolean, ctx: BuildContext): Tensor {
+  const [B, T] = x.shape
+  const d = cfg.n_embd / cfg.n_head
+  const head0 = (t: Tensor) => ops.reshape(ops.slice(t, [0], [1], [2]), [B, T, d])
+  const ks = ownKv ? linear(x, `${prefix}shared_k_proj`, d, cfg.bias) : head0(keys)
+  const vs = ownKv ? linear(x, `${prefix}shared_v_proj`, d, cfg.bias) : head0(values)
+  const qs = linear(x, `${prefix}shared_q_proj`, d, cfg.bias)
+  const one = (t: Tensor) => ops.unsqueeze(t, [1, 2]) // [B, 1, 1, T, d]: one group, one query head
+  const o = causalAttention(one(qs), one(ks), one(vs), { dropout: cfg.dropout, training: ctx.training })
+  return ops.reshape(o, [B, T, d])
+}
+
+/** Switch loss per group (S = M experts, the k selections as choices), averaged over the G groups. */
+function groupSwitchLoss(p: Tensor, experts: Tensor, G: number): Tensor {
+  const group = (t: Tensor, g: number) => ops.slice(t, [g], [g + 1], [2])
+  const losses = [...Array(G).keys()].map((g) => switchBalanceLoss(group(p, g), group(experts, g)))
+  return ops.mul(ops.sum(losses), 1 / G)
+}
