@@ -5,7 +5,7 @@
  */
 import { isFloat } from './dtype'
 import { GraphError } from './errors'
-import { type Dim, type Shape, type Tensor, numel } from './graph'
+import { type Dim, type Graph, type Node, type Shape, type Tensor, numel } from './graph'
 import { GRADIENTS } from './gradients'
 import * as op from './ops'
 
@@ -36,7 +36,8 @@ export function grad(loss: Tensor, wrt: readonly Tensor[]): Tensor[] {
     return pending.get(t)![0]
   }
 
-  return graph.scope('grad', () => {
+  const firstBackward = graph.nodes.length
+  const grads = graph.scope('grad', () => {
     push(loss, graph.constant([1], loss.shape as number[], loss.dtype, 'grad_seed'))
     for (let i = graph.nodes.length - 1; i >= 0; i--) {
       const node = graph.nodes[i]
@@ -58,6 +59,26 @@ export function grad(loss: Tensor, wrt: readonly Tensor[]): Tensor[] {
     }
     return wrt.map((p) => total(p) ?? op.zerosLike(p))
   })
+  pruneUnused(graph, firstBackward, grads)
+  return grads
+}
+
+/**
+ * Drop the backward nodes (appended since index `from`) that no returned gradient needs. Rules emit a
+ * gradient for every input, and some are never used (dL/dx of a data input x: a whole GEMM for the first
+ * linear layer; results a later rule chose not to use), and ONNX Runtime executes unused nodes all the same.
+ */
+function pruneUnused(graph: Graph, from: number, keep: readonly Tensor[]): void {
+  const needed = new Set<Node>()
+  const stack = [...keep, ...graph.outputs].flatMap((t) => (t.producer ? [t.producer] : []))
+  while (stack.length) {
+    const n = stack.pop()!
+    if (needed.has(n)) continue
+    needed.add(n)
+    for (const t of n.inputs) if (t?.producer) stack.push(t.producer)
+  }
+  const backward = graph.nodes.splice(from)
+  for (const n of backward) if (needed.has(n)) graph.nodes.push(n)
 }
 
 /** Sum a gradient over the axes that broadcasting added or stretched, so it has the input's shape. */

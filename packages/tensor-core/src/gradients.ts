@@ -28,6 +28,8 @@ const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI)
 
 const last2 = (t: Tensor) => op.transpose(t, [...t.shape.keys()].map((i) => (i < t.rank - 2 ? i : i === t.rank - 2 ? t.rank - 1 : t.rank - 2)))
 const noGrad: GradRule = (c) => c.x.map(() => null)
+/** t is a swap of a 2-D tensor's axes (how ops.linear presents W as Wᵀ). */
+const isTranspose2d = (t: Tensor) => t.rank === 2 && t.producer?.op === 'Transpose' && (t.producer.attrs.perm.value as number[])[0] === 1
 
 function scalarValue(t: Tensor | null, what: string): number {
   const c = t?.graph.constants.find((k) => k.tensor === t)
@@ -86,6 +88,15 @@ export const GRADIENTS: Record<string, GradRule> = {
   MatMul: ({ g, x: [a, b] }) => {
     const A = a!
     const B = b!
+    // linear(x, W) = x·Wᵀ: B is Transpose(W). Emit dB as (gᵀ·x)ᵀ; the Transpose rule below then cancels the
+    // outer transpose, so dW = gᵀ·x is one GEMM with no Transpose of the [out, in] gradient at run time.
+    if (B.rank === 2 && isTranspose2d(B)) {
+      const K = A.shape[A.rank - 1]
+      const N = B.shape[1]
+      const rows = A.shape.slice(0, -1).reduce(mulDims)
+      const dW = op.matmul(op.transpose(op.reshape(g, [rows, N]), [1, 0]), op.reshape(A, [rows, K]))
+      return [op.matmul(g, last2(B)), op.transpose(dW, [1, 0])]
+    }
     // x·W with a 2-D W: fold the batch dims into rows so dW is one GEMM, not a batched GEMM plus a reduce.
     if (B.rank === 2 && A.rank > 2) {
       const K = A.shape[A.rank - 1]
@@ -100,6 +111,12 @@ export const GRADIENTS: Record<string, GradRule> = {
   Transpose: ({ g, node }) => {
     const perm = node.attrs.perm.value as number[]
     const inv = perm.map((_, i) => perm.indexOf(i))
+    // g = Transpose(h, p) with p∘inv = identity (see the MatMul rule): the two cancel, so return h itself.
+    const gp = g.producer
+    if (gp?.op === 'Transpose') {
+      const p = gp.attrs.perm.value as number[]
+      if (inv.every((q, i) => p[q] === i)) return [gp.inputs[0]!]
+    }
     return [op.transpose(g, inv)]
   },
   Reshape: ({ g, x: [a] }) => [op.reshape(g, a!.shape), null],
