@@ -24,13 +24,20 @@ export function moasTopKRouted(x: Tensor, cfg: GptConfig, prefix: string, layer:
   const top = topKGates(p, cfg.moas_top_k!)
   const rows = ops.reshape(x, [T, C]) // the one sequence: [T, C]
   const weights = ops.reshape(top.dense, [T, MOAS_SCHEMES.length])
+  const g = x.graph
+  const zero = g.constant([0], [1, 1], x.dtype, 'zero_weight')
   const ys = MOAS_SCHEMES.map((s, i) => {
     // positions that chose branch i: any of the k choices equals i
     const chose = ops.greater(ops.reduceMax(ops.cast(ops.equal(top.indices, i), x.dtype), [-1]), 0.5) // [1, T]
-    const positions = nonZeroPositions(ops.reshape(chose, [T]), `routed_${layer}_${s}`)
-    const w = ops.gather(ops.slice(weights, [i], [i + 1], [1]), positions) // [n_s, 1]
-    const out = ops.mul(routedScheme(rows, positions, cfg, s, `${prefix}${s}.`), w) // [n_s, C]
-    return ops.scatterND(ops.zerosLike(rows), ops.unsqueeze(positions, [-1]), out) // back to [T, C]
+    // One padding row keeps every tensor non-empty when no token chose branch i (ONNX Runtime 1.30's
+    // optimized CPU kernels die with SIGFPE on empty inputs): it computes position 0 and is weighted by
+    // an appended zero (gather index -1), so it adds exactly 0.
+    const routed = nonZeroPositions(ops.reshape(chose, [T]), `routed_${layer}_${s}`)
+    const positions = ops.concat([routed, g.ints([0])], 0) // [n_s + 1]
+    const weightRows = ops.concat([ops.slice(weights, [i], [i + 1], [1]), zero], 0) // [T + 1, 1]
+    const w = ops.gather(weightRows, ops.concat([routed, g.ints([-1])], 0)) // [n_s + 1, 1]
+    const out = ops.mul(routedScheme(rows, positions, cfg, s, `${prefix}${s}.`), w) // [n_s + 1, C]
+    return ops.scatterND(ops.zerosLike(rows), ops.unsqueeze(positions, [-1]), out, 'add') // back to [T, C]
   })
   const y = ops.reshape(ops.sum(ys), [B, T, C])
   return { y, balance: switchBalanceLoss(p, top.indices), gates: p, chosen: top.indices }
