@@ -1,0 +1,48 @@
+/**
+ * The benchmark registry the runner picks from. Each bench is loaded lazily, so running one never needs
+ * another's dependencies (the model benches import @moas/gpt and @moas/trainer; mlp-step only tensor-core).
+ */
+export interface BenchContext {
+  threads: number
+  /** Overrides of each bench's own defaults. */
+  reps?: number
+  warmup?: number
+  variants?: string[]
+  profile: boolean
+  progress: (bench: string, message: string) => void
+}
+
+export interface BenchOutput {
+  /** The figures as printed (plain text). */
+  text: string
+  /** The same as a markdown section for results/<bench>.md. */
+  markdown: string
+  /** Everything measured, stored in results/<bench>.json. */
+  result: unknown
+}
+
+interface Bench {
+  about: string
+  run: (ctx: BenchContext) => Promise<BenchOutput>
+}
+
+export const BENCHES = {
+  'mlp-step': {
+    about: 'one training step of a 4-block MLP (autodiff + AdamW) vs the same GEMMs alone',
+    run: async (ctx) => {
+      const m = await import('./mlpStep')
+      const { formatProfile } = await import('./profile')
+      const cfg = { ...m.MLP_STEP_DEFAULTS, threads: ctx.threads, ...(ctx.reps ? { reps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
+      const r = await m.runMlpStep(cfg, (msg) => ctx.progress('mlp-step', msg), ctx.profile)
+      let text = m.describeMlpStep(r)
+      if (r.profiles) text += `\n\n  ONNX Runtime profile, generated step:\n${formatProfile(r.profiles.step)}\n\n  ONNX Runtime profile, MatMul-only:\n${formatProfile(r.profiles.matmulOnly)}`
+      const { profiles, ...rest } = r
+      const result = profiles ? { ...rest, profiles: { step: { ...profiles.step, optimizedNodes: undefined }, matmulOnly: { ...profiles.matmulOnly, optimizedNodes: undefined } } } : rest
+      return { text, markdown: m.mlpStepMarkdown(r), result }
+    },
+  },
+} satisfies Record<string, Bench>
+
+export type BenchName = keyof typeof BENCHES
+export const DEFAULT_BENCHES: BenchName[] = ['mlp-step']
+export const benchNames = () => Object.keys(BENCHES) as BenchName[]

@@ -1,0 +1,6 @@
+export { matmulFlops, liveNodes, resolveDim } from './flops'
+export { machineInfo, describeMachine, type MachineInfo } from './machine'
+export { summarize, formatTiming, type Timing } from './stats'
+export { readOnnxGraph, opCounts, type OnnxNode } from './onnxInspect'
+export { profileGraph, formatProfile, type GraphProfile } from './profile'
+export { buildMlpStepGraph, buildMatMulOnlyGraph, runMlpStep, describeMlpStep, MLP_STEP_DEFAULTS, type MlpStepConfig, type MlpStepResult } from './mlpStep'

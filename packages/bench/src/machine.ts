@@ -1,0 +1,66 @@
+/** What a figure was measured on: printed with every benchmark and stored in every results file. */
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os'
+import { fileURLToPath } from 'node:url'
+
+export interface MachineInfo {
+  date: string
+  cpu: string
+  /** Logical cores the OS reports. */
+  cores: number
+  memGiB: number
+  node: string
+  ort: string
+  /** Intra-op threads the sessions use (MOAS_THREADS, else one per core). */
+  threads: number
+  /** 1/5/15-minute load averages when the run started; other work on a shared machine skews timings. */
+  loadAvg: number[]
+}
+
+export function machineInfo(threads: number): MachineInfo {
+  return {
+    date: new Date().toISOString(),
+    cpu: cpuModel(),
+    cores: availableParallelism(),
+    memGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    ort: ortVersion(),
+    threads,
+    loadAvg: loadavg().map((x) => Math.round(x * 100) / 100),
+  }
+}
+
+/** The model name in /proc/cpuinfo carries more than os.cpus() on some VMs; fall back to os.cpus(). */
+function cpuModel(): string {
+  try {
+    const text = readFileSync('/proc/cpuinfo', 'utf8')
+    const model = /^model name\s*:\s*(.+)$/m.exec(text)?.[1]?.trim()
+    const flags = /^flags\s*:\s*(.+)$/m.exec(text)?.[1] ?? ''
+    const simd = ['avx512f', 'avx2'].find((f) => flags.split(' ').includes(f))
+    if (model) return simd ? `${model} (${simd})` : model
+  } catch {
+    // not Linux
+  }
+  return cpus()[0]?.model ?? 'unknown'
+}
+
+/** onnxruntime-node's version, resolved from tensor-core (which depends on it; bench does not directly). */
+function ortVersion(): string {
+  try {
+    const tc = fileURLToPath(import.meta.resolve('@moas/tensor-core'))
+    return createRequire(tc)('onnxruntime-node/package.json').version as string
+  } catch {
+    return 'unknown'
+  }
+}
+
+/** The intra-op thread count tensor-core's Session uses by default. */
+export function threadsFromEnv(): number {
+  const env = Number(process.env.MOAS_THREADS)
+  return Number.isInteger(env) && env > 0 ? env : availableParallelism()
+}
+
+export function describeMachine(m: MachineInfo): string {
+  return `${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, Node ${m.node}, onnxruntime-node ${m.ort}, ${m.threads} intra-op thread${m.threads > 1 ? 's' : ''}, load ${m.loadAvg.join(' ')}`
+}

@@ -1,0 +1,105 @@
+/**
+ * Where a graph's time goes: run it under ONNX Runtime's profiler and sum kernel time per op type (and per
+ * node), and write the optimized graph to see what was fused. tensor-core's Session does not expose the
+ * profiler, so this opens onnxruntime-node directly (resolved through tensor-core, which depends on it).
+ */
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { type Graph, type HostTensor, serialize } from '@moas/tensor-core'
+import { type OnnxNode, opCounts, readOnnxGraph } from './onnxInspect'
+
+export interface ProfileRow {
+  key: string
+  ms: number
+  calls: number
+}
+
+export interface GraphProfile {
+  runs: number
+  /** Mean wall time of one profiled run, ms. */
+  runMs: number
+  /** Kernel time per op type, ms per run, largest first. */
+  byOp: ProfileRow[]
+  /** Kernel time per node, ms per run, largest first. */
+  byNode: ProfileRow[]
+  /** Op counts of the graph after ONNX Runtime's optimizations. */
+  optimizedOps: Record<string, number>
+  optimizedNodes: OnnxNode[]
+}
+
+/** The slice of onnxruntime-node's API used here (bench does not depend on it directly, so no types). */
+interface OrtSession {
+  run(feeds: Record<string, unknown>): Promise<unknown>
+  endProfiling(): void
+  release(): Promise<void>
+}
+interface OrtNode {
+  Tensor: new (type: string, data: unknown, dims: number[]) => unknown
+  InferenceSession: { create(bytes: Uint8Array, opts: Record<string, unknown>): Promise<OrtSession> }
+}
+
+function loadOrtNode(): OrtNode {
+  const tc = fileURLToPath(import.meta.resolve('@moas/tensor-core'))
+  return createRequire(tc)('onnxruntime-node') as OrtNode
+}
+
+export async function profileGraph(graph: Graph, feeds: Record<string, HostTensor>, opts: { threads: number; runs: number; warmup?: number }): Promise<GraphProfile> {
+  const ort = loadOrtNode()
+  const dir = mkdtempSync(join(tmpdir(), 'moas-profile-'))
+  try {
+    const optimized = join(dir, 'optimized.onnx')
+    const common = { executionProviders: ['cpu'], intraOpNumThreads: opts.threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3 }
+    const bytes = serialize(graph)
+    // Warm up without the profiler (first runs grow the arena), then profile steady-state runs.
+    const ortFeeds = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, new ort.Tensor(t.dtype, t.data, t.shape as number[])]))
+    const session = await ort.InferenceSession.create(bytes, { ...common, enableProfiling: true, profileFilePrefix: join(dir, 'trace'), optimizedModelFilePath: optimized })
+    for (let i = 0; i < (opts.warmup ?? 1); i++) await session.run(ortFeeds)
+    const t0 = performance.now()
+    for (let i = 0; i < opts.runs; i++) await session.run(ortFeeds)
+    const runMs = (performance.now() - t0) / opts.runs
+    session.endProfiling()
+    await session.release()
+    const trace = readdirSync(dir).find((f) => f.startsWith('trace') && f.endsWith('.json'))
+    if (!trace) throw new Error(`profileGraph: ONNX Runtime wrote no profile into ${dir}`)
+    const events = JSON.parse(readFileSync(join(dir, trace), 'utf8')) as { cat: string; name: string; dur: number; args?: { op_name?: string } }[]
+    // Kernel events of warm-up runs are included too; scale by the number of runs that produced them.
+    const kernel = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time'))
+    const totalRuns = opts.runs + (opts.warmup ?? 1)
+    const sum = (key: (e: (typeof kernel)[number]) => string): ProfileRow[] => {
+      const m = new Map<string, ProfileRow>()
+      for (const e of kernel) {
+        const k = key(e)
+        const row = m.get(k) ?? { key: k, ms: 0, calls: 0 }
+        row.ms += e.dur / 1000 / totalRuns
+        row.calls += 1 / totalRuns
+        m.set(k, row)
+      }
+      return [...m.values()].sort((a, b) => b.ms - a.ms)
+    }
+    const opt = readOnnxGraph(readFileSync(optimized))
+    return {
+      runs: opts.runs,
+      runMs,
+      byOp: sum((e) => e.args?.op_name ?? '?'),
+      byNode: sum((e) => e.name.replace(/_kernel_time$/, '')),
+      optimizedOps: opCounts(opt.nodes),
+      optimizedNodes: opt.nodes,
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+export function formatProfile(p: GraphProfile, topNodes = 10): string {
+  const kernelMs = p.byOp.reduce((a, r) => a + r.ms, 0)
+  const lines = [`  one run: ${p.runMs.toFixed(1)} ms wall, ${kernelMs.toFixed(1)} ms in kernels (the rest: session overhead and output copies)`]
+  lines.push('  by op type (ms per run, % of kernel time, nodes):')
+  for (const r of p.byOp) lines.push(`    ${r.key.padEnd(22)} ${r.ms.toFixed(2).padStart(8)}  ${((100 * r.ms) / kernelMs).toFixed(1).padStart(5)}%  ${Math.round(r.calls)}`)
+  lines.push(`  slowest nodes:`)
+  for (const r of p.byNode.slice(0, topNodes)) lines.push(`    ${r.ms.toFixed(2).padStart(8)} ms  ${r.key}`)
+  lines.push(`  optimized graph: ${Object.entries(p.optimizedOps).map(([k, v]) => `${k}×${v}`).join(' ')}`)
+  return lines.join('\n')
+}

@@ -1,0 +1,25 @@
+/** Where results go: `results/<bench>.json` (everything, raw samples included) and `results/<bench>.md`. */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { type MachineInfo, describeMachine } from './machine'
+
+/** packages/bench/results, found from this file (src/ in tests, dist/ when built). */
+export const DEFAULT_RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url))
+
+export function writeResults(dir: string, bench: string, machine: MachineInfo, result: unknown, markdown: string): { json: string; md: string } {
+  mkdirSync(dir, { recursive: true })
+  const json = join(dir, `${bench}.json`)
+  const md = join(dir, `${bench}.md`)
+  writeFileSync(json, `${JSON.stringify({ bench, machine, result }, null, 2)}\n`)
+  writeFileSync(md, `# ${bench}\n\n${machineLine(machine)}\n\n${markdown}\n`)
+  return { json, md }
+}
+
+export const machineLine = (m: MachineInfo) => `Measured ${m.date.slice(0, 16).replace('T', ' ')} UTC on ${describeMachine(m)}.`
+
+/** A markdown table from a header and rows of cells. */
+export function mdTable(header: readonly string[], rows: readonly (readonly (string | number)[])[]): string {
+  const line = (cells: readonly (string | number)[]) => `| ${cells.join(' | ')} |`
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n')
+}

@@ -1,0 +1,104 @@
+/**
+ * The bench runner: `pnpm bench` from the repository root (turbo builds first), or `node dist/run.js`
+ * here. Prints each benchmark's figures and writes results/<bench>.json and .md.
+ *
+ *   node dist/run.js [--bench mlp-step,train-step,...] [--reps N] [--warmup N] [--threads N]
+ *                    [--variants mha,moas] [--profile] [--json] [--out DIR] [--list]
+ */
+import { parseArgs } from 'node:util'
+import { BENCHES, type BenchContext, type BenchName, DEFAULT_BENCHES, benchNames } from './benches'
+import { machineInfo, threadsFromEnv, describeMachine } from './machine'
+import { DEFAULT_RESULTS_DIR, writeResults } from './report'
+
+const USAGE = `usage: node dist/run.js [options]
+  --bench LIST      comma-separated benchmarks (default: ${DEFAULT_BENCHES.join(',')}); all: ${benchNames().join(',')}
+  --reps N          timed runs per measurement (default: each bench's own, >= 5)
+  --warmup N        untimed runs before timing (default: each bench's own)
+  --threads N       ONNX Runtime intra-op threads (default: MOAS_THREADS, else one per core)
+  --variants LIST   train-step: attention variants (default: all)
+  --profile         also run ONNX Runtime's profiler and print time per op type
+  --json            print JSON lines only (progress and results), no prose
+  --out DIR         where to write <bench>.json/.md (default: packages/bench/results)
+  --list            list the benchmarks and exit`
+
+function fail(msg: string): never {
+  process.stderr.write(`bench: ${msg}\n${USAGE}\n`)
+  process.exit(2)
+}
+
+function positiveInt(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < 1) fail(`--${name} must be a positive integer, got '${v}'`)
+  return n
+}
+
+async function main(): Promise<void> {
+  let args
+  try {
+    args = parseArgs({
+      // turbo/pnpm pass a literal '--' through when forwarding arguments; ignore it.
+      args: process.argv.slice(2).filter((a) => a !== '--'),
+      options: {
+        bench: { type: 'string' }, reps: { type: 'string' }, warmup: { type: 'string' }, threads: { type: 'string' },
+        variants: { type: 'string' }, profile: { type: 'boolean' }, json: { type: 'boolean' }, out: { type: 'string' },
+        list: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      },
+    }).values
+  } catch (e) {
+    fail((e as Error).message)
+  }
+  if (args.help) return void process.stdout.write(`${USAGE}\n`)
+  if (args.list) {
+    for (const name of benchNames()) process.stdout.write(`${name.padEnd(12)} ${BENCHES[name].about}${DEFAULT_BENCHES.includes(name) ? '' : ' (not in the default run)'}\n`)
+    return
+  }
+  const names = (args.bench ? args.bench.split(',').map((s) => s.trim()).filter(Boolean) : DEFAULT_BENCHES) as BenchName[]
+  for (const n of names) if (!(n in BENCHES)) fail(`unknown benchmark '${n}'; choose from ${benchNames().join(', ')}`)
+  const threads = positiveInt('threads', args.threads) ?? threadsFromEnv()
+  // tensor-core's Session reads MOAS_THREADS for its default; set it so every session agrees.
+  process.env.MOAS_THREADS = String(threads)
+
+  const json = !!args.json
+  const say = (text: string) => {
+    if (!json) process.stdout.write(`${text}\n`)
+  }
+  const emit = (obj: object) => {
+    if (json) process.stdout.write(`${JSON.stringify(obj)}\n`)
+  }
+  const machine = machineInfo(threads)
+  say(`moas bench — ${describeMachine(machine)}`)
+  emit({ event: 'machine', ...machine })
+
+  const ctx: BenchContext = {
+    threads,
+    reps: positiveInt('reps', args.reps),
+    warmup: positiveInt('warmup', args.warmup),
+    variants: args.variants?.split(',').map((s) => s.trim()).filter(Boolean),
+    profile: !!args.profile,
+    progress: (bench, message) => {
+      say(`  [${bench}] ${message}`)
+      emit({ event: 'progress', bench, message })
+    },
+  }
+  let failed = 0
+  for (const name of names) {
+    const t0 = performance.now()
+    say(`\n== ${name}: ${BENCHES[name].about}`)
+    emit({ event: 'start', bench: name })
+    try {
+      const out = await BENCHES[name].run(ctx)
+      const files = writeResults(args.out ?? DEFAULT_RESULTS_DIR, name, machineInfo(threads), out.result, out.markdown)
+      say(`\n${out.text}\n  wrote ${files.json} and ${files.md} (${((performance.now() - t0) / 1000).toFixed(0)} s)`)
+      emit({ event: 'result', bench: name, seconds: (performance.now() - t0) / 1000, result: out.result, files })
+    } catch (e) {
+      failed++
+      const msg = (e as Error).message
+      say(`  ${name} failed: ${msg}`)
+      emit({ event: 'error', bench: name, message: msg })
+    }
+  }
+  if (failed) process.exitCode = 1
+}
+
+await main()
