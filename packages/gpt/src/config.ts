@@ -134,7 +134,7 @@ export function resolveConfig(input: GptConfigInput | Record<string, unknown>, p
     balance_weight: nonNegative('balance_weight', raw.balance_weight ?? 0.01),
   }
   const { n_embd: C, n_head: H } = cfg
-  if (C % H !== 0) throw new ConfigError(`n_embd (${C}) must be divisible by n_head (${H}); head size = n_embd / n_head. Try n_head ${divisorsNear(C, H)}`)
+  if (C % H !== 0) throw new ConfigError(`n_embd (${C}) must be divisible by n_head (${H}); head size = n_embd / n_head. e.g. n_head ${divisorsNear(C, H)}`)
 
   // Validate every optional key the user gave, even when this variant drops it: a typo'd value is a bug.
   if (raw.n_kv_head !== undefined) positiveInt('n_kv_head', raw.n_kv_head)
@@ -224,9 +224,9 @@ function bool(key: string, v: unknown): boolean {
 
 const divisors = (n: number) => [...Array(n).keys()].map((i) => i + 1).filter((d) => n % d === 0)
 
-/** Divisors of C closest to H, for the n_embd / n_head hint. */
+/** The two divisors of C closest to H, for the n_embd / n_head hint. */
 function divisorsNear(C: number, H: number): string {
-  const ds = divisors(C).sort((a, b) => Math.abs(a - H) - Math.abs(b - H) || a - b).slice(0, 3)
+  const ds = divisors(C).sort((a, b) => Math.abs(a - H) - Math.abs(b - H) || a - b).slice(0, 2)
   return ds.sort((a, b) => a - b).join(' or ')
 }
 
