@@ -324,6 +324,8 @@ export function topk(x: Tensor, k: number, axis = -1, largest = true): [Tensor, 
 }
 
 export function oneHot(indices: Tensor, depth: number, dtype: DType): Tensor {
+  // ONNX Runtime's CPU EP has no OneHot kernel with float64 values: build float32 (exact 0/1) and cast.
+  if (dtype === 'float64') return cast(oneHot(indices, depth, 'float32'), 'float64')
   const g = indices.graph
   return node1('OneHot', [indices, g.scalar(depth, 'int64'), g.constant([0, 1], [2], dtype, 'onehot_values')], dtype, [...indices.shape, depth], { axis: attr.int(-1) })
 }
