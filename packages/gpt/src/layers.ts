@@ -21,7 +21,19 @@ export function layerNorm(x: Tensor, name: string, bias: boolean): Tensor {
   const C = x.shape[x.rank - 1] as number
   const w = g.param(`${name}.weight`, [C], { init: { kind: 'ones' }, dtype: x.dtype })
   const b = bias ? g.param(`${name}.bias`, [C], { init: { kind: 'zeros' }, dtype: x.dtype }) : zeroBias(x.graph, C, x.dtype)
+  if (x.dtype === 'float64') return layerNormComposed(x, w, b, 1e-5)
   return ops.layerNorm(x, w, b, 1e-5)
+}
+
+/**
+ * LayerNorm from elementary ops, for float64 graphs (gradient checks): ONNX Runtime's CPU
+ * LayerNormalization keeps its Mean/InvStdDev outputs in float32 (stash_type 1, the only kernel), which
+ * the float64 backward pass cannot consume and which would cap the check at float32 precision.
+ */
+function layerNormComposed(x: Tensor, w: Tensor, b: Tensor, eps: number): Tensor {
+  const centered = ops.sub(x, ops.reduceMean(x, [-1], true))
+  const variance = ops.reduceMean(ops.mul(centered, centered), [-1], true)
+  return ops.add(ops.mul(ops.div(centered, ops.sqrt(ops.add(variance, eps))), w), b)
 }
 
 /**
@@ -40,12 +52,23 @@ function zeroBias(g: Graph, C: number, dtype: DType): Tensor {
 
 export interface BuildContext {
   training: boolean
-  /** 'none' = exact (erf) GELU, the spec; 'tanh' only for float64 gradient checks (no float64 Erf kernel). */
+  /** 'none' = exact (erf) GELU, the spec; 'tanh' only for float64 gradient checks (see gelu). */
   gelu: 'none' | 'tanh'
+}
+
+/**
+ * GELU: the exact (erf) form of the spec, or the tanh form composed from elementary ops. The tanh form is
+ * only for float64 gradient checks: ONNX Runtime has no float64 Erf, and its float64 Gelu kernel is only
+ * float32-accurate (~1e-7 relative), which a finite-difference check would see.
+ */
+export function gelu(x: Tensor, form: 'none' | 'tanh'): Tensor {
+  if (form === 'none') return ops.gelu(x, 'none')
+  const u = ops.mul(ops.add(x, ops.mul(ops.mul(ops.mul(x, x), x), 0.044715)), Math.sqrt(2 / Math.PI))
+  return ops.mul(ops.mul(x, 0.5), ops.add(ops.tanh(u), 1))
 }
 
 /** c_proj(gelu(c_fc(x))) with a 4C hidden layer, then dropout. */
 export function mlp(x: Tensor, cfg: GptConfig, prefix: string, ctx: BuildContext): Tensor {
-  const h = ops.gelu(linear(x, `${prefix}c_fc`, 4 * cfg.n_embd, cfg.bias), ctx.gelu)
+  const h = gelu(linear(x, `${prefix}c_fc`, 4 * cfg.n_embd, cfg.bias), ctx.gelu)
   return ops.dropout(linear(h, `${prefix}c_proj`, cfg.n_embd, cfg.bias, projStd(cfg)), cfg.dropout, ctx.training)
 }
