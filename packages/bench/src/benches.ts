@@ -41,8 +41,25 @@ export const BENCHES = {
       return { text, markdown: m.mlpStepMarkdown(r), result }
     },
   },
+  'kv-cache': {
+    about: 'KV-cache bytes per token per variant (no timing)',
+    run: async () => {
+      const k = await import('./kvCache')
+      const rows = k.kvCacheTable()
+      return { text: k.describeKvCache(rows), markdown: k.kvCacheMarkdown(rows), result: rows }
+    },
+  },
+  prefill: {
+    about: 'forward of one sequence (T = 256/1024/2048), gqa vs gqe at 16 q / 8 kv heads',
+    run: async (ctx) => {
+      const p = await import('./prefill')
+      const cfg = { ...p.PREFILL_DEFAULTS, threads: ctx.threads, ...(ctx.reps ? { reps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
+      const r = await p.runPrefill(cfg, (msg) => ctx.progress('prefill', msg))
+      return { text: p.describePrefill(r), markdown: p.prefillMarkdown(r), result: r }
+    },
+  },
 } satisfies Record<string, Bench>
 
 export type BenchName = keyof typeof BENCHES
-export const DEFAULT_BENCHES: BenchName[] = ['mlp-step']
+export const DEFAULT_BENCHES: BenchName[] = ['mlp-step', 'kv-cache', 'prefill']
 export const benchNames = () => Object.keys(BENCHES) as BenchName[]

@@ -25,6 +25,8 @@ export interface GraphProfile {
   byOp: ProfileRow[]
   /** Kernel time per node, ms per run, largest first. */
   byNode: ProfileRow[]
+  /** Kernel time per scope and op type, ms per run, largest first. */
+  byScope: ProfileRow[]
   /** Op counts of the graph after ONNX Runtime's optimizations. */
   optimizedOps: Record<string, number>
   optimizedNodes: OnnxNode[]
@@ -53,7 +55,7 @@ export async function profileGraph(graph: Graph, feeds: Record<string, HostTenso
     const optimized = join(dir, 'optimized.onnx')
     const common = { executionProviders: ['cpu'], intraOpNumThreads: opts.threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3 }
     const bytes = serialize(graph)
-    // Warm up without the profiler (first runs grow the arena), then profile steady-state runs.
+    // The first runs grow the memory arena; they are profiled too but left out of the figures.
     const ortFeeds = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, new ort.Tensor(t.dtype, t.data, t.shape as number[])]))
     const session = await ort.InferenceSession.create(bytes, { ...common, enableProfiling: true, profileFilePrefix: join(dir, 'trace'), optimizedModelFilePath: optimized })
     for (let i = 0; i < (opts.warmup ?? 1); i++) await session.run(ortFeeds)
@@ -64,27 +66,34 @@ export async function profileGraph(graph: Graph, feeds: Record<string, HostTenso
     await session.release()
     const trace = readdirSync(dir).find((f) => f.startsWith('trace') && f.endsWith('.json'))
     if (!trace) throw new Error(`profileGraph: ONNX Runtime wrote no profile into ${dir}`)
-    const events = JSON.parse(readFileSync(join(dir, trace), 'utf8')) as { cat: string; name: string; dur: number; args?: { op_name?: string } }[]
-    // Kernel events of warm-up runs are included too; scale by the number of runs that produced them.
-    const kernel = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time'))
-    const totalRuns = opts.runs + (opts.warmup ?? 1)
+    const events = JSON.parse(readFileSync(join(dir, trace), 'utf8')) as { cat: string; name: string; ts: number; dur: number; args?: { op_name?: string } }[]
+    // Count only the timed runs: kernel events after the end of the last warm-up run.
+    const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').sort((a, b) => a.ts - b.ts)
+    const warm = opts.warmup ?? 1
+    if (runs.length !== opts.runs + warm) throw new Error(`profileGraph: expected ${opts.runs + warm} model_run events in the profile, found ${runs.length}`)
+    const cutoff = runs[warm - 1].ts + runs[warm - 1].dur
+    const kernel = events.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time') && e.ts >= cutoff)
     const sum = (key: (e: (typeof kernel)[number]) => string): ProfileRow[] => {
       const m = new Map<string, ProfileRow>()
       for (const e of kernel) {
         const k = key(e)
         const row = m.get(k) ?? { key: k, ms: 0, calls: 0 }
-        row.ms += e.dur / 1000 / totalRuns
-        row.calls += 1 / totalRuns
+        row.ms += e.dur / 1000 / opts.runs
+        row.calls += 1 / opts.runs
         m.set(k, row)
       }
       return [...m.values()].sort((a, b) => b.ms - a.ms)
     }
+    const nodeName = (e: (typeof kernel)[number]) => e.name.replace(/_kernel_time$/, '')
     const opt = readOnnxGraph(readFileSync(optimized))
     return {
       runs: opts.runs,
       runMs,
       byOp: sum((e) => e.args?.op_name ?? '?'),
-      byNode: sum((e) => e.name.replace(/_kernel_time$/, '')),
+      byNode: sum(nodeName),
+      // The node's scope path with layer numbers folded (grad/block3.Gelu → grad/block*.Gelu): which part of
+      // the model (forward, which backward rule, optimizer) the time goes to.
+      byScope: sum((e) => `${nodeName(e).split('/').slice(0, -1).join('/').replace(/\d+/g, '*') || '(top)'} ${e.args?.op_name ?? ''}`),
       optimizedOps: opCounts(opt.nodes),
       optimizedNodes: opt.nodes,
     }
@@ -93,13 +102,13 @@ export async function profileGraph(graph: Graph, feeds: Record<string, HostTenso
   }
 }
 
-export function formatProfile(p: GraphProfile, topNodes = 10): string {
+export function formatProfile(p: GraphProfile, topNodes = 12): string {
   const kernelMs = p.byOp.reduce((a, r) => a + r.ms, 0)
   const lines = [`  one run: ${p.runMs.toFixed(1)} ms wall, ${kernelMs.toFixed(1)} ms in kernels (the rest: session overhead and output copies)`]
   lines.push('  by op type (ms per run, % of kernel time, nodes):')
   for (const r of p.byOp) lines.push(`    ${r.key.padEnd(22)} ${r.ms.toFixed(2).padStart(8)}  ${((100 * r.ms) / kernelMs).toFixed(1).padStart(5)}%  ${Math.round(r.calls)}`)
-  lines.push(`  slowest nodes:`)
-  for (const r of p.byNode.slice(0, topNodes)) lines.push(`    ${r.ms.toFixed(2).padStart(8)} ms  ${r.key}`)
+  lines.push('  by scope and op type (ms per run, nodes):')
+  for (const r of p.byScope.slice(0, topNodes)) lines.push(`    ${r.ms.toFixed(2).padStart(8)} ms  ${String(Math.round(r.calls)).padStart(3)}  ${r.key}`)
   lines.push(`  optimized graph: ${Object.entries(p.optimizedOps).map(([k, v]) => `${k}×${v}`).join(' ')}`)
   return lines.join('\n')
 }
