@@ -198,3 +198,30 @@ describe('losses', () => {
     expect(() => buildGpt(new Graph('x'), tiny('mha'), { batch: 1, seq: 17, training: false, withTargets: false })).toThrow(/seq 17 exceeds block_size 16/)
   })
 })
+
+describe('dropout sites (spec: embeddings; attention probabilities and residual per branch; MoAS gates; MLP)', () => {
+  const sites: [Variant, number][] = [
+    ['mha', 1 + 2 * 3], ['gqa', 1 + 2 * 3], ['mqa', 1 + 2 * 3],
+    ['static-moas', 1 + 2 * (3 * 2 + 1)], ['moas', 1 + 2 * (3 * 2 + 1 + 1)], ['moas-topk', 1 + 2 * (3 * 2 + 1)],
+    ['gqe', 1 + 2 * (2 + 1 + 1)], ['gqe-hard-only', 1 + 2 * 4], ['gqe-no-renorm', 1 + 2 * 4], ['gqe-no-shared', 1 + 2 * 3],
+  ]
+  for (const [v, expected] of sites) {
+    it(`${v}: ${expected} sites in training, none in inference; caller-fed noise runs`, async () => {
+      const cfg = tiny(v, { dropout: 0.1 })
+      const g = new Graph('train')
+      g.dropoutNoise = true
+      const m = buildGpt(g, cfg, { batch: 2, seq: 8, training: true, withTargets: true })
+      expect(g.noiseInputs.length).toBe(expected)
+      const inf = new Graph('eval')
+      inf.dropoutNoise = true
+      buildGpt(inf, cfg, { batch: 2, seq: 8, training: false, withTargets: true })
+      expect(inf.noiseInputs.length).toBe(0)
+      if (v !== 'moas') return
+      g.output('loss', m.loss!)
+      const noise = Object.fromEntries(g.noiseInputs.map((t, i) => [t.name, hostTensor('uint16', t.shape as number[], Uint16Array.from({ length: (t.shape as number[]).reduce((a, b) => a * b, 1) }, (_, j) => ((j + 1) * 40503 * (i + 3)) & 0xffff))]))
+      const ids = tokens(16, 13, 1)
+      const out = await (await Session.create(g)).run({ ...feedsOf(randomWeights(g, 1), g), ...noise, idx: hostTensor('int64', [2, 8], ids), targets: hostTensor('int64', [2, 8], ids) })
+      expect(Number.isFinite(Number(out.loss.data[0]))).toBe(true)
+    })
+  }
+})
