@@ -1,0 +1,35 @@
+// Noise-input dropout: which elements are dropped (boundary values of the noise), the scale, the gradient,
+// and that the graph multiplies by a mask (no Where: see ops.dropout).
+import { describe, expect, it } from 'vitest'
+import { Graph, Session, grad, hostTensor, ops } from './index'
+
+describe('noise-input dropout', () => {
+  it('drops exactly where noise < round(ratio·65536), scales the rest, and passes the same mask back', async () => {
+    const g = new Graph('drop')
+    g.dropoutNoise = true
+    const x = g.input('x', 'float64', [6])
+    const w = g.param('w', [6], { init: { kind: 'ones' }, dtype: 'float64' })
+    const y = g.output('y', ops.dropout(ops.mul(x, w), 0.25, true))
+    const [gw] = grad(ops.reduceSum(y, [0]), [w])
+    g.output('gw', gw)
+    expect(g.nodes.map((n) => n.op)).not.toContain('Where')
+    const threshold = Math.round(0.25 * 65536) // 16384
+    const noise = [0, threshold - 1, threshold, threshold + 1, 65535, 100]
+    const xs = [1, -2, 3, -4, 5, 6]
+    const out = await (await Session.create(g)).run({
+      x: hostTensor('float64', [6], xs), w: hostTensor('float64', [6], [1, 1, 1, 1, 1, 1]), [g.noiseInputs[0].name]: hostTensor('uint16', [6], noise),
+    })
+    const scale = 1 / (1 - threshold / 65536)
+    const kept = noise.map((v) => v >= threshold)
+    expect(Array.from(out.y.data as Float64Array)).toEqual(xs.map((v, i) => (kept[i] ? v * scale : 0 * v)))
+    expect(Array.from(out.gw.data as Float64Array)).toEqual(xs.map((v, i) => (kept[i] ? v * scale : 0 * v)))
+  })
+
+  it('is the identity when the ratio rounds to a zero threshold, or outside training', () => {
+    const g = new Graph('none')
+    g.dropoutNoise = true
+    const x = g.input('x', 'float32', [4])
+    expect(ops.dropout(x, 1e-7, true)).toBe(x)
+    expect(ops.dropout(x, 0.5, false)).toBe(x)
+  })
+})
