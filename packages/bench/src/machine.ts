@@ -31,14 +31,18 @@ export function machineInfo(threads: number): MachineInfo {
   }
 }
 
-/** The model name in /proc/cpuinfo carries more than os.cpus() on some VMs; fall back to os.cpus(). */
+/**
+ * CPU model, family/model numbers and widest SIMD from /proc/cpuinfo: VMs often report only "AMD EPYC",
+ * and the SIMD width (AVX2 vs AVX-512) sets the GEMM peak. Falls back to os.cpus().
+ */
 function cpuModel(): string {
   try {
     const text = readFileSync('/proc/cpuinfo', 'utf8')
-    const model = /^model name\s*:\s*(.+)$/m.exec(text)?.[1]?.trim()
-    const flags = /^flags\s*:\s*(.+)$/m.exec(text)?.[1] ?? ''
-    const simd = ['avx512f', 'avx2'].find((f) => flags.split(' ').includes(f))
-    if (model) return simd ? `${model} (${simd})` : model
+    const field = (name: string) => new RegExp(`^${name}\\s*:\\s*(.+)$`, 'm').exec(text)?.[1]?.trim()
+    const model = field('model name')
+    const flags = (field('flags') ?? '').split(' ')
+    const simd = flags.includes('avx512f') ? 'AVX-512' : flags.includes('avx2') ? 'AVX2, no AVX-512' : 'no AVX2'
+    if (model) return `${model} (family ${field('cpu family')} model ${field('model')}, ${simd})`
   } catch {
     // not Linux
   }
