@@ -59,3 +59,11 @@ describe('schemeCost', () => {
     expect(() => schemeCost(small, { contextLength: 0 })).toThrow(/contextLength must be a positive integer/)
   })
 })
+
+describe('README example', () => {
+  it('prints what the README shows for the paper GQA branch', () => {
+    expect(schemeCost({ ...paper, nKvHead: 2 }, { contextLength: 256 })).toEqual({
+      params: 393216, flopsPerToken: 1179648, kvCacheBytesPerToken: 4096, totalParams: 1572864, totalFlopsPerToken: 4718592,
+    })
+  })
+})
