@@ -58,6 +58,15 @@ export const BENCHES = {
       return { text: p.describePrefill(r), markdown: p.prefillMarkdown(r), result: r }
     },
   },
+  'torch-step': {
+    about: 'same-machine baseline: the PyTorch reference model\'s training step (opt-in, slow; needs torch)',
+    run: async (ctx) => {
+      const t = await import('./torchStep')
+      const cfg = { ...t.TORCH_STEP_DEFAULTS, threads: ctx.threads, ...(ctx.variants ? { variants: ctx.variants } : {}), ...(ctx.reps ? { reps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
+      const r = await t.runTorchStep(cfg, (msg) => ctx.progress('torch-step', msg))
+      return { text: t.describeTorchStep(r), markdown: t.torchStepMarkdown(r), result: r }
+    },
+  },
 } satisfies Record<string, Bench>
 
 export type BenchName = keyof typeof BENCHES
