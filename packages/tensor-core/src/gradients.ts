@@ -119,9 +119,10 @@ export const GRADIENTS: Record<string, GradRule> = {
     }
     return [op.transpose(g, inv)]
   },
-  Reshape: ({ g, x: [a] }) => [op.reshape(g, a!.shape), null],
-  Unsqueeze: ({ g, x: [a] }) => [op.reshape(g, a!.shape), null],
-  Squeeze: ({ g, x: [a] }) => [op.reshape(g, a!.shape), null],
+  // reshapeLike reads the input's run-time shape when it is symbolic ([batch*seq, C] back to [batch, seq, C]).
+  Reshape: ({ g, x: [a] }) => [op.reshapeLike(g, a!), null],
+  Unsqueeze: ({ g, x: [a] }) => [op.reshapeLike(g, a!), null],
+  Squeeze: ({ g, x: [a] }) => [op.reshapeLike(g, a!), null],
   Expand: ({ g }) => [g, null],
 
   Concat: ({ g, x, node }) => {
@@ -139,7 +140,8 @@ export const GRADIENTS: Record<string, GradRule> = {
     const pads = new Array<number>(2 * x.rank).fill(0)
     const s = constInts(starts!)
     const e = constInts(ends!)
-    constInts(axes!).forEach((ax, i) => {
+    constInts(axes!).forEach((axis, i) => {
+      const ax = axis < 0 ? axis + x.rank : axis // Slice nodes keep the axes as the caller gave them
       const d = x.shape[ax]
       if (typeof d !== 'number') throw new GraphError(`grad of Slice: axis ${ax} of ${x.describe()} must be static`)
       const st = Math.min(Math.max(s[i] < 0 ? s[i] + d : s[i], 0), d)
@@ -190,8 +192,21 @@ export const GRADIENTS: Record<string, GradRule> = {
     const axis = node.attrs.axis.value as number
     return [op.sub(g, op.mul(op.exp(y), op.reduceSum(g, [axis], true)))]
   },
-  LayerNormalization: ({ g, x: [x, scale, bias], y: [, mean, invStd] }) => {
+  LayerNormalization: ({ g, x: [x, scale, bias], y: [, stashMean, stashInvStd], node }) => {
     // x̂ = (x−μ)·σ⁻¹;  dx = σ⁻¹·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) with ĝ = g·γ
+    let mean = stashMean
+    let invStd = stashInvStd
+    if (x!.dtype === 'float64') {
+      // The saved statistics are float32 (the stash type): recompute them in float64 so float64 graphs
+      // (gradient checks) keep float64 accuracy. float32 graphs reuse the forward values as they are.
+      mean = op.reduceMean(x!, [-1], true)
+      const centered = op.sub(x!, mean)
+      const eps = Math.fround(node.attrs.epsilon.value as number) // the float32 attribute value ORT uses
+      invStd = op.div(1, op.sqrt(op.add(op.reduceMean(op.mul(centered, centered), [-1], true), eps)))
+    } else if (mean.dtype !== x!.dtype) {
+      mean = op.cast(mean, x!.dtype)
+      invStd = op.cast(invStd, x!.dtype)
+    }
     const xhat = op.mul(op.sub(x!, mean), invStd)
     const gh = op.mul(g, scale!)
     const axes = [...Array(x!.rank - 1).keys()]

@@ -166,6 +166,16 @@ function dimFromShape(x: Tensor, d: string): Tensor {
   return idx.map((i) => slice(s, [i], [i + 1], [0])).reduce((a, b) => mul(a, b))
 }
 
+/** Reshape x to the run-time shape of `like` (same element count), e.g. a gradient back to its input's shape. */
+export function reshapeLike(x: Tensor, like: Tensor): Tensor {
+  if (sameShape(x.shape, like.shape)) return x
+  const n1 = numel(x.shape)
+  const n2 = numel(like.shape)
+  if (n1 !== null && n2 !== null && n1 !== n2) fail('Reshape', `cannot reshape ${n1} elements like ${like.describe()} (${n2} elements)`, x)
+  if (n2 !== null) return reshape(x, like.shape)
+  return node1('Reshape', [x, shapeOf(like)], x.dtype, like.shape)
+}
+
 export function transpose(x: Tensor, perm: readonly number[]): Tensor {
   if (perm.length !== x.rank || [...perm].sort((a, b) => a - b).some((p, i) => p !== i)) fail('Transpose', `perm [${perm.join(',')}] is not a permutation of ${x.rank} axes`, x)
   return node1('Transpose', [x], x.dtype, perm.map((p) => x.shape[p]), { perm: attr.ints(perm) })
@@ -372,8 +382,10 @@ export function layerNorm(x: Tensor, scale: Tensor, bias: Tensor | null, eps = 1
   if (bias && (bias.rank !== 1 || bias.shape[0] !== c)) fail('LayerNormalization', `bias must be [${c}]`, x, bias)
   if (scale.dtype !== x.dtype || (bias && bias.dtype !== x.dtype)) fail('LayerNormalization', 'dtype mismatch', x, scale, ...(bias ? [bias] : []))
   const stat = [...x.shape.slice(0, -1), 1]
+  // Mean and InvStdDev have the stash type (float32 by default in ONNX, and the only one ONNX Runtime
+  // implements), whatever x's dtype is; y itself is computed in x's precision.
   const [y] = x.graph.addNode('LayerNormalization', [x, scale, bias], [
-    { dtype: x.dtype, shape: x.shape }, { dtype: x.dtype, shape: stat }, { dtype: x.dtype, shape: stat },
+    { dtype: x.dtype, shape: x.shape }, { dtype: 'float32', shape: stat }, { dtype: 'float32', shape: stat },
   ], { axis: attr.int(-1), epsilon: attr.float(eps) })
   return y
 }
