@@ -215,7 +215,10 @@ export const GRADIENTS: Record<string, GradRule> = {
   },
   Dropout: ({ g, x: [, ratio], y: [, mask] }) => {
     const r = scalarValue(ratio, 'Dropout ratio')
-    return [op.mul(op.mul(g, op.cast(mask, g.dtype)), 1 / (1 - r)), null, null]
+    // ONNX Runtime reads the ratio as float32 and scales by 1 / (1 − ratio₃₂) (measured in float64 graphs):
+    // use that very value, so float64 backward passes match the forward exactly.
+    const scale = 1 / (1 - Math.fround(r))
+    return [op.mul(op.mul(g, op.cast(mask, g.dtype)), scale), null, null]
   },
   SoftmaxCrossEntropyLoss: ({ g, x: [logits, labels], y: [, logProb] }) => {
     const L = logits!
