@@ -31,7 +31,7 @@ function tsAdamW(s: TsState, g: ArrayLike<number>, t: number, lr: number, o: Req
 }
 
 /** torch.nn.utils.clip_grad_norm_: scale every gradient by min(1, maxNorm / (‖g‖ + 1e-6)). */
-function tsClip(grads: Float64Array[], maxNorm: number): { norm: number; clipped: Float64Array[] } {
+function tsClip(grads: Float64Array[], maxNorm: number): { norm: number; clipped: ArrayLike<number>[] } {
   const norm = Math.sqrt(grads.reduce((s, g) => s + g.reduce((a, b) => a + b * b, 0), 0))
   const scale = Math.min(1, maxNorm / (norm + 1e-6))
   return { norm, clipped: grads.map((g) => g.map((x) => x * scale)) }
@@ -92,7 +92,7 @@ async function compare(dtype: DType, opts: AdamWOptions, steps: number, mutate: 
     }
     const out = await session.run(feeds)
     const grads = params.map((p) => Float64Array.from(out[`grad.${p.tensor.name}`].data as Float64Array))
-    let used = grads
+    let used: ArrayLike<number>[] = grads
     if (o.clipNorm !== undefined) {
       const c = tsClip(grads, o.clipNorm)
       expect(Math.abs(Number(out.grad_norm.data[0]) - c.norm)).toBeLessThan(1e-6 * c.norm)
