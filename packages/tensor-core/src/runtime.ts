@@ -8,7 +8,7 @@ import { type Ort, type Provider, defaultThreads, loadOrt } from './backend'
 import { type DType, allocTyped, type TypedArrayFor } from './dtype'
 import { RuntimeError } from './errors'
 import type { Graph, Shape } from './graph'
-import { type SerializeOptions, serialize } from './serialize'
+import { OPSET, type SerializeOptions, serialize } from './serialize'
 
 export type { Provider } from './backend'
 export const PROVIDERS: readonly Provider[] = ['cpu', 'cuda', 'webgpu', 'wasm']
@@ -87,10 +87,7 @@ export class Session {
         ...(opts.optimizedModelPath ? { optimizedModelFilePath: opts.optimizedModelPath } : {}),
       })
     } catch (e) {
-      const msg = (e as Error).message
-      if (/provider|backend|EP|adapter|webgpu|cuda/i.test(msg) && provider !== 'cpu' && provider !== 'wasm')
-        throw new RuntimeError(`execution provider '${provider}' is not available here (${msg}). ${PROVIDER_HELP[provider]}`)
-      throw new RuntimeError(`ONNX Runtime could not load the model on '${provider}': ${msg}`)
+      throw new RuntimeError(explainLoadError((e as Error).message, provider, model instanceof Uint8Array ? null : model))
     }
     return new Session(ort, session, provider, inputs, outputs, !(model instanceof Uint8Array))
   }
@@ -137,6 +134,25 @@ export class Session {
       if (t.data.length !== n) throw new RuntimeError(`feed '${s.name}' holds ${t.data.length} values but its shape [${t.shape.join(',')}] needs ${n}`)
     }
   }
+}
+
+/** Turn ONNX Runtime's session-creation failure into a message naming the node and the fix. */
+function explainLoadError(msg: string, provider: Provider, graph: Graph | null): string {
+  const findNode = (op: string, name?: string) => graph?.nodes.find((n) => n.name === name && n.op === op) ?? graph?.nodes.find((n) => n.op === op)
+  if ((provider === 'cuda' || provider === 'webgpu') && /provider|shared librar|adapter|vulkan|cuda|webgpu/i.test(msg))
+    return `execution provider '${provider}' is not available here (${msg.trim()}). ${PROVIDER_HELP[provider]}`
+  const unknown = /No Op registered for (\S+) with domain_version of (\d+)/.exec(msg)
+  if (unknown) {
+    const node = findNode(unknown[1])
+    return `ONNX Runtime rejected the model: op '${unknown[1]}' ${node ? `(node '${node.name}') ` : ''}is not an ONNX opset ${OPSET} op it knows in domain '${node?.domain || 'ai.onnx'}'; check the op type (case-sensitive) and domain, or build it from standard ops. (ONNX Runtime on '${provider}': ${msg.trim()})`
+  }
+  const noKernel = /Could not find an implementation for (\w+)\((\d+)\) node with name '([^']*)'/.exec(msg)
+  if (noKernel) {
+    const node = findNode(noKernel[1], noKernel[3])
+    const dtypes = node ? [...new Set(node.inputs.filter((t) => t).map((t) => t!.dtype))].join(', ') : 'unknown'
+    return `ONNX Runtime has no kernel for op '${noKernel[1]}' ${node ? `(node '${node.name}') ` : ''}with these input dtypes (${dtypes}) on '${provider}'; cast its inputs to a supported dtype (usually float32) around it. (${msg.trim()})`
+  }
+  return `ONNX Runtime could not load the model on '${provider}': ${msg}`
 }
 
 const PROVIDER_HELP: Record<Provider, string> = {
