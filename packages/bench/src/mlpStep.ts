@@ -40,6 +40,8 @@ export interface MlpStepResult {
   matmulOnlyGflops: number
   /** stepGflops / matmulOnlyGflops = matmulOnly median / step median. Goal ≥ 0.70. */
   ratio: number
+  /** The same from the fastest run of each: the least disturbed by other work on a shared machine. */
+  ratioOfMin: number
   /** With profiling on: ONNX Runtime's per-op kernel times of both graphs. */
   profiles?: { step: GraphProfile; matmulOnly: GraphProfile }
 }
@@ -191,6 +193,7 @@ export async function runMlpStep(cfg: MlpStepConfig, log: (msg: string) => void 
     stepGflops: gflops(stepT.median),
     matmulOnlyGflops: gflops(baseT.median),
     ratio: baseT.median / stepT.median,
+    ratioOfMin: baseT.min / stepT.min,
     profiles,
   }
 }
@@ -206,7 +209,7 @@ export function describeMlpStep(r: MlpStepResult): string {
     `  ${r.gemms} GEMMs, ${r.gflop.toFixed(2)} GFLOP per step (MatMul FLOPs, 2·m·n·k; credited to both graphs); warmup ${c.warmup}, ${c.reps} timed runs each, interleaved`,
     row('generated step (fwd + autodiff bwd + AdamW, 1 run):', r.step, r.stepGflops),
     row(`MatMul-only (the same ${r.gemms} GEMMs, hand-written):`, r.matmulOnly, r.matmulOnlyGflops),
-    `  ratio (step throughput / MatMul-only): ${r.ratio.toFixed(3)}  (goal ≥ ${MLP_STEP_GOAL}: ${r.ratio >= MLP_STEP_GOAL ? 'met' : 'NOT met'})`,
+    `  ratio (step throughput / MatMul-only): ${r.ratio.toFixed(3)} of medians, ${r.ratioOfMin.toFixed(3)} of fastest runs  (goal ≥ ${MLP_STEP_GOAL}: ${r.ratio >= MLP_STEP_GOAL ? 'met' : 'NOT met'})`,
   ].join('\n')
 }
 
@@ -221,6 +224,6 @@ export function mlpStepMarkdown(r: MlpStepResult): string {
       [`MatMul-only: the same ${r.gemms} GEMMs, hand-written`, cell(r.matmulOnly), r.matmulOnlyGflops.toFixed(1)],
     ]),
     '',
-    `Ratio (generated step throughput / MatMul-only): **${r.ratio.toFixed(3)}** (goal ≥ ${MLP_STEP_GOAL}).`,
+    `Ratio (generated step throughput / MatMul-only): **${r.ratio.toFixed(3)}** of the medians (goal ≥ ${MLP_STEP_GOAL}); ${r.ratioOfMin.toFixed(3)} of the fastest runs.`,
   ].join('\n')
 }
