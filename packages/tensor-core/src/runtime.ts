@@ -103,6 +103,16 @@ export class Session {
     return out
   }
 
+  /** Input names as ONNX Runtime reports them after loading the model (embedded parameters excluded). */
+  get inputNames(): readonly string[] {
+    return this.session.inputNames
+  }
+
+  /** Output names as ONNX Runtime reports them. */
+  get outputNames(): readonly string[] {
+    return this.session.outputNames
+  }
+
   async release(): Promise<void> {
     await this.session.release()
   }

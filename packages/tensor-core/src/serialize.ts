@@ -152,6 +152,9 @@ export function serialize(graph: Graph, opts: SerializeOptions = {}): Uint8Array
       const data = opts.params!.get(p.tensor.name)!
       const shape = p.tensor.shape as number[]
       if (data.length !== shape.reduce((a, b) => a * b, 1)) throw new GraphError(`serialize: value for '${p.tensor.name}' has ${data.length} elements, expected [${shape.join(',')}]`)
+      // The bytes are written raw, so the array type must be the parameter's dtype.
+      const arrayDtype = data instanceof Float64Array ? 'float64' : data instanceof Float32Array ? 'float32' : 'other'
+      if (arrayDtype !== p.tensor.dtype) throw new GraphError(`serialize: value for '${p.tensor.name}' is a ${(data as object).constructor.name} but the parameter is ${p.tensor.dtype}; convert it (e.g. Float32Array.from(values))`)
       gw.message(5, (tw) => writeTensor(tw, p.tensor.name, { dtype: p.tensor.dtype, shape, data }))
     }
     const inputs: Tensor[] = [...graph.inputs, ...graph.params.filter((p) => !embedded.has(p.tensor.name)).map((p) => p.tensor)]
