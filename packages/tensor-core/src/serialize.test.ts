@@ -133,6 +133,25 @@ describe('ModelProto encoding', () => {
 })
 
 describe('ONNX Runtime reads the model as written', () => {
+  it('omits trailing optional inputs: Add → LayerNormalization without bias loads and runs with all optimizations', async () => {
+    // Written as LayerNormalization(x, scale, '') this graph crashed ONNX Runtime 1.30 (segfault in the
+    // SkipLayerNormalization fusion); the encoder now leaves the trailing empty input out.
+    const g = new Graph('skip_ln')
+    const x = g.input('x', 'float32', [2, 3, 4])
+    const r = g.input('r', 'float32', [2, 3, 4])
+    const y = ops.layerNorm(ops.add(x, r), g.param('ln.weight', [4], { init: { kind: 'ones' } }), null)
+    g.output('y', y)
+    const ln = all(msg(one(fields(serialize(g)), 7)), 1).map((n) => msg(n.value)).find((n) => str(one(n, 4)) === 'LayerNormalization')!
+    expect(all(ln, 1).map((f) => str(f.value))).toEqual([y.producer!.inputs[0]!.name, 'ln.weight'])
+    const s = await testSession(g, { optimization: 'all' })
+    const xv = Array.from({ length: 24 }, (_, i) => i % 5)
+    const out = await s.run({ x: hostTensor('float32', [2, 3, 4], xv), r: hostTensor('float32', [2, 3, 4], xv.map((v) => v * v)), 'ln.weight': hostTensor('float32', [4], [1, 2, 1, 1]) })
+    const row = [0, 2, 6, 12] // x + x² for the first row of x = 0, 1, 2, 3
+    const mean = row.reduce((a, b) => a + b) / 4
+    const sd = Math.sqrt(row.reduce((a, b) => a + (b - mean) ** 2, 0) / 4 + 1e-5)
+    expect(Array.from(out.y.data as Float32Array).slice(0, 4).map((v) => +v.toFixed(5))).toEqual(row.map((v, i) => +(((v - mean) / sd) * [1, 2, 1, 1][i]).toFixed(5)))
+  })
+
   it('reports the same input and output names', async () => {
     const s = await testSession(model())
     expect(s.inputNames).toEqual(['x', 'fc.weight', 'fc.bias'])

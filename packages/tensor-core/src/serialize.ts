@@ -137,7 +137,11 @@ export function serialize(graph: Graph, opts: SerializeOptions = {}): Uint8Array
   w.message(7, (gw) => {
     for (const node of graph.nodes) {
       gw.message(1, (nw) => {
-        for (const t of node.inputs) nw.string(1, t ? t.name : '')
+        // Trailing omitted optional inputs are left out rather than written as '': ONNX Runtime 1.30's
+        // SkipLayerNormalization fusion segfaults on Add → LayerNormalization(x, scale, '') (measured).
+        let n = node.inputs.length
+        while (n > 0 && !node.inputs[n - 1]) n--
+        for (const t of node.inputs.slice(0, n)) nw.string(1, t ? t.name : '')
         for (const t of node.outputs) nw.string(2, t.name)
         nw.string(3, node.name)
         nw.string(4, node.op)
