@@ -1,10 +1,25 @@
-import { defineConfig } from 'tsup'
+import { type Options, defineConfig } from 'tsup'
+
+type Plugin = NonNullable<Options['esbuildPlugins']>[number]
+
+/**
+ * Keep `./backend` a separate file that index.js imports at run time ('./backend.js'), instead of bundling
+ * it in: package.json's "browser" field then swaps dist/backend.js for dist/backend.browser.js in browser
+ * bundlers, so a browser bundle never reaches onnxruntime-node.
+ */
+const backendAsSeparateFile: Plugin = {
+  name: 'backend-as-separate-file',
+  setup(build) {
+    build.onResolve({ filter: /^\.\/backend$/ }, () => ({ path: './backend.js', external: true }))
+  },
+}
 
 export default defineConfig({
-  entry: ['src/index.ts'],
+  entry: { index: 'src/index.ts', backend: 'src/backend.ts', 'backend.browser': 'src/backend.browser.ts' },
   format: ['esm'],
-  dts: true,
+  dts: { entry: { index: 'src/index.ts' } },
   clean: true,
   sourcemap: true,
-  target: 'node20',
+  target: 'es2022',
+  esbuildPlugins: [backendAsSeparateFile],
 })

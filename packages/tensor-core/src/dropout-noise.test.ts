@@ -2,6 +2,7 @@
 // and that the graph multiplies by a mask (no Where: see ops.dropout).
 import { describe, expect, it } from 'vitest'
 import { Graph, Session, grad, hostTensor, ops } from './index'
+import { testSession } from './testing/provider'
 
 describe('noise-input dropout', () => {
   it('drops exactly where noise < round(ratio·65536), scales the rest, and passes the same mask back', async () => {
@@ -16,7 +17,7 @@ describe('noise-input dropout', () => {
     const threshold = Math.round(0.25 * 65536) // 16384
     const noise = [0, threshold - 1, threshold, threshold + 1, 65535, 100]
     const xs = [1, -2, 3, -4, 5, 6]
-    const out = await (await Session.create(g)).run({
+    const out = await (await testSession(g)).run({
       x: hostTensor('float64', [6], xs), w: hostTensor('float64', [6], [1, 1, 1, 1, 1, 1]), [g.noiseInputs[0].name]: hostTensor('uint16', [6], noise),
     })
     const scale = 1 / (1 - threshold / 65536)

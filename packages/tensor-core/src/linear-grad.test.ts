@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest'
 import { Graph, Session, grad, hostTensor, ops, type Tensor } from './index'
 import { mulberry32, normalSampler } from './init'
+import { testSession } from './testing/provider'
 
 const randn = (n: number, seed: number) => {
   const normal = normalSampler(mulberry32(seed))
@@ -21,7 +22,7 @@ async function checkLinear(xShape: number[], out: number, withBias: boolean, sym
   const loss = g.output('loss', ops.reduceSum(ops.mul(y, r), [...y.shape.keys()]))
   const wrt = [w, ...(b ? [b] : [])]
   grad(loss, wrt).forEach((gw, i) => g.output(`g${i}`, gw))
-  const s = await Session.create(g)
+  const s = await testSession(g)
   const rows = xShape.slice(0, -1).reduce((p, q) => p * q, 1)
   const feeds = {
     x: hostTensor('float64', xShape, randn(rows * inF, 1)),

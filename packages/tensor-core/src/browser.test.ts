@@ -1,0 +1,83 @@
+// Browser safety of the published build: build dist/ with the package's own tsup config, then bundle it for
+// the browser with esbuild (which applies package.json's "browser" field, as Vite and webpack do) and check
+// that nothing in the bundle imports onnxruntime-node or a Node built-in. The same bundle for Node must
+// import onnxruntime-node, which shows the check can fail.
+import { cpSync, mkdtempSync, rmSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Options } from 'tsup'
+import tsupConfig from '../tsup.config'
+
+type PluginBuild = Parameters<NonNullable<Options['esbuildPlugins']>[number]['setup']>[0]
+interface Esbuild {
+  build(options: object): Promise<{ outputFiles: { text: string }[] }>
+}
+
+const pkgDir = fileURLToPath(new URL('..', import.meta.url))
+const require = createRequire(import.meta.url)
+// esbuild comes with tsup (a workspace dev dependency); resolve it from there.
+const esbuild: Esbuild = createRequire(require.resolve('tsup'))('esbuild')
+
+let dir: string
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'tensor-core-browser-'))
+  const { build } = await import('tsup')
+  const options = { ...(tsupConfig as object), dts: false, sourcemap: false, silent: true, outDir: join(dir, 'dist') }
+  await build({ ...options, config: false, entry: Object.fromEntries(Object.entries((tsupConfig as { entry: Record<string, string> }).entry).map(([k, v]) => [k, join(pkgDir, v)])) })
+  cpSync(join(pkgDir, 'package.json'), join(dir, 'package.json'))
+}, 60_000)
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+/** Bundle dist/index.js for a platform; returns every bare or node: import the bundle still makes. */
+async function bundle(platform: 'browser' | 'node') {
+  const imports: { path: string; kind: string }[] = []
+  const result = await esbuild.build({
+    entryPoints: [join(dir, 'dist', 'index.js')],
+    bundle: true,
+    platform,
+    format: 'esm',
+    write: false,
+    logLevel: 'silent',
+    plugins: [{
+      name: 'record-packages',
+      setup(b: PluginBuild) {
+        b.onResolve({ filter: /^[^./]/ }, (args) => {
+          imports.push({ path: args.path, kind: args.kind })
+          return { path: args.path, external: true }
+        })
+      },
+    }],
+  })
+  return { imports, text: result.outputFiles[0].text }
+}
+
+describe('browser bundle', () => {
+  it('package.json maps dist/backend.js to dist/backend.browser.js, and dist/index.js imports ./backend.js (not inlined)', async () => {
+    const pkg = require(join(pkgDir, 'package.json'))
+    expect(pkg.browser).toEqual({ './dist/backend.js': './dist/backend.browser.js' })
+    const { readFileSync } = await import('node:fs')
+    const index = readFileSync(join(dir, 'dist', 'index.js'), 'utf8')
+    expect(index).toMatch(/from "\.\/backend\.js"/)
+    expect(index).not.toMatch(/import\(["']onnxruntime-node["']\)/)
+    expect(readFileSync(join(dir, 'dist', 'backend.browser.js'), 'utf8')).not.toMatch(/import\(["']onnxruntime-node["']\)|from ["']onnxruntime-node["']/)
+  })
+
+  it('never imports onnxruntime-node or a Node built-in', async () => {
+    const { imports, text } = await bundle('browser')
+    expect(imports.map((i) => i.path)).toContain('onnxruntime-web')
+    expect(imports.filter((i) => i.path === 'onnxruntime-node')).toEqual([])
+    expect(imports.filter((i) => i.path.startsWith('node:') || ['os', 'fs', 'path'].includes(i.path))).toEqual([])
+    expect(text).not.toMatch(/import\(["']onnxruntime-node["']\)|from ["']onnxruntime-node["']/)
+  })
+
+  it('the Node bundle of the same files does import onnxruntime-node (the check above can fail)', async () => {
+    const { imports } = await bundle('node')
+    expect(imports.map((i) => i.path)).toContain('onnxruntime-node')
+    expect(imports.some((i) => i.path === 'node:os' || i.path === 'os')).toBe(true)
+  })
+})
