@@ -23,6 +23,19 @@ describe('BatchSampler', () => {
     expect([...seen].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6]) // every start in [0, 7), no other
   })
 
+  it('nextInto fills caller buffers with the same rows as next()', () => {
+    const tokens = arange(1000)
+    const x = new BigInt64Array(8)
+    const y = new BigInt64Array(8)
+    const a = new BatchSampler(tokens, 4, 2, 3)
+    const b = new BatchSampler(tokens, 4, 2, 3)
+    for (let i = 0; i < 3; i++) {
+      b.nextInto(x, y)
+      expect({ x, y }).toEqual(a.next())
+    }
+    expect(() => b.nextInto(new BigInt64Array(7), y)).toThrow(DataError)
+  })
+
   it('is deterministic per seed', () => {
     const tokens = arange(1000)
     const a = new BatchSampler(tokens, 8, 2, 5).next()

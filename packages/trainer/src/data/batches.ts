@@ -56,9 +56,14 @@ export class BatchSampler {
   }
 
   next(): Batch {
+    const { blockSize: T, batchSize: B } = this
+    return this.nextInto(new BigInt64Array(B * T), new BigInt64Array(B * T))
+  }
+
+  /** Like next(), into caller-owned buffers of batchSize · blockSize (the training loop reuses one pair). */
+  nextInto(x: BigInt64Array, y: BigInt64Array): Batch {
     const { tokens, blockSize: T, batchSize: B } = this
-    const x = new BigInt64Array(B * T)
-    const y = new BigInt64Array(B * T)
+    if (x.length !== B * T || y.length !== B * T) throw new DataError(`nextInto: buffers must hold batchSize·blockSize = ${B * T} tokens, got ${x.length} and ${y.length}`)
     for (let b = 0; b < B; b++) fillRow(tokens, this.rng.int(tokens.length - T), T, b, x, y)
     this.step++
     return { x, y }

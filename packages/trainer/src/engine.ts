@@ -1,0 +1,357 @@
+/**
+ * The graphs a training run needs and the sessions that run them.
+ *
+ * - Training step (accum = 1): one graph does forward + backward + AdamW, so one `session.run` per step.
+ *   Parameters and Adam moments go in as inputs and come back as `next.*` outputs, which become the next
+ *   step's feeds as they are (ONNX Runtime hands us fresh buffers; we never copy them again).
+ * - Gradient accumulation (accum > 1): a grads-only graph runs once per micro-batch, JavaScript sums the
+ *   gradients into buffers allocated once, and a small apply graph does clipping + AdamW on their mean.
+ *   This is the simplest correct split: the fused graph would need the gradient sum inside ONNX, and
+ *   ONNX Runtime's accumulator ops are not in the npm build. The mean of micro-batch gradients equals the
+ *   gradient of the whole batch for the cross entropy (a mean over tokens); the router balance loss is a
+ *   nonlinear function of batch-mean gates, so with a router it is computed per micro-batch (as every
+ *   framework's accumulation does).
+ * - Dropout: the training graphs are built with `graph.dropoutNoise = true`; every dropout site is a uint16
+ *   input we fill from a seeded generator (noise.ts) into buffers allocated once.
+ * - Eval (no dropout, no balance loss) and logits (for generation) graphs share the parameter names, so
+ *   the training parameters are fed to them as they are.
+ */
+import { type GptConfig, buildGpt } from '@moas/gpt'
+import {
+  type Dim,
+  Graph,
+  type HostTensor,
+  type ParamInfo,
+  Session,
+  adamw,
+  adamwScalars,
+  grad,
+  initParams,
+} from '@moas/tensor-core'
+import { NoiseFeeder, type Xoshiro128 } from './noise'
+
+export interface OptimOptions {
+  beta1: number
+  beta2: number
+  eps: number
+  weightDecay: number
+  /** Clip gradients to this global L2 norm (off when undefined). */
+  clipNorm?: number
+}
+
+/** The paper's AdamW: betas (0.9, 0.99), eps 1e-8, weight decay 0.1 on ≥2-D tensors, no clipping. */
+export const PAPER_OPTIM: Readonly<OptimOptions> = { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1 }
+
+export interface TrainingGraphOptions {
+  batch: number
+  /** Sequence length (default block_size). */
+  seq?: number
+  optim: OptimOptions
+}
+
+export const gradName = (param: string) => `grad.${param}`
+
+/** The model in training mode with noise-input dropout, and its loss outputs `loss`, `ce`, `balance`. */
+function trainingModel(name: string, cfg: GptConfig, batch: number, seq: number) {
+  const g = new Graph(name)
+  g.dropoutNoise = true
+  const m = buildGpt(g, cfg, { batch, seq, training: true, withTargets: true })
+  g.output('loss', m.loss!, 'ce + balance_weight · balance')
+  g.output('ce', m.ceLoss!, 'mean cross entropy (nats)')
+  g.output('balance', m.balanceLoss, 'router balance loss (0 without a router)')
+  return { g, m, params: g.params.map((p) => p.tensor) }
+}
+
+/**
+ * The fused training step: forward, gradient of the loss w.r.t. every parameter, AdamW (weight decay on
+ * parameters whose `decay` flag is set: ≥2-D tensors, i.e. Linear and embedding weights and the router;
+ * never LayerNorm weights or biases). Outputs loss, ce, balance, grad_norm and next.* (params, adam.m.*,
+ * adam.v.*). Inputs: idx, targets, noise/*, lr, bias_correction1, bias_correction2, params, moments.
+ */
+export function buildTrainingGraph(cfg: GptConfig, opts: TrainingGraphOptions): Graph {
+  const { g, m, params } = trainingModel(`train-${cfg.attention}`, cfg, opts.batch, opts.seq ?? cfg.block_size)
+  adamw(g, g.params, grad(m.loss!, params), opts.optim)
+  return g
+}
+
+/** Forward + backward only (for gradient accumulation): outputs loss, ce, balance and grad.<param>. */
+export function buildGradGraph(cfg: GptConfig, opts: { batch: number; seq?: number }): Graph {
+  const { g, m, params } = trainingModel(`grads-${cfg.attention}`, cfg, opts.batch, opts.seq ?? cfg.block_size)
+  grad(m.loss!, params).forEach((gr, i) => g.output(gradName(params[i].name), gr))
+  return g
+}
+
+/** AdamW on fed gradients (inputs grad.<param>), for gradient accumulation. Same state names as the fused graph. */
+export function buildApplyGraph(params: readonly ParamInfo[], optim: OptimOptions): Graph {
+  const g = new Graph('apply')
+  for (const p of params) g.param(p.tensor.name, p.tensor.shape as number[], { init: p.init, decay: p.decay, dtype: p.tensor.dtype })
+  const grads = params.map((p) => g.input(gradName(p.tensor.name), p.tensor.dtype, p.tensor.shape))
+  adamw(g, g.params, grads, optim)
+  return g
+}
+
+/** Eval mode (no dropout) with targets: output `ce`, the mean cross entropy. Batch is symbolic. */
+export function buildEvalGraph(cfg: GptConfig, opts: { seq?: number } = {}): Graph {
+  const g = new Graph(`eval-${cfg.attention}`)
+  const m = buildGpt(g, cfg, { batch: 'batch', seq: opts.seq ?? cfg.block_size, training: false, withTargets: true })
+  g.output('ce', m.ceLoss!)
+  return g
+}
+
+/** Eval mode, no targets: output `logits` [batch, seq, vocab]; both dims symbolic (any context length). */
+export function buildLogitsGraph(cfg: GptConfig, opts: { batch?: Dim } = {}): Graph {
+  const g = new Graph(`logits-${cfg.attention}`)
+  const m = buildGpt(g, cfg, { batch: opts.batch ?? 1, seq: 'seq', training: false, withTargets: false })
+  g.output('logits', m.logits)
+  return g
+}
+
+/** Freshly initialized parameters (the paper's init) from a seed; the same for every graph of a config. */
+export function initialParams(cfg: GptConfig, seed: number): Map<string, Float32Array> {
+  const g = new Graph('init')
+  buildGpt(g, cfg, { batch: 1, seq: 1, training: false, withTargets: false })
+  return initParams(g, seed) as Map<string, Float32Array>
+}
+
+/** Shapes and decay flags of the model's parameters, in graph order. */
+export function paramInfos(cfg: GptConfig): ParamInfo[] {
+  const g = new Graph('info')
+  buildGpt(g, cfg, { batch: 1, seq: 1, training: false, withTargets: false })
+  return g.params
+}
+
+export interface OptimizerState {
+  /** Updates applied so far (AdamW's t). */
+  step: number
+  m: Map<string, Float32Array>
+  v: Map<string, Float32Array>
+}
+
+export interface StepResult {
+  loss: number
+  ce: number
+  balance: number
+  /** Global gradient norm before clipping. */
+  gradNorm: number
+}
+
+/** Writes the next batch into x and y ([batch, seq] int64, row-major). */
+export type FillBatch = (x: BigInt64Array, y: BigInt64Array) => void
+
+export interface TrainingSessionOptions {
+  batch: number
+  seq?: number
+  /** Micro-batches per update (default 1). */
+  accum?: number
+  optim: OptimOptions
+  threads?: number
+}
+
+const f32 = (data: Float32Array, shape: readonly number[]): HostTensor => ({ dtype: 'float32', shape, data })
+const scalar = (): HostTensor => f32(new Float32Array(1), [])
+
+/**
+ * A model being trained: its sessions (created once), parameters, Adam moments and noise generator. Call
+ * `step(lr, fillBatch)` once per update.
+ */
+export class TrainingSession {
+  private readonly lr = scalar()
+  private readonly bc1 = scalar()
+  private readonly bc2 = scalar()
+  private readonly x: BigInt64Array
+  private readonly y: BigInt64Array
+  /** Per parameter: its feed and its moments' feeds (HostTensor objects shared by every feed table). */
+  private readonly state: { name: string; p: HostTensor; m: HostTensor; v: HostTensor; grad?: Float32Array }[]
+  private readonly trainFeeds: Record<string, HostTensor> = {}
+  private readonly applyFeeds: Record<string, HostTensor> = {}
+  private t: number
+
+  private constructor(
+    readonly cfg: GptConfig,
+    readonly opts: Required<Omit<TrainingSessionOptions, 'threads'>>,
+    private readonly main: Session,
+    private readonly apply: Session | null,
+    private readonly noise: NoiseFeeder,
+    idxName: string,
+    targetsName: string,
+    params: ReadonlyMap<string, Float32Array>,
+    optimizer: OptimizerState,
+    infos: readonly ParamInfo[],
+  ) {
+    const { batch: B, seq: T } = opts
+    this.x = new BigInt64Array(B * T)
+    this.y = new BigInt64Array(B * T)
+    this.t = optimizer.step
+    const tokens = { [idxName]: { dtype: 'int64', shape: [B, T], data: this.x }, [targetsName]: { dtype: 'int64', shape: [B, T], data: this.y } } as Record<string, HostTensor>
+    Object.assign(this.trainFeeds, tokens, noise.feeds)
+    const moments = { lr: this.lr, bias_correction1: this.bc1, bias_correction2: this.bc2 }
+    Object.assign(apply ? this.applyFeeds : this.trainFeeds, moments)
+    this.state = infos.map((info) => {
+      const name = info.tensor.name
+      const shape = info.tensor.shape as number[]
+      const n = shape.reduce((a, b) => a * b, 1)
+      const value = params.get(name)
+      if (!value || value.length !== n) throw new Error(`TrainingSession: parameter '${name}' needs ${n} values, got ${value?.length ?? 'none'}`)
+      const p = f32(value, shape)
+      const m = f32(optimizer.m.get(name) ?? new Float32Array(n), shape)
+      const v = f32(optimizer.v.get(name) ?? new Float32Array(n), shape)
+      this.trainFeeds[name] = p
+      const opt = apply ? this.applyFeeds : this.trainFeeds
+      opt[`adam.m.${name}`] = m
+      opt[`adam.v.${name}`] = v
+      let g: Float32Array | undefined
+      if (apply) {
+        this.applyFeeds[name] = p
+        g = new Float32Array(n)
+        this.applyFeeds[gradName(name)] = f32(g, shape)
+      }
+      return { name, p, m, v, grad: g }
+    })
+  }
+
+  static async create(
+    cfg: GptConfig,
+    opts: TrainingSessionOptions,
+    init: { params: ReadonlyMap<string, Float32Array>; optimizer?: OptimizerState; noise: Xoshiro128 },
+  ): Promise<TrainingSession> {
+    const full = { batch: opts.batch, seq: opts.seq ?? cfg.block_size, accum: opts.accum ?? 1, optim: opts.optim }
+    if (!(Number.isInteger(full.accum) && full.accum >= 1)) throw new RangeError(`accum must be a positive integer, got ${full.accum}`)
+    const graph = full.accum === 1 ? buildTrainingGraph(cfg, full) : buildGradGraph(cfg, full)
+    const main = await Session.create(graph, { threads: opts.threads })
+    const apply = full.accum === 1 ? null : await Session.create(buildApplyGraph(graph.params, full.optim), { threads: opts.threads })
+    const idx = graph.inputs.find((t) => t.name === 'idx')!
+    const targets = graph.inputs.find((t) => t.name === 'targets')!
+    const optimizer = init.optimizer ?? { step: 0, m: new Map(), v: new Map() }
+    return new TrainingSession(cfg, full, main, apply, new NoiseFeeder(graph.noiseInputs, init.noise), idx.name, targets.name, init.params, optimizer, graph.params)
+  }
+
+  /** Updates applied so far. */
+  get step(): number {
+    return this.t
+  }
+
+  /** Uint16 noise values drawn per forward pass. */
+  get noisePerPass(): number {
+    return this.noise.size
+  }
+
+  /** Apply one update with learning rate `lr`: `accum` micro-batches, each filled by `fillBatch`. */
+  async update(lr: number, fillBatch: FillBatch): Promise<StepResult> {
+    const t = this.t + 1
+    const s = adamwScalars(t, lr, this.opts.optim)
+    this.lr.data[0] = s.lr
+    this.bc1.data[0] = s.biasCorrection1
+    this.bc2.data[0] = s.biasCorrection2
+    const result = this.apply ? await this.accumulatedUpdate(fillBatch) : await this.fusedUpdate(fillBatch)
+    this.t = t
+    return result
+  }
+
+  private async fusedUpdate(fillBatch: FillBatch): Promise<StepResult> {
+    fillBatch(this.x, this.y)
+    this.noise.fill()
+    const out = await this.main.run(this.trainFeeds)
+    for (const s of this.state) {
+      s.p.data = out[`next.${s.name}`].data
+      s.m.data = out[`next.adam.m.${s.name}`].data
+      s.v.data = out[`next.adam.v.${s.name}`].data
+    }
+    return { loss: num(out.loss), ce: num(out.ce), balance: num(out.balance), gradNorm: num(out.grad_norm) }
+  }
+
+  private async accumulatedUpdate(fillBatch: FillBatch): Promise<StepResult> {
+    const k = this.opts.accum
+    let loss = 0
+    let ce = 0
+    let balance = 0
+    for (const s of this.state) s.grad!.fill(0)
+    for (let i = 0; i < k; i++) {
+      fillBatch(this.x, this.y)
+      this.noise.fill()
+      const out = await this.main.run(this.trainFeeds)
+      loss += num(out.loss) / k
+      ce += num(out.ce) / k
+      balance += num(out.balance) / k
+      for (const s of this.state) {
+        const acc = s.grad!
+        const g = out[gradName(s.name)].data as Float32Array
+        for (let j = 0; j < acc.length; j++) acc[j] += g[j] / k
+      }
+    }
+    const out = await this.apply!.run(this.applyFeeds)
+    for (const s of this.state) {
+      s.p.data = out[`next.${s.name}`].data
+      s.m.data = out[`next.adam.m.${s.name}`].data
+      s.v.data = out[`next.adam.v.${s.name}`].data
+    }
+    return { loss, ce, balance, gradNorm: num(out.grad_norm) }
+  }
+
+  /** The current parameters (the live arrays: do not modify). */
+  params(): Map<string, Float32Array> {
+    return new Map(this.state.map((s) => [s.name, s.p.data as Float32Array]))
+  }
+
+  optimizerState(): OptimizerState {
+    return {
+      step: this.t,
+      m: new Map(this.state.map((s) => [s.name, s.m.data as Float32Array])),
+      v: new Map(this.state.map((s) => [s.name, s.v.data as Float32Array])),
+    }
+  }
+
+  noiseState() {
+    return this.noise.state()
+  }
+
+  async release(): Promise<void> {
+    await this.main.release()
+    await this.apply?.release()
+  }
+}
+
+const num = (t: HostTensor): number => Number(t.data[0])
+
+/** Parameters as session feeds. */
+export function paramFeeds(params: ReadonlyMap<string, Float32Array>, infos: readonly ParamInfo[]): Record<string, HostTensor> {
+  const feeds: Record<string, HostTensor> = {}
+  for (const p of infos) feeds[p.tensor.name] = f32(params.get(p.tensor.name)!, p.tensor.shape as number[])
+  return feeds
+}
+
+/** Mean cross entropy of the model over batches of windows (eval mode), in nats. */
+export class EvalSession {
+  private constructor(
+    private readonly session: Session,
+    private readonly infos: readonly ParamInfo[],
+    readonly seq: number,
+  ) {}
+
+  static async create(cfg: GptConfig, opts: { threads?: number } = {}): Promise<EvalSession> {
+    const g = buildEvalGraph(cfg)
+    return new EvalSession(await Session.create(g, { threads: opts.threads }), g.params, cfg.block_size)
+  }
+
+  /**
+   * Mean cross entropy over every target of every batch (rows of `seq` tokens; batches may differ in size),
+   * weighting each batch by its number of targets. Sums in float64.
+   */
+  async meanLoss(params: ReadonlyMap<string, Float32Array>, batches: Iterable<{ x: BigInt64Array; y: BigInt64Array }>): Promise<{ loss: number; tokens: number }> {
+    const feeds = paramFeeds(params, this.infos)
+    let sum = 0
+    let tokens = 0
+    for (const b of batches) {
+      const rows = b.x.length / this.seq
+      feeds.idx = { dtype: 'int64', shape: [rows, this.seq], data: b.x }
+      feeds.targets = { dtype: 'int64', shape: [rows, this.seq], data: b.y }
+      const out = await this.session.run(feeds)
+      sum += num(out.ce) * b.x.length
+      tokens += b.x.length
+    }
+    return { loss: sum / tokens, tokens }
+  }
+
+  async release(): Promise<void> {
+    await this.session.release()
+  }
+}

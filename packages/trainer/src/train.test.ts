@@ -1,0 +1,142 @@
+import { readFileSync, mkdtempSync, rmSync, existsSync, renameSync, cpSync, writeFileSync, mkdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { resolveConfig } from '@moas/gpt'
+import { afterEach, describe, expect, it } from 'vitest'
+import { CharTokenizer } from './data/charTokenizer'
+import { syntheticCorpus } from './data/synthetic'
+import { paperSplit } from './data/wikitext'
+import { DivergenceError, TrainError } from './errors'
+import { type Dataset, TRAIN_PRESETS, makeRunConfig } from './presets'
+import { type TrainOptions, readLog, readRun, train } from './train'
+
+const temps: string[] = []
+const tempDir = () => {
+  const d = mkdtempSync(join(tmpdir(), 'moas-train-'))
+  temps.push(d)
+  return d
+}
+afterEach(() => temps.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })))
+
+const text = syntheticCorpus({ seed: 3, chars: 20_000 })
+const tokenizer = CharTokenizer.fromText(text)
+const split = paperSplit(text)
+const data: Dataset = { name: 'synthetic', tokenizer, train: tokenizer.encode(split.train), val: tokenizer.encode(split.val), source: 'test' }
+
+/** A tiny moas model with dropout (so resume must reproduce the masks) and the router's balance loss. */
+function options(out: string, over: Partial<TrainOptions> & { steps: number; lr?: number }): TrainOptions {
+  const model = resolveConfig({ vocab_size: tokenizer.vocabSize, block_size: 16, n_layer: 2, n_head: 2, n_embd: 16, dropout: 0.1, attention: 'moas' })
+  const run = makeRunConfig({ ...TRAIN_PRESETS.smoke, batch_size: 4, eval_interval: 3, eval_iters: 2, lr: over.lr ?? 3e-3 }, model, data, 7)
+  return { out, run, data, checkpointInterval: 0, ...over }
+}
+
+const paramsOf = async (dir: string) => (await readRun(dir)).checkpoint.params
+
+describe('train', () => {
+  it('is deterministic and resumes exactly: N steps = N/2 + resume N/2 (losses, evals, params, moments)', async () => {
+    const a = join(tempDir(), 'a')
+    const b = join(tempDir(), 'b')
+    const c = join(tempDir(), 'c')
+    const full = await train(options(a, { steps: 8 }))
+    const again = await train(options(b, { steps: 8 }))
+    expect(again.records.map((r) => r.loss)).toEqual(full.records.map((r) => r.loss))
+
+    await train(options(c, { steps: 4 }))
+    const resumed = await train(options(c, { steps: 8, resume: true }))
+    expect(resumed.status).toBe('finished')
+    expect(resumed.records.map((r) => r.loss)).toEqual(full.records.map((r) => r.loss))
+    expect(resumed.records.map((r) => r.grad_norm)).toEqual(full.records.map((r) => r.grad_norm))
+    const evals = (rs: typeof full.records) => rs.filter((r) => r.step % 3 === 0).map((r) => r.val_loss)
+    expect(evals(resumed.records)).toEqual(evals(full.records))
+    expect(full.finalValLoss).toBe(resumed.finalValLoss)
+    const [pa, pc] = [await readRun(a), await readRun(c)]
+    for (const [name, v] of pa.checkpoint.params) expect(pc.checkpoint.params.get(name), name).toEqual(v)
+    for (const [name, v] of pa.optimizer.v) expect(pc.optimizer.v.get(name), name).toEqual(v)
+    expect(pc.state).toMatchObject({ step: 8, steps: 8, finished: true })
+    // The log of the resumed run reads as one run: steps 1..8, each once.
+    expect(readLog(join(c, 'log.jsonl')).map((r) => r.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
+    expect(full.records[7].loss).toBeLessThan(full.records[0].loss)
+  })
+
+  it('Ctrl-C (abort) saves a checkpoint; resuming it reproduces the uninterrupted run', async () => {
+    const a = join(tempDir(), 'a')
+    const b = join(tempDir(), 'b')
+    const full = await train(options(a, { steps: 6 }))
+    const ctl = new AbortController()
+    const stopped = await train(options(b, { steps: 6, signal: ctl.signal, onRecord: (r) => r.step === 2 && ctl.abort() }))
+    expect(stopped).toMatchObject({ status: 'interrupted', step: 2 })
+    expect((await readRun(b)).state).toMatchObject({ step: 2, finished: false })
+    const resumed = await train(options(b, { steps: 6, resume: true }))
+    expect(resumed.records.map((r) => r.loss)).toEqual(full.records.map((r) => r.loss))
+    expect(await paramsOf(b)).toEqual(await paramsOf(a))
+  })
+
+  it('resumes exactly after a crash in the middle of a save, in either half of the swap', async () => {
+    const a = join(tempDir(), 'a')
+    const full = await train(options(a, { steps: 6, checkpointInterval: 2 }))
+    for (const crash of ['staging-incomplete', 'swapped-out'] as const) {
+      const dir = join(tempDir(), 'run')
+      await train(options(dir, { steps: 4, checkpointInterval: 2 })) // checkpoint at step 4
+      if (crash === 'staging-incomplete') {
+        // Killed while writing the next checkpoint: DIR.next exists without its COMPLETE marker.
+        cpSync(dir, `${dir}.next`, { recursive: true })
+        rmSync(join(`${dir}.next`, 'COMPLETE'))
+        writeFileSync(join(`${dir}.next`, 'model.safetensors'), 'torn')
+        expect((await readRun(dir)).state.step).toBe(4) // the previous good one
+      } else {
+        // Killed between the renames: DIR moved to DIR.prev, the complete DIR.next not yet renamed.
+        cpSync(dir, `${dir}.next`, { recursive: true })
+        renameSync(dir, `${dir}.prev`)
+        expect(existsSync(dir)).toBe(false)
+        expect((await readRun(dir)).state.step).toBe(4)
+      }
+      const resumed = await train(options(dir, { steps: 6, checkpointInterval: 2, resume: true }))
+      expect(resumed.records.map((r) => r.loss), crash).toEqual(full.records.map((r) => r.loss))
+      expect(await paramsOf(dir)).toEqual(await paramsOf(a))
+      expect(existsSync(`${dir}.next`) || existsSync(`${dir}.prev`)).toBe(false)
+    }
+  })
+
+  it('a resume drops log records written after the last checkpoint', async () => {
+    const dir = join(tempDir(), 'run')
+    await train(options(dir, { steps: 2 }))
+    const log = join(dir, 'log.jsonl')
+    writeFileSync(log, readFileSync(log, 'utf8') + '{"step":3,"loss":9}\n{"step":4,"lo') // died mid-append
+    const r = await train(options(dir, { steps: 3, resume: true }))
+    expect(readLog(log).map((x) => x.step)).toEqual([1, 2, 3])
+    expect(r.records[2].loss).not.toBe(9)
+  })
+
+  it('refuses a resume with a different config, naming every differing key', async () => {
+    const dir = join(tempDir(), 'run')
+    await train(options(dir, { steps: 1 }))
+    const other = options(dir, { steps: 2, resume: true, lr: 1e-3 })
+    other.run = { ...other.run, model: { ...other.run.model, dropout: 0.2 } }
+    const err = await train(other).catch((e) => e)
+    expect(err).toBeInstanceOf(TrainError)
+    expect(err.message).toMatch(/lr: 0.003 in the checkpoint, 0.001 now/)
+    expect(err.message).toMatch(/model.dropout: 0.1 in the checkpoint, 0.2 now/)
+    expect(err.message).not.toMatch(/\n/)
+  })
+
+  it('refuses to start a fresh run in a folder that holds one', async () => {
+    const dir = join(tempDir(), 'run')
+    await train(options(dir, { steps: 1 }))
+    await expect(train(options(dir, { steps: 1 }))).rejects.toThrow(/already holds a run.*--resume/)
+    const other = join(tempDir(), 'x')
+    mkdirSync(other)
+    writeFileSync(join(other, 'notes.txt'), 'mine')
+    await expect(train(options(other, { steps: 1 }))).rejects.toThrow(TrainError)
+    expect(readFileSync(join(other, 'notes.txt'), 'utf8')).toBe('mine')
+  })
+
+  it('stops on a NaN/Inf loss naming the step, keeping the last good checkpoint', async () => {
+    const dir = join(tempDir(), 'run')
+    const err = await train(options(dir, { steps: 20, lr: 1e30, checkpointInterval: 1 })).catch((e) => e)
+    expect(err).toBeInstanceOf(DivergenceError)
+    expect(err.message).toMatch(new RegExp(`at step ${err.step}.*last good checkpoint \\(step ${err.step - 1}\\)`))
+    const saved = await readRun(dir)
+    expect(saved.state.step).toBe(err.step - 1)
+    for (const v of saved.checkpoint.params.values()) expect(v.every(Number.isFinite)).toBe(true)
+  })
+})
