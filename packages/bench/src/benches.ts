@@ -58,6 +58,15 @@ export const BENCHES = {
       return { text: p.describePrefill(r), markdown: p.prefillMarkdown(r), result: r }
     },
   },
+  'train-step': {
+    about: 'training step per attention variant at the paper config (ms/iter, tokens/s, GFLOP/s, vs mha)',
+    run: async (ctx) => {
+      const t = await import('./trainStep')
+      const cfg = { ...t.TRAIN_STEP_DEFAULTS, threads: ctx.threads, ...(ctx.variants ? { variants: ctx.variants } : {}), ...(ctx.reps ? { reps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
+      const r = await t.runTrainStep(cfg, (msg) => ctx.progress('train-step', msg))
+      return { text: t.describeTrainStep(r), markdown: t.trainStepMarkdown(r), result: r }
+    },
+  },
   'torch-step': {
     about: 'same-machine baseline: the PyTorch reference model\'s training step (opt-in, slow; needs torch)',
     run: async (ctx) => {
@@ -70,5 +79,5 @@ export const BENCHES = {
 } satisfies Record<string, Bench>
 
 export type BenchName = keyof typeof BENCHES
-export const DEFAULT_BENCHES: BenchName[] = ['mlp-step', 'kv-cache', 'prefill']
+export const DEFAULT_BENCHES: BenchName[] = ['mlp-step', 'kv-cache', 'prefill', 'train-step']
 export const benchNames = () => Object.keys(BENCHES) as BenchName[]
