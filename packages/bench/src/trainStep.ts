@@ -64,7 +64,7 @@ export interface TrainStepRow {
   step: Timing
   tokensPerS: number
   gflops: number
-  /** This variant's median ms / mha's median ms (same run); null without mha. */
+  /** This variant's median ms / the median of the mha steps interleaved with it; null without mha. */
   vsMha: number | null
   kvBytesPerToken: number
   /** Session creation (graph build + serialization + ONNX Runtime optimization), ms. */
@@ -90,7 +90,8 @@ function fillRandom(data: Uint16Array | BigInt64Array, below: number, seed: numb
   }
 }
 
-async function measureVariant(variant: string, cfg: TrainStepConfig, build: TrainingGraphBuilder, log: (msg: string) => void): Promise<Omit<TrainStepRow, 'vsMha'>> {
+/** A live training session for one variant: `step()` runs one fused update and feeds next.* back. */
+async function prepareVariant(variant: string, cfg: TrainStepConfig, build: TrainingGraphBuilder) {
   const model = paperConfig(variant, cfg.vocab)
   const t0 = nowMs()
   const graph = build(model, { batch: cfg.batch, seq: cfg.seq, optim: PAPER_OPTIM })
@@ -119,49 +120,66 @@ async function measureVariant(variant: string, cfg: TrainStepConfig, build: Trai
     state.push(name, `adam.m.${name}`, `adam.v.${name}`)
   }
   let t = 0
-  const step = async () => {
+  const ms: number[] = []
+  const step = async (timed: boolean) => {
     const s = adamwScalars(++t, 3e-4, PAPER_OPTIM)
     feeds.lr = hostTensor('float32', [], [s.lr])
     feeds.bias_correction1 = hostTensor('float32', [], [s.biasCorrection1])
     feeds.bias_correction2 = hostTensor('float32', [], [s.biasCorrection2])
+    const s0 = nowMs()
     const out = await session.run(feeds)
+    if (timed) ms.push(nowMs() - s0)
     const loss = out.loss.data[0] as number
     if (!Number.isFinite(loss)) throw new Error(`train-step ${variant}: loss is ${loss} at step ${t}`)
     for (const name of state) feeds[name] = out[`next.${name}`]
   }
-  for (let i = 0; i < cfg.warmup; i++) await step()
-  const ms: number[] = []
-  for (let i = 0; i < cfg.reps; i++) {
-    const s0 = nowMs()
-    await step()
-    ms.push(nowMs() - s0)
+  for (let i = 0; i < cfg.warmup; i++) await step(false)
+  const row = (samples: number[]): Omit<TrainStepRow, 'vsMha'> => {
+    const timing = summarize(samples)
+    const flops = matmulFlops(graph)
+    return {
+      variant, params: paramCounts(model).total, gflop: flops / 1e9, step: timing,
+      tokensPerS: (cfg.batch * cfg.seq) / (timing.median / 1000), gflops: flops / 1e9 / (timing.median / 1000),
+      kvBytesPerToken: kvCacheBytesPerToken(model), setupMs,
+    }
   }
-  await session.release()
-  const timing = summarize(ms)
-  const flops = matmulFlops(graph)
-  log(`${variant}: ${timing.median.toFixed(0)} ms/step median of ${cfg.reps} (setup ${(setupMs / 1000).toFixed(1)} s)`)
-  return {
-    variant,
-    params: paramCounts(model).total,
-    gflop: flops / 1e9,
-    step: timing,
-    tokensPerS: (cfg.batch * cfg.seq) / (timing.median / 1000),
-    gflops: flops / 1e9 / (timing.median / 1000),
-    kvBytesPerToken: kvCacheBytesPerToken(model),
-    setupMs,
-  }
+  return { variant, step, ms, row, release: () => session.release() }
 }
 
 export async function runTrainStep(cfg: TrainStepConfig, log: (msg: string) => void = () => {}): Promise<TrainStepResult> {
-  const rows: Omit<TrainStepRow, 'vsMha'>[] = []
   const { build, source } = trainingGraphBuilder()
   log(`training graph: ${source}`)
-  // One variant at a time: each session holds its own activation arena, and seven at once would not fit
-  // comfortably on a shared 24 GiB machine.
-  for (const v of cfg.variants) rows.push(await measureVariant(v, cfg, build, log))
-  const mha = rows.find((r) => r.variant === 'mha')
+  const rows: TrainStepRow[] = []
+  // mha stays alive and alternates step by step with each other variant in turn, so every "vs mha" ratio
+  // compares runs taken under the same background load. Only two sessions exist at a time (each holds its
+  // own activation arena: 1.7 GiB for mha, 3.3 GiB for moas).
+  const mha = cfg.variants.includes('mha') ? await prepareVariant('mha', cfg, build) : null
+  const others = cfg.variants.filter((v) => v !== 'mha')
+  const pairs: { row: Omit<TrainStepRow, 'vsMha'>; mhaMs: number[] }[] = []
+  for (const v of mha && others.length === 0 ? [] : others) {
+    const r = await prepareVariant(v, cfg, build)
+    const mhaFrom = mha?.ms.length ?? 0
+    for (let i = 0; i < cfg.reps; i++) {
+      const order = mha ? (i % 2 === 0 ? [mha, r] : [r, mha]) : [r]
+      for (const x of order) await x.step(true)
+    }
+    await r.release()
+    const row = r.row(r.ms)
+    pairs.push({ row, mhaMs: mha ? mha.ms.slice(mhaFrom) : [] })
+    log(`${v}: ${row.step.median.toFixed(0)} ms/step median of ${cfg.reps}${mha ? `, mha alongside ${summarize(mha.ms.slice(mhaFrom)).median.toFixed(0)} ms` : ''} (setup ${(row.setupMs / 1000).toFixed(1)} s)`)
+  }
+  if (mha) {
+    if (others.length === 0) for (let i = 0; i < cfg.reps; i++) await mha.step(true)
+    await mha.release()
+    // mha's own row pools every mha step of the run.
+    const row = mha.row(mha.ms)
+    rows.push({ ...row, vsMha: 1 })
+    log(`mha: ${row.step.median.toFixed(0)} ms/step median of ${mha.ms.length}`)
+  }
+  for (const p of pairs) rows.push({ ...p.row, vsMha: p.mhaMs.length ? p.row.step.median / summarize(p.mhaMs).median : null })
+  rows.sort((a, b) => cfg.variants.indexOf(a.variant) - cfg.variants.indexOf(b.variant))
   const { attention: _, ...model } = paperConfig('mha', cfg.vocab)
-  return { config: cfg, model, graphSource: source, rows: rows.map((r) => ({ ...r, vsMha: mha ? r.step.median / mha.step.median : null })) }
+  return { config: cfg, model, graphSource: source, rows }
 }
 
 const goalNote = (r: TrainStepRow) => {
@@ -174,7 +192,7 @@ const goalNote = (r: TrainStepRow) => {
 export function describeTrainStep(r: TrainStepResult): string {
   const c = r.config
   const lines = [
-    `train-step: paper config (batch ${c.batch} × ${c.seq} tokens, vocab ${c.vocab}, ${r.model.n_layer} layers, ${r.model.n_head} heads, ${r.model.n_embd} wide, dropout ${r.model.dropout}); fused forward + backward + AdamW, one session.run; warmup ${c.warmup}, median of ${c.reps}`,
+    `train-step: paper config (batch ${c.batch} × ${c.seq} tokens, vocab ${c.vocab}, ${r.model.n_layer} layers, ${r.model.n_head} heads, ${r.model.n_embd} wide, dropout ${r.model.dropout}); fused forward + backward + AdamW, one session.run; warmup ${c.warmup}, median of ${c.reps} (mha: of all its steps, taken alternately with each other variant; "vs mha" compares each variant with the mha steps interleaved with it)`,
     `  graph: ${r.graphSource}; GFLOP/s = exact MatMul FLOPs of the training graph / median time`,
     `  ${'variant'.padEnd(12)} ${'params'.padStart(9)} ${'ms/step'.padStart(8)} ${'min–max'.padStart(13)} ${'tokens/s'.padStart(9)} ${'GFLOP'.padStart(7)} ${'GFLOP/s'.padStart(8)} ${'vs mha'.padStart(7)}`,
   ]
@@ -188,7 +206,7 @@ export function describeTrainStep(r: TrainStepResult): string {
 export function trainStepMarkdown(r: TrainStepResult): string {
   const c = r.config
   return [
-    `Paper config: batch ${c.batch} × ${c.seq} tokens, vocab ${c.vocab}, ${r.model.n_layer} layers, ${r.model.n_head} heads, ${r.model.n_embd} wide, dropout ${r.model.dropout}. One fused session.run (forward + backward + AdamW) per step (graph: ${r.graphSource}); warmup ${c.warmup}, median of ${c.reps}. GFLOP = exact MatMul FLOPs of the training graph.`,
+    `Paper config: batch ${c.batch} × ${c.seq} tokens, vocab ${c.vocab}, ${r.model.n_layer} layers, ${r.model.n_head} heads, ${r.model.n_embd} wide, dropout ${r.model.dropout}. One fused session.run (forward + backward + AdamW) per step (graph: ${r.graphSource}); warmup ${c.warmup}, median of ${c.reps}. mha runs alternately with each other variant in turn: its row pools all its steps, and "vs mha" compares each variant with the mha steps interleaved with it. GFLOP = exact MatMul FLOPs of the training graph.`,
     '',
     mdTable(['variant', 'params', 'ms/step median (min–max)', 'tokens/s', 'GFLOP/step', 'GFLOP/s', 'vs mha', 'goal'], r.rows.map((row) => [
       row.variant, row.params.toLocaleString('en-US'), `${row.step.median.toFixed(0)} (${row.step.min.toFixed(0)}–${row.step.max.toFixed(0)})`, row.tokensPerS.toFixed(0),
