@@ -1,0 +1,284 @@
+/**
+ * `compare`: train each variant for each seed (through train()), then a table with honest statistics.
+ *
+ * Each (variant, seed) run lives in OUT/<variant>/seed-<seed>/, a normal run directory, plus summary.json
+ * once it is finished and evaluated. Rerunning the same command skips finished runs and resumes
+ * unfinished ones exactly, so a long comparison can be stopped (Ctrl-C) and continued at any time.
+ *
+ * Statistics: per variant the mean and sample standard deviation over seeds of the final val loss (the
+ * paper's metric: eval_iters random val batches) and of the full-split loss (the deterministic evaluation of
+ * the whole val split, which removes eval-batch sampling noise). Each variant is compared with the first
+ * (the baseline) by Welch's two-sided t-test (unequal variances) at α = 0.05 on the full-split loss;
+ * the test on the paper's metric is reported beside it.
+ */
+import { type GptConfigInput, kvCacheBytesPerToken, paramCounts } from '@moas/gpt'
+import { existsSync, readFileSync, renameSync, writeFileSync, mkdirSync } from 'node:fs'
+import { cpus } from 'node:os'
+import { join, resolve } from 'node:path'
+import { type CurveSeries, valLossChart } from './chart'
+import { TrainError } from './errors'
+import { evaluateTokens, loadModel } from './evaluate'
+import { type Dataset, type TrainPresetName, type TrainProtocol, makeRunConfig, modelConfig } from './presets'
+import { mean, sampleStd, type WelchResult, welchTTest } from './stats'
+import { type LogRecord, type TrainResult, medianMs, readLog, readRun, train } from './train'
+
+export const ALPHA = 0.05
+export const COMPARE_FILES = { markdown: 'results.md', json: 'results.json', chart: 'val_loss.svg', summary: 'summary.json' } as const
+
+export interface CompareOptions {
+  out: string
+  variants: readonly string[]
+  seeds: readonly number[]
+  preset: TrainPresetName
+  protocol: TrainProtocol
+  /** Model config keys on top of the preset (`--set`); `attention` is set per variant. */
+  model?: GptConfigInput
+  data: Dataset
+  signal?: AbortSignal
+  threads?: number
+  /** Before each run: 'new', 'resume' (unfinished run found) or 'done' (finished, skipped). */
+  onRun?: (info: { variant: string; seed: number; index: number; total: number; status: 'new' | 'resume' | 'done'; dir: string; steps: number; step: number }) => void
+  onRecord?: (variant: string, seed: number, record: LogRecord) => void
+}
+
+/** What one finished (variant, seed) run contributes; stored as summary.json in its directory. */
+export interface RunSummary {
+  variant: string
+  seed: number
+  steps: number
+  final_val_loss: number | null
+  full_val_loss: number
+  full_val_tokens: number
+  ms_per_iter: number | null
+  curve: { step: number; val_loss: number }[]
+}
+
+export interface Stat {
+  mean: number
+  /** Sample standard deviation (null with one seed). */
+  std: number | null
+  values: number[]
+}
+
+export interface Verdict {
+  /** Welch test on the full-split loss, and on the paper's final val loss. */
+  full: WelchResult | null
+  val: WelchResult | null
+  text: string
+}
+
+export interface VariantResult {
+  variant: string
+  params: { total: number; excluding_position_embedding: number }
+  kv_cache_bytes_per_token: number
+  seeds: number[]
+  final_val_loss: Stat | null
+  full_val_loss: Stat | null
+  ms_per_iter: Stat | null
+  curve: { step: number; mean: number; min: number; max: number }[]
+  /** Against the baseline (null for the baseline itself). */
+  vs_baseline: Verdict | null
+}
+
+export interface CompareResult {
+  complete: boolean
+  /** Runs not finished yet, as variant/seed-N. */
+  missing: string[]
+  preset: TrainPresetName
+  data: { name: string; source: string; train_tokens: number; val_tokens: number }
+  protocol: TrainProtocol
+  seeds: number[]
+  test: string
+  machine: { cpu: string; cores: number; node: string }
+  variants: VariantResult[]
+}
+
+const runDir = (out: string, variant: string, seed: number) => join(out, variant, `seed-${seed}`)
+const exists = (dir: string) => existsSync(dir) || existsSync(`${dir}.next`) || existsSync(`${dir}.prev`)
+
+function readSummary(dir: string, steps: number): RunSummary | null {
+  const path = join(dir, COMPARE_FILES.summary)
+  if (!existsSync(path)) return null
+  try {
+    const s = JSON.parse(readFileSync(path, 'utf8')) as RunSummary
+    return s.steps === steps && Number.isFinite(s.full_val_loss) ? s : null
+  } catch {
+    return null // torn or foreign: recompute it
+  }
+}
+
+function writeAtomic(path: string, text: string): void {
+  writeFileSync(`${path}.tmp`, text)
+  renameSync(`${path}.tmp`, path)
+}
+
+/** The summary of a finished run: its curve from log.jsonl, and the full-split loss of its final model. */
+async function summarize(dir: string, variant: string, seed: number, steps: number, data: Dataset, threads?: number): Promise<RunSummary> {
+  const records = readLog(join(dir, 'log.jsonl')).filter((r) => r.step <= steps)
+  const evals = records.filter((r) => typeof r.val_loss === 'number')
+  const model = await loadModel(dir)
+  const full = await evaluateTokens(model, data.val, { threads, batchSize: 12 })
+  return {
+    variant, seed, steps,
+    final_val_loss: evals.length && evals[evals.length - 1].step === steps ? evals[evals.length - 1].val_loss! : null,
+    full_val_loss: full.loss, full_val_tokens: full.tokens,
+    ms_per_iter: medianMs(records),
+    curve: evals.map((r) => ({ step: r.step, val_loss: r.val_loss! })),
+  }
+}
+
+export async function compare(opts: CompareOptions): Promise<CompareResult> {
+  const out = resolve(opts.out)
+  if (!opts.variants.length) throw new TrainError('compare needs at least one variant')
+  if (!opts.seeds.length) throw new TrainError('compare needs at least one seed')
+  const dup = opts.variants.find((v, i) => opts.variants.indexOf(v) !== i)
+  if (dup) throw new TrainError(`variant '${dup}' is listed twice`)
+  const steps = opts.protocol.steps
+  // Validate every variant's config before training anything.
+  const configs = new Map(opts.variants.map((v) => [v, modelConfig(opts.preset, opts.data.tokenizer.vocabSize, { ...opts.model, attention: v })]))
+  mkdirSync(out, { recursive: true })
+  const summaries = new Map<string, RunSummary>()
+  const total = opts.variants.length * opts.seeds.length
+  let index = 0
+  let interrupted = false
+  for (const seed of opts.seeds) {
+    for (const variant of opts.variants) {
+      // Seed-major order: after the first seed every variant has a result, so a stopped comparison is useful.
+      if (interrupted || opts.signal?.aborted) {
+        interrupted = true
+        break
+      }
+      const dir = runDir(out, variant, seed)
+      const run = makeRunConfig(opts.protocol, configs.get(variant)!, opts.data, seed)
+      let summary = existsSync(dir) ? readSummary(dir, steps) : null
+      let status: 'new' | 'resume' | 'done' = 'new'
+      let step = 0
+      if (!summary && exists(dir)) {
+        const saved = await readRun(dir)
+        step = saved.state.step
+        status = saved.state.step >= steps ? 'done' : 'resume'
+      }
+      if (summary) status = 'done'
+      opts.onRun?.({ variant, seed, index: index++, total, status, dir, steps, step: summary ? steps : step })
+      if (!summary) {
+        let result: TrainResult | null = null
+        if (status !== 'done') {
+          result = await train({
+            out: dir, run, steps, checkpointInterval: opts.protocol.checkpoint_interval, data: opts.data, resume: status === 'resume',
+            signal: opts.signal, threads: opts.threads, onRecord: (r) => opts.onRecord?.(variant, seed, r),
+          })
+        }
+        if (result?.status === 'interrupted') {
+          interrupted = true
+          break
+        }
+        summary = await summarize(dir, variant, seed, steps, opts.data, opts.threads)
+        writeAtomic(join(dir, COMPARE_FILES.summary), `${JSON.stringify(summary, null, 2)}\n`)
+      }
+      summaries.set(`${variant}/${seed}`, summary)
+    }
+    if (interrupted) break
+  }
+
+  const result = tabulate(opts, summaries, configs)
+  writeAtomic(join(out, COMPARE_FILES.json), `${JSON.stringify(result, null, 2)}\n`)
+  writeAtomic(join(out, COMPARE_FILES.markdown), renderMarkdown(result))
+  writeAtomic(join(out, COMPARE_FILES.chart), renderChart(result))
+  return result
+}
+
+function stat(values: number[]): Stat | null {
+  if (!values.length) return null
+  const std = sampleStd(values)
+  return { mean: mean(values), std: Number.isNaN(std) ? null : std, values }
+}
+
+function tabulate(opts: CompareOptions, summaries: Map<string, RunSummary>, configs: Map<string, ReturnType<typeof modelConfig>>): CompareResult {
+  const missing: string[] = []
+  const variants: VariantResult[] = opts.variants.map((variant) => {
+    const runs = opts.seeds.flatMap((seed) => {
+      const s = summaries.get(`${variant}/${seed}`)
+      if (!s) missing.push(`${variant}/seed-${seed}`)
+      return s ? [s] : []
+    })
+    const cfg = configs.get(variant)!
+    const counts = paramCounts(cfg)
+    const steps = [...new Set(runs.flatMap((r) => r.curve.map((c) => c.step)))].sort((a, b) => a - b)
+    const curve = steps.flatMap((step) => {
+      const vals = runs.flatMap((r) => r.curve.filter((c) => c.step === step).map((c) => c.val_loss))
+      return vals.length ? [{ step, mean: mean(vals), min: Math.min(...vals), max: Math.max(...vals) }] : []
+    })
+    return {
+      variant,
+      params: { total: counts.total, excluding_position_embedding: counts.excludingPositionEmbedding },
+      kv_cache_bytes_per_token: kvCacheBytesPerToken(cfg),
+      seeds: runs.map((r) => r.seed),
+      final_val_loss: stat(runs.flatMap((r) => (r.final_val_loss === null ? [] : [r.final_val_loss]))),
+      full_val_loss: stat(runs.map((r) => r.full_val_loss)),
+      ms_per_iter: stat(runs.flatMap((r) => (r.ms_per_iter === null ? [] : [r.ms_per_iter]))),
+      curve,
+      vs_baseline: null,
+    }
+  })
+  const base = variants[0]
+  for (const v of variants.slice(1)) v.vs_baseline = verdict(v, base)
+  return {
+    complete: missing.length === 0,
+    missing,
+    preset: opts.preset,
+    data: { name: opts.data.name, source: opts.data.source, train_tokens: opts.data.train.length, val_tokens: opts.data.val.length },
+    protocol: opts.protocol,
+    seeds: [...opts.seeds],
+    test: `Welch's two-sided t-test (unequal variances), alpha ${ALPHA}, each variant vs ${base.variant}, over seeds; verdict on the full-split loss`,
+    machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version },
+    variants,
+  }
+}
+
+function verdict(v: VariantResult, base: VariantResult): Verdict {
+  const test = (a: Stat | null, b: Stat | null) => (a && b ? welchTTest(a.values, b.values) : null)
+  const full = test(v.full_val_loss, base.full_val_loss)
+  const val = test(v.final_val_loss, base.final_val_loss)
+  let text: string
+  if (!full) text = 'n/a: needs ≥2 seeds'
+  else if (full.p < ALPHA) text = `${full.diff < 0 ? 'better' : 'worse'} than ${base.variant} beyond seed noise (p = ${fmtP(full.p)})`
+  else text = `within seed noise of ${base.variant} (p = ${fmtP(full.p)})`
+  return { full, val, text }
+}
+
+const fmtP = (p: number) => (p < 0.001 ? p.toExponential(1) : p.toFixed(3))
+const fmt = (s: Stat | null, digits = 4) => (s ? (s.std === null ? s.mean.toFixed(digits) : `${s.mean.toFixed(digits)} ± ${s.std.toFixed(digits)}`) : '–')
+const fmtTest = (w: WelchResult | null) => (w ? `t = ${w.t.toFixed(2)}, df = ${Number.isNaN(w.df) ? 'n/a' : w.df.toFixed(1)}, p = ${fmtP(w.p)}` : 'n/a')
+const int = (n: number) => n.toLocaleString('en-US')
+const delta = (a: Stat | null, b: Stat | null) => (a && b ? `${a.mean >= b.mean ? '+' : ''}${(a.mean - b.mean).toFixed(4)}` : '–')
+
+export function renderMarkdown(r: CompareResult): string {
+  const base = r.variants[0]?.variant
+  const lines = [
+    `# moas compare: ${r.preset} preset on ${r.data.name}`,
+    '',
+    `${r.protocol.steps} updates, batch ${r.protocol.batch_size}${r.protocol.accum > 1 ? ` × ${r.protocol.accum}` : ''}, lr ${r.protocol.lr} ${r.protocol.schedule}, seeds ${r.seeds.join(', ')}. ` +
+      `Val loss: mean over ${r.protocol.eval_iters} random val batches at the last update (the paper's metric); full split: the deterministic evaluation of all ${int(r.data.val_tokens)} val characters. Mean ± sample std over seeds. Loss in nats.`,
+    '',
+    `| variant | params (excl. pos. emb.) | val loss @${r.protocol.steps} | full-split val loss | ms/iter | Δ full vs ${base} | Welch (full split) | Welch (val loss) | verdict |`,
+    '|---|---:|---:|---:|---:|---:|---|---|---|',
+  ]
+  for (const v of r.variants) {
+    const d = v.vs_baseline
+    lines.push(
+      `| ${v.variant} | ${int(v.params.total)} (${int(v.params.excluding_position_embedding)}) | ${fmt(v.final_val_loss)} | ${fmt(v.full_val_loss)} | ${v.ms_per_iter ? v.ms_per_iter.mean.toFixed(0) : '–'} | ` +
+        `${d ? delta(v.full_val_loss, r.variants[0].full_val_loss) : 'baseline'} | ` +
+        `${d ? fmtTest(d.full) : '–'} | ${d ? fmtTest(d.val) : '–'} | ${d ? d.text : 'baseline'} |`,
+    )
+  }
+  lines.push('', `Test: ${r.test}. With one seed there is no estimate of seed-to-seed noise, so no verdict.`)
+  lines.push(`Machine: ${r.machine.cpu}, ${r.machine.cores} cores, Node ${r.machine.node}.`)
+  if (!r.complete) lines.push('', `**Incomplete**: ${r.missing.length} run(s) not finished (${r.missing.join(', ')}); rerun the same command to continue.`)
+  return `${lines.join('\n')}\n`
+}
+
+export function renderChart(r: CompareResult): string {
+  const series: CurveSeries[] = r.variants.map((v) => ({ name: v.variant, points: v.curve }))
+  const n = r.seeds.length
+  return valLossChart(series, { title: `val loss, ${r.preset} preset on ${r.data.name} (${n} seed${n > 1 ? 's' : ''})`, xLabel: 'update', yLabel: 'val loss (nats)' })
+}
