@@ -7,9 +7,9 @@
  * and router GEMMs of the variant as built, including the full T×T attention products the composed causal
  * attention computes). Elementwise work is not counted, so GFLOP/s reads as GEMM throughput.
  */
-import { type GptConfig, buildGpt, kvCacheBytesPerToken, paramCounts } from '@moas/gpt'
-import * as trainer from '@moas/trainer'
-import { type AdamWOptions, Graph, type HostTensor, Session, adamw, adamwScalars, grad, hostTensor, initParams } from '@moas/tensor-core'
+import { type GptConfig, kvCacheBytesPerToken, paramCounts } from '@moas/gpt'
+import { NoiseFeeder, PAPER_OPTIM, Xoshiro128, buildTrainingGraph } from '@moas/trainer'
+import { type HostTensor, Session, adamwScalars, hostTensor, initParams } from '@moas/tensor-core'
 import { matmulFlops } from './flops'
 import { PAPER_VOCAB, TRAIN_VARIANTS, paperConfig } from './paper'
 import { mdTable } from './report'
@@ -17,32 +17,6 @@ import { type Timing, nowMs, summarize } from './stats'
 
 /** Goals of issue 4 (seconds per step on the 2-core machine), and the paper's PyTorch code there. */
 export const TRAIN_GOALS: Record<string, { goal: number; pytorch: number }> = { mha: { goal: 0.6, pytorch: 1.7 }, moas: { goal: 0.9, pytorch: 8 } }
-
-/** The paper's AdamW: betas (0.9, 0.99), eps 1e-8, weight decay 0.1 on ≥2-D tensors, no clipping. */
-const PAPER_OPTIM: AdamWOptions = { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1 }
-
-type TrainingGraphBuilder = (cfg: GptConfig, opts: { batch: number; seq?: number; optim: AdamWOptions }) => Graph
-
-/**
- * The trainer's fused training graph when @moas/trainer exports it (what `moas train` runs), else a copy
- * of its documented recipe: noise-input dropout, loss = ce + balance_weight · balance, grad w.r.t. every
- * parameter, in-graph AdamW.
- */
-function trainingGraphBuilder(): { build: TrainingGraphBuilder; source: string } {
-  const fromTrainer = (trainer as unknown as { buildTrainingGraph?: TrainingGraphBuilder }).buildTrainingGraph
-  if (fromTrainer) return { build: fromTrainer, source: "@moas/trainer's buildTrainingGraph" }
-  const build: TrainingGraphBuilder = (cfg, opts) => {
-    const g = new Graph(`train-${cfg.attention}`)
-    g.dropoutNoise = true
-    const m = buildGpt(g, cfg, { batch: opts.batch, seq: opts.seq ?? cfg.block_size, training: true, withTargets: true })
-    g.output('loss', m.loss!)
-    g.output('ce', m.ceLoss!)
-    g.output('balance', m.balanceLoss)
-    adamw(g, g.params, grad(m.loss!, g.params.map((p) => p.tensor)), opts.optim)
-    return g
-  }
-  return { build, source: "bench's copy of the trainer recipe (@moas/trainer does not export buildTrainingGraph yet)" }
-}
 
 export interface TrainStepConfig {
   variants: string[]
@@ -69,48 +43,45 @@ export interface TrainStepRow {
   kvBytesPerToken: number
   /** Session creation (graph build + serialization + ONNX Runtime optimization), ms. */
   setupMs: number
+  /** Median ms the trainer spends per step drawing dropout noise in JS (not part of `step`). */
+  noiseMs: number
+  noiseValues: number
 }
 
 export interface TrainStepResult {
   config: TrainStepConfig
-  /** Which code built the training graph. */
-  graphSource: string
   model: Omit<GptConfig, 'attention'>
   rows: TrainStepRow[]
 }
 
-/** Uniform random uint16 / token ids: values do not change the work, only need to be valid. */
-function fillRandom(data: Uint16Array | BigInt64Array, below: number, seed: number): void {
+/** Uniform random token ids: their values do not change the work, they only need to be valid. */
+function randomTokens(n: number, vocab: number, seed: number): BigInt64Array {
+  const out = new BigInt64Array(n)
   let s = seed >>> 0
-  for (let i = 0; i < data.length; i++) {
+  for (let i = 0; i < n; i++) {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0
-    const v = Math.floor((s / 4294967296) * below)
-    if (data instanceof BigInt64Array) data[i] = BigInt(v)
-    else data[i] = v
+    out[i] = BigInt(Math.floor((s / 4294967296) * vocab))
   }
+  return out
 }
 
 /** A live training session for one variant: `step()` runs one fused update and feeds next.* back. */
-async function prepareVariant(variant: string, cfg: TrainStepConfig, build: TrainingGraphBuilder) {
+async function prepareVariant(variant: string, cfg: TrainStepConfig) {
   const model = paperConfig(variant, cfg.vocab)
   const t0 = nowMs()
-  const graph = build(model, { batch: cfg.batch, seq: cfg.seq, optim: PAPER_OPTIM })
+  const graph = buildTrainingGraph(model, { batch: cfg.batch, seq: cfg.seq, optim: PAPER_OPTIM })
   const session = await Session.create(graph, { threads: cfg.threads })
   const setupMs = nowMs() - t0
 
-  const feeds: Record<string, HostTensor> = {}
-  const tokens = () => {
-    const t = hostTensor('int64', [cfg.batch, cfg.seq])
-    fillRandom(t.data as BigInt64Array, cfg.vocab, Object.keys(feeds).length + 1)
-    return t
+  const n = cfg.batch * cfg.seq
+  const feeds: Record<string, HostTensor> = {
+    idx: hostTensor('int64', [cfg.batch, cfg.seq], randomTokens(n, cfg.vocab, 1)),
+    targets: hostTensor('int64', [cfg.batch, cfg.seq], randomTokens(n, cfg.vocab, 2)),
   }
-  feeds.idx = tokens()
-  feeds.targets = tokens()
-  graph.noiseInputs.forEach((n, i) => {
-    const t = hostTensor('uint16', n.shape as number[])
-    fillRandom(t.data as Uint16Array, 65536, 1000 + i)
-    feeds[n.name] = t
-  })
+  // Dropout noise as the trainer draws it: fresh every step, timed apart from session.run.
+  const noise = new NoiseFeeder(graph.noiseInputs, new Xoshiro128(1))
+  Object.assign(feeds, noise.feeds)
+  const noiseMs: number[] = []
   const state: string[] = []
   for (const [name, data] of initParams(graph, 1)) {
     const shape = graph.params.find((p) => p.tensor.name === name)!.tensor.shape as number[]
@@ -126,9 +97,14 @@ async function prepareVariant(variant: string, cfg: TrainStepConfig, build: Trai
     feeds.lr = hostTensor('float32', [], [s.lr])
     feeds.bias_correction1 = hostTensor('float32', [], [s.biasCorrection1])
     feeds.bias_correction2 = hostTensor('float32', [], [s.biasCorrection2])
+    const n0 = nowMs()
+    noise.fill()
     const s0 = nowMs()
     const out = await session.run(feeds)
-    if (timed) ms.push(nowMs() - s0)
+    if (timed) {
+      ms.push(nowMs() - s0)
+      noiseMs.push(s0 - n0)
+    }
     const loss = out.loss.data[0] as number
     if (!Number.isFinite(loss)) throw new Error(`train-step ${variant}: loss is ${loss} at step ${t}`)
     for (const name of state) feeds[name] = out[`next.${name}`]
@@ -140,24 +116,22 @@ async function prepareVariant(variant: string, cfg: TrainStepConfig, build: Trai
     return {
       variant, params: paramCounts(model).total, gflop: flops / 1e9, step: timing,
       tokensPerS: (cfg.batch * cfg.seq) / (timing.median / 1000), gflops: flops / 1e9 / (timing.median / 1000),
-      kvBytesPerToken: kvCacheBytesPerToken(model), setupMs,
+      kvBytesPerToken: kvCacheBytesPerToken(model), setupMs, noiseMs: summarize(noiseMs).median, noiseValues: noise.size,
     }
   }
   return { variant, step, ms, row, release: () => session.release() }
 }
 
 export async function runTrainStep(cfg: TrainStepConfig, log: (msg: string) => void = () => {}): Promise<TrainStepResult> {
-  const { build, source } = trainingGraphBuilder()
-  log(`training graph: ${source}`)
   const rows: TrainStepRow[] = []
   // mha stays alive and alternates step by step with each other variant in turn, so every "vs mha" ratio
   // compares runs taken under the same background load. Only two sessions exist at a time (each holds its
   // own activation arena: 1.7 GiB for mha, 3.3 GiB for moas).
-  const mha = cfg.variants.includes('mha') ? await prepareVariant('mha', cfg, build) : null
+  const mha = cfg.variants.includes('mha') ? await prepareVariant('mha', cfg) : null
   const others = cfg.variants.filter((v) => v !== 'mha')
   const pairs: { row: Omit<TrainStepRow, 'vsMha'>; mhaMs: number[] }[] = []
   for (const v of mha && others.length === 0 ? [] : others) {
-    const r = await prepareVariant(v, cfg, build)
+    const r = await prepareVariant(v, cfg)
     const mhaFrom = mha?.ms.length ?? 0
     for (let i = 0; i < cfg.reps; i++) {
       const order = mha ? (i % 2 === 0 ? [mha, r] : [r, mha]) : [r]
@@ -179,7 +153,7 @@ export async function runTrainStep(cfg: TrainStepConfig, log: (msg: string) => v
   for (const p of pairs) rows.push({ ...p.row, vsMha: p.mhaMs.length ? p.row.step.median / summarize(p.mhaMs).median : null })
   rows.sort((a, b) => cfg.variants.indexOf(a.variant) - cfg.variants.indexOf(b.variant))
   const { attention: _, ...model } = paperConfig('mha', cfg.vocab)
-  return { config: cfg, model, graphSource: source, rows }
+  return { config: cfg, model, rows }
 }
 
 const goalNote = (r: TrainStepRow) => {
@@ -193,12 +167,12 @@ export function describeTrainStep(r: TrainStepResult): string {
   const c = r.config
   const lines = [
     `train-step: paper config (batch ${c.batch} × ${c.seq} tokens, vocab ${c.vocab}, ${r.model.n_layer} layers, ${r.model.n_head} heads, ${r.model.n_embd} wide, dropout ${r.model.dropout}); fused forward + backward + AdamW, one session.run; warmup ${c.warmup}, median of ${c.reps} (mha: of all its steps, taken alternately with each other variant; "vs mha" compares each variant with the mha steps interleaved with it)`,
-    `  graph: ${r.graphSource}; GFLOP/s = exact MatMul FLOPs of the training graph / median time`,
-    `  ${'variant'.padEnd(12)} ${'params'.padStart(9)} ${'ms/step'.padStart(8)} ${'min–max'.padStart(13)} ${'tokens/s'.padStart(9)} ${'GFLOP'.padStart(7)} ${'GFLOP/s'.padStart(8)} ${'vs mha'.padStart(7)}`,
+    `  graph: @moas/trainer's buildTrainingGraph; ms/step = session.run; noise = the trainer's JS dropout-noise draw per step (extra); GFLOP/s = exact MatMul FLOPs of the graph / median`,
+    `  ${'variant'.padEnd(12)} ${'params'.padStart(9)} ${'ms/step'.padStart(8)} ${'min–max'.padStart(13)} ${'tokens/s'.padStart(9)} ${'GFLOP'.padStart(7)} ${'GFLOP/s'.padStart(8)} ${'vs mha'.padStart(7)} ${'noise ms'.padStart(9)}`,
   ]
   for (const row of r.rows)
     lines.push(
-      `  ${row.variant.padEnd(12)} ${row.params.toLocaleString('en-US').padStart(9)} ${row.step.median.toFixed(0).padStart(8)} ${`${row.step.min.toFixed(0)}–${row.step.max.toFixed(0)}`.padStart(13)} ${row.tokensPerS.toFixed(0).padStart(9)} ${row.gflop.toFixed(1).padStart(7)} ${row.gflops.toFixed(1).padStart(8)} ${row.vsMha === null ? '   -' : `${row.vsMha.toFixed(2)}×`.padStart(7)}  ${goalNote(row)}`,
+      `  ${row.variant.padEnd(12)} ${row.params.toLocaleString('en-US').padStart(9)} ${row.step.median.toFixed(0).padStart(8)} ${`${row.step.min.toFixed(0)}–${row.step.max.toFixed(0)}`.padStart(13)} ${row.tokensPerS.toFixed(0).padStart(9)} ${row.gflop.toFixed(1).padStart(7)} ${row.gflops.toFixed(1).padStart(8)} ${row.vsMha === null ? '      -' : `${row.vsMha.toFixed(2)}×`.padStart(7)} ${row.noiseMs.toFixed(0).padStart(9)}  ${goalNote(row)}`,
     )
   return lines.join('\n')
 }
@@ -206,11 +180,11 @@ export function describeTrainStep(r: TrainStepResult): string {
 export function trainStepMarkdown(r: TrainStepResult): string {
   const c = r.config
   return [
-    `Paper config: batch ${c.batch} × ${c.seq} tokens, vocab ${c.vocab}, ${r.model.n_layer} layers, ${r.model.n_head} heads, ${r.model.n_embd} wide, dropout ${r.model.dropout}. One fused session.run (forward + backward + AdamW) per step (graph: ${r.graphSource}); warmup ${c.warmup}, median of ${c.reps}. mha runs alternately with each other variant in turn: its row pools all its steps, and "vs mha" compares each variant with the mha steps interleaved with it. GFLOP = exact MatMul FLOPs of the training graph.`,
+    `Paper config: batch ${c.batch} × ${c.seq} tokens, vocab ${c.vocab}, ${r.model.n_layer} layers, ${r.model.n_head} heads, ${r.model.n_embd} wide, dropout ${r.model.dropout}. One fused session.run (forward + backward + AdamW) per step (@moas/trainer's buildTrainingGraph); ms/step is session.run, "noise ms" the trainer's JS dropout-noise draw per step on top of it; warmup ${c.warmup}, median of ${c.reps}. mha runs alternately with each other variant in turn: its row pools all its steps, and "vs mha" compares each variant with the mha steps interleaved with it. GFLOP = exact MatMul FLOPs of the training graph.`,
     '',
-    mdTable(['variant', 'params', 'ms/step median (min–max)', 'tokens/s', 'GFLOP/step', 'GFLOP/s', 'vs mha', 'goal'], r.rows.map((row) => [
+    mdTable(['variant', 'params', 'ms/step median (min–max)', 'tokens/s', 'GFLOP/step', 'GFLOP/s', 'vs mha', 'noise ms', 'goal'], r.rows.map((row) => [
       row.variant, row.params.toLocaleString('en-US'), `${row.step.median.toFixed(0)} (${row.step.min.toFixed(0)}–${row.step.max.toFixed(0)})`, row.tokensPerS.toFixed(0),
-      row.gflop.toFixed(1), row.gflops.toFixed(1), row.vsMha === null ? '-' : `${row.vsMha.toFixed(2)}×`, goalNote(row) || '-',
+      row.gflop.toFixed(1), row.gflops.toFixed(1), row.vsMha === null ? '-' : `${row.vsMha.toFixed(2)}×`, row.noiseMs.toFixed(0), goalNote(row) || '-',
     ])),
   ].join('\n')
 }
