@@ -3,7 +3,7 @@
  * checkpoint so a resume can be checked against it) and dataset loading.
  */
 import { type GptConfig, type GptConfigInput, resolveConfig } from '@moas/gpt'
-import { CharTokenizer } from './data/charTokenizer'
+import { CharTokenizer, type OnUnknown } from './data/charTokenizer'
 import { DataError } from './data/errors'
 import { syntheticCorpus } from './data/synthetic'
 import { loadWikitext, paperSplit, resolveWikitextDir } from './data/wikitext'
@@ -50,8 +50,8 @@ export const TRAIN_PRESETS: Readonly<Record<TrainPresetName, Readonly<TrainProto
     beta1: 0.9, beta2: 0.99, eps: 1e-8, weight_decay: 0.1, clip: null, eval_interval: 50, eval_iters: 20, checkpoint_interval: 100,
   },
   smoke: {
-    data: 'synthetic', steps: 40, batch_size: 8, accum: 1, lr: 3e-3, schedule: 'constant', warmup: 0, decay_steps: null, min_lr: 3e-4,
-    beta1: 0.9, beta2: 0.99, eps: 1e-8, weight_decay: 0.1, clip: null, eval_interval: 10, eval_iters: 4, checkpoint_interval: 20,
+    data: 'synthetic', steps: 60, batch_size: 16, accum: 1, lr: 3e-3, schedule: 'constant', warmup: 0, decay_steps: null, min_lr: 3e-4,
+    beta1: 0.9, beta2: 0.99, eps: 1e-8, weight_decay: 0.1, clip: null, eval_interval: 10, eval_iters: 4, checkpoint_interval: 30,
   },
 }
 
@@ -125,6 +125,8 @@ export interface LoadDatasetOptions {
   tokenizer?: CharTokenizer
   /** Synthetic corpus length in characters (default 1,000,000). */
   syntheticChars?: number
+  /** With a given tokenizer: characters outside its vocabulary are an error (default) or skipped. */
+  onUnknown?: OnUnknown
 }
 
 /**
@@ -146,7 +148,8 @@ export async function loadDataset(name: string, opts: LoadDatasetOptions = {}): 
   }
   const tokenizer = opts.tokenizer ?? CharTokenizer.fromText(text)
   const { train, val } = paperSplit(text)
-  return { name, tokenizer, train: tokenizer.encode(train), val: tokenizer.encode(val), source }
+  const enc = { onUnknown: opts.onUnknown }
+  return { name, tokenizer, train: tokenizer.encode(train, enc), val: tokenizer.encode(val, enc), source }
 }
 
 /** The model config of a preset for a dataset's vocabulary, with user overrides (`--set`, `--attention`). */
@@ -168,4 +171,10 @@ export function makeRunConfig(protocol: TrainProtocol, model: GptConfig, data: D
       ? { decay_steps: protocol.decay_steps ?? protocol.steps }
       : { warmup: 0, decay_steps: null, min_lr: protocol.lr }),
   }
+}
+
+/** The protocol a saved run was trained with (for resuming it without repeating every flag). */
+export function protocolOfRun(run: RunConfig, steps: number, checkpointInterval: number): TrainProtocol {
+  const { model: _m, data, seed: _s, ...rest } = run
+  return { ...rest, data: data.name as DatasetName, steps, checkpoint_interval: checkpointInterval }
 }

@@ -58,6 +58,7 @@ export interface TrainerState {
   /** Eval batches are drawn from deriveSeed(seed, 'eval', step): nothing to save. */
   eval_batches: 'derived from (seed, step)'
   lr: { next: number }
+  checkpoint_interval: number
   run: RunConfig
 }
 
@@ -168,7 +169,7 @@ export function medianMs(records: readonly LogRecord[]): number | null {
   const ms = records.map((r) => r.ms).filter((x) => Number.isFinite(x)).sort((a, b) => a - b)
   if (!ms.length) return null
   const mid = ms.length >> 1
-  return ms.length % 2 ? ms[mid] : (ms[mid - 1] + ms[mid]) / 2
+  return round(ms.length % 2 ? ms[mid] : (ms[mid - 1] + ms[mid]) / 2, 1)
 }
 
 /** The `eval_iters` val batches of the eval at `step` (a pure function of seed and step). */
@@ -236,7 +237,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     const state: TrainerState = {
       format: 'moas-trainer-state', version: 1, step, steps, finished: step >= steps,
       sampler: sampler.state(), noise: session.noiseState(), eval_batches: 'derived from (seed, step)',
-      lr: { next: lrAt(schedule, step) }, run,
+      lr: { next: lrAt(schedule, step) }, checkpoint_interval: opts.checkpointInterval, run,
     }
     const opt = session.optimizerState()
     const moments = new Map<string, { dtype: 'float32'; shape: number[]; data: Float32Array }>()

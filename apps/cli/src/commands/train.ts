@@ -1,0 +1,115 @@
+import { resolve } from 'node:path'
+import { VARIANTS, paramCounts, resolveConfig } from '@moas/gpt'
+import {
+  type Dataset, TrainError, type TrainPresetName, type TrainProtocol, loadDataset, makeRunConfig, modelConfig, protocolOfRun, readRun, train,
+} from '@moas/trainer'
+import type { Command } from 'commander'
+import { EXIT, UsageError } from '../errors'
+import { type Io, Progress } from '../io'
+import { addProtocolOptions, modelFlags, presetOption, presetProtocol, protocolFlags, seedInt } from '../options'
+
+export function trainCommand(program: Command, io: Io, done: (code: number) => void): void {
+  const cmd = program
+    .command('train')
+    .description('train one model; writes DIR/config.json, model.safetensors, tokenizer.json, log.jsonl (+ optimizer and trainer state for --resume)')
+    .option('--attention <variant>', `attention variant: ${VARIANTS.join(', ')}`)
+    .addOption(presetOption())
+    .option('--seed <n>', 'seed of the init, batches and dropout (default 0)', seedInt)
+    .option('--out <dir>', 'run directory (default runs/<attention>-<preset>-seed<seed>)')
+    .option('--resume <dir>', 'continue the run in <dir> exactly where its last checkpoint left off')
+  addProtocolOptions(cmd)
+  cmd.addHelpText('after', `
+Examples:
+  moas train --attention moas --preset smoke --steps 40 --out runs/smoke-moas
+  MOAS_DATA_DIR=/data moas train --attention mha --preset paper --out runs/paper-mha
+  moas train --resume runs/paper-mha --steps 1000
+
+stdout: one JSON line per update {step, loss, ce, balance, lr, grad_norm, ms[, val_loss, eval_ms]},
+then {"done": true, status, step, steps, final_val_loss, ms_per_iter, out}. Ctrl-C saves and exits with 130.`)
+  cmd.action(async (opts) => done(await runTrain(opts, io)))
+}
+
+interface TrainFlags extends Record<string, unknown> {
+  attention?: string
+  preset?: TrainPresetName
+  seed?: number
+  out?: string
+  resume?: string
+  dataDir?: string
+  skipUnknown?: boolean
+  threads?: number
+  set?: Record<string, unknown>
+}
+
+function checkScheduleFlags(p: TrainProtocol, flags: Partial<TrainProtocol>): void {
+  const cosineOnly = (['warmup', 'min_lr', 'decay_steps'] as const).filter((k) => flags[k] !== undefined)
+  if (p.schedule === 'constant' && cosineOnly.length)
+    throw new UsageError(`${cosineOnly.map((k) => `--${k.replace(/_/g, '-')}`).join(', ')} only apply to --schedule cosine (the schedule is constant)`)
+  if (p.schedule === 'cosine' && p.warmup >= (p.decay_steps ?? p.steps)) throw new UsageError(`--warmup (${p.warmup}) must be smaller than the decay horizon (${p.decay_steps ?? p.steps} updates)`)
+}
+
+async function runTrain(opts: TrainFlags, io: Io): Promise<number> {
+  const flags = protocolFlags(opts)
+  const model = modelFlags(opts)
+  const onUnknown = opts.skipUnknown ? 'skip' : 'error'
+  let protocol: TrainProtocol
+  let dataset: Dataset
+  let out: string
+  let seed: number
+  let cfg
+  if (opts.resume) {
+    out = resolve(opts.resume)
+    if (opts.out && resolve(opts.out) !== out) throw new UsageError(`--resume continues in its own directory (${opts.resume}); drop --out ${opts.out}`)
+    const saved = await readRun(out)
+    const s = saved.state
+    // Flags the user typed override the saved run; train() then refuses any change to the trajectory.
+    const base = opts.preset ? presetProtocol(opts.preset, {}) : protocolOfRun(s.run, s.steps, s.checkpoint_interval ?? 0)
+    protocol = { ...base, ...flags }
+    if (!opts.preset && flags.steps === undefined) protocol.steps = Math.max(s.steps, s.step)
+    seed = opts.seed ?? s.run.seed
+    if (protocol.data !== s.run.data.name)
+      throw new TrainError(`cannot resume ${out}: the run config differs from the checkpoint's (data.name: "${s.run.data.name}" in the checkpoint, "${protocol.data}" now); resume with the same settings, or start a new run with another --out`)
+    dataset = await loadDataset(protocol.data, { dataDir: opts.dataDir, env: io.env, tokenizer: saved.tokenizer, onUnknown })
+    cfg = opts.preset ? modelConfig(opts.preset, dataset.tokenizer.vocabSize, model) : resolveConfig({ ...s.run.model, ...model })
+  } else {
+    if (!opts.attention) throw new UsageError(`--attention <variant> is required (${VARIANTS.join(', ')}); or --resume <dir> to continue a run`)
+    const preset = opts.preset ?? 'smoke'
+    protocol = presetProtocol(preset, flags)
+    seed = opts.seed ?? 0
+    // Validate the model flags before loading data, so a typo fails fast.
+    modelConfig(preset, 64, model)
+    dataset = await loadDataset(protocol.data, { dataDir: opts.dataDir, env: io.env })
+    cfg = modelConfig(preset, dataset.tokenizer.vocabSize, model)
+    out = resolve(opts.out ?? `runs/${cfg.attention}-${preset}-seed${seed}`)
+  }
+  checkScheduleFlags(protocol, flags)
+  const run = makeRunConfig(protocol, cfg, dataset, seed)
+  const progress = new Progress(io)
+  try {
+    const result = await train({
+      out, run, steps: protocol.steps, checkpointInterval: protocol.checkpoint_interval, data: dataset, resume: !!opts.resume,
+      signal: io.signal, threads: opts.threads,
+      onStart: ({ step, steps, resumed }) => {
+        const counts = paramCounts(cfg)
+        progress.note(
+          `moas train: ${cfg.attention}, ${counts.total.toLocaleString('en-US')} parameters, ${dataset.name} (${dataset.train.length.toLocaleString('en-US')} train / ` +
+            `${dataset.val.length.toLocaleString('en-US')} val tokens), ${resumed ? `resuming at step ${step} of ${steps}` : `${steps} updates`} -> ${out}`,
+        )
+        progress.start(cfg.attention, steps, step)
+      },
+      onRecord: (r) => {
+        progress.line(r)
+        progress.update(r.step, { loss: r.loss, val: r.val_loss })
+      },
+    })
+    progress.stop()
+    progress.line({ done: true, status: result.status, step: result.step, steps: result.steps, final_val_loss: result.finalValLoss, ms_per_iter: result.msPerIter, out })
+    if (result.status === 'interrupted') {
+      io.stderr(`moas train: interrupted at step ${result.step}; checkpoint saved in ${out}. Continue with: moas train --resume ${out}\n`)
+      return EXIT.interrupted
+    }
+    return EXIT.ok
+  } finally {
+    progress.stop()
+  }
+}

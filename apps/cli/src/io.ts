@@ -1,0 +1,80 @@
+/** Where a command writes, so tests can run main() in-process and read what it printed. */
+import { MultiBar, Presets } from 'cli-progress'
+
+export interface Io {
+  stdout: (text: string) => void
+  stderr: (text: string) => void
+  /** Draw progress bars (stderr is a terminal). */
+  stderrIsTTY: boolean
+  stdoutIsTTY: boolean
+  env: Record<string, string | undefined>
+  /** Aborted on Ctrl-C (SIGINT): long commands save a checkpoint and exit with code 130. */
+  signal?: AbortSignal
+}
+
+export function processIo(signal?: AbortSignal): Io {
+  return {
+    stdout: (t) => void process.stdout.write(t),
+    stderr: (t) => void process.stderr.write(t),
+    stderrIsTTY: !!process.stderr.isTTY,
+    stdoutIsTTY: !!process.stdout.isTTY,
+    env: process.env,
+    signal,
+  }
+}
+
+/**
+ * Progress of a training run: a bar with ETA on stderr when it is a terminal, JSON lines on stdout always.
+ * When both are the same terminal, lines go through the bar's log() so they do not tear the bar.
+ */
+export class Progress {
+  private readonly multi: MultiBar | null
+  private bar: ReturnType<MultiBar['create']> | null = null
+
+  constructor(private readonly io: Io) {
+    this.multi = io.stderrIsTTY
+      ? new MultiBar(
+          {
+            stream: process.stderr,
+            format: ' {label} [{bar}] {value}/{total} | loss {loss} | val {val} | ETA {eta_formatted}',
+            hideCursor: true,
+            clearOnComplete: false,
+            etaBuffer: 20,
+            fps: 5,
+          },
+          Presets.shades_classic,
+        )
+      : null
+  }
+
+  /** Start (or restart) the bar for a run of `total` steps at `start`. */
+  start(label: string, total: number, start: number): void {
+    if (!this.multi) return
+    this.bar?.stop()
+    this.bar = this.multi.create(total, start, { label, loss: '-', val: '-' })
+  }
+
+  update(step: number, payload: { loss?: number; val?: number }): void {
+    const p: Record<string, unknown> = {}
+    if (payload.loss !== undefined) p.loss = payload.loss.toFixed(4)
+    if (payload.val !== undefined) p.val = payload.val.toFixed(4)
+    this.bar?.update(step, p)
+  }
+
+  /** A JSON line for scripts (stdout). */
+  line(obj: unknown): void {
+    const text = `${JSON.stringify(obj)}\n`
+    if (this.multi && this.io.stdoutIsTTY) this.multi.log(text)
+    else this.io.stdout(text)
+  }
+
+  /** A human note (stderr). */
+  note(text: string): void {
+    if (this.multi) this.multi.log(`${text}\n`)
+    else this.io.stderr(`${text}\n`)
+  }
+
+  stop(): void {
+    this.multi?.stop()
+  }
+}

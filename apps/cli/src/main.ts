@@ -1,0 +1,47 @@
+/**
+ * The `moas` command. main() takes argv and an Io so tests run it in-process; it never throws and never
+ * exits the process: it returns the exit code (0 ok, 1 error, 2 usage error, 130 interrupted).
+ */
+import { Command, CommanderError } from 'commander'
+import { compareCommand } from './commands/compare'
+import { evalCommand } from './commands/eval'
+import { generateCommand } from './commands/generate'
+import { infoCommand } from './commands/info'
+import { trainCommand } from './commands/train'
+import { EXIT, reportError } from './errors'
+import { type Io, processIo } from './io'
+
+export const VERSION = '0.1.0'
+
+export function buildProgram(io: Io, done: (code: number) => void): Command {
+  const program = new Command('moas')
+    .description('train, evaluate and compare transformers with mixture-of-attention-schemes (MoAS) and grouped-query-expert (GQE) attention')
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError: () => {} }) // errors: one line, printed by main
+    .showSuggestionAfterError(true)
+    .allowExcessArguments(false)
+  // Subcommands created with .command() inherit exitOverride and the output settings.
+  trainCommand(program, io, done)
+  evalCommand(program, io, done)
+  compareCommand(program, io, done)
+  generateCommand(program, io, done)
+  infoCommand(program, io, done)
+  for (const c of program.commands) c.allowExcessArguments(false)
+  return program
+}
+
+export async function main(argv: readonly string[], io: Io = processIo()): Promise<number> {
+  let code: number = EXIT.ok
+  try {
+    await buildProgram(io, (c) => (code = c)).parseAsync([...argv], { from: 'user' })
+    return code
+  } catch (e) {
+    // --help, --version, or help shown because no command was given: commander already printed it.
+    if (e instanceof CommanderError && (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help'))
+      return e.exitCode
+    const { line, code: exit } = reportError(e)
+    io.stderr(`moas: error: ${line}\n`)
+    return exit
+  }
+}

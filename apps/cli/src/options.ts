@@ -1,0 +1,91 @@
+/**
+ * Option value parsers (zod schemas; a failure becomes commander's one-line "argument ... is invalid")
+ * and the training-protocol options shared by `train` and `compare`.
+ */
+import { CONFIG_KEYS, type GptConfigInput, didYouMean } from '@moas/gpt'
+import { DATASETS, PRESET_NAMES, SCHEDULES, TRAIN_PRESETS, type TrainPresetName, type TrainProtocol } from '@moas/trainer'
+import { type Command, InvalidArgumentError, Option } from 'commander'
+import { z } from 'zod'
+
+function parser<T>(schema: z.ZodType<T>, what: string) {
+  return (value: string): T => {
+    const r = schema.safeParse(value)
+    if (!r.success) throw new InvalidArgumentError(`expected ${what}.`)
+    return r.data
+  }
+}
+
+const numberText = z.string().trim().regex(/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/).transform(Number)
+export const positiveInt = parser(numberText.pipe(z.number().int().min(1)), 'a positive integer')
+export const nonNegativeInt = parser(numberText.pipe(z.number().int().min(0)), 'an integer >= 0')
+export const positiveNumber = parser(numberText.pipe(z.number().positive()), 'a number > 0')
+export const nonNegativeNumber = parser(numberText.pipe(z.number().min(0)), 'a number >= 0')
+export const seedInt = parser(numberText.pipe(z.number().int().min(0).max(0xffffffff)), 'an integer seed in [0, 4294967295]')
+
+/** `--variants mha,static-moas,moas` → the names (validated later by the model config). */
+export const variantList = parser(
+  z.string().transform((s) => s.split(',').map((v) => v.trim())).pipe(z.array(z.string().min(1)).min(1)),
+  'a comma-separated list of variants, e.g. mha,static-moas,moas',
+)
+
+/** `--set key=value` (repeatable) → a model config object; values are JSON-ish (numbers, true/false, strings). */
+export function collectSet(item: string, previous: Record<string, unknown> = {}): Record<string, unknown> {
+  const eq = item.indexOf('=')
+  if (eq <= 0) throw new InvalidArgumentError(`expected key=value, e.g. --set dropout=0.2 (keys: ${CONFIG_KEYS.join(', ')}).`)
+  const key = item.slice(0, eq).trim()
+  const raw = item.slice(eq + 1).trim()
+  if (!(CONFIG_KEYS as readonly string[]).includes(key)) throw new InvalidArgumentError(`unknown model config key '${key}'${didYouMean(key, CONFIG_KEYS)}; keys: ${CONFIG_KEYS.join(', ')}.`)
+  let value: unknown = raw
+  if (raw === 'true' || raw === 'false') value = raw === 'true'
+  else if (raw !== '' && Number.isFinite(Number(raw))) value = Number(raw)
+  return { ...previous, [key]: value }
+}
+
+export const presetOption = () =>
+  new Option('--preset <name>', `training and model preset: ${PRESET_NAMES.join(' | ')} (paper = the MoAS paper's protocol on WikiText-2)`).choices(PRESET_NAMES)
+export const dataOption = () => new Option('--data <name>', 'dataset (default: wikitext-2 for paper, synthetic for smoke)').choices(DATASETS)
+
+/** The protocol flags of train and compare, in the order --help lists them. */
+export function addProtocolOptions(cmd: Command): Command {
+  return cmd
+    .addOption(dataOption())
+    .option('--data-dir <dir>', 'folder holding wikitext-2/{train,valid,test}.txt (else MOAS_DATA_DIR, else the cache, else download)')
+    .option('--steps <n>', 'number of updates', positiveInt)
+    .option('--batch-size <n>', 'sequences per micro-batch', positiveInt)
+    .option('--accum <n>', 'micro-batches per update (gradient accumulation)', positiveInt)
+    .option('--lr <x>', 'peak learning rate', positiveNumber)
+    .addOption(new Option('--schedule <kind>', 'learning-rate schedule').choices(SCHEDULES))
+    .option('--warmup <n>', 'cosine: linear warmup updates', nonNegativeInt)
+    .option('--min-lr <x>', 'cosine: final learning rate', nonNegativeNumber)
+    .option('--decay-steps <n>', 'cosine: update at which the decay ends (default: --steps)', positiveInt)
+    .option('--clip <x>', 'clip gradients to this global L2 norm (default: none)', positiveNumber)
+    .option('--weight-decay <x>', 'AdamW weight decay on >=2-D tensors', nonNegativeNumber)
+    .option('--eval-interval <n>', 'evaluate every n updates', positiveInt)
+    .option('--eval-iters <n>', 'random val batches per evaluation', positiveInt)
+    .option('--checkpoint-interval <n>', 'save a checkpoint every n updates (0: only at the end)', nonNegativeInt)
+    .option('--set <key=value>', 'any model config key, repeatable (e.g. --set dropout=0.2 --set n_kv_head=3)', collectSet)
+    .option('--skip-unknown', 'drop characters outside the vocabulary instead of refusing the text')
+    .option('--threads <n>', 'ONNX Runtime intra-op threads (default: one per core, or MOAS_THREADS)', positiveInt)
+}
+
+/** CLI option name → protocol key. */
+const PROTOCOL_FLAGS: Record<string, keyof TrainProtocol> = {
+  data: 'data', steps: 'steps', batchSize: 'batch_size', accum: 'accum', lr: 'lr', schedule: 'schedule', warmup: 'warmup',
+  minLr: 'min_lr', decaySteps: 'decay_steps', clip: 'clip', weightDecay: 'weight_decay', evalInterval: 'eval_interval',
+  evalIters: 'eval_iters', checkpointInterval: 'checkpoint_interval',
+}
+
+/** Protocol values the user typed (only those). */
+export function protocolFlags(opts: Record<string, unknown>): Partial<TrainProtocol> {
+  const out: Record<string, unknown> = {}
+  for (const [flag, key] of Object.entries(PROTOCOL_FLAGS)) if (opts[flag] !== undefined) out[key] = opts[flag]
+  return out as Partial<TrainProtocol>
+}
+
+export function presetProtocol(preset: TrainPresetName, flags: Partial<TrainProtocol>): TrainProtocol {
+  return { ...TRAIN_PRESETS[preset], ...flags }
+}
+
+export function modelFlags(opts: { set?: Record<string, unknown>; attention?: string }): GptConfigInput {
+  return { ...(opts.set ?? {}), ...(opts.attention !== undefined ? { attention: opts.attention } : {}) } as GptConfigInput
+}
