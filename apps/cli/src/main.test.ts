@@ -1,0 +1,210 @@
+/**
+ * The CLI contract, in-process: main(argv, io) with captured output. Every bad input gives exactly one
+ * line on stderr starting "moas: error:", a non-zero exit code, and no stack trace.
+ */
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync, statSync, mkdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { reportError } from './errors'
+import type { Io } from './io'
+import { main } from './main'
+
+const temps: string[] = []
+const tempDir = () => {
+  const d = mkdtempSync(join(tmpdir(), 'moas-cli-'))
+  temps.push(d)
+  return d
+}
+afterAll(() => temps.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })))
+
+async function run(args: string[], env: Record<string, string | undefined> = {}) {
+  let stdout = ''
+  let stderr = ''
+  const io: Io = { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), stderrIsTTY: false, stdoutIsTTY: false, env }
+  const code = await main(args, io)
+  return { code, stdout, stderr }
+}
+
+/**
+ * Exactly one error line, no stack trace. Errors before any work starts are all of stderr; `afterStart`
+ * allows the progress notes of a run that started (the error is then the last line).
+ */
+function expectOneLineError(r: { code: number; stderr: string }, pattern: RegExp, afterStart = false) {
+  expect(r.code).not.toBe(0)
+  const lines = r.stderr.split('\n').filter((l) => l.trim() && !l.includes('[W:onnxruntime'))
+  if (!afterStart) expect(lines, r.stderr).toHaveLength(1)
+  expect(lines.filter((l) => l.startsWith('moas: error: ')), r.stderr).toHaveLength(1)
+  expect(lines.at(-1)).toMatch(/^moas: error: /)
+  expect(lines.at(-1)).toMatch(pattern)
+  expect(r.stderr).not.toMatch(/\n\s+at /) // no stack frames
+}
+
+// A tiny trained run shared by the checkpoint tests: smoke preset, a small model, a few steps.
+const TINY = ['--set', 'n_layer=1', '--set', 'n_embd=16', '--set', 'n_head=2', '--set', 'block_size=16', '--batch-size', '4', '--eval-iters', '2']
+let runDir = ''
+beforeAll(async () => {
+  runDir = join(tempDir(), 'run')
+  const r = await run(['train', '--attention', 'mha', '--preset', 'smoke', '--steps', '3', '--eval-interval', '2', '--out', runDir, ...TINY])
+  expect(r.code, r.stderr).toBe(0)
+})
+
+describe('moas --help', () => {
+  for (const cmd of ['train', 'eval', 'compare', 'generate', 'info']) {
+    it(`${cmd} --help`, async () => {
+      const r = await run([cmd, '--help'])
+      expect(r.code).toBe(0)
+      expect(r.stdout).toContain(`Usage: moas ${cmd} [options]`)
+      expect(r.stdout).toContain('Example')
+    })
+  }
+  it('--help and --version', async () => {
+    expect((await run(['--help'])).stdout).toMatch(/Commands:[\s\S]*train[\s\S]*compare/)
+    expect((await run(['--version'])).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/)
+  })
+})
+
+describe('bad input: one line, non-zero exit', () => {
+  it('unknown flag, with a suggestion', async () => {
+    const r = await run(['train', '--atention', 'mha'])
+    expectOneLineError(r, /unknown option '--atention'.*--attention/)
+    expect(r.code).toBe(2)
+  })
+  it('unknown command', async () => expectOneLineError(await run(['trian']), /unknown command 'trian'.*train/))
+  it('bad values', async () => {
+    expectOneLineError(await run(['train', '--attention', 'mha', '--steps', '-3']), /'--steps <n>' argument '-3' is invalid. expected a positive integer/)
+    expectOneLineError(await run(['train', '--attention', 'mha', '--lr', 'fast']), /--lr <x>.*expected a number > 0/)
+    expectOneLineError(await run(['train', '--attention', 'mha', '--preset', 'huge']), /argument 'huge' is invalid. Allowed choices are paper, smoke/)
+    expectOneLineError(await run(['generate', '--checkpoint', runDir, '--prompt', 'a', '--temperature', '-1']), /--temperature/)
+    expectOneLineError(await run(['compare', '--seeds', '0']), /--seeds <n>.*positive integer/)
+  })
+  it('unknown variant and config keys, with "did you mean"', async () => {
+    expectOneLineError(await run(['info', '--attention', 'static-moa']), /unknown attention variant 'static-moa' \(did you mean 'static-moas'\?\)/)
+    expectOneLineError(await run(['info', '--attention', 'mha', '--set', 'n_layers=3']), /unknown model config key 'n_layers' \(did you mean 'n_layer'\?\)/)
+    expectOneLineError(await run(['info', '--attention', 'mha', '--set', 'n_head=5']), /n_embd \(384\) must be divisible by n_head \(5\)/)
+    expectOneLineError(await run(['train', '--attention', 'mah']), /unknown attention variant 'mah'/)
+  })
+  it('missing required flags and conflicting flags', async () => {
+    expectOneLineError(await run(['train']), /--attention <variant> is required/)
+    expectOneLineError(await run(['eval', '--checkpoint', runDir]), /required option '--text <file>' not specified/)
+    expectOneLineError(await run(['train', '--attention', 'mha', '--warmup', '10']), /--warmup only apply to --schedule cosine/)
+    expectOneLineError(await run(['train', '--resume', runDir, '--out', join(runDir, 'other')]), /--resume continues in its own directory/)
+  })
+  it('missing files', async () => {
+    expectOneLineError(await run(['eval', '--checkpoint', runDir, '--text', '/nonexistent/file.txt']), /--text \/nonexistent\/file.txt: no such file/)
+    expectOneLineError(await run(['eval', '--checkpoint', '/nonexistent/ck', '--text', join(runDir, 'log.jsonl')]), /no checkpoint at \/nonexistent\/ck/)
+    expectOneLineError(await run(['generate', '--checkpoint', '/nonexistent/ck', '--prompt', 'a']), /no checkpoint at/)
+    expectOneLineError(await run(['train', '--resume', '/nonexistent/run']), /no checkpoint at/)
+  })
+  it('WikiText-2 missing: says how to supply it', async () => {
+    const r = await run(['train', '--attention', 'mha', '--preset', 'paper', '--data-dir', '/nonexistent/data'])
+    expectOneLineError(r, /WikiText-2 not found in the --data-dir folder .*MOAS_DATA_DIR/)
+  })
+  it('text with characters outside the vocabulary; --skip-unknown drops them', async () => {
+    const f = join(tempDir(), 'odd.txt')
+    writeFileSync(f, `${'the cat sees a dog. '.repeat(4)}ÆØÅ`)
+    expectOneLineError(await run(['eval', '--checkpoint', runDir, '--text', f]), /"Æ", "Ø", "Å".*--skip-unknown/)
+    const ok = await run(['eval', '--checkpoint', runDir, '--text', f, '--skip-unknown'])
+    expect(ok.code, ok.stderr).toBe(0)
+    expect(JSON.parse(ok.stdout).tokens).toBe(64) // 80 known characters → (80-1)/16 = 4 windows of 16
+  })
+  it('corrupted checkpoints', async () => {
+    const copy = (name: string) => {
+      const d = join(tempDir(), name)
+      mkdirSync(d)
+      for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'COMPLETE', 'optimizer.safetensors', 'trainer_state.json', 'log.jsonl'])
+        writeFileSync(join(d, f), readFileSync(join(runDir, f)))
+      return d
+    }
+    const text = join(tempDir(), 't.txt')
+    writeFileSync(text, 'the cat sees a dog. '.repeat(4))
+    const badJson = copy('bad-json')
+    writeFileSync(join(badJson, 'config.json'), '{"model": {"vocab_size": ')
+    expectOneLineError(await run(['eval', '--checkpoint', badJson, '--text', text]), /config.json: not valid JSON/)
+
+    const truncated = copy('truncated')
+    const model = join(truncated, 'model.safetensors')
+    truncateSync(model, statSync(model).size - 100)
+    expectOneLineError(await run(['eval', '--checkpoint', truncated, '--text', text]), /model.safetensors.*(truncated|end|bytes)/i)
+    expectOneLineError(await run(['generate', '--checkpoint', truncated, '--prompt', 'the']), /model.safetensors/)
+
+    const garbage = copy('garbage')
+    writeFileSync(join(garbage, 'model.safetensors'), 'not a safetensors file at all')
+    expectOneLineError(await run(['eval', '--checkpoint', garbage, '--text', text]), /model.safetensors/)
+
+    const badTok = copy('bad-tokenizer')
+    writeFileSync(join(badTok, 'tokenizer.json'), '{"type": "bpe"}')
+    expectOneLineError(await run(['eval', '--checkpoint', badTok, '--text', text]), /tokenizer.json.*"char"/)
+
+    const badOpt = copy('bad-optimizer')
+    const opt = join(badOpt, 'optimizer.safetensors')
+    truncateSync(opt, statSync(opt).size - 8)
+    expectOneLineError(await run(['train', '--resume', badOpt, '--steps', '4']), /optimizer.safetensors/)
+
+    const badState = copy('bad-state')
+    writeFileSync(join(badState, 'trainer_state.json'), '{"format": "something else"}')
+    expectOneLineError(await run(['train', '--resume', badState, '--steps', '4']), /trainer_state.json: not a moas trainer state/)
+  })
+  it('a resume with a different config names the differing keys', async () => {
+    const r = await run(['train', '--resume', runDir, '--steps', '4', '--lr', '0.01', '--set', 'dropout=0.2'])
+    expectOneLineError(r, /cannot resume .*differs.*lr: 0.003 in the checkpoint, 0.01 now.*model.dropout: 0 in the checkpoint, 0.2 now/)
+    expectOneLineError(await run(['train', '--resume', runDir, '--attention', 'moas']), /model.attention: "mha" in the checkpoint, "moas" now/)
+    expectOneLineError(await run(['train', '--resume', runDir, '--data', 'wikitext-2']), /data.name: "synthetic" in the checkpoint, "wikitext-2" now/)
+  })
+  it('a fresh run into a folder that holds one is refused', async () => {
+    expectOneLineError(await run(['train', '--attention', 'mha', '--out', runDir, ...TINY]), /already holds a run.*--resume/)
+  })
+  it('training that diverges stops with the step named and a non-zero exit', async () => {
+    const dir = join(tempDir(), 'nan')
+    const r = await run(['train', '--attention', 'mha', '--lr', '1e30', '--steps', '20', '--checkpoint-interval', '1', '--out', dir, ...TINY])
+    expectOneLineError(r, /training diverged: (loss|gradient norm) .* at step \d+.*last good checkpoint \(step \d+\)/, true)
+    expect(r.code).toBe(1)
+  })
+  it('an unexpected error asks for a report; known errors do not', () => {
+    expect(reportError(new TypeError('x is undefined')).line).toMatch(/x is undefined \(unexpected error in moas: please report it/)
+    const known = Object.assign(new Error('bad\n  thing'), { name: 'DataError' })
+    expect(reportError(known)).toEqual({ line: 'bad thing', code: 1 })
+  })
+})
+
+describe('commands', () => {
+  it('train --resume continues a finished run to more steps; log and JSON lines', async () => {
+    const dir = join(tempDir(), 'more')
+    const a = await run(['train', '--attention', 'mha', '--steps', '2', '--eval-interval', '2', '--out', dir, ...TINY])
+    expect(a.code, a.stderr).toBe(0)
+    const lines = a.stdout.trim().split('\n').map((l) => JSON.parse(l))
+    expect(lines.map((l) => l.step)).toEqual([1, 2, 2])
+    expect(lines[1]).toHaveProperty('val_loss')
+    for (const k of ['loss', 'lr', 'ms', 'grad_norm']) expect(lines[0]).toHaveProperty(k)
+    expect(lines[2]).toMatchObject({ done: true, status: 'finished', step: 2 })
+    const b = await run(['train', '--resume', dir, '--steps', '4'])
+    expect(b.code, b.stderr).toBe(0)
+    expect(b.stderr).toMatch(/resuming at step 2 of 4/)
+    expect(readFileSync(join(dir, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step)).toEqual([1, 2, 3, 4])
+  })
+
+  it('info prints the paper parameter counts', async () => {
+    const counts: Record<string, number> = { mha: 7_190_016, 'static-moas': 10_139_136, moas: 10_287_744 }
+    for (const [v, n] of Object.entries(counts)) {
+      const r = await run(['info', '--attention', v, '--preset', 'paper', '--json'])
+      const info = JSON.parse(r.stdout)
+      expect(info.params.excluding_position_embedding).toBe(n)
+      expect(info.params.total).toBe(n + 256 * 384)
+      expect(info.config.vocab_size).toBe(283)
+      expect(info.kv_cache_bytes_per_token).toBeGreaterThan(0)
+    }
+    expect((await run(['info', '--attention', 'gqa'])).stdout).toMatch(/excluding position emb\.\s+[\d,]+/)
+  })
+
+  it('compare writes the table and resumes', async () => {
+    const out = join(tempDir(), 'cmp')
+    const args = ['compare', '--variants', 'mha,mqa', '--seeds', '2', '--steps', '2', '--eval-interval', '2', '--out', out, ...TINY]
+    const r = await run(args)
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toMatch(/\| mqa \| .* \| (within seed noise|better|worse)/)
+    for (const f of ['results.md', 'results.json', 'val_loss.svg']) expect(statSync(join(out, f)).size).toBeGreaterThan(100)
+    const again = await run(args)
+    expect(again.stderr.match(/finished, skipped/g)).toHaveLength(4)
+    expect(again.stdout).toBe(r.stdout)
+  })
+})
