@@ -152,6 +152,17 @@ describe('ONNX Runtime reads the model as written', () => {
     expect(Array.from(out.y.data as Float32Array).slice(0, 4).map((v) => +v.toFixed(5))).toEqual(row.map((v, i) => +(((v - mean) / sd) * [1, 2, 1, 1][i]).toFixed(5)))
   })
 
+  it('leaves out constants no node reads (ONNX Runtime would warn and drop them)', () => {
+    const g = model()
+    g.scalar(0) // built but never used, like an unused zero loss
+    const used = g.scalar(2)
+    g.output('twice', ops.mul(g.inputs[0], used))
+    const graphMsg = msg(one(fields(serialize(g)), 7))
+    const names = all(graphMsg, 5).map((t) => str(one(msg(t.value), 8)))
+    expect(names).toContain(used.name)
+    expect(names).toHaveLength(g.constants.length - 1)
+  })
+
   it('reports the same input and output names', async () => {
     const s = await testSession(model())
     expect(s.inputNames).toEqual(['x', 'fc.weight', 'fc.bias'])

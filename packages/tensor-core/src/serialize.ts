@@ -150,7 +150,10 @@ export function serialize(graph: Graph, opts: SerializeOptions = {}): Uint8Array
       })
     }
     gw.string(2, graph.name)
-    for (const c of graph.constants) gw.message(5, (tw) => writeTensor(tw, c.tensor.name, c.value))
+    // Constants no node reads (e.g. a model's zero balance loss in an eval graph) are left out: ONNX Runtime
+    // would drop them anyway, with a warning on stderr for each one.
+    const read = new Set(graph.nodes.flatMap((n) => n.inputs.map((t) => t?.name)))
+    for (const c of graph.constants) if (read.has(c.tensor.name)) gw.message(5, (tw) => writeTensor(tw, c.tensor.name, c.value))
     for (const p of graph.params) {
       if (!embedded.has(p.tensor.name)) continue
       const data = opts.params!.get(p.tensor.name)!
