@@ -14,6 +14,7 @@ declare module 'cli-progress' {
     constructor(options: Options, preset?: unknown)
     create(total: number, start: number, payload?: Record<string, unknown>): SingleBar
     log(text: string): void
+    remove(bar: SingleBar): boolean
     stop(): void
   }
   export class SingleBar {

@@ -49,8 +49,8 @@ export class Progress {
 
   /** Start (or restart) the bar for a run of `total` steps at `start`. */
   start(label: string, total: number, start: number): void {
-    if (!this.multi) return
-    this.bar?.stop()
+    if (!this.multi || this.stopped) return
+    if (this.bar) this.multi.remove(this.bar) // one bar at a time: the finished run's bar leaves the screen
     this.bar = this.multi.create(total, start, { label, loss: '-', val: '-' })
   }
 
@@ -64,17 +64,26 @@ export class Progress {
   /** A JSON line for scripts (stdout). */
   line(obj: unknown): void {
     const text = `${JSON.stringify(obj)}\n`
-    if (this.multi && this.io.stdoutIsTTY) this.multi.log(text)
+    if (this.drawing && this.io.stdoutIsTTY) this.multi!.log(text)
     else this.io.stdout(text)
   }
 
   /** A human note (stderr). */
   note(text: string): void {
-    if (this.multi) this.multi.log(`${text}\n`)
+    if (this.drawing) this.multi!.log(`${text}\n`)
     else this.io.stderr(`${text}\n`)
   }
 
+  /** While a bar is on screen, other output must go through its log buffer (flushed on each redraw). */
+  private get drawing(): boolean {
+    return !!this.multi && !!this.bar && !this.stopped
+  }
+
+  private stopped = false
+
   stop(): void {
-    this.multi?.stop()
+    if (this.stopped) return
+    this.stopped = true
+    this.multi?.stop() // renders once more, flushing the log buffer
   }
 }
