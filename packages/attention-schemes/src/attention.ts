@@ -3,7 +3,7 @@
  * Everything above it (schemes, MoAS, GQE) calls causalAttention, so an inference path that never
  * materializes the whole T×T score matrix can replace it in one spot.
  */
-import { GraphError, type Tensor, ops } from '@moas/tensor-core'
+import { type Dim, GraphError, type Tensor, mulDims, ops } from '@moas/tensor-core'
 
 export interface AttentionCoreOptions {
   /** Attention dropout probability, applied to the softmax probabilities. */
@@ -20,14 +20,17 @@ export interface AttentionCoreOptions {
  */
 export function causalAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionCoreOptions): Tensor {
   checkGrouped(q, k, v)
-  const [, , , T, d] = q.shape as [unknown, unknown, unknown, number | string, number]
-  // Scale q (T·d values) rather than the scores (T·T values); ONNX Runtime folds the scalar into FusedMatMul.
-  const qs = ops.mul(q, 1 / Math.sqrt(d))
-  // k transposed on its last two axes: ONNX Runtime fuses this Transpose into the MatMul (FusedMatMul transB).
-  const kt = ops.transpose(k, [0, 1, 2, 4, 3])
-  const scores = ops.add(ops.matmul(qs, kt), causalMaskFor(q, T)) // [B, G, R, T, T]
-  const probs = ops.dropout(ops.softmax(scores, -1), opts.dropout, opts.training)
-  return ops.matmul(probs, v)
+  const [B, G, R, T, d] = q.shape as [Dim, number, number, Dim, number]
+  // Fold the R query heads of a group into the query axis: one [R·T, d]·[d, T] GEMM per group, and K, V
+  // enter the matmuls unbroadcast, so dK and dV come out as single GEMMs with no reduction over R.
+  // Scale q (T·d values) rather than the scores (T·T values).
+  const qf = ops.reshape(ops.mul(q, 1 / Math.sqrt(d)), [B, G, mulDims(R, T), d])
+  const kf = ops.reshape(k, [B, G, T, d])
+  const vf = ops.reshape(v, [B, G, T, d])
+  // kᵀ on the last two axes: ONNX Runtime fuses this Transpose into the MatMul (FusedMatMul transB).
+  const scores = ops.reshape(ops.matmul(qf, ops.transpose(kf, [0, 1, 3, 2])), [B, G, R, T, T])
+  const probs = ops.dropout(ops.softmax(ops.add(scores, causalMaskFor(q, T)), -1), opts.dropout, opts.training)
+  return ops.reshape(ops.matmul(ops.reshape(probs, [B, G, mulDims(R, T), T]), vf), [B, G, R, T, d])
 }
 
 /** Additive causal mask [T, T] in q's dtype: 0 where key <= query, -inf above the diagonal. */
