@@ -1,6 +1,6 @@
 import { Graph, type HostTensor, Session, gradcheck, hostTensor } from '@moas/tensor-core'
 import { describe, expect, it } from 'vitest'
-import { causalAttention, mergeHeads, splitHeads } from './attention'
+import { attentionCalls, causalAttention, mergeHeads, splitHeads } from './attention'
 import { randHost } from './testing'
 
 /** Plain-JS causal attention on [B,G,R,T,d] queries and [B,G,1,T,d] keys/values (keep: optional prob mask). */
@@ -99,6 +99,19 @@ describe('causalAttention', () => {
     expect(maxAbsDiff(y.data as Float64Array, ref)).toBeLessThan(1e-12)
     // and the mask really dropped something
     expect(maxAbsDiff(ref, referenceAttention(feeds.q, feeds.k, feeds.v))).toBeGreaterThan(1e-3)
+  })
+
+  it('records each call on its graph (query heads G·R, KV heads, head dim), for tests and cost accounting', () => {
+    const g = new Graph('calls')
+    expect(attentionCalls(g)).toEqual([])
+    const q = g.input('q', 'float32', ['batch', 2, 3, 'seq', 4])
+    const k = g.input('k', 'float32', ['batch', 2, 1, 'seq', 4])
+    const y = causalAttention(q, k, k, { dropout: 0, training: false })
+    const q1 = g.input('q1', 'float32', ['batch', 1, 1, 'seq', 4])
+    causalAttention(q1, k.graph.input('k1', 'float32', ['batch', 1, 1, 'seq', 4]), q1, { dropout: 0, training: false })
+    expect(attentionCalls(g).map((c) => [c.queryHeads, c.kvHeads, c.headDim, c.seq])).toEqual([[6, 2, 4, 'seq'], [1, 1, 4, 'seq']])
+    expect(attentionCalls(g)[0].output).toBe(y)
+    expect(attentionCalls(new Graph('other'))).toEqual([])
   })
 
   it('rejects ungrouped or mismatched shapes with a message naming the fix', () => {

@@ -3,7 +3,7 @@
  * Everything above it (schemes, MoAS, GQE) calls causalAttention, so an inference path that never
  * materializes the whole T×T score matrix can replace it in one spot.
  */
-import { type Dim, GraphError, type Tensor, mulDims, ops } from '@moas/tensor-core'
+import { type Dim, type Graph, GraphError, type Tensor, mulDims, ops } from '@moas/tensor-core'
 
 export interface AttentionCoreOptions {
   /** Attention dropout probability, applied to the softmax probabilities. */
@@ -18,8 +18,37 @@ export interface AttentionCoreOptions {
  * keys, then dropped out. Returns [B, G, R, T, d]. T may be symbolic (the mask is built at run time from
  * Range/Less) or static (the mask is a constant).
  */
+/** One causalAttention call in a graph: how much attention it computes, for tests and cost accounting. */
+export interface AttentionCall {
+  q: Tensor
+  k: Tensor
+  v: Tensor
+  output: Tensor
+  /** G·R: query heads that attend in this call. */
+  queryHeads: number
+  kvHeads: number
+  headDim: number
+  seq: Dim
+}
+
+const calls = new WeakMap<Graph, AttentionCall[]>()
+
+/** Every causalAttention call made on `graph`, in build order (the graph's structure inside the core may change). */
+export function attentionCalls(graph: Graph): readonly AttentionCall[] {
+  return calls.get(graph) ?? []
+}
+
 export function causalAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionCoreOptions): Tensor {
   checkGrouped(q, k, v)
+  const y = foldedAttention(q, k, v, opts)
+  const [, G, R, T, d] = q.shape as [Dim, number, number, Dim, number]
+  const list = calls.get(q.graph) ?? []
+  list.push({ q, k, v, output: y, queryHeads: G * R, kvHeads: G, headDim: d, seq: T })
+  calls.set(q.graph, list)
+  return y
+}
+
+function foldedAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionCoreOptions): Tensor {
   const [B, G, R, T, d] = q.shape as [Dim, number, number, Dim, number]
   // Fold the R query heads of a group into the query axis: one [R·T, d]·[d, T] GEMM per group, and K, V
   // enter the matmuls unbroadcast, so dK and dV come out as single GEMMs with no reduction over R.
