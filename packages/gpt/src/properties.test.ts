@@ -1,5 +1,5 @@
 /** Properties every variant must have, independent of the reference fixtures. */
-import { groupedAttention } from '@moas/attention-schemes'
+import { attentionCalls, groupedAttention } from '@moas/attention-schemes'
 import { Graph, Session, hostTensor } from '@moas/tensor-core'
 import { describe, expect, it } from 'vitest'
 import { VARIANTS, type Variant, resolveConfig } from './config'
@@ -146,10 +146,9 @@ describe('moas-topk routed inference (gather routed queries, one attention per b
 })
 
 describe('GQE computes only k·G + 1 query heads', () => {
-  /** Query heads in each attention-score MatMul: q [B, G, R, T, d] · kᵀ → [B, G, R, T, T]. */
+  /** Query heads (G·R) of each causalAttention call, as the attention core records them. */
   const attendingHeads = (g: Graph, T: number, d: number) =>
-    g.nodes.filter((n) => n.op === 'MatMul' && n.inputs[0]!.rank === 5 && n.inputs[0]!.shape[4] === d && n.outputs[0].shape[4] === T)
-      .map((n) => (n.inputs[0]!.shape[1] as number) * (n.inputs[0]!.shape[2] as number))
+    attentionCalls(g).filter((c) => c.seq === T && c.headDim === d).map((c) => c.queryHeads)
 
   for (const [v, extra, expected] of [
     ['gqe', { n_kv_head: 2, gqe_top_k: 1 }, [2, 1]], // H = 4: 3 of 4 heads
