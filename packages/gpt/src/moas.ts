@@ -42,8 +42,9 @@ function branches(x: Tensor, cfg: GptConfig, prefix: string, ctx: BuildContext):
 
 /** Σ_s w_s · O_s for branch outputs O_s [B, T, C] and per-token weights [B, T, S]. */
 export function mix(outputs: Tensor[], weights: Tensor): Tensor {
-  const stacked = ops.concat(outputs.map((o) => ops.unsqueeze(o, [-1])), -1) // [B, T, C, S]
-  return ops.reduceSum(ops.mul(stacked, ops.unsqueeze(weights, [2])), [-1])
+  // One [B, T, C]·[B, T, 1] product per branch: ONNX Runtime broadcasts a per-row scalar over the contiguous
+  // C axis quickly, whereas stacking into [B, T, C, S] and broadcasting over the short S axis was ~5x slower.
+  return ops.sum(outputs.map((o, s) => ops.mul(o, ops.slice(weights, [s], [s + 1], [-1]))))
 }
 
 /** The router's softmax gates p [B, T, 3]: Linear(C→hidden) → GELU → Linear(hidden→3), no biases. */
