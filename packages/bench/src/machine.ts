@@ -16,6 +16,8 @@ export interface MachineInfo {
   threads: number
   /** 1/5/15-minute load averages when the run started; other work on a shared machine skews timings. */
   loadAvg: number[]
+  /** Load averages when the run ended (results files only). */
+  loadAvgAfter?: number[]
 }
 
 export function machineInfo(threads: number): MachineInfo {
@@ -66,5 +68,5 @@ export function threadsFromEnv(): number {
 }
 
 export function describeMachine(m: MachineInfo): string {
-  return `${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, Node ${m.node}, onnxruntime-node ${m.ort}, ${m.threads} intra-op thread${m.threads > 1 ? 's' : ''}, load ${m.loadAvg.join(' ')}`
+  return `${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, Node ${m.node}, onnxruntime-node ${m.ort}, ${m.threads} intra-op thread${m.threads > 1 ? 's' : ''}, load ${m.loadAvg.join(' ')}${m.loadAvgAfter ? ` at start, ${m.loadAvgAfter.join(' ')} at end` : ''}`
 }

@@ -84,11 +84,13 @@ async function main(): Promise<void> {
   let failed = 0
   for (const name of names) {
     const t0 = performance.now()
+    const before = machineInfo(threads)
     say(`\n== ${name}: ${BENCHES[name].about}`)
     emit({ event: 'start', bench: name })
     try {
       const out = await BENCHES[name].run(ctx)
-      const files = writeResults(args.out ?? DEFAULT_RESULTS_DIR, name, machineInfo(threads), out.result, out.markdown)
+      // Load average when the bench started and when it ended: other work on the machine skews timings.
+      const files = writeResults(args.out ?? DEFAULT_RESULTS_DIR, name, { ...before, loadAvgAfter: machineInfo(threads).loadAvg }, out.result, out.markdown)
       say(`\n${out.text}\n  wrote ${files.json} and ${files.md} (${((performance.now() - t0) / 1000).toFixed(0)} s)`)
       emit({ event: 'result', bench: name, seconds: (performance.now() - t0) / 1000, result: out.result, files })
     } catch (e) {
