@@ -1,7 +1,6 @@
-import { Graph, type HostTensor, Session, gradcheck, hostTensor } from '@moas/tensor-core'
+import { Graph, type HostTensor, Session, gradcheck, hostTensor, randHost } from '@moas/tensor-core'
 import { describe, expect, it } from 'vitest'
 import { attentionCalls, causalAttention, mergeHeads, splitHeads } from './attention'
-import { randHost } from './testing'
 
 /** Plain-JS causal attention on [B,G,R,T,d] queries and [B,G,1,T,d] keys/values (keep: optional prob mask). */
 function referenceAttention(q: HostTensor, k: HostTensor, v: HostTensor, keep?: (idx: number) => number): Float64Array {

@@ -1,7 +1,6 @@
-import { Graph, type HostTensor, Session, gradcheck, hostTensor } from '@moas/tensor-core'
+import { Graph, type HostTensor, Session, gradcheck, hostTensor, randHost } from '@moas/tensor-core'
 import { describe, expect, it } from 'vitest'
 import { groupedAttention, type GroupedAttentionConfig } from './scheme'
-import { randHost } from './testing'
 
 // d = 4: ONNX Runtime folds the 1/sqrt(d) scale into FusedMatMul's float32 alpha, so float64 checks need an exactly
 // representable scale (1/sqrt(2) would cost ~1e-8 relative).

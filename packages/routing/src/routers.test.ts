@@ -1,7 +1,6 @@
-import { Graph, type HostTensor, Session, grad, gradcheck, ops } from '@moas/tensor-core'
+import { Graph, type HostTensor, Session, grad, gradcheck, ops, randHost } from '@moas/tensor-core'
 import { describe, expect, it } from 'vitest'
 import { linearRouter, schemeRouter } from './routers'
-import { randHost } from './testing'
 
 /** erf to ~1e-15: Maclaurin series for |x| < 3, Laplace continued fraction for erfc beyond. */
 function erf(x: number): number {
