@@ -56,24 +56,10 @@ export const TRAIN_PRESETS: Readonly<Record<TrainPresetName, Readonly<TrainProto
 }
 
 /** Everything that determines a run's trajectory. Saved in trainer_state.json; a resume must match it. */
-export interface RunConfig {
+export type RunConfig = Omit<TrainProtocol, 'data' | 'steps' | 'checkpoint_interval'> & {
   model: GptConfig
   data: { name: string; train_tokens: number; val_tokens: number }
   seed: number
-  batch_size: number
-  accum: number
-  lr: number
-  schedule: 'constant' | 'cosine'
-  warmup: number
-  decay_steps: number | null
-  min_lr: number
-  beta1: number
-  beta2: number
-  eps: number
-  weight_decay: number
-  clip: number | null
-  eval_interval: number
-  eval_iters: number
 }
 
 /** Keys a resume may change: how far to train and how often to save do not change the trajectory. */
