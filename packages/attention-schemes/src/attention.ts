@@ -9,15 +9,15 @@ export interface AttentionCoreOptions {
   /** Attention dropout probability, applied to the softmax probabilities. */
   dropout: number
   training: boolean
+  /**
+   * Additive mask [B or 1, 1, 1, Tq, Tk] in q's dtype (0 where the key is visible, -inf where not), from
+   * visibilityMask: for queries that are not the plain causal square over the same T positions as the
+   * keys — a decode step or a prefill against P cached positions, left padding, or routed queries at
+   * chosen positions. Absent: Tq = Tk and key j is visible to query i iff j <= i.
+   */
+  mask?: Tensor
 }
 
-/**
- * Causal scaled dot-product attention over grouped heads.
- * q: [B, G, R, T, d]; k, v: [B, G, 1, T, d]: the R query heads of group g all read KV head g (broadcast,
- * never copied). Key j is visible to query i iff j <= i; scores are scaled by 1/sqrt(d), softmaxed over
- * keys, then dropped out. Returns [B, G, R, T, d]. T may be symbolic (the mask is built at run time from
- * Range/Less) or static (the mask is a constant).
- */
 /** One causalAttention call in a graph: how much attention it computes, for tests and cost accounting. */
 export interface AttentionCall {
   q: Tensor
@@ -28,7 +28,10 @@ export interface AttentionCall {
   queryHeads: number
   kvHeads: number
   headDim: number
+  /** Query positions per head (Tq). */
   seq: Dim
+  /** Key positions (Tk: the cached past plus the new positions when a KV cache is used). */
+  keys: Dim
 }
 
 const calls = new WeakMap<Graph, AttentionCall[]>()
@@ -38,28 +41,57 @@ export function attentionCalls(graph: Graph): readonly AttentionCall[] {
   return calls.get(graph) ?? []
 }
 
+/**
+ * Causal scaled dot-product attention over grouped heads.
+ * q: [B, G, R, Tq, d]; k, v: [B, G, 1, Tk, d]: the R query heads of group g all read KV head g (broadcast,
+ * never copied). Without `opts.mask`, Tq = Tk and key j is visible to query i iff j <= i; with it, the
+ * mask says what each query sees. Scores are scaled by 1/sqrt(d), softmaxed over keys, then dropped out.
+ * Returns [B, G, R, Tq, d]. T may be symbolic (the mask is built at run time) or static (a constant).
+ */
 export function causalAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionCoreOptions): Tensor {
-  checkGrouped(q, k, v)
+  checkGrouped(q, k, v, opts.mask)
   const y = foldedAttention(q, k, v, opts)
   const [, G, R, T, d] = q.shape as [Dim, number, number, Dim, number]
   const list = calls.get(q.graph) ?? []
-  list.push({ q, k, v, output: y, queryHeads: G * R, kvHeads: G, headDim: d, seq: T })
+  list.push({ q, k, v, output: y, queryHeads: G * R, kvHeads: G, headDim: d, seq: T, keys: k.shape[3] })
   calls.set(q.graph, list)
   return y
 }
 
 function foldedAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionCoreOptions): Tensor {
   const [B, G, R, T, d] = q.shape as [Dim, number, number, Dim, number]
+  const Tk = k.shape[3]
   // Fold the R query heads of a group into the query axis: one [R·T, d]·[d, T] GEMM per group, and K, V
   // enter the matmuls unbroadcast, so dK and dV come out as single GEMMs with no reduction over R.
   // Scale q (T·d values) rather than the scores (T·T values).
-  const qf = ops.reshape(ops.mul(q, 1 / Math.sqrt(d)), [B, G, mulDims(R, T), d])
-  const kf = ops.reshape(k, [B, G, T, d])
-  const vf = ops.reshape(v, [B, G, T, d])
+  // With a mask, Tq may be 0 (no token routed to a branch), where Reshape's inferred sizes are ambiguous:
+  // the masked path spells every shape out from run-time shapes (fold/unfold).
+  const fold = (t: Tensor) => (opts.mask ? ops.reshapeTo(t, foldedShape(t), [B, G, mulDims(R, T), t.shape[4]]) : ops.reshape(t, [B, G, mulDims(R, T), t.shape[4]]))
+  const qf = fold(ops.mul(q, 1 / Math.sqrt(d)))
+  const kf = ops.reshape(k, [k.shape[0], G, Tk, d])
+  const vf = ops.reshape(v, [v.shape[0], G, Tk, d])
   // kᵀ on the last two axes: ONNX Runtime fuses this Transpose into the MatMul (FusedMatMul transB).
-  const scores = ops.reshape(ops.matmul(qf, ops.transpose(kf, [0, 1, 3, 2])), [B, G, R, T, T])
-  const probs = ops.dropout(ops.softmax(ops.add(scores, causalMaskFor(q, T)), -1), opts.dropout, opts.training)
-  return ops.reshape(ops.matmul(ops.reshape(probs, [B, G, mulDims(R, T), T]), vf), [B, G, R, T, d])
+  const folded = ops.matmul(qf, ops.transpose(kf, [0, 1, 3, 2])) // [B, G, R·T, Tk]
+  const scores = opts.mask
+    ? ops.reshapeTo(folded, unfoldedShape(folded, R), [B, G, R, T, Tk])
+    : ops.reshape(folded, [B, G, R, T, Tk])
+  const probs = ops.dropout(ops.softmax(ops.add(scores, opts.mask ?? causalMaskFor(q, T)), -1), opts.dropout, opts.training)
+  const out = ops.matmul(fold(probs), vf) // [B, G, R·T, d]
+  return opts.mask ? ops.reshapeTo(out, unfoldedShape(out, R), q.shape) : ops.reshape(out, [B, G, R, T, d])
+}
+
+/** int64 [4]: the run-time shape [B, G, R·n, last] of a [B, G, R, n, last] tensor. */
+function foldedShape(t: Tensor): Tensor {
+  const s = ops.shapeOf(t)
+  return ops.concat([ops.slice(s, [0], [2], [0]), ops.mul(ops.slice(s, [2], [3], [0]), ops.slice(s, [3], [4], [0])), ops.slice(s, [4], [5], [0])], 0)
+}
+
+/** int64 [5]: the run-time shape [B, G, R, n / R, last] of a folded [B, G, n, last] tensor. */
+function unfoldedShape(folded: Tensor, R: number): Tensor {
+  const s = ops.shapeOf(folded)
+  const g = folded.graph
+  const rows = ops.div(ops.slice(s, [2], [3], [0]), g.ints([R]))
+  return ops.concat([ops.slice(s, [0], [2], [0]), g.ints([R]), rows, ops.slice(s, [3], [4], [0])], 0)
 }
 
 /** Additive causal mask [T, T] in q's dtype: 0 where key <= query, -inf above the diagonal. */
@@ -72,16 +104,42 @@ export function causalMaskFor(q: Tensor, T: number | string): Tensor {
   return ops.where(future, g.scalar(-Infinity, q.dtype), g.scalar(0, q.dtype))
 }
 
-function checkGrouped(q: Tensor, k: Tensor, v: Tensor): void {
+/**
+ * The additive mask [B, 1, 1, Tq, Tk] for queries at given slots against keys at slots 0..Tk-1 (slot =
+ * index in the cache: past positions first, then the new ones). Key j is visible to a query at slot s iff
+ * j <= s and keyValid[b, j] (attention_mask: left padding is 0), or j = s (a query always sees itself,
+ * so the rows of padding tokens stay finite; they are never read as outputs).
+ * querySlots: int64 [B or 1, Tq]; keys: bool keyValid [B, Tk], or just their number (every key valid:
+ * an int64 scalar and its Dim). `dtype` is the scores' dtype.
+ */
+export function visibilityMask(querySlots: Tensor, keys: Tensor | { length: Tensor; dim: Dim }, dtype: 'float32' | 'float64'): Tensor {
+  if (querySlots.dtype !== 'int64' || querySlots.rank !== 2) throw new GraphError(`visibilityMask: querySlots must be int64 [B, Tq], got ${querySlots.describe()}`)
+  const valid = 'length' in keys ? null : keys
+  if (valid && (valid.dtype !== 'bool' || valid.rank !== 2)) throw new GraphError(`visibilityMask: keyValid must be bool [B, Tk], got ${valid.describe()}`)
+  const g = querySlots.graph
+  const keySlots = ops.unsqueeze(valid ? ops.range(ops.dimOf(valid, 1), valid.shape[1]) : ops.range((keys as { length: Tensor }).length, (keys as { dim: Dim }).dim), [0, 1]) // [1, 1, Tk]
+  const slots = ops.unsqueeze(querySlots, [-1]) // [B, Tq, 1]
+  const causal = ops.lessOrEqual(keySlots, slots)
+  const seen = valid ? ops.or(ops.and(causal, ops.unsqueeze(valid, [1])), ops.equal(keySlots, slots)) : causal // [B, Tq, Tk]
+  return ops.unsqueeze(ops.where(seen, g.scalar(0, dtype), g.scalar(-Infinity, dtype)), [1, 2])
+}
+
+function checkGrouped(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | undefined): void {
   const where = `causalAttention(q ${q.describe()}, k ${k.describe()}, v ${v.describe()})`
   if (q.rank !== 5 || k.rank !== 5 || v.rank !== 5)
     throw new GraphError(`${where}: expects rank-5 tensors, q [B, G, R, T, d] and k, v [B, G, 1, T, d]; use splitHeads and reshape to group heads`)
   if (k.shape[2] !== 1 || v.shape[2] !== 1)
     throw new GraphError(`${where}: k and v must have size 1 on axis 2 (one KV head per group, broadcast over the group's R query heads)`)
-  for (const axis of [0, 1, 3, 4]) {
+  // With a mask the queries may be fewer than the keys (a decode step, routed queries) and K/V may have a
+  // broadcast batch of 1.
+  const axes = mask ? [1, 4] : [0, 1, 3, 4]
+  for (const axis of axes) {
     if (k.shape[axis] !== q.shape[axis] || v.shape[axis] !== q.shape[axis])
       throw new GraphError(`${where}: axis ${axis} (${['B', 'G', 'R', 'T', 'd'][axis]}) differs between q, k and v`)
   }
+  if (mask && (k.shape[3] !== v.shape[3] || k.shape[0] !== v.shape[0])) throw new GraphError(`${where}: k and v differ in batch or length`)
+  if (mask && (mask.rank !== 5 || mask.shape[4] !== k.shape[3]))
+    throw new GraphError(`${where}: mask ${mask.describe()} must be [B, 1, 1, Tq, Tk] with Tk = ${k.shape[3]} (build it with visibilityMask)`)
   if (typeof q.shape[4] !== 'number') throw new GraphError(`${where}: the head dim d must be static`)
 }
 

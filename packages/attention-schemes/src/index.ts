@@ -1,3 +1,4 @@
-export { type AttentionCall, type AttentionCoreOptions, attentionCalls, causalAttention, causalMaskFor, mergeHeads, splitHeads } from './attention'
-export { type GroupedAttentionConfig, type SchemeConfig, groupedAttention, schemeDims } from './scheme'
+export { type AttentionCall, type AttentionCoreOptions, attentionCalls, causalAttention, causalMaskFor, mergeHeads, splitHeads, visibilityMask } from './attention'
+export { type GroupedAttentionConfig, type GroupedAttentionOptions, type SchemeConfig, type SchemeProjections, groupedAttention, schemeDims, schemeProjections } from './scheme'
+export { LayerKvCache } from './kvcache'
 export { type SchemeCost, schemeCost } from './cost'

@@ -58,6 +58,20 @@ export class ConfigError extends Error {
 export const isMoas = (v: Variant) => v === 'static-moas' || v === 'moas' || v === 'moas-topk'
 export const isGqe = (v: Variant) => v.startsWith('gqe')
 export const isRouted = (v: Variant) => v === 'moas' || v === 'moas-topk' || isGqe(v)
+/**
+ * KV heads cached per layer: mha H, gqa G, mqa 1; MoAS variants keep every branch's cache (H + G + 1,
+ * in the order mha, gqa, mqa); GQE G, plus one with `gqe_shared_kv: "own"` (after the G group heads).
+ */
+export function kvHeadsPerLayer(cfg: GptConfig): number {
+  const v = cfg.attention
+  if (v === 'mha') return cfg.n_head
+  if (v === 'gqa') return cfg.n_kv_head!
+  if (v === 'mqa') return 1
+  if (isMoas(v)) return cfg.n_head + cfg.n_kv_head! + 1
+  if (isGqe(v)) return cfg.n_kv_head! + (cfg.gqe_shared_kv === 'own' ? 1 : 0)
+  throw new Error(`kvHeadsPerLayer: unknown variant ${v}`)
+}
+
 /** The number of MoAS branches (mha, gqa, mqa). */
 export const MOAS_SCHEMES = ['mha', 'gqa', 'mqa'] as const
 

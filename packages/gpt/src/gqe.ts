@@ -4,8 +4,8 @@
  * vectors are gathered into k·G slots (one dense q projection, one GatherElements) and attend in ONE
  * causalAttention call, plus an always-on shared head. Never all H heads then masked.
  */
-import { causalAttention } from '@moas/attention-schemes'
-import { switchBalanceLoss } from '@moas/routing'
+import { type LayerKvCache, causalAttention } from '@moas/attention-schemes'
+import { linearRouter, switchBalanceLoss } from '@moas/routing'
 import { type Tensor, ops } from '@moas/tensor-core'
 import type { GptConfig } from './config'
 import { type BuildContext, linear, projStd } from './layers'
@@ -36,22 +36,23 @@ export function gqe(x: Tensor, cfg: GptConfig, prefix: string, ctx: BuildContext
   const M = H / G
   const k = cfg.gqe_top_k!
   const d = cfg.n_embd / H
-  const attn = { dropout: cfg.dropout, training: ctx.training }
+  const attn = { dropout: cfg.dropout, training: ctx.training, mask: ctx.cache?.mask }
 
   const q = ops.reshape(linear(x, `${prefix}q_proj`, H * d, cfg.bias), [B, T, G, M, d]) // head h = g·M + m
-  const kv = (name: string) => ops.reshape(linear(x, `${prefix}${name}`, G * d, cfg.bias), [B, T, G, d])
-  const keys = kv('k_proj')
-  const values = kv('v_proj')
+  const kv = (name: string) => ops.transpose(ops.reshape(linear(x, `${prefix}${name}`, G * d, cfg.bias), [B, T, G, d]), [0, 2, 1, 3])
+  let keys = kv('k_proj') // [B, G, T, d]; with a cache [B, G, P + T, d]
+  let values = kv('v_proj')
+  if (ctx.cache) ({ keys, values } = ctx.cache.extend(keys, values))
 
   // Router: per group a softmax over its M experts; top-k in descending gate order (ties: lowest index).
-  const logits = ops.reshape(linear(x, `${prefix}router`, G * M, cfg.bias), [B, T, G, M])
+  const logits = ops.reshape(linearRouter(x, { nEmbd: cfg.n_embd, nOut: G * M, bias: cfg.bias }, `${prefix}router`), [B, T, G, M])
   const p = ops.softmax(logits, -1) // p[g, m]
   const [pSel, experts] = ops.topk(p, k, -1, true) // p̃[g, r], e[g, r]: [B, T, G, k]
 
   // Gather the selected query vectors into slots and attend: slot (g, r) reads KV head g.
   const slotIdx = ops.expand(ops.unsqueeze(experts, [-1]), [B, T, G, k, d])
   const qSlots = ops.transpose(ops.gatherElements(q, slotIdx, 3), [0, 2, 3, 1, 4]) // [B, G, k, T, d]
-  const kvHeads = (t: Tensor) => ops.unsqueeze(ops.transpose(t, [0, 2, 1, 3]), [2]) // [B, G, 1, T, d]
+  const kvHeads = (t: Tensor) => ops.unsqueeze(t, [2]) // [B, G, 1, Tk, d]
   const o = ops.transpose(causalAttention(qSlots, kvHeads(keys), kvHeads(values), attn), [0, 3, 1, 2, 4]) // [B, T, G, k, d]
 
   const parts: Tensor[] = []
@@ -61,21 +62,28 @@ export function gqe(x: Tensor, cfg: GptConfig, prefix: string, ctx: BuildContext
     const w = ops.div(pSel, ops.reduceSum(pSel, [2, 3], true)) // jointly over all k·G selections
     parts.push(ops.reduceSum(ops.mul(ops.unsqueeze(w, [-1]), o), [2, 3])) // [B, T, d]
   }
-  if (mode.shared) parts.push(sharedHead(x, cfg, prefix, keys, values, mode.ownSharedKv, ctx))
+  if (mode.shared) parts.push(sharedHead(x, cfg, prefix, keys, values, mode.ownSharedKv, ctx.training, ctx.cache))
   const y = linear(ops.concat(parts, -1), `${prefix}c_proj`, cfg.n_embd, cfg.bias, projStd(cfg))
   return { y: ops.dropout(y, cfg.dropout, ctx.training), balance: groupSwitchLoss(p, experts, G), gates: p, chosen: experts }
 }
 
-/** The always-on head: its own query; keys/values from KV head 0 ("kv0") or its own projections ("own"). */
-function sharedHead(x: Tensor, cfg: GptConfig, prefix: string, keys: Tensor, values: Tensor, ownKv: boolean, ctx: BuildContext): Tensor {
+/**
+ * The always-on head: its own query; keys/values from KV head 0 ("kv0", cached with the group heads) or
+ * its own projections ("own", the layer's last cached head).
+ */
+function sharedHead(x: Tensor, cfg: GptConfig, prefix: string, keys: Tensor, values: Tensor, ownKv: boolean, training: boolean, cache: LayerKvCache | undefined): Tensor {
   const [B, T] = x.shape
   const d = cfg.n_embd / cfg.n_head
-  const head0 = (t: Tensor) => ops.reshape(ops.slice(t, [0], [1], [2]), [B, T, d])
-  const ks = ownKv ? linear(x, `${prefix}shared_k_proj`, d, cfg.bias) : head0(keys)
-  const vs = ownKv ? linear(x, `${prefix}shared_v_proj`, d, cfg.bias) : head0(values)
-  const qs = linear(x, `${prefix}shared_q_proj`, d, cfg.bias)
-  const one = (t: Tensor) => ops.unsqueeze(t, [1, 2]) // [B, 1, 1, T, d]: one group, one query head
-  const o = causalAttention(one(qs), one(ks), one(vs), { dropout: cfg.dropout, training: ctx.training })
+  const head = (t: Tensor) => ops.unsqueeze(t, [1]) // [B, T, d] -> [B, 1, T, d]
+  let ks = ops.slice(keys, [0], [1], [1]) // KV head 0: [B, 1, Tk, d]
+  let vs = ops.slice(values, [0], [1], [1])
+  if (ownKv) {
+    ks = head(linear(x, `${prefix}shared_k_proj`, d, cfg.bias))
+    vs = head(linear(x, `${prefix}shared_v_proj`, d, cfg.bias))
+    if (cache) ({ keys: ks, values: vs } = cache.extend(ks, vs))
+  }
+  const qs = ops.unsqueeze(linear(x, `${prefix}shared_q_proj`, d, cfg.bias), [1, 2]) // [B, 1, 1, T, d]: one group, one query head
+  const o = causalAttention(qs, ops.unsqueeze(ks, [2]), ops.unsqueeze(vs, [2]), { dropout: cfg.dropout, training, mask: cache?.mask })
   return ops.reshape(o, [B, T, d])
 }
 

@@ -1,9 +1,9 @@
 export {
   CONFIG_KEYS, ConfigError, type GptConfig, type GptConfigInput, PRESETS, type PresetName, SHARED_KV_SOURCES,
-  type SharedKvSource, VARIANTS, type Variant, didYouMean, isGqe, isMoas, isRouted, resolveConfig,
+  type SharedKvSource, VARIANTS, type Variant, didYouMean, isGqe, isMoas, isRouted, kvHeadsPerLayer, resolveConfig,
 } from './config'
-export { type BuildOptions, type GptGraph, buildGpt } from './model'
+export { type BuildOptions, DECODER_IO, type DecoderTensors, type GptGraph, buildGpt } from './model'
 export { gqeSlots } from './gqe'
-export { type ParamCounts, kvCacheBytesPerToken, kvHeadsPerLayer, paramCounts, paramShapes } from './params'
+export { type ParamCounts, kvCacheBytesPerToken, paramCounts, paramShapes } from './params'
 export { type SafeDType, type SafeTensor, SafetensorsError, type SafetensorsFile, readSafetensors, writeSafetensors } from './safetensors'
 export { CHECKPOINT_FILES, type Checkpoint, CheckpointError, type ParamValues, type SaveCheckpointOptions, loadCheckpoint, saveCheckpoint } from './checkpoint'

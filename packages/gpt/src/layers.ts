@@ -1,18 +1,15 @@
-/** The small layers every block uses: Linear with checkpoint-named parameters, LayerNorm, the MLP. */
-import { type DType, type Graph, type Tensor, ops } from '@moas/tensor-core'
+/** The small layers every block uses: Linear (tensor-core's linearLayer), LayerNorm, the MLP. */
+import type { LayerKvCache } from '@moas/attention-schemes'
+import { type DType, type Graph, LINEAR_INIT_STD, type Tensor, linearLayer, ops } from '@moas/tensor-core'
 import type { GptConfig } from './config'
 
 /** Spec init: N(0, 0.02) for Linear/Embedding weights; every `c_proj.weight` N(0, 0.02/√(2·n_layer)). */
-export const INIT_STD = 0.02
+export const INIT_STD = LINEAR_INIT_STD
 export const projStd = (cfg: GptConfig) => INIT_STD / Math.sqrt(2 * cfg.n_layer)
 
 /** Linear(in → out) on x's last axis with parameters `${name}.weight` [out, in] (+ `${name}.bias`). */
 export function linear(x: Tensor, name: string, out: number, bias: boolean, std = INIT_STD): Tensor {
-  const g = x.graph
-  const inp = x.shape[x.rank - 1] as number
-  const w = g.param(`${name}.weight`, [out, inp], { init: { kind: 'normal', std }, dtype: x.dtype })
-  const b = bias ? g.param(`${name}.bias`, [out], { init: { kind: 'zeros' }, dtype: x.dtype }) : null
-  return ops.linear(x, w, b)
+  return linearLayer(x, name, out, { bias, std })
 }
 
 /** LayerNorm over the last axis, eps 1e-5; weight only unless bias. */
@@ -52,6 +49,8 @@ function zeroBias(g: Graph, C: number, dtype: DType): Tensor {
 
 export interface BuildContext {
   training: boolean
+  /** Decoder graphs: this layer's KV cache (the attention takes its heads from it in build order). */
+  cache?: LayerKvCache
   /** 'none' = exact (erf) GELU, the spec; 'tanh' only for float64 gradient checks (see gelu). */
   gelu: 'none' | 'tanh'
 }

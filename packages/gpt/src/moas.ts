@@ -35,7 +35,7 @@ export function plainScheme(x: Tensor, cfg: GptConfig, scheme: Scheme, prefix: s
   return { y: groupedAttention(x, schemeConfig(scheme, cfg), prefix, ctx), balance: null, gates: null, chosen: null }
 }
 
-/** O_mha, O_gqa, O_mqa, each under `${prefix}${scheme}.`. */
+/** O_mha, O_gqa, O_mqa, each under `${prefix}${scheme}.`; with a KV cache they take its heads in this order. */
 function branches(x: Tensor, cfg: GptConfig, prefix: string, ctx: BuildContext): Tensor[] {
   return MOAS_SCHEMES.map((s) => groupedAttention(x, schemeConfig(s, cfg), `${prefix}${s}.`, ctx))
 }

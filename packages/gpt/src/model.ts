@@ -8,8 +8,9 @@
  * buildGpt adds the model to a Graph; parameters carry their checkpoint names, so graph parameter names
  * equal the tensor names of model.safetensors.
  */
+import { LayerKvCache, visibilityMask } from '@moas/attention-schemes'
 import { type Dim, type Graph, GraphError, type Tensor, mulDims, ops } from '@moas/tensor-core'
-import { type GptConfig, isGqe } from './config'
+import { type GptConfig, isGqe, kvHeadsPerLayer } from './config'
 import { gqe } from './gqe'
 import { type BuildContext, INIT_STD, layerNorm, mlp } from './layers'
 import { type AttentionOutput, moas, moasTopKDense, plainScheme, staticMoas } from './moas'
@@ -31,9 +32,37 @@ export interface BuildOptions {
   gelu?: 'none' | 'tanh'
   /**
    * moas-topk only: compute attention only for the queries routed to each branch (routed.ts). Default:
-   * on for inference graphs with batch 1, off otherwise (training uses the dense formulation).
+   * on for inference graphs, off for training (which uses the dense formulation).
    */
   routedTopK?: boolean
+  /**
+   * Build the merged decoder graph (prefill when the past is empty, decode when T = 1) with the input and
+   * output names of published ONNX decoders (DECODER_IO): input_ids, attention_mask, position_ids and
+   * past_key_values.{i}.key/value in; logits and present.{i}.key/value out. Inference only.
+   */
+  kvCache?: boolean
+}
+
+/** Names of a decoder graph's inputs and outputs, as published ONNX decoder models (and their clients) use them. */
+export const DECODER_IO = {
+  inputIds: 'input_ids',
+  attentionMask: 'attention_mask',
+  positionIds: 'position_ids',
+  pastKey: (layer: number) => `past_key_values.${layer}.key`,
+  pastValue: (layer: number) => `past_key_values.${layer}.value`,
+  logits: 'logits',
+  presentKey: (layer: number) => `present.${layer}.key`,
+  presentValue: (layer: number) => `present.${layer}.value`,
+  /** Symbolic dims: batch, new positions T, cached positions P. */
+  dims: { batch: 'batch_size', seq: 'sequence_length', past: 'past_sequence_length' },
+} as const
+
+/** A decoder graph's cache tensors, per layer: past inputs [B, kv heads, P, d] and present outputs [B, kv heads, P+T, d]. */
+export interface DecoderTensors {
+  attentionMask: Tensor
+  positionIds: Tensor
+  past: { key: Tensor; value: Tensor }[]
+  present: { key: Tensor; value: Tensor }[]
 }
 
 export interface GptGraph {
@@ -50,6 +79,8 @@ export interface GptGraph {
   gates: Tensor[]
   /** Per layer: chosen experts, int64 ([B,T,k] moas-topk, [B,T,G,k] GQE); empty otherwise. */
   chosen: Tensor[]
+  /** The cache inputs and outputs of a decoder graph (kvCache), else null. */
+  decoder: DecoderTensors | null
 }
 
 export function buildGpt(graph: Graph, cfg: GptConfig, opts: BuildOptions): GptGraph {
@@ -57,15 +88,17 @@ export function buildGpt(graph: Graph, cfg: GptConfig, opts: BuildOptions): GptG
   const { batch: B, seq: T } = opts
   if (typeof T === 'number' && T > cfg.block_size) throw new GraphError(`buildGpt: seq ${T} exceeds block_size ${cfg.block_size}; the position embedding has ${cfg.block_size} rows`)
   const ctx: BuildContext = { training: opts.training, gelu: opts.gelu ?? 'none' }
-  const routed = opts.routedTopK ?? (!opts.training && B === 1)
+  const routed = opts.routedTopK ?? !opts.training
   if (routed && opts.training) throw new GraphError('buildGpt: routedTopK is an inference path; training graphs use the dense top-k formulation')
+  if (opts.kvCache && (opts.training || opts.withTargets)) throw new GraphError('buildGpt: kvCache builds an inference decoder graph; build training and loss graphs without it')
 
-  const idx = graph.input('idx', 'int64', [B, T], 'token ids')
+  const idx = graph.input(opts.kvCache ? DECODER_IO.inputIds : 'idx', 'int64', [B, T], 'token ids')
   const targets = opts.withTargets ? graph.input('targets', 'int64', [B, T], 'next-token ids') : null
   const C = cfg.n_embd
   const wte = graph.param('transformer.wte.weight', [cfg.vocab_size, C], { init: { kind: 'normal', std: INIT_STD }, dtype })
   const wpe = graph.param('transformer.wpe.weight', [cfg.block_size, C], { init: { kind: 'normal', std: INIT_STD }, dtype })
-  const positions = ops.range(ops.dimOf(idx, 1), T)
+  const decoder = opts.kvCache ? decoderInputs(graph, cfg, idx, dtype) : null
+  const positions = decoder ? decoder.positionIds : ops.range(ops.dimOf(idx, 1), T)
   let h = ops.dropout(ops.add(ops.gather(wte, idx), ops.gather(wpe, positions)), cfg.dropout, ctx.training)
 
   const balances: Tensor[] = []
@@ -74,7 +107,9 @@ export function buildGpt(graph: Graph, cfg: GptConfig, opts: BuildOptions): GptG
   for (let i = 0; i < cfg.n_layer; i++) {
     const prefix = `transformer.h.${i}.`
     const a = graph.scope(`h${i}`, () => {
-      const out = attention(layerNorm(h, `${prefix}ln_1`, cfg.bias), cfg, `${prefix}attn.`, ctx, routed, i)
+      const cache = decoder ? new LayerKvCache(decoder.past[i].key, decoder.past[i].value, decoder.mask, decoder.querySlots, decoder.keyValid) : undefined
+      const out = attention(layerNorm(h, `${prefix}ln_1`, cfg.bias), cfg, `${prefix}attn.`, { ...ctx, cache }, routed, i)
+      if (cache) decoder!.present.push(cache.present())
       h = ops.add(h, out.y)
       h = ops.add(h, mlp(layerNorm(h, `${prefix}ln_2`, cfg.bias), cfg, `${prefix}mlp.`, ctx))
       return out
@@ -93,7 +128,39 @@ export function buildGpt(graph: Graph, cfg: GptConfig, opts: BuildOptions): GptG
     ceLoss = ops.crossEntropy(ops.reshape(logits, [N, cfg.vocab_size]), ops.reshape(targets, [N]))
     loss = opts.training && balances.length && cfg.balance_weight > 0 ? ops.add(ceLoss, ops.mul(balanceLoss, cfg.balance_weight)) : ceLoss
   }
-  return { idx, targets, logits, ceLoss, balanceLoss, loss, gates, chosen }
+  let decoderTensors: DecoderTensors | null = null
+  if (decoder) {
+    graph.output(DECODER_IO.logits, logits)
+    const present = decoder.present.map((p, i) => ({
+      key: graph.output(DECODER_IO.presentKey(i), p.key, 'keys of the past and new positions [batch, kv heads, past + new, head dim]'),
+      value: graph.output(DECODER_IO.presentValue(i), p.value, 'values of the past and new positions'),
+    }))
+    decoderTensors = { attentionMask: decoder.attentionMask, positionIds: decoder.positionIds, past: decoder.past, present }
+  }
+  return { idx, targets, logits, ceLoss, balanceLoss, loss, gates, chosen, decoder: decoderTensors }
+}
+
+/**
+ * A decoder graph's inputs beside input_ids, and what every layer shares: the cache slots of the new
+ * positions (P + t: causality is by slot, so left padding works) and the visibility mask built once.
+ */
+function decoderInputs(graph: Graph, cfg: GptConfig, idx: Tensor, dtype: 'float32' | 'float64') {
+  const { batch: B, seq: T, past: P } = DECODER_IO.dims
+  if (idx.shape[0] !== B || idx.shape[1] !== T) throw new GraphError(`buildGpt: a kvCache graph has symbolic batch and length; build it with batch '${B}' and seq '${T}' (got [${idx.shape.join(', ')}])`)
+  const total = `${P}+${T}` // the name ops.concat gives past ++ new
+  const attentionMask = graph.input(DECODER_IO.attentionMask, 'int64', [B, total], '1 for real tokens, 0 for (left) padding, over past and new positions')
+  const positionIds = graph.input(DECODER_IO.positionIds, 'int64', [B, T], 'position of each new token (0-based, excluding padding; < block_size)')
+  const d = cfg.n_embd / cfg.n_head
+  const heads = kvHeadsPerLayer(cfg)
+  const past = [...Array(cfg.n_layer).keys()].map((i) => ({
+    key: graph.input(DECODER_IO.pastKey(i), dtype, [B, heads, P, d], 'cached keys [batch, kv heads, past, head dim]'),
+    value: graph.input(DECODER_IO.pastValue(i), dtype, [B, heads, P, d], 'cached values'),
+  }))
+  const pastLength = ops.sub(ops.dimOf(attentionMask, 1), ops.dimOf(idx, 1))
+  const querySlots = ops.unsqueeze(ops.add(ops.range(ops.dimOf(idx, 1), T), pastLength), [0]) // [1, T]
+  const keyValid = ops.greater(attentionMask, graph.scalar(0, 'int64'))
+  const mask = visibilityMask(querySlots, keyValid, dtype)
+  return { attentionMask, positionIds, past, querySlots, keyValid, mask, present: [] as { key: Tensor; value: Tensor }[] }
 }
 
 /** The attention layer of the configured variant, on the normalized block input x. */
@@ -102,7 +169,7 @@ function attention(x: Tensor, cfg: GptConfig, prefix: string, ctx: BuildContext,
   if (v === 'mha' || v === 'gqa' || v === 'mqa') return plainScheme(x, cfg, v, prefix, ctx)
   if (v === 'static-moas') return staticMoas(x, cfg, prefix, ctx)
   if (v === 'moas') return moas(x, cfg, prefix, ctx)
-  if (v === 'moas-topk') return routed ? moasTopKRouted(x, cfg, prefix, layer) : moasTopKDense(x, cfg, prefix, ctx)
+  if (v === 'moas-topk') return routed ? moasTopKRouted(x, cfg, prefix, layer, ctx.cache) : moasTopKDense(x, cfg, prefix, ctx)
   if (isGqe(v)) return gqe(x, cfg, prefix, ctx)
   throw new GraphError(`buildGpt: unknown attention variant '${v}'`)
 }

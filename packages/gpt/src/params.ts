@@ -1,6 +1,6 @@
 /** Parameter counts (read off the built graph, so they can never drift from the model) and KV-cache size. */
 import { Graph } from '@moas/tensor-core'
-import { type GptConfig, isGqe, isMoas } from './config'
+import { type GptConfig, kvHeadsPerLayer } from './config'
 import { buildGpt } from './model'
 
 /** Every parameter's checkpoint name and shape, in graph order. */
@@ -26,20 +26,6 @@ export function paramCounts(cfg: GptConfig): ParamCounts {
     total += n
   }
   return { total, excludingPositionEmbedding: total - perTensor['transformer.wpe.weight'], perTensor }
-}
-
-/**
- * KV heads cached per layer: mha H, gqa G, mqa 1; MoAS variants keep every branch's cache (H + G + 1);
- * GQE G, plus one with `gqe_shared_kv: "own"`.
- */
-export function kvHeadsPerLayer(cfg: GptConfig): number {
-  const v = cfg.attention
-  if (v === 'mha') return cfg.n_head
-  if (v === 'gqa') return cfg.n_kv_head!
-  if (v === 'mqa') return 1
-  if (isMoas(v)) return cfg.n_head + cfg.n_kv_head! + 1
-  if (isGqe(v)) return cfg.n_kv_head! + (cfg.gqe_shared_kv === 'own' ? 1 : 0)
-  throw new Error(`kvHeadsPerLayer: unknown variant ${v}`)
 }
 
 /** Bytes of K and V cached per token for the whole model: 2 · n_layer · kv heads · head dim · bytes. */

@@ -1,89 +1,77 @@
 /**
  * moas-topk at inference: attention is computed only for the queries routed to each branch.
  *
- * Per branch s: the positions P_s of the tokens that chose s (NonZero), their normalized inputs gathered,
- * their queries projected, one attention of those n_s queries against the branch's keys/values of ALL
- * T tokens (a routed query at position t still sees keys 0..t; the KV cache of a MoAS model holds every
- * branch), c_proj on the n_s rows, times the token's top-k weight, scattered back to the T rows. The
- * dense formulation (moasTopKDense) gives the same numbers; tests check it.
+ * Per branch s: each sequence's positions that chose s, compacted to the front of a [B, n_s] index
+ * tensor (a TopK over "chosen first, then by position"; n_s = the largest count in the batch), their normalized inputs gathered, their queries projected, one causalAttention of those n_s
+ * queries against the branch's keys/values of ALL positions of their own sequence (a routed query at
+ * slot t still sees keys 0..t, and a decode step sees the whole cache: the KV cache of a MoAS model
+ * holds every branch), c_proj on the n_s rows, times the token's top-k weight, scattered back.
  *
- * Batch 1 only: each sequence routes a different number of tokens to each branch, so a batch of them
- * is not a rectangular tensor. Parameters have the same names, shapes and init as the dense path, so one
- * checkpoint serves both. Inference only: NonZero has no gradient (and none is needed).
+ * A batch whose rows made different choices is padded per branch to the row with the most routed
+ * tokens: the padding rows are real (unchosen) positions whose top-k weight is exactly 0, so they add
+ * nothing. At a decode step (T = 1) a branch therefore runs for the whole batch if any row chose it, and
+ * not at all when none did (n_s = 0: its tensors are empty; the attention core spells out its reshapes
+ * for that case, see causalAttention).
+ *
+ * Parameters have the same names, shapes and init as the dense path (moasTopKDense), so one checkpoint
+ * serves both; tests check that both give the same numbers. Inference only (TopK indices carry no
+ * gradient to the choice, and none is needed).
  */
+import { type LayerKvCache, causalAttention, schemeDims, schemeProjections, splitHeads, visibilityMask } from '@moas/attention-schemes'
 import { switchBalanceLoss, topKGates } from '@moas/routing'
-import { GraphError, type Tensor, ops } from '@moas/tensor-core'
+import { type Tensor, ops } from '@moas/tensor-core'
 import { type GptConfig, MOAS_SCHEMES } from './config'
-import { INIT_STD, projStd } from './layers'
-import { type AttentionOutput, type Scheme, kvHeadsOf, moasGates } from './moas'
+import { type AttentionOutput, type Scheme, moasGates, schemeConfig } from './moas'
 
-export function moasTopKRouted(x: Tensor, cfg: GptConfig, prefix: string, layer: number): AttentionOutput {
-  const [B, T, C] = x.shape as [number | string, number | string, number]
-  if (B !== 1) throw new GraphError(`moas-topk routed inference needs batch 1 (a static 1), got batch ${B}; build with batch: 1, or use the dense path (routedTopK: false)`)
+export function moasTopKRouted(x: Tensor, cfg: GptConfig, prefix: string, layer: number, cache?: LayerKvCache): AttentionOutput {
   const p = moasGates(x, cfg, prefix)
   const top = topKGates(p, cfg.moas_top_k!)
-  const rows = ops.reshape(x, [T, C]) // the one sequence: [T, C]
-  const weights = ops.reshape(top.dense, [T, MOAS_SCHEMES.length])
-  const g = x.graph
-  const zero = g.constant([0], [1, 1], x.dtype, 'zero_weight')
   const ys = MOAS_SCHEMES.map((s, i) => {
     // positions that chose branch i: any of the k choices equals i
-    const chose = ops.greater(ops.reduceMax(ops.cast(ops.equal(top.indices, i), x.dtype), [-1]), 0.5) // [1, T]
-    // One padding row keeps every tensor non-empty when no token chose branch i (ONNX Runtime 1.30's
-    // optimized CPU kernels die with SIGFPE on empty inputs): it computes position 0 and is weighted by
-    // an appended zero (gather index -1), so it adds exactly 0.
-    const routed = nonZeroPositions(ops.reshape(chose, [T]), `routed_${layer}_${s}`)
-    const positions = ops.concat([routed, g.ints([0])], 0) // [n_s + 1]
-    const weightRows = ops.concat([ops.slice(weights, [i], [i + 1], [1]), zero], 0) // [T + 1, 1]
-    const w = ops.gather(weightRows, ops.concat([routed, g.ints([-1])], 0)) // [n_s + 1, 1]
-    const out = ops.mul(routedScheme(rows, positions, cfg, s, `${prefix}${s}.`), w) // [n_s + 1, C]
-    return ops.scatterND(ops.zerosLike(rows), ops.unsqueeze(positions, [-1]), out, 'add') // back to [T, C]
+    const chose = ops.greater(ops.reduceMax(ops.cast(ops.equal(top.indices, i), x.dtype), [-1]), 0.5) // [B, T]
+    const positions = routedPositions(chose, `routed_${layer}_${s}`) // [B, n]
+    const rows = ops.expand(ops.unsqueeze(positions, [-1]), [x.shape[0], positions.shape[1], x.shape[2]]) // [B, n, C]
+    const weight = ops.gatherElements(ops.slice(top.dense, [i], [i + 1], [-1]), ops.unsqueeze(positions, [-1]), 1) // [B, n, 1]
+    const out = ops.mul(routedScheme(x, positions, rows, cfg, s, `${prefix}${s}.`, cache), weight)
+    // Positions are distinct within a row, so a plain scatter (no reduction) puts every row back once.
+    return ops.scatterElements(ops.zerosLike(x), rows, out, 1)
   })
-  const y = ops.reshape(ops.sum(ys), [B, T, C])
-  return { y, balance: switchBalanceLoss(p, top.indices), gates: p, chosen: top.indices }
-}
-
-/** int64 [n] positions where a bool [T] is true (ONNX NonZero); `dim` names the data-dependent size n. */
-function nonZeroPositions(mask: Tensor, dim: string): Tensor {
-  const [nz] = mask.graph.addNode('NonZero', [mask], [{ dtype: 'int64', shape: [1, dim] }])
-  return ops.reshape(nz, [dim])
+  return { y: ops.sum(ys), balance: switchBalanceLoss(p, top.indices), gates: p, chosen: top.indices }
 }
 
 /**
- * One branch for the n routed rows: q from the routed rows only, k and v from all T rows, attention with
- * key j visible to the query at position P[i] iff j <= P[i], then c_proj. Parameters as groupedAttention
- * names them (mha: fused `c_attn` [3C, C]; gqa/mqa: q_proj, k_proj, v_proj), so weights are shared.
+ * int64 [B, n]: per row, the positions where `chose` [B, T] is true in increasing order, then (padding up
+ * to n = the largest count in the batch, possibly 0) unchosen positions. `dim` names the data-dependent n.
  */
-function routedScheme(rows: Tensor, positions: Tensor, cfg: GptConfig, scheme: Scheme, prefix: string): Tensor {
-  const g = rows.graph
-  const [T, C] = rows.shape as [number | string, number]
-  const H = cfg.n_head
-  const G = kvHeadsOf(scheme, cfg)
-  const d = C / H
-  const param = (name: string, shape: number[], std: number | null) =>
-    g.param(`${prefix}${name}`, shape, { init: std === null ? { kind: 'zeros' } : { kind: 'normal', std }, dtype: rows.dtype })
-  const weightAndBias = (name: string, out: number, std = INIT_STD) => [param(`${name}.weight`, [out, C], std), cfg.bias ? param(`${name}.bias`, [out], null) : null] as const
+function routedPositions(chose: Tensor, dim: string): Tensor {
+  const T = ops.dimOf(chose, 1)
+  const t = ops.cast(ops.range(T, chose.shape[1]), 'float32') // [T]
+  // Chosen positions rank first (T - t > 0, earliest highest); unchosen after (-1 - t < 0).
+  const order = ops.where(chose, ops.sub(ops.cast(T, 'float32'), t), ops.sub(-1, t))
+  const count = ops.reduceMax(ops.reduceSum(ops.cast(chose, 'int64'), [1]), [0], true) // [1]
+  const [, positions] = ops.topk(order, { k: count, dim }, 1, true)
+  return positions
+}
 
-  // [wq, bq], [wk, bk], [wv, bv]: slices of the fused c_attn for mha
-  let proj: (readonly [Tensor, Tensor | null])[]
-  if (scheme === 'mha') {
-    const [w, b] = weightAndBias('c_attn', 3 * C)
-    proj = [0, 1, 2].map((j) => [ops.slice(w, [j * C], [(j + 1) * C], [0]), b ? ops.slice(b, [j * C], [(j + 1) * C], [0]) : null] as const)
-  } else proj = [weightAndBias('q_proj', C), weightAndBias('k_proj', G * d), weightAndBias('v_proj', G * d)]
-
-  const n = positions.shape[0]
-  const q = ops.linear(ops.gather(rows, positions), proj[0][0], proj[0][1]) // [n, C]: routed rows only
-  const heads = (t: Tensor, rowsDim: number | string, groups: number, r: number) =>
-    ops.transpose(ops.reshape(t, [rowsDim, groups, r, d]), [1, 2, 0, 3]) // [groups, r, rows, d]
-  const qh = heads(ops.mul(q, 1 / Math.sqrt(d)), n, G, H / G) // head h = g·R + r reads KV head g
-  const kh = heads(ops.linear(rows, proj[1][0], proj[1][1]), T, G, 1) // [G, 1, T, d]
-  const vh = heads(ops.linear(rows, proj[2][0], proj[2][1]), T, G, 1)
-
-  const keyPos = ops.range(ops.dimOf(rows, 0), T)
-  const future = ops.less(ops.unsqueeze(positions, [1]), ops.unsqueeze(keyPos, [0])) // [n, T]: P[i] < j
-  const scores = ops.add(ops.matmul(qh, ops.transpose(kh, [0, 1, 3, 2])), ops.where(future, g.scalar(-Infinity, rows.dtype), g.scalar(0, rows.dtype)))
-  const o = ops.matmul(ops.softmax(scores, -1), vh) // [G, R, n, d]
-  const merged = ops.reshape(ops.transpose(o, [2, 0, 1, 3]), [n, C]) // [n, H·d], heads in order
-  const [wo, bo] = weightAndBias('c_proj', C, projStd(cfg))
-  return ops.linear(merged, wo, bo)
+/**
+ * One branch for the n routed rows of each sequence: q from the routed rows only, k and v from every
+ * position (and the cache), attention in which the query at slot P + pos sees key j iff j <= P + pos (and
+ * attention_mask allows it), then c_proj. Parameters as groupedAttention names them, so weights are shared.
+ */
+function routedScheme(x: Tensor, positions: Tensor, rows: Tensor, cfg: GptConfig, scheme: Scheme, prefix: string, cache?: LayerKvCache): Tensor {
+  const sc = schemeConfig(scheme, cfg)
+  const { C, G, R, d } = schemeDims(sc)
+  const proj = schemeProjections(x.graph, sc, prefix, x.dtype)
+  const [B, n] = positions.shape
+  const q = proj.q(ops.gatherElements(x, rows, 1)) // [B, n, C]: routed rows only
+  const qg = ops.transpose(ops.reshape(q, [B, n, G, R, d]), [0, 2, 3, 1, 4]) // [B, G, R, n, d]; head h = g·R + r
+  const [k, v] = proj.kv(x)
+  let kh = splitHeads(k, G, d)
+  let vh = splitHeads(v, G, d)
+  if (cache) ({ keys: kh, values: vh } = cache.extend(kh, vh))
+  const slots = cache ? ops.add(positions, ops.sub(ops.dimOf(cache.keyValid, 1), ops.dimOf(x, 1))) : positions // P + position
+  const keys = cache ? cache.keyValid : { length: ops.dimOf(x, 1), dim: x.shape[1] }
+  const mask = visibilityMask(slots, keys, x.dtype as 'float32' | 'float64')
+  const o = causalAttention(qg, ops.unsqueeze(kh, [2]), ops.unsqueeze(vh, [2]), { dropout: 0, training: false, mask }) // [B, G, R, n, d]
+  return proj.out(ops.reshape(ops.transpose(o, [0, 3, 1, 2, 4]), [B, n, C])) // heads in order h = g·R + r
 }

@@ -110,12 +110,12 @@ describe('schemeRouter', () => {
 describe('linearRouter', () => {
   it('is one Linear [nOut, C] (+ bias) named under the prefix, with FD-checked gradients', async () => {
     const g0 = new Graph('names')
-    linearRouter(g0.input('x', 'float32', [3, 8]), { nEmbd: 8, nOut: 6, bias: true }, 'attn.router.')
+    linearRouter(g0.input('x', 'float32', [3, 8]), { nEmbd: 8, nOut: 6, bias: true }, 'attn.router')
     expect(g0.params.map((p) => [p.tensor.name, p.tensor.shape, p.init.kind])).toEqual([
       ['attn.router.weight', [6, 8], 'normal'],
       ['attn.router.bias', [6], 'zeros'],
     ])
-    const res = await gradcheck((g) => linearRouter(g.input('x', 'float64', [2, 3, 8]), { nEmbd: 8, nOut: 6, bias: true }, 'r.'))
+    const res = await gradcheck((g) => linearRouter(g.input('x', 'float64', [2, 3, 8]), { nEmbd: 8, nOut: 6, bias: true }, 'r'))
     expect(res.ok, res.summary).toBe(true)
     expect(res.tensors.map((t) => [t.name, t.checked])).toEqual([['x', 48], ['r.weight', 48], ['r.bias', 6]])
   })

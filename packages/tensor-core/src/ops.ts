@@ -51,6 +51,14 @@ function compare(op: string, a: Operand, b: Operand): Tensor {
 export const equal = (a: Operand, b: Operand) => compare('Equal', a, b)
 export const less = (a: Operand, b: Operand) => compare('Less', a, b)
 export const greater = (a: Operand, b: Operand) => compare('Greater', a, b)
+export const lessOrEqual = (a: Operand, b: Operand) => compare('LessOrEqual', a, b)
+
+function logical(op: string, a: Tensor, b: Tensor): Tensor {
+  if (a.dtype !== 'bool' || b.dtype !== 'bool') fail(op, `expects bool inputs, got ${a.dtype} and ${b.dtype}`, a, b)
+  return node1(op, [a, b], 'bool', broadcastShapes(op, a, b))
+}
+export const and = (a: Tensor, b: Tensor) => logical('And', a, b)
+export const or = (a: Tensor, b: Tensor) => logical('Or', a, b)
 
 function unary(op: string, x: Tensor, float = true): Tensor {
   if (float) requireFloat(op, x)
@@ -149,10 +157,32 @@ export function reshape(x: Tensor, shape: Shape): Tensor {
   let shapeTensor: Tensor
   if (unresolved.length <= 1) shapeTensor = g.ints(spec)
   else {
-    const parts = shape.map((d, i) => (unresolved.includes(i) ? dimFromShape(x, d as string) : g.ints([spec[i]])))
+    // Compute every unresolved dim that Shape(x) yields; at most one that it cannot stays -1 (inferred).
+    const computable = unresolved.filter((i) => canComputeDim(x, shape[i] as string))
+    const inferred = unresolved.filter((i) => !computable.includes(i))
+    if (inferred.length > 1) dimFromShape(x, shape[inferred[1]] as string) // throws, naming the dim
+    const parts = shape.map((d, i) => (computable.includes(i) ? dimFromShape(x, d as string) : g.ints([spec[i]])))
     shapeTensor = concat(parts, 0)
   }
   return node1('Reshape', [x, shapeTensor], x.dtype, shape)
+}
+
+/**
+ * Reshape to a shape computed in the graph (int64 [rank]); `shape` is what it is at build time. For
+ * shapes whose symbolic dims are not products of x's own (e.g. a split of a folded axis that may be 0,
+ * where Reshape's -1 is ambiguous).
+ */
+export function reshapeTo(x: Tensor, shapeTensor: Tensor, shape: Shape): Tensor {
+  if (shapeTensor.dtype !== 'int64' || shapeTensor.rank !== 1 || shapeTensor.shape[0] !== shape.length) fail('Reshape', `the shape tensor must be int64 [${shape.length}]`, x, shapeTensor)
+  const n1 = numel(x.shape)
+  const n2 = numel(shape)
+  if (n1 !== null && n2 !== null && n1 !== n2) fail('Reshape', `cannot reshape ${n1} elements into [${shape.join(',')}] (${n2} elements)`, x)
+  // allowzero: a 0 in the computed shape is a real empty dim, not ONNX's default "copy the input's dim".
+  return node1('Reshape', [x, shapeTensor], x.dtype, shape, { allowzero: attr.int(1) })
+}
+
+function canComputeDim(x: Tensor, d: string): boolean {
+  return x.shape.includes(d) || d.split('*').every((f) => x.shape.includes(Number.isNaN(Number(f)) ? f : Number(f)))
 }
 
 /** A symbolic dim computed at run time from the dims of x whose product it is. */
@@ -200,17 +230,17 @@ export function concat(xs: Tensor[], axis: number): Tensor {
   const ts = operands('Concat', ...xs)
   const rank = ts[0].rank
   const a = normAxis(axis, rank, 'Concat')
-  let total: Dim = 0
+  let total: Dim | null = null
   for (const t of ts) {
     if (t.rank !== rank) fail('Concat', 'inputs have different ranks', ...ts)
     t.shape.forEach((d, i) => {
       if (i !== a && d !== ts[0].shape[i]) fail('Concat', `dimension ${i} differs (${ts[0].shape[i]} vs ${d})`, ...ts)
     })
     const d = t.shape[a]
-    total = typeof total === 'number' && typeof d === 'number' ? total + d : `${total}+${d}`
+    total = total === null ? d : typeof total === 'number' && typeof d === 'number' ? total + d : `${total}+${d}`
   }
   const shape = [...ts[0].shape]
-  shape[a] = total
+  shape[a] = total!
   return node1('Concat', ts, ts[0].dtype, shape, { axis: attr.int(a) })
 }
 
@@ -265,6 +295,11 @@ export function pad(x: Tensor, pads: readonly number[], value = 0): Tensor {
 export function minimum(a: Operand, b: Operand): Tensor {
   const [x, y] = operands('Min', a, b)
   return node1('Min', [x, y], x.dtype, broadcastShapes('Min', x, y))
+}
+
+export function maximum(a: Operand, b: Operand): Tensor {
+  const [x, y] = operands('Max', a, b)
+  return node1('Max', [x, y], x.dtype, broadcastShapes('Max', x, y))
 }
 
 export function constantOfShape(shapeTensor: Tensor, value: number, dtype: DType, shape: Shape): Tensor {
@@ -322,12 +357,20 @@ export function scatterND(data: Tensor, indices: Tensor, updates: Tensor, reduct
   return node1('ScatterND', [data, indices, updates], data.dtype, data.shape, { reduction: attr.string(reduction) })
 }
 
-export function topk(x: Tensor, k: number, axis = -1, largest = true): [Tensor, Tensor] {
+/**
+ * The k largest (or smallest) entries along `axis`, sorted; ties keep the lower index first. k is a
+ * number, or an int64 [1] tensor computed in the graph together with `dim`, the symbolic name of the
+ * result's size on that axis (a data-dependent count, e.g. how many tokens a router sent to a branch).
+ */
+export function topk(x: Tensor, k: number | { k: Tensor; dim: string }, axis = -1, largest = true): [Tensor, Tensor] {
   const a = normAxis(axis, x.rank, 'TopK')
   const d = x.shape[a]
-  if (typeof d === 'number' && (k < 1 || k > d)) fail('TopK', `k=${k} must be between 1 and the axis size ${d}`, x)
-  const shape = x.shape.map((s, i) => (i === a ? k : s))
-  const [v, i] = x.graph.addNode('TopK', [x, x.graph.ints([k])], [{ dtype: x.dtype, shape }, { dtype: 'int64', shape }], {
+  if (typeof k === 'number' && typeof d === 'number' && (k < 1 || k > d)) fail('TopK', `k=${k} must be between 1 and the axis size ${d}`, x)
+  const kTensor = typeof k === 'number' ? x.graph.ints([k]) : k.k
+  if (kTensor.dtype !== 'int64' || kTensor.rank !== 1 || kTensor.shape[0] !== 1) fail('TopK', 'a computed k must be an int64 [1] tensor', x, kTensor)
+  const size = typeof k === 'number' ? k : k.dim
+  const shape = x.shape.map((s, i) => (i === a ? size : s))
+  const [v, i] = x.graph.addNode('TopK', [x, kTensor], [{ dtype: x.dtype, shape }, { dtype: 'int64', shape }], {
     axis: attr.int(a), largest: attr.int(largest ? 1 : 0), sorted: attr.int(1),
   })
   return [v, i]

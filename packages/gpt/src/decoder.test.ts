@@ -1,0 +1,155 @@
+/**
+ * The merged decoder graph (kvCache): prefill then one token at a time must give the full forward's
+ * logits, for every variant, for batch 1 and for a left-padded batch; the cache it holds must have the
+ * size kvCacheBytesPerToken states.
+ */
+import { attentionCalls } from '@moas/attention-schemes'
+import { Graph, type HostTensor, Session, hostTensor } from '@moas/tensor-core'
+import { describe, expect, it } from 'vitest'
+import { type GptConfig, VARIANTS, type Variant, kvHeadsPerLayer, resolveConfig } from './config'
+import { DECODER_IO, buildGpt } from './model'
+import { kvCacheBytesPerToken } from './params'
+import { feedsOf, maxAbsErr, randomWeights, runGpt, tokens } from './test-utils'
+
+const tiny = (attention: Variant, extra: Record<string, unknown> = {}) =>
+  resolveConfig({ vocab_size: 13, block_size: 16, n_layer: 2, n_head: 4, n_embd: 16, dropout: 0, attention, ...extra })
+
+const CASES: [string, GptConfig][] = [
+  ...VARIANTS.map((v) => [v, tiny(v)] as [string, GptConfig]),
+  ['moas-topk k=2', tiny('moas-topk', { moas_top_k: 2 })],
+  ['gqe shared kv own', tiny('gqe', { gqe_shared_kv: 'own' })],
+  ['gqa bias', tiny('gqa', { bias: true })],
+]
+
+const i64 = (rows: number[][]) => hostTensor('int64', [rows.length, rows[0].length], rows.flat())
+
+/** A decoder session over `cfg` with `weights`, stepping a batch of rows; keeps the cache between calls. */
+async function decoder(cfg: GptConfig, weights: Map<string, Float32Array | Float64Array>) {
+  const g = new Graph(`decoder-${cfg.attention}`)
+  const m = buildGpt(g, cfg, { batch: DECODER_IO.dims.batch, seq: DECODER_IO.dims.seq, training: false, withTargets: false, kvCache: true })
+  const session = await Session.create(g)
+  const d = cfg.n_embd / cfg.n_head
+  const heads = kvHeadsPerLayer(cfg)
+  return {
+    graph: g,
+    model: m,
+    /** Run new tokens [B][T] with masks [B][P+T] and positions [B][T]; returns logits and the presents. */
+    async init(B: number) {
+      let past: Record<string, HostTensor> = {}
+      for (let i = 0; i < cfg.n_layer; i++) {
+        past[DECODER_IO.pastKey(i)] = hostTensor('float32', [B, heads, 0, d])
+        past[DECODER_IO.pastValue(i)] = hostTensor('float32', [B, heads, 0, d])
+      }
+      return async (ids: number[][], mask: number[][], positions: number[][]) => {
+        const out = await session.run({
+          ...feedsOf(weights, g), ...past,
+          [DECODER_IO.inputIds]: i64(ids), [DECODER_IO.attentionMask]: i64(mask), [DECODER_IO.positionIds]: i64(positions),
+        })
+        past = {}
+        for (let i = 0; i < cfg.n_layer; i++) {
+          past[DECODER_IO.pastKey(i)] = out[DECODER_IO.presentKey(i)]
+          past[DECODER_IO.pastValue(i)] = out[DECODER_IO.presentValue(i)]
+        }
+        return out
+      }
+    },
+    release: () => session.release(),
+  }
+}
+
+/** Full-forward logits [T, V] of one sequence (batch 1; moas-topk on its dense formulation, an independent path). */
+async function fullLogits(cfg: GptConfig, weights: Map<string, Float32Array | Float64Array>, ids: number[]): Promise<Float32Array> {
+  const r = await runGpt(cfg, { batch: 1, seq: ids.length, routedTopK: false }, weights, ids, ids.length)
+  return r.out.logits.data as Float32Array
+}
+
+const row = (logits: HostTensor, b: number, t: number, V: number) => {
+  const [, T] = logits.shape
+  return (logits.data as Float32Array).subarray((b * T + t) * V, (b * T + t + 1) * V)
+}
+
+describe('decoder graph with a KV cache', () => {
+  it.each(CASES)('%s: prefill + decode steps equal the full forward (batch 1), and the cache holds kvCacheBytesPerToken', async (_, cfg) => {
+    const V = cfg.vocab_size
+    const seq = tokens(9, V, 5)
+    const g0 = new Graph('w')
+    buildGpt(g0, cfg, { batch: 1, seq: 1, training: false, withTargets: false })
+    const weights = randomWeights(g0, 17)
+    const full = await fullLogits(cfg, weights, seq)
+    const dec = await decoder(cfg, weights)
+    const step = await dec.init(1)
+    const prompt = 5
+    let out = await step([seq.slice(0, prompt)], [Array(prompt).fill(1)], [[0, 1, 2, 3, 4]])
+    let worst = 0
+    for (let t = 0; t < prompt; t++) worst = Math.max(worst, maxAbsErr(row(out.logits, 0, t, V), full.subarray(t * V, (t + 1) * V)))
+    for (let t = prompt; t < seq.length; t++) {
+      out = await step([[seq[t]]], [Array(t + 1).fill(1)], [[t]])
+      worst = Math.max(worst, maxAbsErr(row(out.logits, 0, 0, V), full.subarray(t * V, (t + 1) * V)))
+    }
+    expect(worst).toBeLessThan(1e-5)
+    // The bytes the graph holds per cached token equal the cost model's figure.
+    let bytes = 0
+    for (let i = 0; i < cfg.n_layer; i++) {
+      for (const name of [DECODER_IO.presentKey(i), DECODER_IO.presentValue(i)]) {
+        const t = out[name]
+        expect(t.shape[2], `${name} covers every position`).toBe(seq.length)
+        bytes += (t.data as Float32Array).byteLength
+      }
+    }
+    expect(bytes / seq.length).toBe(kvCacheBytesPerToken(cfg))
+    await dec.release()
+  })
+
+  it.each(CASES)('%s: a left-padded batch of prompts of different lengths decodes each row as if it were alone', async (_, cfg) => {
+    const V = cfg.vocab_size
+    const lengths = [6, 3, 1]
+    const seqs = lengths.map((n, b) => tokens(n + 3, V, 40 + b)) // each prompt then 3 generated tokens
+    const g0 = new Graph('w')
+    buildGpt(g0, cfg, { batch: 1, seq: 1, training: false, withTargets: false })
+    const weights = randomWeights(g0, 23)
+    const dec = await decoder(cfg, weights)
+    const step = await dec.init(lengths.length)
+    const L = Math.max(...lengths)
+    const pad = (b: number) => L - lengths[b]
+    let out = await step(
+      seqs.map((s, b) => [...Array(pad(b)).fill(0), ...s.slice(0, lengths[b])]),
+      lengths.map((_, b) => [...Array(pad(b)).fill(0), ...Array(lengths[b]).fill(1)]),
+      lengths.map((n, b) => [...Array(pad(b)).fill(0), ...Array.from({ length: n }, (_, t) => t)]),
+    )
+    const fulls = await Promise.all(seqs.map((s) => fullLogits(cfg, weights, s)))
+    let worst = 0
+    lengths.forEach((n, b) => {
+      for (let t = 0; t < n; t++) worst = Math.max(worst, maxAbsErr(row(out.logits, b, pad(b) + t, V), fulls[b].subarray(t * V, (t + 1) * V)))
+    })
+    for (let s = 0; s < 3; s++) {
+      out = await step(
+        seqs.map((q, b) => [q[lengths[b] + s]]),
+        lengths.map((n, b) => [...Array(pad(b)).fill(0), ...Array(n + s + 1).fill(1)]),
+        lengths.map((n) => [n + s]),
+      )
+      lengths.forEach((n, b) => {
+        worst = Math.max(worst, maxAbsErr(row(out.logits, b, 0, V), fulls[b].subarray((n + s) * V, (n + s + 1) * V)))
+      })
+    }
+    expect(worst).toBeLessThan(1e-5)
+    await dec.release()
+  })
+
+  it('GQE attends with k·G + 1 query heads per token in the decoder too; moas-topk routes its queries', () => {
+    const cfg = tiny('gqe')
+    const g = new Graph('gqe-decoder')
+    buildGpt(g, cfg, { batch: DECODER_IO.dims.batch, seq: DECODER_IO.dims.seq, training: false, withTargets: false, kvCache: true })
+    const calls = attentionCalls(g)
+    expect(calls.reduce((n, c) => n + c.queryHeads, 0) / cfg.n_layer).toBe(cfg.gqe_top_k! * cfg.n_kv_head! + 1)
+    expect(calls.every((c) => c.keys !== c.seq), 'keys include the cached past').toBe(true)
+    const topk = new Graph('topk-decoder')
+    buildGpt(topk, tiny('moas-topk'), { batch: DECODER_IO.dims.batch, seq: DECODER_IO.dims.seq, training: false, withTargets: false, kvCache: true })
+    expect(attentionCalls(topk).every((c) => String(c.seq).startsWith('routed_')), 'each branch attends only its routed queries').toBe(true)
+  })
+
+  it('refuses training or loss graphs with a cache, and fixed sizes', () => {
+    const cfg = tiny('mha')
+    expect(() => buildGpt(new Graph('x'), cfg, { batch: 'batch_size', seq: 'sequence_length', training: true, withTargets: true, kvCache: true })).toThrow(/inference decoder graph/)
+    expect(() => buildGpt(new Graph('x'), cfg, { batch: 1, seq: 4, training: false, withTargets: false, kvCache: true })).toThrow(/symbolic batch and length/)
+  })
+})
