@@ -15,9 +15,9 @@ const backendAsSeparateFile: Plugin = {
 }
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', backend: 'src/backend.ts', 'backend.browser': 'src/backend.browser.ts' },
+  entry: { index: 'src/index.ts', testing: 'src/testing/index.ts', backend: 'src/backend.ts', 'backend.browser': 'src/backend.browser.ts' },
   format: ['esm'],
-  dts: { entry: { index: 'src/index.ts' } },
+  dts: { entry: { index: 'src/index.ts', testing: 'src/testing/index.ts' } },
   clean: true,
   sourcemap: true,
   target: 'es2022',

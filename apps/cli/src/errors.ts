@@ -9,7 +9,7 @@ export class UsageError extends Error {
   override name = 'UsageError'
 }
 
-const KNOWN = new Set(['ConfigError', 'CheckpointError', 'SafetensorsError', 'DataError', 'GraphError', 'RuntimeError', 'TrainError', 'DivergenceError', 'UsageError'])
+const KNOWN = new Set(['ConfigError', 'CheckpointError', 'SafetensorsError', 'DataError', 'TokenizerError', 'InferenceError', 'GraphError', 'RuntimeError', 'TrainError', 'DivergenceError', 'UsageError'])
 
 export const EXIT = { ok: 0, error: 1, usage: 2, interrupted: 130 } as const
 

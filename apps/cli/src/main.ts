@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander'
 import { compareCommand } from './commands/compare'
 import { evalCommand } from './commands/eval'
+import { exportCommand } from './commands/export'
 import { generateCommand } from './commands/generate'
 import { infoCommand } from './commands/info'
 import { trainCommand } from './commands/train'
@@ -15,7 +16,7 @@ export const VERSION = '0.1.0'
 
 export function buildProgram(io: Io, done: (code: number) => void): Command {
   const program = new Command('moas')
-    .description('train, evaluate and compare transformers with mixture-of-attention-schemes (MoAS) and grouped-query-expert (GQE) attention')
+    .description('train, evaluate, compare, generate with and export transformers with mixture-of-attention-schemes (MoAS) and grouped-query-expert (GQE) attention')
     .version(VERSION)
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError: () => {} }) // errors: one line, printed by main
@@ -26,6 +27,7 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
   evalCommand(program, io, done)
   compareCommand(program, io, done)
   generateCommand(program, io, done)
+  exportCommand(program, io, done)
   infoCommand(program, io, done)
   for (const c of program.commands) c.allowExcessArguments(false)
   return program

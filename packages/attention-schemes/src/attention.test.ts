@@ -1,4 +1,5 @@
-import { Graph, type HostTensor, Session, gradcheck, hostTensor, randHost } from '@moas/tensor-core'
+import { Graph, type HostTensor, Session, hostTensor } from '@moas/tensor-core'
+import { gradcheck, randHost } from '@moas/tensor-core/testing'
 import { describe, expect, it } from 'vitest'
 import { attentionCalls, causalAttention, mergeHeads, splitHeads } from './attention'
 

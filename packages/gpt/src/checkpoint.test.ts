@@ -3,11 +3,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Graph } from '@moas/tensor-core'
 import { afterAll, describe, expect, it } from 'vitest'
-import { CheckpointError, loadCheckpoint, saveCheckpoint } from './checkpoint'
+import { CheckpointError } from './checkpoint'
+import { loadCheckpoint, saveCheckpoint } from './checkpoint-dir'
 import { type GptConfig, resolveConfig } from './config'
 import { buildGpt } from './model'
 import { readSafetensors, writeSafetensors } from './safetensors'
-import { randomWeights } from './test-utils'
+import { randomWeights } from './testing/index'
 
 const root = mkdtempSync(join(tmpdir(), 'moas-ckpt-'))
 afterAll(() => rmSync(root, { recursive: true, force: true }))

@@ -1,19 +1,13 @@
 /**
- * Checkpoints: a directory holding
+ * The checkpoint format, as bytes (browser-safe; directory I/O is in `@moas/gpt/node`):
  *   config.json        {"model": {...GptConfig}, ...extra top-level keys (e.g. "training")}
  *   model.safetensors  float32, checkpoint tensor names (docs/variants.md), tied head stored once
  *   tokenizer.json     the tokenizer as JSON, e.g. {"type": "char", "vocab": [...]}
  *   COMPLETE           empty marker, written last
  *   ...extra files     whatever the caller adds (optimizer state, an ONNX export)
- *
- * Writes are atomic: the new checkpoint is written completely into the sibling DIR.next (COMPLETE last,
- * every file fsynced), then DIR → DIR.prev, DIR.next → DIR, DIR.prev removed. After a crash at any point
- * one complete checkpoint survives: loadCheckpoint reads DIR.next if it is complete (the newest), else
- * DIR, else DIR.prev, without touching the disk; the next saveCheckpoint finishes or undoes the swap.
+ * encodeCheckpoint / decodeCheckpoint turn a model into those files and back, validating everything:
+ * the config, every tensor's name, shape and dtype, and that every weight is finite.
  */
-import { existsSync } from 'node:fs'
-import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises'
-import { dirname, join, relative } from 'node:path'
 import { ConfigError, type GptConfig, type GptConfigInput, resolveConfig } from './config'
 import { paramShapes } from './params'
 import { SafetensorsError, type SafeTensor, readSafetensors, writeSafetensors } from './safetensors'
@@ -23,7 +17,7 @@ export class CheckpointError extends Error {
 }
 
 export const CHECKPOINT_FILES = { config: 'config.json', model: 'model.safetensors', tokenizer: 'tokenizer.json', complete: 'COMPLETE' } as const
-const RESERVED = new Set<string>(Object.values(CHECKPOINT_FILES))
+export const RESERVED_CHECKPOINT_FILES: ReadonlySet<string> = new Set<string>(Object.values(CHECKPOINT_FILES))
 
 export type ParamValues = ReadonlyMap<string, Float32Array | Float64Array> | Readonly<Record<string, Float32Array | Float64Array>>
 
@@ -52,96 +46,51 @@ export interface Checkpoint {
   files: string[]
 }
 
-const staging = (dir: string) => `${dir}.next`
-const previous = (dir: string) => `${dir}.prev`
+/** A checkpoint's files as bytes or text, by relative path (the CHECKPOINT_FILES, then the extra files). */
+export type CheckpointFiles = Record<string, Uint8Array | string>
 
-// ---------------------------------------------------------------- save
-
-export async function saveCheckpoint(dir: string, opts: SaveCheckpointOptions): Promise<void> {
-  const config = checkConfig(opts.config, 'saveCheckpoint')
-  const tensors = checkParams(config, toMap(opts.params), 'saveCheckpoint')
-  if (opts.tokenizer === undefined) throw new CheckpointError('saveCheckpoint: a tokenizer is required (e.g. {"type": "char", "vocab": [...]}); a checkpoint must be usable on its own')
-  if (opts.extra && 'model' in opts.extra) throw new CheckpointError('saveCheckpoint: extra config keys cannot include "model" (that key holds the model config)')
-  for (const name of Object.keys(opts.extraFiles ?? {})) checkExtraName(name)
-
-  await recoverInterruptedSave(dir)
-  const next = staging(dir)
-  await rm(next, { recursive: true, force: true })
-  await mkdir(next, { recursive: true })
-  await writeDurably(join(next, CHECKPOINT_FILES.config), `${JSON.stringify({ model: config, ...opts.extra }, null, 2)}\n`)
-  await writeDurably(join(next, CHECKPOINT_FILES.tokenizer), JSON.stringify(opts.tokenizer))
-  await writeDurably(join(next, CHECKPOINT_FILES.model), writeSafetensors(tensors, { format: 'pt' }))
-  for (const [name, data] of Object.entries(opts.extraFiles ?? {})) {
-    await mkdir(dirname(join(next, name)), { recursive: true })
-    await writeDurably(join(next, name), data)
-  }
-  await writeDurably(join(next, CHECKPOINT_FILES.complete), '')
-  await syncDir(next)
-  await swapIn(dir)
-}
-
-/** DIR.next (complete) becomes DIR; the old DIR is kept as DIR.prev until the swap is done. */
-async function swapIn(dir: string): Promise<void> {
-  const prev = previous(dir)
-  if (existsSync(dir)) {
-    await rm(prev, { recursive: true, force: true })
-    await rename(dir, prev)
-  }
-  await rename(staging(dir), dir)
-  await syncDir(dirname(dir))
-  await rm(prev, { recursive: true, force: true })
-}
-
-/** Finish a swap whose staging directory is complete, or drop an incomplete one and restore DIR. */
-async function recoverInterruptedSave(dir: string): Promise<void> {
-  const next = staging(dir)
-  if (existsSync(join(next, CHECKPOINT_FILES.complete))) return swapIn(dir)
-  await rm(next, { recursive: true, force: true })
-  if (!existsSync(dir) && existsSync(previous(dir))) await rename(previous(dir), dir)
-  else await rm(previous(dir), { recursive: true, force: true })
-}
-
-async function writeDurably(path: string, data: Uint8Array | string): Promise<void> {
-  const f = await open(path, 'w')
-  try {
-    await f.writeFile(data)
-    await f.sync()
-  } finally {
-    await f.close()
+/** The files of a checkpoint (without COMPLETE, which the writer adds last). Validates config and tensors. */
+export function encodeCheckpoint(opts: SaveCheckpointOptions, where = 'saveCheckpoint'): CheckpointFiles {
+  const config = checkConfig(opts.config, where)
+  const tensors = checkParams(config, toMap(opts.params), where)
+  if (opts.tokenizer === undefined) throw new CheckpointError(`${where}: a tokenizer is required (e.g. {"type": "char", "vocab": [...]}); a checkpoint must be usable on its own`)
+  if (opts.extra && 'model' in opts.extra) throw new CheckpointError(`${where}: extra config keys cannot include "model" (that key holds the model config)`)
+  for (const name of Object.keys(opts.extraFiles ?? {})) checkExtraName(name, where)
+  return {
+    [CHECKPOINT_FILES.config]: `${JSON.stringify({ model: config, ...opts.extra }, null, 2)}\n`,
+    [CHECKPOINT_FILES.tokenizer]: JSON.stringify(opts.tokenizer),
+    [CHECKPOINT_FILES.model]: writeSafetensors(tensors, { format: 'pt' }),
+    ...opts.extraFiles,
   }
 }
 
-async function syncDir(path: string): Promise<void> {
-  const d = await open(path, 'r')
-  try {
-    await d.sync()
-  } finally {
-    await d.close()
-  }
-}
-
-function checkExtraName(name: string): void {
+function checkExtraName(name: string, where: string): void {
   const ok = /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/.test(name) && !name.split('/').some((s) => s === '.' || s === '..')
-  if (!ok) throw new CheckpointError(`saveCheckpoint: extra file name '${name}' must be a relative path of letters, digits, '.', '_', '-' (no '..')`)
-  if (RESERVED.has(name)) throw new CheckpointError(`saveCheckpoint: extra file '${name}' would overwrite a checkpoint file (${[...RESERVED].join(', ')})`)
+  if (!ok) throw new CheckpointError(`${where}: extra file name '${name}' must be a relative path of letters, digits, '.', '_', '-' (no '..')`)
+  if (RESERVED_CHECKPOINT_FILES.has(name)) throw new CheckpointError(`${where}: extra file '${name}' would overwrite a checkpoint file (${[...RESERVED_CHECKPOINT_FILES].join(', ')})`)
 }
 
-// ---------------------------------------------------------------- load
+/** What decodeCheckpoint reads: config.json and tokenizer.json as text, model.safetensors as bytes. */
+export interface CheckpointSource {
+  config: string
+  model: Uint8Array
+  tokenizer: string
+  /** For messages: the directory or URL the files come from. */
+  where: string
+}
 
-export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
-  const from = pickDirectory(dir)
-  const file = (name: string) => join(from, name)
-  const meta = await readJson(file(CHECKPOINT_FILES.config))
+/** The model of a checkpoint's files; every problem is a CheckpointError naming the file. */
+export function decodeCheckpoint(src: CheckpointSource): Omit<Checkpoint, 'dir' | 'files'> {
+  const file = (name: string) => `${src.where}/${name}`
+  const meta = parseJson(src.config, file(CHECKPOINT_FILES.config))
   if (meta === null || typeof meta !== 'object' || Array.isArray(meta) || !('model' in meta))
     throw new CheckpointError(`${file(CHECKPOINT_FILES.config)}: expected {"model": {...model config}, ...}; the model config is missing`)
   const { model, ...extra } = meta as Record<string, unknown>
   const config = checkConfig(model as GptConfigInput, file(CHECKPOINT_FILES.config))
-
   const modelPath = file(CHECKPOINT_FILES.model)
-  if (!existsSync(modelPath)) throw new CheckpointError(`${modelPath}: missing; a checkpoint needs the weights in model.safetensors`)
   let tensors: Map<string, SafeTensor>
   try {
-    tensors = readSafetensors(await readFile(modelPath), modelPath).tensors
+    tensors = readSafetensors(src.model, modelPath).tensors
   } catch (e) {
     if (e instanceof SafetensorsError) throw new CheckpointError(e.message, { cause: e })
     throw e
@@ -149,41 +98,30 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
   const wrongDtype = [...tensors].filter(([, t]) => t.dtype !== 'float32').map(([n, t]) => `'${n}' is ${t.dtype}`)
   if (wrongDtype.length) throw new CheckpointError(`${modelPath}: wrong dtype: ${wrongDtype.join(', ')}; moas checkpoints store float32 (convert with tensor.float() in PyTorch)`)
   const params = checkParams(config, new Map([...tensors].map(([n, t]) => [n, t.data as Float32Array])), modelPath, new Map([...tensors].map(([n, t]) => [n, t.shape])))
-
-  const tokenizer = await readJson(file(CHECKPOINT_FILES.tokenizer))
-  const files = (await listFiles(from)).filter((f) => !RESERVED.has(f))
-  return { dir: from, config, params: new Map([...params].map(([n, t]) => [n, t.data as Float32Array])), tokenizer, extra, files }
+  checkFinite(params, modelPath)
+  const tokenizer = parseJson(src.tokenizer, file(CHECKPOINT_FILES.tokenizer))
+  return { config, params: new Map([...params].map(([n, t]) => [n, t.data as Float32Array])), tokenizer, extra }
 }
 
-/** DIR.next when complete (a save crashed after finishing it), else DIR, else DIR.prev. */
-function pickDirectory(dir: string): string {
-  if (existsSync(join(staging(dir), CHECKPOINT_FILES.complete))) return staging(dir)
-  if (existsSync(dir)) return dir
-  if (existsSync(previous(dir))) return previous(dir)
-  throw new CheckpointError(`no checkpoint at ${dir} (and no ${staging(dir)} or ${previous(dir)} left by an interrupted save)`)
-}
-
-async function readJson(path: string): Promise<unknown> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new CheckpointError(`${path}: missing; a checkpoint holds ${Object.values(CHECKPOINT_FILES).slice(0, 3).join(', ')}`)
-    throw e
+/** Refuse weights holding NaN or ±Infinity, naming the first tensor and element: they would give garbage, not an error. */
+function checkFinite(params: Map<string, SafeTensor>, where: string): void {
+  for (const [name, t] of params) {
+    const data = t.data as Float32Array
+    for (let i = 0; i < data.length; i++) {
+      if (!Number.isFinite(data[i])) {
+        const bad = data.reduce((n, v) => n + (Number.isFinite(v) ? 0 : 1), 0)
+        throw new CheckpointError(`${where}: tensor '${name}' holds ${bad} non-finite value(s) (first at element ${i}: ${data[i]}); the weights are corrupt or the run diverged: use an earlier checkpoint`)
+      }
+    }
   }
+}
+
+function parseJson(text: string, path: string): unknown {
   try {
     return JSON.parse(text)
   } catch (e) {
     throw new CheckpointError(`${path}: not valid JSON (${(e as Error).message})`)
   }
-}
-
-async function listFiles(root: string): Promise<string[]> {
-  const out: string[] = []
-  for (const e of await readdir(root, { withFileTypes: true, recursive: true })) {
-    if (e.isFile()) out.push(relative(root, join(e.parentPath ?? (e as any).path, e.name)))
-  }
-  return out.sort()
 }
 
 // ---------------------------------------------------------------- validation shared by save and load

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ConfigError, PRESETS, VARIANTS, didYouMean, resolveConfig } from './config'
-import { fixtureNames, loadFixture } from './test-utils'
+import { fixtureNames, loadFixture } from './reference-fixtures'
 
 const base = { vocab_size: 11, block_size: 8, n_layer: 2, n_head: 4, n_embd: 8 }
 const err = (input: Record<string, unknown>, preset?: string) => {

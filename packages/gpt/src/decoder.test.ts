@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest'
 import { type GptConfig, VARIANTS, type Variant, kvHeadsPerLayer, resolveConfig } from './config'
 import { DECODER_IO, buildGpt } from './model'
 import { kvCacheBytesPerToken } from './params'
-import { feedsOf, maxAbsErr, randomWeights, runGpt, tokens } from './test-utils'
+import { feedsOf, maxAbsErr, randomWeights, runGpt, tokens } from './testing/index'
 
 const tiny = (attention: Variant, extra: Record<string, unknown> = {}) =>
   resolveConfig({ vocab_size: 13, block_size: 16, n_layer: 2, n_head: 4, n_embd: 16, dropout: 0, attention, ...extra })

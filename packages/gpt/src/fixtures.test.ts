@@ -7,7 +7,8 @@ import { Graph, Session, grad } from '@moas/tensor-core'
 import { describe, expect, it } from 'vitest'
 import { resolveConfig } from './config'
 import { buildGpt } from './model'
-import { fixtureNames, loadFixture, maxAbsErr, paramFeeds, relErr, toNumbers } from './test-utils'
+import { maxAbsErr, relErr, toNumbers } from './testing/index'
+import { fixtureNames, loadFixture, paramFeeds } from './reference-fixtures'
 
 const TOL = 1e-5
 const names = fixtureNames()

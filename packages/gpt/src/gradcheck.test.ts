@@ -14,7 +14,7 @@ import { Graph, Session, grad } from '@moas/tensor-core'
 import { expect, it } from 'vitest'
 import { resolveConfig } from './config'
 import { buildGpt } from './model'
-import { feedsOf, idxTensor, randomWeights, tokens } from './test-utils'
+import { feedsOf, idxTensor, randomWeights, tokens } from './testing/index'
 
 it('gqe (k = 2, own shared K/V, bias): analytic gradients equal float64 central differences', async () => {
   const cfg = resolveConfig({ vocab_size: 7, block_size: 6, n_layer: 2, n_head: 4, n_kv_head: 1, n_embd: 8, bias: true, attention: 'gqe', gqe_top_k: 2, gqe_shared_kv: 'own', balance_weight: 0.5 })

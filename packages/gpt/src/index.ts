@@ -6,4 +6,7 @@ export { type BuildOptions, DECODER_IO, type DecoderTensors, type GptGraph, buil
 export { gqeSlots } from './gqe'
 export { type ParamCounts, kvCacheBytesPerToken, paramCounts, paramShapes } from './params'
 export { type SafeDType, type SafeTensor, SafetensorsError, type SafetensorsFile, readSafetensors, writeSafetensors } from './safetensors'
-export { CHECKPOINT_FILES, type Checkpoint, CheckpointError, type ParamValues, type SaveCheckpointOptions, loadCheckpoint, saveCheckpoint } from './checkpoint'
+export {
+  CHECKPOINT_FILES, type Checkpoint, CheckpointError, type CheckpointFiles, type CheckpointSource, type ParamValues, RESERVED_CHECKPOINT_FILES,
+  type SaveCheckpointOptions, decodeCheckpoint, encodeCheckpoint,
+} from './checkpoint'

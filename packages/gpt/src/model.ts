@@ -48,11 +48,12 @@ export const DECODER_IO = {
   inputIds: 'input_ids',
   attentionMask: 'attention_mask',
   positionIds: 'position_ids',
-  pastKey: (layer: number) => `past_key_values.${layer}.key`,
-  pastValue: (layer: number) => `past_key_values.${layer}.value`,
+  /** Per layer; a string such as '%d' gives the pattern clients like onnxruntime-genai take. */
+  pastKey: (layer: number | string) => `past_key_values.${layer}.key`,
+  pastValue: (layer: number | string) => `past_key_values.${layer}.value`,
   logits: 'logits',
-  presentKey: (layer: number) => `present.${layer}.key`,
-  presentValue: (layer: number) => `present.${layer}.value`,
+  presentKey: (layer: number | string) => `present.${layer}.key`,
+  presentValue: (layer: number | string) => `present.${layer}.value`,
   /** Symbolic dims: batch, new positions T, cached positions P. */
   dims: { batch: 'batch_size', seq: 'sequence_length', past: 'past_sequence_length' },
 } as const

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { VARIANTS, type Variant, resolveConfig } from './config'
 import { buildGpt } from './model'
 import { schemeConfig, staticMoas } from './moas'
-import { feedsOf, maxAbsErr, randomWeights, relErr, runGpt, tokens } from './test-utils'
+import { feedsOf, maxAbsErr, randomWeights, relErr, runGpt, tokens } from './testing/index'
 
 const tiny = (attention: Variant, extra: Record<string, unknown> = {}) =>
   resolveConfig({ vocab_size: 13, block_size: 16, n_layer: 2, n_head: 4, n_embd: 16, dropout: 0, attention, ...extra })

@@ -1,8 +1,9 @@
-import { Graph, type HostTensor, Session, gradcheck, hostTensor, ops } from '@moas/tensor-core'
+import { Graph, type HostTensor, Session, hostTensor, ops } from '@moas/tensor-core'
+import { gradcheck } from '@moas/tensor-core/testing'
 import { describe, expect, it } from 'vitest'
 import { mseBalanceLoss, switchBalanceLoss } from './balance'
 import { topKGates } from './topk'
-import { randn, separatedLogits } from './testing'
+import { randn, separatedLogits } from './testing/index'
 
 /** Softmax rows of random logits: realistic gates [N, S]. */
 function softmaxRows(N: number, S: number, seed: number, scale = 1): Float64Array {

@@ -1,4 +1,5 @@
-import { Graph, type HostTensor, Session, grad, gradcheck, ops, randHost } from '@moas/tensor-core'
+import { Graph, type HostTensor, Session, grad, ops } from '@moas/tensor-core'
+import { gradcheck, randHost } from '@moas/tensor-core/testing'
 import { describe, expect, it } from 'vitest'
 import { linearRouter, schemeRouter } from './routers'
 

@@ -1,7 +1,8 @@
-import { Graph, type HostTensor, Session, gradcheck, hostTensor, ops } from '@moas/tensor-core'
+import { Graph, type HostTensor, Session, hostTensor, ops } from '@moas/tensor-core'
+import { gradcheck } from '@moas/tensor-core/testing'
 import { describe, expect, it } from 'vitest'
 import { topKGates } from './topk'
-import { randn, separatedLogits } from './testing'
+import { randn, separatedLogits } from './testing/index'
 
 async function runTopK(gates: HostTensor, k: number, opts?: { renormalize?: boolean }) {
   const g = new Graph('topk')

@@ -24,3 +24,58 @@ export function allocTyped(dtype: DType, n: number): TypedArrayFor {
     case 'float16': case 'uint16': return new Uint16Array(n)
   }
 }
+
+const f32 = new Float32Array(1)
+const u32 = new Uint32Array(f32.buffer)
+
+/** IEEE binary16 bits of each value (round to nearest, ties to even; overflow to ±Inf; NaN stays NaN). */
+export function float16Bits(values: ArrayLike<number>): Uint16Array {
+  const out = new Uint16Array(values.length)
+  for (let i = 0; i < values.length; i++) {
+    f32[0] = values[i]
+    const x = u32[0]
+    const sign = (x >>> 16) & 0x8000
+    const exp = (x >>> 23) & 0xff
+    const mant = x & 0x7fffff
+    if (exp === 0xff) {
+      out[i] = sign | 0x7c00 | (mant ? 0x200 : 0)
+      continue
+    }
+    const e = exp - 127 + 15
+    if (e >= 0x1f) {
+      out[i] = sign | 0x7c00
+      continue
+    }
+    if (e <= 0) {
+      // subnormal half (or zero): shift the full mantissa (with its implicit 1) into place, rounding to even
+      if (e < -10) {
+        out[i] = sign
+        continue
+      }
+      const m = mant | 0x800000
+      const shift = 14 - e
+      const half = m >>> shift
+      const rest = m & ((1 << shift) - 1)
+      const mid = 1 << (shift - 1)
+      out[i] = sign | (half + (rest > mid || (rest === mid && half & 1) ? 1 : 0))
+      continue
+    }
+    const half = (e << 10) | (mant >>> 13)
+    const rest = mant & 0x1fff
+    out[i] = sign | (half + (rest > 0x1000 || (rest === 0x1000 && half & 1) ? 1 : 0)) // a carry rounds up into the exponent, as it should
+  }
+  return out
+}
+
+/** The float32 value of each IEEE binary16 pattern. */
+export function float16Values(bits: ArrayLike<number>): Float32Array {
+  const out = new Float32Array(bits.length)
+  for (let i = 0; i < bits.length; i++) {
+    const h = bits[i]
+    const sign = h & 0x8000 ? -1 : 1
+    const exp = (h >>> 10) & 0x1f
+    const mant = h & 0x3ff
+    out[i] = exp === 0 ? sign * mant * 2 ** -24 : exp === 0x1f ? (mant ? NaN : sign * Infinity) : sign * (1 + mant / 1024) * 2 ** (exp - 15)
+  }
+  return out
+}

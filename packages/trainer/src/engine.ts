@@ -18,7 +18,6 @@
  */
 import { type GptConfig, buildGpt } from '@moas/gpt'
 import {
-  type Dim,
   Graph,
   type HostTensor,
   type ParamInfo,
@@ -28,6 +27,7 @@ import {
   grad,
   initParams,
 } from '@moas/tensor-core'
+import { paramFeeds } from '@moas/inference'
 import { NoiseFeeder, type Xoshiro128 } from './noise'
 
 export interface OptimOptions {
@@ -95,14 +95,6 @@ export function buildEvalGraph(cfg: GptConfig, opts: { seq?: number } = {}): Gra
   const g = new Graph(`eval-${cfg.attention}`)
   const m = buildGpt(g, cfg, { batch: 'batch', seq: opts.seq ?? cfg.block_size, training: false, withTargets: true })
   g.output('ce', m.ceLoss!)
-  return g
-}
-
-/** Eval mode, no targets: output `logits` [batch, seq, vocab]; both dims symbolic (any context length). */
-export function buildLogitsGraph(cfg: GptConfig, opts: { batch?: Dim } = {}): Graph {
-  const g = new Graph(`logits-${cfg.attention}`)
-  const m = buildGpt(g, cfg, { batch: opts.batch ?? 1, seq: 'seq', training: false, withTargets: false })
-  g.output('logits', m.logits)
   return g
 }
 
@@ -312,12 +304,6 @@ export class TrainingSession {
 
 const num = (t: HostTensor): number => Number(t.data[0])
 
-/** Parameters as session feeds. */
-export function paramFeeds(params: ReadonlyMap<string, Float32Array>, infos: readonly ParamInfo[]): Record<string, HostTensor> {
-  const feeds: Record<string, HostTensor> = {}
-  for (const p of infos) feeds[p.tensor.name] = f32(params.get(p.tensor.name)!, p.tensor.shape as number[])
-  return feeds
-}
 
 /** Mean cross entropy of the model over batches of windows (eval mode), in nats. */
 export class EvalSession {

@@ -1,3 +1,5 @@
+// @moas/trainer (browser-safe): data, schedules, dropout noise, training and eval sessions, presets,
+// statistics and charts. Runs on disk (train, compare, WikiText-2, evaluateText) are in `@moas/trainer/node`.
 export * from './data/index.js'
 export * from './schedule'
 export * from './noise'
@@ -6,6 +8,4 @@ export * from './chart'
 export * from './errors'
 export * from './engine'
 export * from './presets'
-export * from './train'
 export * from './evaluate'
-export * from './compare'

@@ -3,10 +3,9 @@
  * checkpoint so a resume can be checked against it) and dataset loading.
  */
 import { type GptConfig, type GptConfigInput, resolveConfig } from '@moas/gpt'
-import { CharTokenizer, type OnUnknown } from './data/charTokenizer'
-import { DataError } from './data/errors'
+import { CharTokenizer, type OnUnknown } from '@moas/inference'
+import { paperSplit } from './data/split'
 import { syntheticCorpus } from './data/synthetic'
-import { loadWikitext, paperSplit, resolveWikitextDir } from './data/wikitext'
 import type { LrSchedule } from './schedule'
 
 export const DATASETS = ['wikitext-2', 'synthetic'] as const
@@ -116,26 +115,21 @@ export interface LoadDatasetOptions {
 }
 
 /**
- * Load a dataset with the paper's split: first 90% of the characters train, last 10% val. The vocabulary
- * is the sorted character set of the whole text (the paper's `sorted(set(text))`, 283 for WikiText-2).
+ * A dataset from its text with the paper's split: first 90% of the characters train, last 10% val. The
+ * vocabulary is the sorted character set of the whole text (the paper's `sorted(set(text))`, 283 for
+ * WikiText-2), unless a tokenizer is given.
  */
-export async function loadDataset(name: string, opts: LoadDatasetOptions = {}): Promise<Dataset> {
-  let text: string
-  let source: string
-  if (name === 'synthetic') {
-    text = syntheticCorpus({ seed: 0, chars: opts.syntheticChars ?? 1_000_000 })
-    source = `synthetic corpus (seed 0, ${text.length} chars)`
-  } else if (name === 'wikitext-2') {
-    const dir = await resolveWikitextDir({ dataDir: opts.dataDir, env: opts.env })
-    text = (await loadWikitext(dir)).train
-    source = `${dir}/train.txt`
-  } else {
-    throw new DataError(`unknown dataset '${name}'; choose one of ${DATASETS.join(', ')}`)
-  }
+export function datasetFromText(name: DatasetName, text: string, source: string, opts: Pick<LoadDatasetOptions, 'tokenizer' | 'onUnknown'> = {}): Dataset {
   const tokenizer = opts.tokenizer ?? CharTokenizer.fromText(text)
   const { train, val } = paperSplit(text)
   const enc = { onUnknown: opts.onUnknown }
   return { name, tokenizer, train: tokenizer.encode(train, enc), val: tokenizer.encode(val, enc), source }
+}
+
+/** The embedded synthetic corpus as a dataset (browser-safe: no file is read). */
+export function syntheticDataset(opts: Pick<LoadDatasetOptions, 'tokenizer' | 'onUnknown' | 'syntheticChars'> = {}): Dataset {
+  const text = syntheticCorpus({ seed: 0, chars: opts.syntheticChars ?? 1_000_000 })
+  return datasetFromText('synthetic', text, `synthetic corpus (seed 0, ${text.length} chars)`, opts)
 }
 
 /** The model config of a preset for a dataset's vocabulary, with user overrides (`--set`, `--attention`). */

@@ -15,12 +15,12 @@
  * depends on when the run was interrupted); the lr is a function of the step; parameters and moments are
  * saved bit for bit. So N updates, or N/2 + resume + N/2, give identical losses and parameters.
  */
-import { type Checkpoint, loadCheckpoint, readSafetensors, saveCheckpoint, writeSafetensors } from '@moas/gpt'
-import { CheckpointError } from '@moas/gpt'
+import { type Checkpoint, CheckpointError, readSafetensors, writeSafetensors } from '@moas/gpt'
+import { loadCheckpoint, saveCheckpoint } from '@moas/gpt/node'
 import { existsSync, readFileSync, readdirSync, renameSync, writeFileSync, appendFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { BatchSampler, type BatchSamplerState } from './data/batches'
-import { CharTokenizer } from './data/charTokenizer'
+import { CharTokenizer } from '@moas/inference'
 import { DataError } from './data/errors'
 import { EvalSession, type OptimizerState, TrainingSession, initialParams } from './engine'
 import { DivergenceError, TrainError } from './errors'

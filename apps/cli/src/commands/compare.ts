@@ -1,5 +1,6 @@
 import { resolve } from 'node:path'
-import { compare, loadDataset, modelConfig, renderMarkdown, type TrainPresetName } from '@moas/trainer'
+import { type TrainPresetName, modelConfig } from '@moas/trainer'
+import { compare, loadDataset, renderMarkdown } from '@moas/trainer/node'
 import type { Command } from 'commander'
 import { EXIT } from '../errors'
 import { type Io, Progress } from '../io'

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, statSync } from 'node:fs'
-import { evaluateTokens, loadModel } from '@moas/trainer'
+import { loadModel } from '@moas/inference/node'
+import { evaluateTokens } from '@moas/trainer'
 import type { Command } from 'commander'
 import { EXIT, UsageError } from '../errors'
 import type { Io } from '../io'

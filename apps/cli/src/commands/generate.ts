@@ -1,35 +1,84 @@
-import { generate } from '@moas/trainer'
+import { DecoderSession, type GenerateResult, generate } from '@moas/inference'
+import { loadModel, loadModelFolder } from '@moas/inference/node'
+import { openModelFolder } from '@moas/inference'
 import type { Command } from 'commander'
-import { EXIT } from '../errors'
+import { EXIT, UsageError } from '../errors'
 import type { Io } from '../io'
 import { nonNegativeInt, nonNegativeNumber, positiveInt, seedInt } from '../options'
+import { readTextFile } from './eval'
+
+const probability = (v: string) => {
+  const p = Number(v)
+  if (!(p > 0 && p <= 1)) throw new UsageError(`--top-p ${v}: must be a number in (0, 1]`)
+  return p
+}
 
 export function generateCommand(program: Command, io: Io, done: (code: number) => void): void {
   program
     .command('generate')
-    .description('sample text from a checkpoint')
-    .requiredOption('--checkpoint <dir>', 'checkpoint directory')
-    .requiredOption('--prompt <text>', 'text to continue')
-    .option('--tokens <n>', 'characters to generate', nonNegativeInt, 200)
+    .description('generate text with the KV cache, from a checkpoint or an exported model folder')
+    .option('--checkpoint <dir>', 'checkpoint directory (a run directory of moas train)')
+    .option('--model <dir>', 'model folder written by moas export')
+    .option('--prompt <text>', 'text to continue')
+    .option('--prompts <file>', 'a batch: one prompt per line of this UTF-8 file (left-padded into one batch)')
+    .option('--tokens <n>', 'characters to generate per prompt', nonNegativeInt, 200)
     .option('--temperature <t>', 'softmax temperature; 0 = always the most likely character', nonNegativeNumber, 1)
     .option('--top-k <k>', 'sample among the k most likely characters only', positiveInt)
+    .option('--top-p <p>', 'sample among the most likely characters whose probability reaches p', probability)
     .option('--seed <n>', 'sampling seed', seedInt, 0)
     .option('--skip-unknown', 'drop prompt characters outside the vocabulary instead of refusing the prompt')
-    .option('--json', 'print one JSON line {"prompt", "completion", "tokens"} instead of streaming the text')
+    .option('--json', 'print one JSON line per prompt and a summary line instead of streaming the text')
     .option('--threads <n>', 'ONNX Runtime intra-op threads', positiveInt)
     .addHelpText('after', `
-Prints the prompt followed by the sampled continuation as it is generated (or one JSON line with --json).
+Prefills the prompt(s) in one run, then decodes one character per step against the KV cache. One prompt
+streams: the prompt, then each character as it is sampled. Several prompts (--prompts) print each
+completion when done. The last line (with --json) is a summary: prefill and decode tokens/s and the bytes
+the KV cache held. Past block_size characters the window slides (the cache is rebuilt from the last
+block_size / 2 characters).
 
-Example:
-  moas generate --checkpoint runs/paper-moas --prompt "The history of " --tokens 300 --temperature 0.8 --top-k 40`)
+Examples:
+  moas generate --checkpoint runs/paper-moas --prompt "The history of " --tokens 300 --temperature 0.8 --top-k 40
+  moas generate --model models/moas --prompts prompts.txt --temperature 0 --json`)
     .action(async (opts) => {
-      if (!opts.json) io.stdout(opts.prompt)
-      const r = await generate(opts.checkpoint, {
-        prompt: opts.prompt, tokens: opts.tokens, temperature: opts.temperature, topK: opts.topK, seed: opts.seed,
-        onUnknown: opts.skipUnknown ? 'skip' : 'error', threads: opts.threads,
-        onText: opts.json ? undefined : (piece) => io.stdout(piece),
-      })
-      io.stdout(opts.json ? `${JSON.stringify(r)}\n` : '\n')
+      if ((opts.checkpoint === undefined) === (opts.model === undefined)) throw new UsageError('give exactly one of --checkpoint DIR (a training checkpoint) or --model DIR (an exported model folder)')
+      if ((opts.prompt === undefined) === (opts.prompts === undefined)) throw new UsageError('give exactly one of --prompt TEXT or --prompts FILE')
+      const prompts: string[] = opts.prompt !== undefined ? [opts.prompt] : readTextFile(opts.prompts, '--prompts').split('\n').filter((l) => l.length > 0)
+      if (prompts.length === 0) throw new UsageError(`--prompts ${opts.prompts}: no non-empty line`)
+      const session = { threads: opts.threads }
+      let decoder: DecoderSession
+      let tokenizer
+      if (opts.model !== undefined) {
+        const folder = await loadModelFolder(opts.model)
+        decoder = await openModelFolder(folder, session)
+        tokenizer = folder.tokenizer
+      } else {
+        const model = await loadModel(opts.checkpoint)
+        decoder = await DecoderSession.create(model, session)
+        tokenizer = model.tokenizer
+      }
+      const stream = prompts.length === 1 && !opts.json
+      let r: GenerateResult
+      try {
+        if (stream) io.stdout(prompts[0])
+        r = await generate(decoder, tokenizer, prompts, {
+          maxNewTokens: opts.tokens, temperature: opts.temperature, topK: opts.topK, topP: opts.topP, seed: opts.seed,
+          onUnknown: opts.skipUnknown ? 'skip' : 'error', onToken: stream ? (t) => io.stdout(t.text) : undefined,
+        })
+      } finally {
+        await decoder.release()
+      }
+      const perSecond = (n: number, ms: number) => (ms > 0 ? Math.round((n / ms) * 1000 * 10) / 10 : null)
+      const summary = {
+        prompts: prompts.length, tokens: opts.tokens,
+        prefill_tokens: r.prefill.tokens, prefill_tokens_per_s: perSecond(r.prefill.tokens, r.prefill.ms),
+        decode_tokens: r.decode.tokens, decode_tokens_per_s: perSecond(r.decode.tokens, r.decode.ms),
+        kv_cache_bytes: r.cacheBytes, window_slides: r.slides,
+      }
+      if (opts.json) {
+        prompts.forEach((p, i) => io.stdout(`${JSON.stringify({ prompt: p, completion: r.completions[i], tokens: r.ids[i].length })}\n`))
+        io.stdout(`${JSON.stringify(summary)}\n`)
+      } else if (stream) io.stdout('\n')
+      else prompts.forEach((p, i) => io.stdout(`${p}${r.completions[i]}\n`))
       done(EXIT.ok)
     })
 }

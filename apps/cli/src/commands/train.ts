@@ -1,8 +1,7 @@
 import { resolve } from 'node:path'
 import { VARIANTS, paramCounts, resolveConfig } from '@moas/gpt'
-import {
-  type Dataset, TrainError, type TrainPresetName, type TrainProtocol, loadDataset, makeRunConfig, modelConfig, protocolOfRun, readRun, train,
-} from '@moas/trainer'
+import { type Dataset, TrainError, type TrainPresetName, type TrainProtocol, makeRunConfig, modelConfig, protocolOfRun } from '@moas/trainer'
+import { loadDataset, readRun, train } from '@moas/trainer/node'
 import type { Command } from 'commander'
 import { EXIT, UsageError } from '../errors'
 import { type Io, Progress } from '../io'

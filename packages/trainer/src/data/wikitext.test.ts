@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { CharTokenizer } from './charTokenizer.js'
+import { CharTokenizer } from '@moas/inference'
 import { DataError } from './errors.js'
 import {
   type FetchLike,
@@ -12,10 +12,10 @@ import {
   WIKITEXT_SPLITS,
   type WikitextSplit,
   loadWikitext,
-  paperSplit,
   resolveWikitextDir,
   wikitextUrl,
 } from './wikitext.js'
+import { paperSplit } from './split'
 
 const temps: string[] = []
 const tempDir = () => {

@@ -1,7 +1,7 @@
 /** Routing-specific test data; plain seeded samples come from tensor-core's randn / randHost. */
 import { type HostTensor, hostTensor, mulberry32 } from '@moas/tensor-core'
 
-export { randn } from '@moas/tensor-core'
+export { randn } from '@moas/tensor-core/testing'
 
 /**
  * Logits [..., S] whose values within a row are at least 0.4 apart (a shuffled ladder plus jitter), so a

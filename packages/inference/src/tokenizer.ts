@@ -1,10 +1,18 @@
-import { DataError } from './errors.js'
+/**
+ * The one tokenizer of moas: character level, as in the MoAS paper's code, with its Hugging Face
+ * tokenizers form (tokenizer.json) for exported model folders.
+ */
+
+/** Text the tokenizer cannot encode, ids it cannot decode, or a malformed tokenizer file. */
+export class TokenizerError extends Error {
+  override name = 'TokenizerError'
+}
 
 /** What to do with characters that are not in the vocabulary. */
 export type OnUnknown = 'error' | 'skip'
 
 export interface EncodeOptions {
-  /** 'error' (default) throws a DataError listing the unknown characters; 'skip' drops them. */
+  /** 'error' (default) throws a TokenizerError listing the unknown characters; 'skip' drops them. */
   onUnknown?: OnUnknown
 }
 
@@ -38,9 +46,9 @@ export class CharTokenizer {
     const ids = new Map<string, number>()
     vocab.forEach((ch, i) => {
       if (typeof ch !== 'string' || [...ch].length !== 1) {
-        throw new DataError(`char tokenizer vocab[${i}] must be a single character, got ${JSON.stringify(ch)}`)
+        throw new TokenizerError(`char tokenizer vocab[${i}] must be a single character, got ${JSON.stringify(ch)}`)
       }
-      if (ids.has(ch)) throw new DataError(`char tokenizer vocab has ${JSON.stringify(ch)} twice (ids ${ids.get(ch)} and ${i})`)
+      if (ids.has(ch)) throw new TokenizerError(`char tokenizer vocab has ${JSON.stringify(ch)} twice (ids ${ids.get(ch)} and ${i})`)
       ids.set(ch, i)
     })
     this.vocab = Object.freeze([...vocab])
@@ -68,7 +76,7 @@ export class CharTokenizer {
       if (id !== undefined) out[n++] = id
       else (unknown ??= new Map()).set(ch, (unknown.get(ch) ?? 0) + 1)
     }
-    if (unknown && onUnknown === 'error') throw new DataError(unknownMessage(unknown))
+    if (unknown && onUnknown === 'error') throw new TokenizerError(unknownMessage(unknown))
     return n === out.length ? out : out.slice(0, n)
   }
 
@@ -78,7 +86,7 @@ export class CharTokenizer {
     for (const raw of ids) {
       const id = Number(raw)
       const ch = this.vocab[id]
-      if (ch === undefined) throw new DataError(`cannot decode id ${raw}: vocabulary has ids 0..${this.vocab.length - 1}`)
+      if (ch === undefined) throw new TokenizerError(`cannot decode id ${raw}: vocabulary has ids 0..${this.vocab.length - 1}`)
       parts.push(ch)
     }
     return parts.join('')
@@ -90,10 +98,10 @@ export class CharTokenizer {
 
   /** Inverse of toJSON (e.g. from a checkpoint); validates the shape so a wrong file fails clearly. */
   static fromJSON(obj: unknown): CharTokenizer {
-    if (typeof obj !== 'object' || obj === null) throw new DataError(`tokenizer JSON must be an object, got ${describe(obj)}`)
+    if (typeof obj !== 'object' || obj === null) throw new TokenizerError(`tokenizer JSON must be an object, got ${describe(obj)}`)
     const { type, vocab } = obj as Record<string, unknown>
-    if (type !== 'char') throw new DataError(`tokenizer JSON has type ${JSON.stringify(type)}; expected "char"`)
-    if (!Array.isArray(vocab)) throw new DataError(`char tokenizer JSON needs "vocab": an array of characters, got ${describe(vocab)}`)
+    if (type !== 'char') throw new TokenizerError(`tokenizer JSON has type ${JSON.stringify(type)}; expected "char"`)
+    if (!Array.isArray(vocab)) throw new TokenizerError(`char tokenizer JSON needs "vocab": an array of characters, got ${describe(vocab)}`)
     return new CharTokenizer(vocab)
   }
 }
@@ -112,4 +120,47 @@ function unknownMessage(unknown: Map<string, number>): string {
     `${shown}${more}. Pass { onUnknown: 'skip' } (CLI: --skip-unknown) to drop them, ` +
     `or build the vocabulary from text that contains them.`
   )
+}
+
+// ---------------------------------------------------------------- Hugging Face tokenizers format
+
+/**
+ * tokenizer.json (Hugging Face tokenizers) for a character tokenizer, with ids equal to moas's: a BPE
+ * model whose vocabulary is the characters and which has no merges, so every character is one token;
+ * no normalizer, no pre-tokenizer (spaces and newlines are ordinary characters), a Fuse decoder (tokens
+ * are concatenated as they are). No special tokens: moas models have no BOS/EOS.
+ */
+export function toHuggingFaceTokenizer(tok: CharTokenizer): Record<string, unknown> {
+  return {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: [],
+    normalizer: null,
+    pre_tokenizer: null,
+    post_processor: null,
+    decoder: { type: 'Fuse' },
+    model: {
+      type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
+      fuse_unk: false, byte_fallback: false, ignore_merges: false,
+      vocab: Object.fromEntries(tok.vocab.map((ch, i) => [ch, i])), merges: [],
+    },
+  }
+}
+
+/** The character tokenizer of a tokenizer.json written by toHuggingFaceTokenizer (or any char-level BPE without merges). */
+export function fromHuggingFaceTokenizer(json: unknown, where = 'tokenizer.json'): CharTokenizer {
+  const model = (json as { model?: { type?: unknown; vocab?: unknown; merges?: unknown } } | null)?.model
+  if (!model || model.type !== 'BPE' || typeof model.vocab !== 'object' || model.vocab === null)
+    throw new TokenizerError(`${where}: expected a Hugging Face tokenizer with a BPE model and a vocab (as moas export writes); got ${model ? `model type ${JSON.stringify(model.type)}` : 'no "model"'}`)
+  if (Array.isArray(model.merges) && model.merges.length > 0)
+    throw new TokenizerError(`${where}: has ${model.merges.length} BPE merges; moas models are character level (no merges)`)
+  const entries = Object.entries(model.vocab as Record<string, unknown>)
+  const vocab: string[] = new Array(entries.length)
+  for (const [ch, id] of entries) {
+    if (!Number.isInteger(id) || (id as number) < 0 || (id as number) >= entries.length || vocab[id as number] !== undefined)
+      throw new TokenizerError(`${where}: vocab ids must be 0..${entries.length - 1}, each once; ${JSON.stringify(ch)} has id ${JSON.stringify(id)}`)
+    vocab[id as number] = ch
+  }
+  return new CharTokenizer(vocab)
 }

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { CharTokenizer } from './charTokenizer.js'
-import { DataError } from './errors.js'
+import { CharTokenizer, TokenizerError } from './tokenizer'
 
 describe('CharTokenizer', () => {
   it('builds the vocabulary as sorted(set(text))', () => {
@@ -32,11 +31,11 @@ describe('CharTokenizer', () => {
       try {
         tok.encode('abxyx"c')
       } catch (e) {
-        return e as DataError
+        return e as TokenizerError
       }
     })()
-    expect(err).toBeInstanceOf(DataError)
-    expect(err!.name).toBe('DataError')
+    expect(err).toBeInstanceOf(TokenizerError)
+    expect(err!.name).toBe('TokenizerError')
     expect(err!.message).toContain('3 character(s)')
     expect(err!.message).toContain('"x", "y", "\\""')
     expect(err!.message).toContain('--skip-unknown')
@@ -50,7 +49,7 @@ describe('CharTokenizer', () => {
   })
 
   it('rejects ids outside the vocabulary', () => {
-    expect(() => CharTokenizer.fromText('ab').decode([0, 2])).toThrow(DataError)
+    expect(() => CharTokenizer.fromText('ab').decode([0, 2])).toThrow(TokenizerError)
   })
 
   it('round-trips through JSON', () => {
@@ -67,7 +66,7 @@ describe('CharTokenizer', () => {
     expect(() => CharTokenizer.fromJSON({ type: 'bpe', vocab: [] })).toThrow(/type "bpe"; expected "char"/)
     expect(() => CharTokenizer.fromJSON({ type: 'char' })).toThrow(/"vocab"/)
     expect(() => CharTokenizer.fromJSON({ type: 'char', vocab: ['a', 'bc'] })).toThrow(/vocab\[1\] must be a single character/)
-    expect(() => CharTokenizer.fromJSON({ type: 'char', vocab: ['a', 7] })).toThrow(DataError)
+    expect(() => CharTokenizer.fromJSON({ type: 'char', vocab: ['a', 7] })).toThrow(TokenizerError)
     expect(() => CharTokenizer.fromJSON({ type: 'char', vocab: ['a', 'b', 'a'] })).toThrow(/twice/)
   })
 })

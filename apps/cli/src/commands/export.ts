@@ -1,0 +1,31 @@
+import { EXPORT_DTYPES, type ExportDType, exportModelFiles } from '@moas/inference'
+import { loadModel, writeModelFolder } from '@moas/inference/node'
+import type { Command } from 'commander'
+import { EXIT, UsageError } from '../errors'
+import type { Io } from '../io'
+
+export function exportCommand(program: Command, io: Io, done: (code: number) => void): void {
+  program
+    .command('export')
+    .description('write a checkpoint as a model folder that ONNX decoder clients load (transformers.js, onnxruntime)')
+    .requiredOption('--checkpoint <dir>', 'checkpoint directory (a run directory of moas train)')
+    .requiredOption('--out <dir>', 'model folder to create (must not exist, or be empty)')
+    .option('--dtype <dtype>', `weight storage: ${EXPORT_DTYPES.join(' or ')}`, 'float32')
+    .addHelpText('after', `
+Writes config.json, generation_config.json, tokenizer.json, tokenizer_config.json, onnx/model.onnx (the
+merged KV-cache decoder, weights embedded), genai_config.json and a README.md model card, atomically.
+Prints one JSON line: {"out", "files", "onnx_bytes", "dtype"}.
+
+Example:
+  moas export --checkpoint runs/paper-moas --out models/moas`)
+    .action(async (opts) => {
+      if (!(EXPORT_DTYPES as readonly string[]).includes(opts.dtype)) throw new UsageError(`--dtype ${opts.dtype}: choose ${EXPORT_DTYPES.join(' or ')}`)
+      const model = await loadModel(opts.checkpoint)
+      const training = model.extra.training as { data?: { source?: string }; steps?: number } | undefined
+      const files = exportModelFiles(model, { dtype: opts.dtype as ExportDType, card: { trainingData: training?.data?.source, steps: training?.steps } })
+      await writeModelFolder(opts.out, files)
+      const onnx = files['onnx/model.onnx'] as Uint8Array
+      io.stdout(`${JSON.stringify({ out: opts.out, files: Object.keys(files), onnx_bytes: onnx.byteLength, dtype: opts.dtype })}\n`)
+      done(EXIT.ok)
+    })
+}

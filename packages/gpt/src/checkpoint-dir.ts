@@ -1,0 +1,113 @@
+/**
+ * Checkpoint directories (Node only; the format itself is checkpoint.ts):
+ *
+ * Writes are atomic: the new checkpoint is written completely into the sibling DIR.next (COMPLETE last,
+ * every file fsynced), then DIR → DIR.prev, DIR.next → DIR, DIR.prev removed. After a crash at any point
+ * one complete checkpoint survives: loadCheckpoint reads DIR.next if it is complete (the newest), else
+ * DIR, else DIR.prev, without touching the disk; the next saveCheckpoint finishes or undoes the swap.
+ */
+import { existsSync } from 'node:fs'
+import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises'
+import { dirname, join, relative } from 'node:path'
+import { CHECKPOINT_FILES, type Checkpoint, CheckpointError, RESERVED_CHECKPOINT_FILES, type SaveCheckpointOptions, decodeCheckpoint, encodeCheckpoint } from './checkpoint'
+
+const staging = (dir: string) => `${dir}.next`
+const previous = (dir: string) => `${dir}.prev`
+
+// ---------------------------------------------------------------- save
+
+export async function saveCheckpoint(dir: string, opts: SaveCheckpointOptions): Promise<void> {
+  const files = encodeCheckpoint(opts)
+  await recoverInterruptedSave(dir)
+  const next = staging(dir)
+  await rm(next, { recursive: true, force: true })
+  await mkdir(next, { recursive: true })
+  for (const [name, data] of Object.entries(files)) {
+    await mkdir(dirname(join(next, name)), { recursive: true })
+    await writeDurably(join(next, name), data)
+  }
+  await writeDurably(join(next, CHECKPOINT_FILES.complete), '')
+  await syncDir(next)
+  await swapIn(dir)
+}
+
+/** DIR.next (complete) becomes DIR; the old DIR is kept as DIR.prev until the swap is done. */
+async function swapIn(dir: string): Promise<void> {
+  const prev = previous(dir)
+  if (existsSync(dir)) {
+    await rm(prev, { recursive: true, force: true })
+    await rename(dir, prev)
+  }
+  await rename(staging(dir), dir)
+  await syncDir(dirname(dir))
+  await rm(prev, { recursive: true, force: true })
+}
+
+/** Finish a swap whose staging directory is complete, or drop an incomplete one and restore DIR. */
+async function recoverInterruptedSave(dir: string): Promise<void> {
+  const next = staging(dir)
+  if (existsSync(join(next, CHECKPOINT_FILES.complete))) return swapIn(dir)
+  await rm(next, { recursive: true, force: true })
+  if (!existsSync(dir) && existsSync(previous(dir))) await rename(previous(dir), dir)
+  else await rm(previous(dir), { recursive: true, force: true })
+}
+
+async function writeDurably(path: string, data: Uint8Array | string): Promise<void> {
+  const f = await open(path, 'w')
+  try {
+    await f.writeFile(data)
+    await f.sync()
+  } finally {
+    await f.close()
+  }
+}
+
+async function syncDir(path: string): Promise<void> {
+  const d = await open(path, 'r')
+  try {
+    await d.sync()
+  } finally {
+    await d.close()
+  }
+}
+
+// ---------------------------------------------------------------- load
+
+export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
+  const from = pickDirectory(dir)
+  const file = (name: string) => join(from, name)
+  const config = await readText(file(CHECKPOINT_FILES.config))
+  const modelPath = file(CHECKPOINT_FILES.model)
+  if (!existsSync(modelPath)) throw new CheckpointError(`${modelPath}: missing; a checkpoint needs the weights in model.safetensors`)
+  const model = await readFile(modelPath)
+  const tokenizer = await readText(file(CHECKPOINT_FILES.tokenizer))
+  const decoded = decodeCheckpoint({ config, model, tokenizer, where: from })
+  const files = (await listFiles(from)).filter((f) => !RESERVED_CHECKPOINT_FILES.has(f))
+  return { dir: from, ...decoded, files }
+}
+
+/** DIR.next when complete (a save crashed after finishing it), else DIR, else DIR.prev. */
+function pickDirectory(dir: string): string {
+  if (existsSync(join(staging(dir), CHECKPOINT_FILES.complete))) return staging(dir)
+  if (existsSync(dir)) return dir
+  if (existsSync(previous(dir))) return previous(dir)
+  throw new CheckpointError(`no checkpoint at ${dir} (and no ${staging(dir)} or ${previous(dir)} left by an interrupted save)`)
+}
+
+async function readText(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8')
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new CheckpointError(`${path}: missing; a checkpoint holds ${Object.values(CHECKPOINT_FILES).slice(0, 3).join(', ')}`)
+    throw e
+  }
+}
+
+async function listFiles(root: string): Promise<string[]> {
+  const out: string[] = []
+  for (const e of await readdir(root, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) out.push(relative(root, join(e.parentPath ?? (e as any).path, e.name)))
+  }
+  return out.sort()
+}
+

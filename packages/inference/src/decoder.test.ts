@@ -1,0 +1,76 @@
+/** DecoderSession and generate against the full-recompute path (LogitsSession), per variant. */
+import { type GptConfig, type Variant, kvCacheBytesPerToken, resolveConfig } from '@moas/gpt'
+import { randomWeights } from '@moas/gpt/testing'
+import { describe, expect, it } from 'vitest'
+import { DecoderSession } from './decoder'
+import { generate } from './generate'
+import { LogitsSession, buildLogitsGraph } from './logits'
+import { argmax } from './sampling'
+import { CharTokenizer } from './tokenizer'
+
+const tokenizer = CharTokenizer.fromText('abcdefghij klmnop')
+const tiny = (attention: Variant): GptConfig =>
+  resolveConfig({ vocab_size: tokenizer.vocabSize, block_size: 24, n_layer: 2, n_head: 4, n_embd: 16, dropout: 0, attention })
+
+const weights = (cfg: GptConfig) => randomWeights(buildLogitsGraph(cfg), 11) as Map<string, Float32Array>
+
+/** Greedy continuation by full recompute: the reference. */
+async function greedyReference(cfg: GptConfig, params: Map<string, Float32Array>, prompt: number[], n: number): Promise<number[]> {
+  const s = await LogitsSession.create({ config: cfg, params })
+  const ids = [...prompt]
+  for (let i = 0; i < n; i++) ids.push(argmax(await s.next(ids)))
+  await s.release()
+  return ids.slice(prompt.length)
+}
+
+describe('DecoderSession', () => {
+  for (const v of ['mha', 'gqa', 'moas', 'moas-topk', 'gqe'] as const) {
+    it(`${v}: greedy decoding with the cache equals full recompute, for a left-padded batch`, async () => {
+      const cfg = tiny(v)
+      const params = weights(cfg)
+      const prompts = ['abc de', 'fg', 'hijklmn']
+      const session = await DecoderSession.create({ config: cfg, params })
+      const r = await generate(session, tokenizer, prompts, { temperature: 0, maxNewTokens: 10 })
+      for (const [b, p] of prompts.entries()) expect(r.ids[b], p).toEqual(await greedyReference(cfg, params, [...tokenizer.encode(p)], 10))
+      expect(r.cacheBytes).toBe(kvCacheBytesPerToken(cfg) * prompts.length * session.pastLength)
+      expect(r.slides).toBe(0)
+      await session.release()
+    })
+  }
+
+  it('refuses a context beyond block_size with a clear error, and generate slides its window instead', async () => {
+    const cfg = tiny('gqa')
+    const params = weights(cfg)
+    const session = await DecoderSession.create({ config: cfg, params })
+    await expect(session.prefill([Array(25).fill(1)])).rejects.toThrow(/25 positions exceeds the model's block_size of 24/)
+    await session.prefill([Array(24).fill(1)])
+    await expect(session.step([2])).rejects.toThrow(/25 positions exceeds/)
+    const r = await generate(session, tokenizer, ['abcdefghij'], { temperature: 0, maxNewTokens: 40 })
+    expect(r.ids[0]).toHaveLength(40)
+    expect(r.slides).toBeGreaterThan(0)
+    // The first 14 new tokens fit the context: they equal full recompute.
+    expect(r.ids[0].slice(0, 14)).toEqual(await greedyReference(cfg, params, [...tokenizer.encode('abcdefghij')], 14))
+    await session.release()
+  })
+
+  it('returns routing outputs when asked (gates and chosen experts per layer)', async () => {
+    const cfg = tiny('moas-topk')
+    const session = await DecoderSession.create({ config: cfg, params: weights(cfg) }, { routing: true })
+    const out = await session.prefill([[1, 2, 3]])
+    expect(Object.keys(out.routing).sort()).toEqual(['chosen.0', 'chosen.1', 'gates.0', 'gates.1'])
+    expect(out.routing['gates.0'].shape).toEqual([1, 3, 3])
+    await session.release()
+  })
+
+  it('checks its inputs', async () => {
+    const cfg = tiny('mha')
+    const session = await DecoderSession.create({ config: cfg, params: weights(cfg) })
+    await expect(session.step([1])).rejects.toThrow(/step before prefill/)
+    await expect(session.prefill([[1], []])).rejects.toThrow(/prompt 1 is empty/)
+    await session.prefill([[1], [2]])
+    await expect(session.step([1])).rejects.toThrow(/1 tokens for a batch of 2 rows/)
+    await expect(generate(session, tokenizer, ['xyz'], { maxNewTokens: 1 })).rejects.toThrow(/not in the tokenizer vocabulary/)
+    await session.release()
+  })
+})
+

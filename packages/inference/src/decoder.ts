@@ -1,0 +1,164 @@
+/**
+ * Decoding with a KV cache. One merged decoder graph per model (gpt's buildGpt with kvCache) serves
+ * both prefill (the whole prompt, empty past) and decode (one new token per row against the cache);
+ * DecoderSession owns the cache between calls: left padding, positions, the attention mask and the
+ * context limit (block_size: the position embedding has that many rows).
+ */
+import { DECODER_IO, type GptConfig, buildGpt, kvCacheBytesPerToken, kvHeadsPerLayer } from '@moas/gpt'
+import { Graph, type HostTensor, type Provider, Session, hostTensor } from '@moas/tensor-core'
+import { InferenceError } from './errors'
+
+export interface DecoderGraphOptions {
+  /** Add `gates.{i}` / `chosen.{i}` outputs per routed layer (the routing views). */
+  routing?: boolean
+  /** Graph dtype (float64 for exactness checks). */
+  dtype?: 'float32' | 'float64'
+}
+
+/** The merged decoder graph of `cfg` (inputs and outputs named as in DECODER_IO). */
+export function buildDecoderGraph(cfg: GptConfig, opts: DecoderGraphOptions = {}): Graph {
+  const g = new Graph(`decoder-${cfg.attention}`)
+  buildGpt(g, cfg, { batch: DECODER_IO.dims.batch, seq: DECODER_IO.dims.seq, training: false, withTargets: false, kvCache: true, routingStats: opts.routing, dtype: opts.dtype })
+  return g
+}
+
+export interface DecoderSessionOptions {
+  provider?: Provider
+  threads?: number
+  /** Also return each routed layer's gates and chosen experts (for weights given as a map). */
+  routing?: boolean
+}
+
+/** The model a session runs: its config and either its weights (embedded into the graph here) or exported ONNX bytes. */
+export type DecoderModel = { config: GptConfig; params: ReadonlyMap<string, Float32Array> } | { config: GptConfig; onnx: Uint8Array }
+
+/** One run of the decoder: logits of every new position and the routing outputs, if asked for. */
+export interface DecoderStep {
+  /** [B, T, V] row-major. */
+  logits: Float32Array
+  /** Tokens per row in this run. */
+  length: number
+  /** gates.{i} and chosen.{i} tensors (routing sessions only). */
+  routing: Record<string, HostTensor>
+}
+
+export class DecoderSession {
+  private past: Record<string, HostTensor> = {}
+  private mask: number[][] = []
+  private positions: number[] = []
+
+  private constructor(
+    private readonly session: Session,
+    readonly config: GptConfig,
+    readonly provider: Provider,
+  ) {}
+
+  static async create(model: DecoderModel, opts: DecoderSessionOptions = {}): Promise<DecoderSession> {
+    const session = 'onnx' in model
+      ? await Session.create(model.onnx, { provider: opts.provider, threads: opts.threads })
+      : await Session.create(buildDecoderGraph(model.config, { routing: opts.routing }), { provider: opts.provider, threads: opts.threads, params: model.params })
+    const names = session.outputNames
+    for (const want of [DECODER_IO.logits, DECODER_IO.presentKey(0)])
+      if (!names.includes(want)) throw new InferenceError(`the ONNX model has no '${want}' output; it is not a moas decoder export (outputs: ${names.slice(0, 6).join(', ')})`)
+    return new DecoderSession(session, model.config, opts.provider ?? 'cpu')
+  }
+
+  /** Rows in the current batch. */
+  get batch(): number {
+    return this.mask.length
+  }
+
+  /** Cached positions (including left padding): the P of the next run. */
+  get pastLength(): number {
+    return this.mask[0]?.length ?? 0
+  }
+
+  /** Bytes the cache holds now: what the present tensors of the last run occupy. */
+  get cacheBytes(): number {
+    return Object.values(this.past).reduce((n, t) => n + (t.data as Float32Array).byteLength, 0)
+  }
+
+  /** KV heads per layer in the cache the graph returned (0 before the first run). */
+  get cachedHeads(): number {
+    return this.past[DECODER_IO.pastKey(0)]?.shape[1] ?? 0
+  }
+
+  /** kvCacheBytesPerToken of the model: what one cached position costs (all layers, K and V). */
+  get cacheBytesPerToken(): number {
+    return kvCacheBytesPerToken(this.config)
+  }
+
+  /**
+   * Start a new batch: the prompts (token ids, at least one each), left-padded to the longest, in one
+   * prefill run. Returns the logits of every prompt position ([B, L, V], padding rows included).
+   */
+  async prefill(prompts: readonly (readonly number[])[]): Promise<DecoderStep> {
+    if (prompts.length === 0) throw new InferenceError('prefill needs at least one prompt')
+    const L = Math.max(...prompts.map((p) => p.length))
+    prompts.forEach((p, b) => {
+      if (p.length === 0) throw new InferenceError(`prompt ${b} is empty; give every prompt at least one token`)
+    })
+    this.checkContext(L)
+    const d = this.config.n_embd / this.config.n_head
+    const heads = kvHeadsPerLayer(this.config)
+    this.past = {}
+    for (let i = 0; i < this.config.n_layer; i++) {
+      this.past[DECODER_IO.pastKey(i)] = hostTensor('float32', [prompts.length, heads, 0, d])
+      this.past[DECODER_IO.pastValue(i)] = hostTensor('float32', [prompts.length, heads, 0, d])
+    }
+    this.mask = prompts.map(() => [])
+    this.positions = prompts.map(() => 0)
+    const ids = prompts.map((p) => [...Array(L - p.length).fill(0), ...p])
+    const valid = prompts.map((p) => [...Array(L - p.length).fill(0), ...Array(p.length).fill(1)])
+    return this.run(ids, valid)
+  }
+
+  /** One new token per row (the batch of the last prefill). Returns logits [B, 1, V]. */
+  async step(tokens: readonly number[]): Promise<DecoderStep> {
+    if (this.batch === 0) throw new InferenceError('step before prefill: start a batch with prefill(prompts)')
+    if (tokens.length !== this.batch) throw new InferenceError(`step got ${tokens.length} tokens for a batch of ${this.batch} rows`)
+    this.checkContext(this.pastLength + 1)
+    return this.run(tokens.map((t) => [t]), tokens.map(() => [1]))
+  }
+
+  private checkContext(total: number): void {
+    const max = this.config.block_size
+    if (total > max)
+      throw new InferenceError(`a context of ${total} positions exceeds the model's block_size of ${max} (its position embedding has ${max} rows); shorten the prompt or generate fewer tokens (generate() slides a window instead)`)
+  }
+
+  private async run(ids: number[][], valid: number[][]): Promise<DecoderStep> {
+    const B = ids.length
+    const T = ids[0].length
+    const positions = valid.map((row, b) => {
+      let p = this.positions[b]
+      return row.map((v) => (v ? p++ : 0))
+    })
+    const mask = this.mask.map((m, b) => [...m, ...valid[b]])
+    const out = await this.session.run({
+      ...this.past,
+      [DECODER_IO.inputIds]: hostTensor('int64', [B, T], ids.flat()),
+      [DECODER_IO.attentionMask]: hostTensor('int64', [B, mask[0].length], mask.flat()),
+      [DECODER_IO.positionIds]: hostTensor('int64', [B, T], positions.flat()),
+    })
+    this.mask = mask
+    this.positions = positions.map((row, b) => this.positions[b] + valid[b].reduce((n, v) => n + v, 0))
+    this.past = {}
+    const used = new Set<string>([DECODER_IO.logits])
+    for (let i = 0; i < this.config.n_layer; i++) {
+      for (const [present, past] of [[DECODER_IO.presentKey(i), DECODER_IO.pastKey(i)], [DECODER_IO.presentValue(i), DECODER_IO.pastValue(i)]]) {
+        this.past[past] = out[present]
+        used.add(present)
+      }
+    }
+    const routing = Object.fromEntries(Object.entries(out).filter(([name]) => !used.has(name)))
+    const logits = out[DECODER_IO.logits].data as Float32Array
+    for (let i = 0; i < logits.length; i++)
+      if (!Number.isFinite(logits[i])) throw new InferenceError(`the model produced a non-finite logit (${logits[i]}); its weights are corrupt or it diverged`)
+    return { logits, length: T, routing }
+  }
+
+  async release(): Promise<void> {
+    await this.session.release()
+  }
+}

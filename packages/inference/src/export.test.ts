@@ -1,0 +1,98 @@
+/** Model folders: export, read back, run; float16 storage; every broken folder is refused clearly. */
+import { type GptConfig, type Variant, kvHeadsPerLayer, resolveConfig } from '@moas/gpt'
+import { randomWeights } from '@moas/gpt/testing'
+import { describe, expect, it } from 'vitest'
+import { DecoderSession } from './decoder'
+import { MODEL_FOLDER_FILES, exportModelFiles } from './export'
+import { generate } from './generate'
+import { buildLogitsGraph } from './logits'
+import type { LoadedModel } from './model'
+import { openModelFolder, readModelFolder } from './model-folder'
+import { CharTokenizer, fromHuggingFaceTokenizer, toHuggingFaceTokenizer } from './tokenizer'
+
+const tokenizer = CharTokenizer.fromText('the quick brown fox, jumps! 0123')
+const model = (attention: Variant, extra: Record<string, unknown> = {}): LoadedModel => {
+  const config: GptConfig = resolveConfig({ vocab_size: tokenizer.vocabSize, block_size: 32, n_layer: 2, n_head: 4, n_embd: 16, attention, ...extra })
+  return { config, params: randomWeights(buildLogitsGraph(config), 5) as Map<string, Float32Array>, tokenizer, extra: {}, where: 'test' }
+}
+const encoder = new TextEncoder()
+const reader = (files: Record<string, Uint8Array | string>) => async (path: string) => {
+  const f = files[path]
+  return f === undefined ? undefined : typeof f === 'string' ? encoder.encode(f) : f
+}
+
+describe('model folder export', () => {
+  for (const v of ['mha', 'moas', 'moas-topk', 'gqe', 'gqe-no-shared'] as const) {
+    it(`${v}: the exported ONNX graph generates exactly what the in-memory model does`, async () => {
+      const m = model(v)
+      const files = exportModelFiles(m)
+      expect(Object.keys(files).sort()).toEqual(Object.values(MODEL_FOLDER_FILES).sort())
+      const folder = await readModelFolder(reader(files), 'mem')
+      expect(folder.config).toEqual(m.config)
+      const exported = await openModelFolder(folder)
+      const direct = await DecoderSession.create(m)
+      const prompts = ['the quick', 'fox']
+      const a = await generate(exported, folder.tokenizer, prompts, { temperature: 0, maxNewTokens: 12 })
+      const b = await generate(direct, tokenizer, prompts, { temperature: 0, maxNewTokens: 12 })
+      expect(a.completions).toEqual(b.completions)
+      const cfg = JSON.parse(files[MODEL_FOLDER_FILES.config] as string)
+      expect(cfg).toMatchObject({ model_type: 'llama', vocab_size: m.config.vocab_size, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: kvHeadsPerLayer(m.config), head_dim: 4, max_position_embeddings: 32 })
+      expect(files[MODEL_FOLDER_FILES.readme]).toContain(`moas ${v} character-level language model`)
+      await exported.release()
+      await direct.release()
+    })
+  }
+
+  it('float16 storage halves onnx/model.onnx and moves logits by about float16 rounding', async () => {
+    const m = model('gqe', { n_embd: 128 }) // big enough for the weights to dominate the file
+    const f32 = exportModelFiles(m)
+    const f16 = exportModelFiles(m, { dtype: 'float16' })
+    const size = (f: Record<string, Uint8Array | string>) => (f[MODEL_FOLDER_FILES.onnx] as Uint8Array).byteLength
+    const weightBytes = [...m.params.values()].reduce((n, w) => n + w.length * 4, 0)
+    const saved = size(f32) - size(f16)
+    expect(saved / (weightBytes / 2)).toBeGreaterThan(0.95) // the weights take half the bytes (the rest: graph, casts)
+    expect(saved / (weightBytes / 2)).toBeLessThan(1.01)
+    const run = async (files: Record<string, Uint8Array | string>) => {
+      const s = await openModelFolder(await readModelFolder(reader(files), 'mem'))
+      const out = await s.prefill([[...tokenizer.encode('the quick brown')]])
+      await s.release()
+      return out.logits
+    }
+    const [a, b] = [await run(f32), await run(f16)]
+    let diff = 0
+    let scale = 0
+    for (let i = 0; i < a.length; i++) {
+      diff = Math.max(diff, Math.abs(a[i] - b[i]))
+      scale = Math.max(scale, Math.abs(a[i]))
+    }
+    expect(diff).toBeGreaterThan(0) // it really is rounded
+    expect(diff / scale).toBeLessThan(1e-2)
+    expect(JSON.parse(f16[MODEL_FOLDER_FILES.config] as string).moas.weights_dtype).toBe('float16')
+  })
+
+  it('tokenizer.json is character level with the same ids, and reads back', () => {
+    const json = toHuggingFaceTokenizer(tokenizer) as { model: { vocab: Record<string, number>; merges: unknown[] } }
+    expect(json.model.vocab[tokenizer.vocab[3]]).toBe(3)
+    expect(json.model.merges).toEqual([])
+    expect(fromHuggingFaceTokenizer(json).vocab).toEqual(tokenizer.vocab)
+    expect(() => fromHuggingFaceTokenizer({ model: { type: 'BPE', vocab: { a: 0 }, merges: ['a b'] } })).toThrow(/merges/)
+    expect(() => fromHuggingFaceTokenizer({ model: { type: 'WordPiece', vocab: {} } })).toThrow(/BPE/)
+  })
+
+  it('refuses a missing, foreign or mismatched file with the problem and the fix', async () => {
+    const files = exportModelFiles(model('mha'))
+    const without = (name: string) => Object.fromEntries(Object.entries(files).filter(([k]) => k !== name))
+    await expect(readModelFolder(reader(without(MODEL_FOLDER_FILES.onnx)), 'm')).rejects.toThrow(/onnx\/model.onnx is missing.*export it again/)
+    await expect(readModelFolder(reader({ ...files, [MODEL_FOLDER_FILES.config]: '{"model_type": "llama"}' }), 'm')).rejects.toThrow(/no "moas" key/)
+    await expect(readModelFolder(reader({ ...files, [MODEL_FOLDER_FILES.config]: '{' }), 'm')).rejects.toThrow(/not valid JSON/)
+    const otherTok = toHuggingFaceTokenizer(CharTokenizer.fromText('xyz'))
+    await expect(readModelFolder(reader({ ...files, [MODEL_FOLDER_FILES.tokenizer]: JSON.stringify(otherTok) }), 'm')).rejects.toThrow(/3 characters but config.json's vocab_size is/)
+    // onnx/model.onnx of another model: caught by the probe
+    const other = exportModelFiles(model('gqa'))
+    const folder = await readModelFolder(reader({ ...files, [MODEL_FOLDER_FILES.onnx]: other[MODEL_FOLDER_FILES.onnx] }), 'm')
+    await expect(openModelFolder(folder)).rejects.toThrow(/onnx\/model.onnx.*different models \(export again\)/)
+    const garbage = await readModelFolder(reader({ ...files, [MODEL_FOLDER_FILES.onnx]: new Uint8Array([1, 2, 3, 4]) }), 'm')
+    await expect(openModelFolder(garbage)).rejects.toThrow(/ONNX Runtime cannot load it/)
+    expect(() => exportModelFiles(model('mha'), { dtype: 'int8' as 'float16' })).toThrow(/unknown export dtype 'int8'/)
+  })
+})

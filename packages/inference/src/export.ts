@@ -1,0 +1,171 @@
+/**
+ * `moas export`: a model folder laid out as published ONNX decoder models are, so clients other than
+ * moas load it (transformers.js, plain onnxruntime, onnxruntime-genai):
+ *
+ *   config.json              generic keys (model_type "llama", sizes, token ids) + the moas config under "moas"
+ *   generation_config.json   greedy, max_length = block_size
+ *   tokenizer.json           Hugging Face tokenizers format, character level, ids equal to moas's
+ *   tokenizer_config.json
+ *   onnx/model.onnx          the merged decoder (KV cache), weights embedded
+ *   genai_config.json        onnxruntime-genai's description of the same decoder
+ *   README.md                the model card
+ *
+ * Why "llama": transformers.js refuses a model_type it does not know, and for a decoder type it knows
+ * it feeds exactly the graph's inputs (input_ids, attention_mask, position_ids, past_key_values.*) and
+ * reads logits / present.*; the architecture itself is entirely in the ONNX graph. The folder holds no
+ * PyTorch weights, so PyTorch transformers cannot load it as a Llama (and should not).
+ * `num_key_value_heads` is the number of KV heads each layer caches (MoAS variants: H + G + 1).
+ * Browser-safe: returns the files; `@moas/inference/node` writes them.
+ */
+import { DECODER_IO, type GptConfig, kvCacheBytesPerToken, kvHeadsPerLayer, paramCounts } from '@moas/gpt'
+import { serialize } from '@moas/tensor-core'
+import { buildDecoderGraph } from './decoder'
+import { InferenceError } from './errors'
+import type { LoadedModel } from './model'
+import { toHuggingFaceTokenizer } from './tokenizer'
+
+export const EXPORT_DTYPES = ['float32', 'float16'] as const
+export type ExportDType = (typeof EXPORT_DTYPES)[number]
+
+/** Files of a model folder, by relative path. */
+export const MODEL_FOLDER_FILES = {
+  config: 'config.json',
+  generationConfig: 'generation_config.json',
+  tokenizer: 'tokenizer.json',
+  tokenizerConfig: 'tokenizer_config.json',
+  onnx: 'onnx/model.onnx',
+  genaiConfig: 'genai_config.json',
+  readme: 'README.md',
+} as const
+
+/** The format of the "moas" key of config.json; bumped when the graph's inputs or outputs change. */
+export const MODEL_FOLDER_VERSION = 1
+
+export interface ExportOptions {
+  /** Weight storage in onnx/model.onnx (default float32). float16 halves the file; arithmetic stays float32. */
+  dtype?: ExportDType
+  /** What the card says about the model (the run that trained it). */
+  card?: { trainingData?: string; valLoss?: number; steps?: number }
+}
+
+/** ONNX's protobuf limit for one file: larger models need external data, which moas does not write yet. */
+const PROTOBUF_LIMIT = 2 ** 31 - 1
+
+export function exportModelFiles(model: LoadedModel, opts: ExportOptions = {}): Record<string, Uint8Array | string> {
+  const dtype = opts.dtype ?? 'float32'
+  if (!(EXPORT_DTYPES as readonly string[]).includes(dtype)) throw new InferenceError(`unknown export dtype '${dtype}'; choose ${EXPORT_DTYPES.join(' or ')}`)
+  const cfg = model.config
+  const bytes = paramCounts(cfg).total * (dtype === 'float16' ? 2 : 4)
+  if (bytes > PROTOBUF_LIMIT) throw new InferenceError(`the weights take ${(bytes / 2 ** 30).toFixed(2)} GiB, beyond ONNX's 2 GiB single-file limit; moas does not write external-data ONNX files yet (export with --dtype float16 if that fits)`)
+  const onnx = serialize(buildDecoderGraph(cfg), {
+    params: model.params,
+    paramStorage: dtype,
+    docString: `moas ${cfg.attention} decoder with KV cache`,
+    metadata: { 'moas.format_version': String(MODEL_FOLDER_VERSION), 'moas.attention': cfg.attention },
+  })
+  const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`
+  return {
+    [MODEL_FOLDER_FILES.config]: json(configJson(model, dtype)),
+    [MODEL_FOLDER_FILES.generationConfig]: json({ do_sample: false, max_length: cfg.block_size, bos_token_id: null, eos_token_id: null, pad_token_id: 0 }),
+    [MODEL_FOLDER_FILES.tokenizer]: json(toHuggingFaceTokenizer(model.tokenizer)),
+    [MODEL_FOLDER_FILES.tokenizerConfig]: json({ tokenizer_class: 'PreTrainedTokenizerFast', model_max_length: cfg.block_size, padding_side: 'left', clean_up_tokenization_spaces: false, add_bos_token: false, add_eos_token: false }),
+    [MODEL_FOLDER_FILES.onnx]: onnx,
+    [MODEL_FOLDER_FILES.genaiConfig]: json(genaiConfig(cfg)),
+    [MODEL_FOLDER_FILES.readme]: modelCard(model, dtype, onnx.byteLength, opts.card ?? {}),
+  }
+}
+
+function configJson(model: LoadedModel, dtype: ExportDType) {
+  const cfg = model.config
+  return {
+    model_type: 'llama',
+    architectures: ['LlamaForCausalLM'],
+    vocab_size: cfg.vocab_size,
+    hidden_size: cfg.n_embd,
+    intermediate_size: 4 * cfg.n_embd,
+    num_hidden_layers: cfg.n_layer,
+    num_attention_heads: cfg.n_head,
+    num_key_value_heads: kvHeadsPerLayer(cfg),
+    head_dim: cfg.n_embd / cfg.n_head,
+    max_position_embeddings: cfg.block_size,
+    bos_token_id: null,
+    eos_token_id: null,
+    pad_token_id: 0,
+    tie_word_embeddings: true,
+    torch_dtype: dtype,
+    moas: { format_version: MODEL_FOLDER_VERSION, model: cfg, kv_cache: kvCacheLayout(cfg), weights_dtype: dtype, ...model.extra },
+  }
+}
+
+/** Which heads of each layer's past/present hold what (the order LayerKvCache hands them out). */
+export function kvCacheLayout(cfg: GptConfig): string {
+  const v = cfg.attention
+  if (v === 'static-moas' || v === 'moas' || v === 'moas-topk') return `per layer ${kvHeadsPerLayer(cfg)} heads: MHA branch 0..${cfg.n_head - 1}, GQA branch ${cfg.n_head}..${cfg.n_head + cfg.n_kv_head! - 1}, MQA branch ${cfg.n_head + cfg.n_kv_head!}`
+  if (v.startsWith('gqe')) return cfg.gqe_shared_kv === 'own' ? `per layer ${cfg.n_kv_head} group heads, then the shared head's own K/V` : `per layer ${cfg.n_kv_head} group heads (the shared head reads head 0)`
+  return `per layer ${kvHeadsPerLayer(cfg)} heads`
+}
+
+function genaiConfig(cfg: GptConfig) {
+  return {
+    model: {
+      type: 'llama',
+      context_length: cfg.block_size,
+      vocab_size: cfg.vocab_size,
+      bos_token_id: 0, eos_token_id: -1, pad_token_id: 0,
+      decoder: {
+        filename: MODEL_FOLDER_FILES.onnx,
+        session_options: { log_id: 'onnxruntime-genai', provider_options: [] },
+        head_size: cfg.n_embd / cfg.n_head,
+        hidden_size: cfg.n_embd,
+        num_attention_heads: cfg.n_head,
+        num_key_value_heads: kvHeadsPerLayer(cfg),
+        num_hidden_layers: cfg.n_layer,
+        inputs: {
+          input_ids: DECODER_IO.inputIds, attention_mask: DECODER_IO.attentionMask, position_ids: DECODER_IO.positionIds,
+          past_key_names: DECODER_IO.pastKey('%d'), past_value_names: DECODER_IO.pastValue('%d'),
+        },
+        outputs: { logits: DECODER_IO.logits, present_key_names: DECODER_IO.presentKey('%d'), present_value_names: DECODER_IO.presentValue('%d') },
+      },
+    },
+    search: { do_sample: false, max_length: cfg.block_size, num_beams: 1, num_return_sequences: 1, temperature: 1, top_k: 1, top_p: 1, past_present_share_buffer: false },
+  }
+}
+
+function modelCard(model: LoadedModel, dtype: ExportDType, onnxBytes: number, card: NonNullable<ExportOptions['card']>): string {
+  const cfg = model.config
+  const counts = paramCounts(cfg)
+  const kv = kvCacheBytesPerToken(cfg)
+  const lines = [
+    `# moas ${cfg.attention} character-level language model`,
+    '',
+    'Exported by moas (`moas export`): a GPT whose attention is',
+    `\`${cfg.attention}\`, as one ONNX decoder with a KV cache.`,
+    '',
+    '| | |',
+    '|---|---|',
+    `| variant | \`${cfg.attention}\` |`,
+    `| layers / width / heads | ${cfg.n_layer} / ${cfg.n_embd} / ${cfg.n_head}${cfg.n_kv_head ? ` (n_kv_head ${cfg.n_kv_head})` : ''} |`,
+    `| parameters | ${counts.total.toLocaleString('en-US')} |`,
+    `| context (block_size) | ${cfg.block_size} characters |`,
+    `| vocabulary | ${cfg.vocab_size} characters |`,
+    `| KV cache | ${kv.toLocaleString('en-US')} bytes per token (float32; ${kvCacheLayout(cfg)}) |`,
+    `| weights | ${dtype}, onnx/model.onnx ${(onnxBytes / 2 ** 20).toFixed(2)} MiB |`,
+    `| training data | ${card.trainingData ?? 'not recorded'} |`,
+    `| validation loss | ${card.valLoss !== undefined ? `${card.valLoss.toFixed(4)} nats/char (${(card.valLoss / Math.LN2).toFixed(4)} bpc)` : 'not recorded'}${card.steps !== undefined ? ` after ${card.steps} steps` : ''} |`,
+    '',
+    '## Loading it',
+    '',
+    '- moas: `moas generate --model THIS_FOLDER --prompt "..."`',
+    '- transformers.js: `pipeline("text-generation", THIS_FOLDER)` with `env.localModelPath` / `env.allowRemoteModels = false`,',
+    '  or `AutoModelForCausalLM.from_pretrained` + `AutoTokenizer.from_pretrained`.',
+    '- plain ONNX Runtime: inputs `input_ids`, `attention_mask`, `position_ids` [batch, new] int64 and',
+    '  `past_key_values.{i}.key|value` [batch, kv heads, past, head dim] float32 (empty past for the prompt);',
+    '  outputs `logits` and `present.{i}.key|value`, fed back as the next past.',
+    '',
+    '`model_type` is "llama" only so that generic ONNX clients feed the standard decoder inputs; the',
+    'architecture is in the ONNX graph. There are no PyTorch weights in this folder, and no BOS/EOS tokens:',
+    'generation stops at the requested length. Contexts longer than block_size are not supported by the graph.',
+    '',
+  ]
+  return lines.join('\n')
+}

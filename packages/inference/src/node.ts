@@ -1,0 +1,60 @@
+/**
+ * Node-only parts of @moas/inference (the `@moas/inference/node` subpath): models and model folders on disk.
+ */
+import { existsSync, readdirSync } from 'node:fs'
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { basename, dirname, join, resolve } from 'node:path'
+import { CHECKPOINT_FILES } from '@moas/gpt'
+import { loadCheckpoint } from '@moas/gpt/node'
+import { InferenceError } from './errors'
+import { type LoadedModel, modelFromParts } from './model'
+import { type ModelFolder, readModelFolder } from './model-folder'
+
+/** A checkpoint directory (a run directory or a bare model) as a LoadedModel. */
+export async function loadModel(dir: string): Promise<LoadedModel> {
+  const ck = await loadCheckpoint(dir)
+  return modelFromParts(ck.config, ck.params, ck.tokenizer, ck.extra, ck.dir)
+}
+
+/** An exported model folder from disk (see readModelFolder for what is checked). */
+export async function loadModelFolder(dir: string): Promise<ModelFolder> {
+  if (!existsSync(dir)) throw new InferenceError(`no model folder at ${dir}`)
+  if (existsSync(join(dir, CHECKPOINT_FILES.complete)) || existsSync(join(dir, CHECKPOINT_FILES.model)))
+    throw new InferenceError(`${dir} is a checkpoint, not an exported model folder: pass it as --checkpoint, or export it with \`moas export --checkpoint ${dir} --out MODEL_DIR\``)
+  return readModelFolder(async (path) => {
+    try {
+      return await readFile(join(dir, path))
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw e
+    }
+  }, dir)
+}
+
+/**
+ * Write a model folder atomically: into a hidden sibling first, renamed into place when complete, so a
+ * failed or interrupted export never leaves a half-written folder at `dir`. `dir` must not exist or be
+ * empty (an export never mixes with other files).
+ */
+export async function writeModelFolder(dir: string, files: Record<string, Uint8Array | string>): Promise<void> {
+  const target = resolve(dir)
+  if (existsSync(target)) {
+    const entries = readdirSync(target)
+    if (entries.length > 0)
+      throw new InferenceError(`${dir} already holds ${entries.length} file(s) (${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', …' : ''}); export into a new or empty folder`)
+  }
+  const staging = join(dirname(target), `.${basename(target)}.exporting-${process.pid}`)
+  await rm(staging, { recursive: true, force: true })
+  try {
+    for (const [path, data] of Object.entries(files)) {
+      await mkdir(dirname(join(staging, path)), { recursive: true })
+      await writeFile(join(staging, path), data)
+    }
+    if (existsSync(target)) await rm(target, { recursive: true }) // the empty folder the user made
+    await rename(staging, target)
+  } catch (e) {
+    await rm(staging, { recursive: true, force: true })
+    throw e
+  }
+}
+

@@ -1,0 +1,7 @@
+// Node-only parts of @moas/trainer (the `@moas/trainer/node` subpath): run directories, WikiText-2 on
+// disk, multi-seed comparisons, evaluation of a checkpoint directory.
+export * from './data/wikitext'
+export * from './data/load'
+export * from './train'
+export * from './compare'
+export * from './evaluate-node'
