@@ -71,8 +71,13 @@ describe('moas (built executable)', () => {
     expect(g.stdout.startsWith('the ')).toBe(true)
     expect([...g.stdout.trimEnd()].length).toBeGreaterThanOrEqual(4 + 25) // newlines may be sampled
     const gj = await start(['generate', '--checkpoint', dir, '--prompt', 'the ', '--tokens', '30', '--seed', '3', '--json'])
-    expect(JSON.parse(gj.stdout)).toMatchObject({ prompt: 'the ', tokens: 30 })
-    expect('the ' + JSON.parse(gj.stdout).completion + '\n').toBe(g.stdout)
+    const [row, summary] = gj.stdout.trim().split('\n').map((l) => JSON.parse(l))
+    expect(row).toMatchObject({ prompt: 'the ', tokens: 30 })
+    expect('the ' + row.completion + '\n').toBe(g.stdout)
+    // smoke moas: 2 layers × (4 + 2 + 1) cached heads × head dim 16 × K and V × 4 bytes, for 4 + 29 positions
+    expect(summary).toMatchObject({ prompts: 1, prefill_tokens: 4, decode_tokens: 29, kv_cache_bytes: 33 * 2 * 7 * 16 * 2 * 4 })
+    expect(summary.prefill_tokens_per_s).toBeGreaterThan(0)
+    expect(summary.decode_tokens_per_s).toBeGreaterThan(0)
   })
 
   it('Ctrl-C saves a checkpoint and exits 130; --resume continues exactly', async () => {
