@@ -96,3 +96,17 @@ describe('summarize', () => {
     expect(() => summarize([])).toThrow(/no samples/)
   })
 })
+
+describe('decode bench', () => {
+  it('measures every requested row and reads the cache bytes off the present tensors', async () => {
+    const { runDecode } = await import('./decode')
+    const model = { vocab_size: 20, block_size: 16, n_layer: 1, n_head: 4, n_embd: 16, n_kv_head: 2, dropout: 0, bias: false, balance_weight: 0.01 }
+    const r = await runDecode({ settings: [{ name: 'tiny', model, variants: ['mha', 'moas', 'gqe'], contexts: [6, 12], batches: [1, 3] }], steps: 2, warmup: 1, recomputeReps: 1, threads: 1 })
+    expect(r.rows.map((row) => `${row.variant}/${row.batch}/${row.context}`)).toEqual(['mha', 'moas', 'gqe'].flatMap((v) => [`${v}/1/6`, `${v}/1/12`, `${v}/3/6`, `${v}/3/12`]))
+    for (const row of r.rows) {
+      expect(row.kvBytesPerToken).toBe(row.kvBytesPerTokenModel)
+      expect(row.step.samples).toHaveLength(2)
+      expect(row.recompute === null).toBe(row.batch !== 1)
+    }
+  })
+})

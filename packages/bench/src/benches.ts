@@ -58,6 +58,15 @@ export const BENCHES = {
       return { text: p.describePrefill(r), markdown: p.prefillMarkdown(r), result: r }
     },
   },
+  decode: {
+    about: 'tokens/s of KV-cache decoding per variant, batch 1 and 8, KV bytes held, vs full recompute',
+    run: async (ctx) => {
+      const d = await import('./decode')
+      const cfg = { ...d.DECODE_DEFAULTS, threads: ctx.threads, ...(ctx.reps ? { steps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
+      const r = await d.runDecode(cfg, (msg) => ctx.progress('decode', msg), ctx.variants)
+      return { text: d.describeDecode(r), markdown: d.decodeMarkdown(r), result: r }
+    },
+  },
   'train-step': {
     about: 'training step per attention variant at the paper config (ms/iter, tokens/s, GFLOP/s, vs mha)',
     run: async (ctx) => {
@@ -79,5 +88,5 @@ export const BENCHES = {
 } satisfies Record<string, Bench>
 
 export type BenchName = keyof typeof BENCHES
-export const DEFAULT_BENCHES: BenchName[] = ['mlp-step', 'kv-cache', 'prefill', 'train-step']
+export const DEFAULT_BENCHES: BenchName[] = ['mlp-step', 'kv-cache', 'prefill', 'decode', 'train-step']
 export const benchNames = () => Object.keys(BENCHES) as BenchName[]

@@ -15,7 +15,7 @@ const USAGE = `usage: node dist/run.js [options]
   --reps N          timed runs per measurement (default: each bench's own, >= 5)
   --warmup N        untimed runs before timing (default: each bench's own)
   --threads N       ONNX Runtime intra-op threads (default: MOAS_THREADS, else one per core)
-  --variants LIST   train-step: attention variants (default: all)
+  --variants LIST   train-step, decode: attention variants (default: all)
   --profile         also run ONNX Runtime's profiler and print time per op type
   --json            print JSON lines only (progress and results), no prose
   --out DIR         where to write <bench>.json/.md (default: packages/bench/results)

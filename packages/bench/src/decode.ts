@@ -1,0 +1,141 @@
+/**
+ * Decode: tokens/s of one new token per row against the KV cache (@moas/inference's DecoderSession on the
+ * merged decoder graph), per variant, at several context lengths, batch 1 and 8, next to the bytes the
+ * cache actually holds; and, in the same run, the full-recompute path (LogitsSession: the whole context
+ * through the model for every new token), whose time over the cached step is the cache's speed-up.
+ * Two settings: the MoAS paper's model (every variant, contexts up to its block_size 256) and GQE's main
+ * setting (16 q / 8 kv heads, n_embd 1024, 2 layers) at longer contexts for the plain schemes and GQE.
+ */
+import { type GptConfig, VARIANTS, resolveConfig } from '@moas/gpt'
+import { DecoderSession, LogitsSession, buildLogitsGraph } from '@moas/inference'
+import { initParams } from '@moas/tensor-core'
+import { mdTable } from './report'
+import { type Timing, nowMs, summarize } from './stats'
+
+export interface DecodeSetting {
+  name: string
+  model: Omit<GptConfig, 'attention'> & { attention?: string }
+  variants: string[]
+  contexts: number[]
+  batches: number[]
+}
+
+export interface DecodeConfig {
+  settings: DecodeSetting[]
+  /** Timed decode steps per measurement (the context grows by one per step, from context - steps). */
+  steps: number
+  warmup: number
+  /** Full-recompute runs per measurement (batch 1). */
+  recomputeReps: number
+  threads: number
+}
+
+const paper = resolveConfig({ vocab_size: 283, block_size: 256, n_layer: 4, n_head: 6, n_embd: 384, n_kv_head: 2, dropout: 0, attention: 'mha' })
+const gqeMain = resolveConfig({ vocab_size: 283, block_size: 2048, n_layer: 2, n_head: 16, n_embd: 1024, n_kv_head: 8, dropout: 0, attention: 'gqa' })
+
+export const DECODE_DEFAULTS: Omit<DecodeConfig, 'threads'> = {
+  settings: [
+    { name: 'paper config (4 layers, 6 heads, n_embd 384)', model: paper, variants: [...VARIANTS], contexts: [32, 128, 255], batches: [1, 8] },
+    { name: 'GQE main setting (2 layers, 16 q / 8 kv heads, n_embd 1024)', model: gqeMain, variants: ['mha', 'gqa', 'mqa', 'gqe'], contexts: [512, 2047], batches: [1] },
+  ],
+  steps: 8, warmup: 2, recomputeReps: 3,
+}
+
+export interface DecodeRow {
+  setting: string
+  variant: string
+  batch: number
+  context: number
+  /** One decode step (all rows of the batch). */
+  step: Timing
+  tokensPerS: number
+  /** Bytes the cache held at the measured context, per row and position, and what kvCacheBytesPerToken says. */
+  kvBytesPerToken: number
+  kvBytesPerTokenModel: number
+  /** Full recompute of the context for one new token (batch 1 only), and its time over the cached step. */
+  recompute: Timing | null
+  cacheSpeedup: number | null
+}
+
+export interface DecodeResult {
+  config: DecodeConfig
+  rows: DecodeRow[]
+}
+
+export async function runDecode(cfg: DecodeConfig, log: (msg: string) => void = () => {}, variants?: string[]): Promise<DecodeResult> {
+  const rows: DecodeRow[] = []
+  for (const setting of cfg.settings) {
+    for (const variant of setting.variants.filter((v) => !variants || variants.includes(v))) {
+      const model = resolveConfig({ ...setting.model, attention: variant })
+      const params = initParams(buildLogitsGraph(model), 1) as Map<string, Float32Array>
+      const session = await DecoderSession.create({ config: model, params }, { threads: cfg.threads })
+      const recompute = await LogitsSession.create({ config: model, params }, { threads: cfg.threads })
+      for (const batch of setting.batches) {
+        for (const context of setting.contexts) {
+          const start = Math.max(1, context - cfg.steps - cfg.warmup)
+          const prompt = (b: number) => Array.from({ length: start }, (_, i) => (i * 31 + b * 7) % model.vocab_size)
+          await session.prefill(Array.from({ length: batch }, (_, b) => prompt(b)))
+          const ms: number[] = []
+          for (let s = 0; session.pastLength < context; s++) {
+            const t0 = nowMs()
+            await session.step(Array.from({ length: batch }, (_, b) => (s + b) % model.vocab_size))
+            if (s >= cfg.warmup) ms.push(nowMs() - t0)
+          }
+          const step = summarize(ms)
+          const kvBytesPerToken = session.cacheBytes / batch / session.pastLength
+          let full: Timing | null = null
+          if (batch === 1) {
+            const ctx = prompt(0).concat(Array.from({ length: context - start }, (_, i) => i % model.vocab_size))
+            const rms: number[] = []
+            await recompute.next(ctx) // warm-up
+            for (let i = 0; i < cfg.recomputeReps; i++) {
+              const t0 = nowMs()
+              await recompute.next(ctx)
+              rms.push(nowMs() - t0)
+            }
+            full = summarize(rms)
+          }
+          log(`${variant} batch ${batch} context ${context}: ${step.median.toFixed(2)} ms/step${full ? `, recompute ${full.median.toFixed(1)} ms` : ''}`)
+          rows.push({
+            setting: setting.name, variant, batch, context, step, tokensPerS: batch / (step.median / 1000),
+            kvBytesPerToken, kvBytesPerTokenModel: session.cacheBytesPerToken,
+            recompute: full, cacheSpeedup: full ? full.median / step.median : null,
+          })
+        }
+      }
+      await session.release()
+      await recompute.release()
+    }
+  }
+  return { config: cfg, rows }
+}
+
+const header = ['variant', 'batch', 'context', 'ms/step (min–max)', 'tokens/s', 'KV bytes/token held', 'recompute ms', 'cache speed-up']
+const cells = (r: DecodeRow) => [
+  r.variant, r.batch, r.context, `${r.step.median.toFixed(2)} (${r.step.min.toFixed(2)}–${r.step.max.toFixed(2)})`, r.tokensPerS.toFixed(0),
+  `${r.kvBytesPerToken.toLocaleString('en-US')}${r.kvBytesPerToken === r.kvBytesPerTokenModel ? '' : ` (model says ${r.kvBytesPerTokenModel})`}`,
+  r.recompute ? r.recompute.median.toFixed(1) : '-', r.cacheSpeedup ? `${r.cacheSpeedup.toFixed(1)}×` : '-',
+]
+
+export function describeDecode(r: DecodeResult): string {
+  const c = r.config
+  const lines = [`decode: one new token per row against the KV cache; median of ${c.steps} steps after ${c.warmup} warm-up; full recompute median of ${c.recomputeReps} (batch 1)`]
+  for (const s of c.settings) {
+    const rows = r.rows.filter((row) => row.setting === s.name)
+    if (!rows.length) continue
+    lines.push(`  ${s.name}`)
+    lines.push(`  ${header.map((h, i) => (i < 3 ? h.padEnd(i === 0 ? 14 : 7) : h.padStart(i === 3 ? 22 : 14))).join(' ')}`)
+    for (const row of rows) lines.push(`  ${cells(row).map((v, i) => (i < 3 ? String(v).padEnd(i === 0 ? 14 : 7) : String(v).padStart(i === 3 ? 22 : 14))).join(' ')}`)
+  }
+  return lines.join('\n')
+}
+
+export function decodeMarkdown(r: DecodeResult): string {
+  const c = r.config
+  const parts = [`One new token per row against the KV cache (median of ${c.steps} steps after ${c.warmup} warm-up), next to the full-recompute path (the whole context per new token, batch 1, median of ${c.recomputeReps}); "cache speed-up" = recompute ÷ cached step. "KV bytes/token held" is measured on the present tensors.`]
+  for (const s of c.settings) {
+    const rows = r.rows.filter((row) => row.setting === s.name)
+    if (rows.length) parts.push('', `**${s.name}**`, '', mdTable(header, rows.map(cells)))
+  }
+  return parts.join('\n')
+}
