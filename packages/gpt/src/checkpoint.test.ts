@@ -60,6 +60,17 @@ describe('checkpoints', () => {
     }
   })
 
+  it('refuses weights holding NaN or Infinity, naming the tensor and the element', async () => {
+    for (const bad of [Number.NaN, Infinity, -Infinity]) {
+      const dir = fresh()
+      const cfg = config('mha')
+      const params = weights(cfg, 2)
+      params.get('transformer.h.1.mlp.c_fc.weight')![5] = bad
+      await saveCheckpoint(dir, { config: cfg, params, tokenizer }) // saving is allowed: a diverged run is still inspectable
+      expect(await loadError(dir)).toMatch(new RegExp(`'transformer.h.1.mlp.c_fc.weight' holds 1 non-finite value\\(s\\) \\(first at element 5: ${String(bad).replace('+', '')}\\).*earlier checkpoint`))
+    }
+  })
+
   it('stores float64 parameters as float32', async () => {
     const dir = fresh()
     const cfg = config('mha')

@@ -1,6 +1,5 @@
-import { DecoderSession, type GenerateResult, generate } from '@moas/inference'
+import { type CharTokenizer, DecoderSession, type GenerateResult, generate, openModelFolder } from '@moas/inference'
 import { loadModel, loadModelFolder } from '@moas/inference/node'
-import { openModelFolder } from '@moas/inference'
 import type { Command } from 'commander'
 import { EXIT, UsageError } from '../errors'
 import type { Io } from '../io'
@@ -46,7 +45,7 @@ Examples:
       if (prompts.length === 0) throw new UsageError(`--prompts ${opts.prompts}: no non-empty line`)
       const session = { threads: opts.threads }
       let decoder: DecoderSession
-      let tokenizer
+      let tokenizer: CharTokenizer
       if (opts.model !== undefined) {
         const folder = await loadModelFolder(opts.model)
         decoder = await openModelFolder(folder, session)
@@ -56,13 +55,15 @@ Examples:
         decoder = await DecoderSession.create(model, session)
         tokenizer = model.tokenizer
       }
+      const onUnknown = opts.skipUnknown ? 'skip' : 'error'
+      for (const p of prompts) tokenizer.encode(p, { onUnknown }) // refuse a bad prompt before printing anything
       const stream = prompts.length === 1 && !opts.json
       let r: GenerateResult
       try {
         if (stream) io.stdout(prompts[0])
         r = await generate(decoder, tokenizer, prompts, {
           maxNewTokens: opts.tokens, temperature: opts.temperature, topK: opts.topK, topP: opts.topP, seed: opts.seed,
-          onUnknown: opts.skipUnknown ? 'skip' : 'error', onToken: stream ? (t) => io.stdout(t.text) : undefined,
+          onUnknown, onToken: stream ? (t) => io.stdout(t.text) : undefined,
         })
       } finally {
         await decoder.release()
