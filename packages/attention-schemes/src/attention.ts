@@ -112,7 +112,7 @@ export function causalMaskFor(q: Tensor, T: number | string): Tensor {
  * querySlots: int64 [B or 1, Tq]; keys: bool keyValid [B, Tk], or just their number (every key valid:
  * an int64 scalar and its Dim). `dtype` is the scores' dtype.
  */
-export function visibilityMask(querySlots: Tensor, keys: Tensor | { length: Tensor; dim: Dim }, dtype: 'float32' | 'float64'): Tensor {
+export function visibilityMask(querySlots: Tensor, keys: Tensor | { length: Tensor; dim: Dim }, dtype: 'float32' | 'float64' | 'float16'): Tensor {
   if (querySlots.dtype !== 'int64' || querySlots.rank !== 2) throw new GraphError(`visibilityMask: querySlots must be int64 [B, Tq], got ${querySlots.describe()}`)
   const valid = 'length' in keys ? null : keys
   if (valid && (valid.dtype !== 'bool' || valid.rank !== 2)) throw new GraphError(`visibilityMask: keyValid must be bool [B, Tk], got ${valid.describe()}`)

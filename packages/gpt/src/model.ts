@@ -26,8 +26,8 @@ export interface BuildOptions {
   withTargets: boolean
   /** Register each layer's router gates (`gates.{i}`) and chosen experts (`chosen.{i}`) as graph outputs. */
   routingStats?: boolean
-  /** Parameter and activation dtype (default float32; float64 for gradient checks). */
-  dtype?: 'float32' | 'float64'
+  /** Parameter and activation dtype (default float32; float64 for gradient checks; float16 for inference exports). */
+  dtype?: 'float32' | 'float64' | 'float16'
   /** 'none' (exact erf GELU, the spec) unless 'tanh' is asked for: ONNX Runtime has no float64 Erf. */
   gelu?: 'none' | 'tanh'
   /**
@@ -145,7 +145,7 @@ export function buildGpt(graph: Graph, cfg: GptConfig, opts: BuildOptions): GptG
  * A decoder graph's inputs beside input_ids, and what every layer shares: the cache slots of the new
  * positions (P + t: causality is by slot, so left padding works) and the visibility mask built once.
  */
-function decoderInputs(graph: Graph, cfg: GptConfig, idx: Tensor, dtype: 'float32' | 'float64') {
+function decoderInputs(graph: Graph, cfg: GptConfig, idx: Tensor, dtype: 'float32' | 'float64' | 'float16') {
   const { batch: B, seq: T, past: P } = DECODER_IO.dims
   if (idx.shape[0] !== B || idx.shape[1] !== T) throw new GraphError(`buildGpt: a kvCache graph has symbolic batch and length; build it with batch '${B}' and seq '${T}' (got [${idx.shape.join(', ')}])`)
   const total = `${P}+${T}` // the name ops.concat gives past ++ new

@@ -71,7 +71,7 @@ function routedScheme(x: Tensor, positions: Tensor, rows: Tensor, cfg: GptConfig
   if (cache) ({ keys: kh, values: vh } = cache.extend(kh, vh))
   const slots = cache ? ops.add(positions, ops.sub(ops.dimOf(cache.keyValid, 1), ops.dimOf(x, 1))) : positions // P + position
   const keys = cache ? cache.keyValid : { length: ops.dimOf(x, 1), dim: x.shape[1] }
-  const mask = visibilityMask(slots, keys, x.dtype as 'float32' | 'float64')
+  const mask = visibilityMask(slots, keys, x.dtype as 'float32' | 'float64' | 'float16')
   const o = causalAttention(qg, ops.unsqueeze(kh, [2]), ops.unsqueeze(vh, [2]), { dropout: 0, training: false, mask }) // [B, G, R, n, d]
   return proj.out(ops.reshape(ops.transpose(o, [0, 3, 1, 2, 4]), [B, n, C])) // heads in order h = g·R + r
 }

@@ -5,14 +5,14 @@
  * context limit (block_size: the position embedding has that many rows).
  */
 import { DECODER_IO, type GptConfig, buildGpt, kvCacheBytesPerToken, kvHeadsPerLayer } from '@moas/gpt'
-import { Graph, type HostTensor, type Provider, Session, hostTensor } from '@moas/tensor-core'
+import { Graph, type HostTensor, type Provider, Session, float16Bits, float16Values, hostTensor } from '@moas/tensor-core'
 import { InferenceError } from './errors'
 
 export interface DecoderGraphOptions {
   /** Add `gates.{i}` / `chosen.{i}` outputs per routed layer (the routing views). */
   routing?: boolean
-  /** Graph dtype (float64 for exactness checks). */
-  dtype?: 'float32' | 'float64'
+  /** Graph dtype: float32, or float16 (weights, activations and the KV cache; an export option). */
+  dtype?: 'float32' | 'float16'
 }
 
 /** The merged decoder graph of `cfg` (inputs and outputs named as in DECODER_IO). */
@@ -30,7 +30,10 @@ export interface DecoderSessionOptions {
 }
 
 /** The model a session runs: its config and either its weights (embedded into the graph here) or exported ONNX bytes. */
-export type DecoderModel = { config: GptConfig; params: ReadonlyMap<string, Float32Array> } | { config: GptConfig; onnx: Uint8Array }
+export type DecoderModel = ({ config: GptConfig; params: ReadonlyMap<string, Float32Array> } | { config: GptConfig; onnx: Uint8Array }) & {
+  /** The graph's float dtype (default float32); an exported float16 graph takes and returns a float16 cache. */
+  dtype?: 'float32' | 'float16'
+}
 
 /** One run of the decoder: logits of every new position and the routing outputs, if asked for. */
 export interface DecoderStep {
@@ -51,16 +54,18 @@ export class DecoderSession {
     private readonly session: Session,
     readonly config: GptConfig,
     readonly provider: Provider,
+    /** float32, or float16 for an exported float16 graph (its cache is float16 too). */
+    readonly dtype: 'float32' | 'float16',
   ) {}
 
   static async create(model: DecoderModel, opts: DecoderSessionOptions = {}): Promise<DecoderSession> {
     const session = 'onnx' in model
       ? await Session.create(model.onnx, { provider: opts.provider, threads: opts.threads })
-      : await Session.create(buildDecoderGraph(model.config, { routing: opts.routing }), { provider: opts.provider, threads: opts.threads, params: model.params })
+      : await Session.create(buildDecoderGraph(model.config, { routing: opts.routing, dtype: model.dtype }), { provider: opts.provider, threads: opts.threads, params: model.dtype === 'float16' ? halfParams(model.params) : model.params })
     const names = session.outputNames
     for (const want of [DECODER_IO.logits, DECODER_IO.presentKey(0)])
       if (!names.includes(want)) throw new InferenceError(`the ONNX model has no '${want}' output; it is not a moas decoder export (outputs: ${names.slice(0, 6).join(', ')})`)
-    return new DecoderSession(session, model.config, opts.provider ?? 'cpu')
+    return new DecoderSession(session, model.config, opts.provider ?? 'cpu', model.dtype ?? 'float32')
   }
 
   /** Rows in the current batch. */
@@ -75,7 +80,7 @@ export class DecoderSession {
 
   /** Bytes the cache holds now: what the present tensors of the last run occupy. */
   get cacheBytes(): number {
-    return Object.values(this.past).reduce((n, t) => n + (t.data as Float32Array).byteLength, 0)
+    return Object.values(this.past).reduce((n, t) => n + (t.data as Float32Array | Uint16Array).byteLength, 0)
   }
 
   /** KV heads per layer in the cache the graph returned (0 before the first run). */
@@ -83,9 +88,9 @@ export class DecoderSession {
     return this.past[DECODER_IO.pastKey(0)]?.shape[1] ?? 0
   }
 
-  /** kvCacheBytesPerToken of the model: what one cached position costs (all layers, K and V). */
+  /** kvCacheBytesPerToken of the model in this session's dtype: what one cached position costs (all layers, K and V). */
   get cacheBytesPerToken(): number {
-    return kvCacheBytesPerToken(this.config)
+    return kvCacheBytesPerToken(this.config, this.dtype === 'float16' ? 2 : 4)
   }
 
   /**
@@ -103,8 +108,8 @@ export class DecoderSession {
     const heads = kvHeadsPerLayer(this.config)
     this.past = {}
     for (let i = 0; i < this.config.n_layer; i++) {
-      this.past[DECODER_IO.pastKey(i)] = hostTensor('float32', [prompts.length, heads, 0, d])
-      this.past[DECODER_IO.pastValue(i)] = hostTensor('float32', [prompts.length, heads, 0, d])
+      this.past[DECODER_IO.pastKey(i)] = hostTensor(this.dtype, [prompts.length, heads, 0, d])
+      this.past[DECODER_IO.pastValue(i)] = hostTensor(this.dtype, [prompts.length, heads, 0, d])
     }
     this.mask = prompts.map(() => [])
     this.positions = prompts.map(() => 0)
@@ -152,7 +157,8 @@ export class DecoderSession {
       }
     }
     const routing = Object.fromEntries(Object.entries(out).filter(([name]) => !used.has(name)))
-    const logits = out[DECODER_IO.logits].data as Float32Array
+    const raw = out[DECODER_IO.logits].data
+    const logits = raw instanceof Uint16Array ? float16Values(raw) : (raw as Float32Array)
     for (let i = 0; i < logits.length; i++)
       if (!Number.isFinite(logits[i])) throw new InferenceError(`the model produced a non-finite logit (${logits[i]}); its weights are corrupt or it diverged`)
     return { logits, length: T, routing }
@@ -161,4 +167,9 @@ export class DecoderSession {
   async release(): Promise<void> {
     await this.session.release()
   }
+}
+
+/** Weights as float16 bit patterns, for a float16 graph. */
+export function halfParams(params: ReadonlyMap<string, Float32Array>): Map<string, Uint16Array> {
+  return new Map([...params].map(([name, w]) => [name, float16Bits(w)]))
 }

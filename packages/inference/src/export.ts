@@ -19,7 +19,7 @@
  */
 import { DECODER_IO, type GptConfig, kvCacheBytesPerToken, kvHeadsPerLayer, paramCounts } from '@moas/gpt'
 import { serialize } from '@moas/tensor-core'
-import { buildDecoderGraph } from './decoder'
+import { buildDecoderGraph, halfParams } from './decoder'
 import { InferenceError } from './errors'
 import type { LoadedModel } from './model'
 import { toHuggingFaceTokenizer } from './tokenizer'
@@ -42,7 +42,7 @@ export const MODEL_FOLDER_FILES = {
 export const MODEL_FOLDER_VERSION = 1
 
 export interface ExportOptions {
-  /** Weight storage in onnx/model.onnx (default float32). float16 halves the file; arithmetic stays float32. */
+  /** dtype of onnx/model.onnx (default float32): float16 stores weights, computes activations and keeps the KV cache in float16. */
   dtype?: ExportDType
   /** What the card says about the model (the run that trained it). */
   card?: { trainingData?: string; valLoss?: number; steps?: number }
@@ -57,9 +57,8 @@ export function exportModelFiles(model: LoadedModel, opts: ExportOptions = {}): 
   const cfg = model.config
   const bytes = paramCounts(cfg).total * (dtype === 'float16' ? 2 : 4)
   if (bytes > PROTOBUF_LIMIT) throw new InferenceError(`the weights take ${(bytes / 2 ** 30).toFixed(2)} GiB, beyond ONNX's 2 GiB single-file limit; moas does not write external-data ONNX files yet (export with --dtype float16 if that fits)`)
-  const onnx = serialize(buildDecoderGraph(cfg), {
-    params: model.params,
-    paramStorage: dtype,
+  const onnx = serialize(buildDecoderGraph(cfg, { dtype }), {
+    params: dtype === 'float16' ? halfParams(model.params) : model.params,
     docString: `moas ${cfg.attention} decoder with KV cache`,
     metadata: { 'moas.format_version': String(MODEL_FOLDER_VERSION), 'moas.attention': cfg.attention },
   })
@@ -93,7 +92,7 @@ function configJson(model: LoadedModel, dtype: ExportDType) {
     pad_token_id: 0,
     tie_word_embeddings: true,
     torch_dtype: dtype,
-    moas: { format_version: MODEL_FOLDER_VERSION, model: cfg, kv_cache: kvCacheLayout(cfg), weights_dtype: dtype, ...model.extra },
+    moas: { format_version: MODEL_FOLDER_VERSION, model: cfg, dtype, kv_cache: kvCacheLayout(cfg), ...model.extra },
   }
 }
 
@@ -134,7 +133,6 @@ function genaiConfig(cfg: GptConfig) {
 function modelCard(model: LoadedModel, dtype: ExportDType, onnxBytes: number, card: NonNullable<ExportOptions['card']>): string {
   const cfg = model.config
   const counts = paramCounts(cfg)
-  const kv = kvCacheBytesPerToken(cfg)
   const lines = [
     `# moas ${cfg.attention} character-level language model`,
     '',
@@ -148,8 +146,8 @@ function modelCard(model: LoadedModel, dtype: ExportDType, onnxBytes: number, ca
     `| parameters | ${counts.total.toLocaleString('en-US')} |`,
     `| context (block_size) | ${cfg.block_size} characters |`,
     `| vocabulary | ${cfg.vocab_size} characters |`,
-    `| KV cache | ${kv.toLocaleString('en-US')} bytes per token (float32; ${kvCacheLayout(cfg)}) |`,
-    `| weights | ${dtype}, onnx/model.onnx ${(onnxBytes / 2 ** 20).toFixed(2)} MiB |`,
+    `| KV cache | ${kvCacheBytesPerToken(cfg, dtype === 'float16' ? 2 : 4).toLocaleString('en-US')} bytes per token (${dtype}; ${kvCacheLayout(cfg)}) |`,
+    `| weights and activations | ${dtype}, onnx/model.onnx ${(onnxBytes / 2 ** 20).toFixed(2)} MiB |`,
     `| training data | ${card.trainingData ?? 'not recorded'} |`,
     `| validation loss | ${card.valLoss !== undefined ? `${card.valLoss.toFixed(4)} nats/char (${(card.valLoss / Math.LN2).toFixed(4)} bpc)` : 'not recorded'}${card.steps !== undefined ? ` after ${card.steps} steps` : ''} |`,
     '',
@@ -159,7 +157,7 @@ function modelCard(model: LoadedModel, dtype: ExportDType, onnxBytes: number, ca
     '- transformers.js: `pipeline("text-generation", THIS_FOLDER)` with `env.localModelPath` / `env.allowRemoteModels = false`,',
     '  or `AutoModelForCausalLM.from_pretrained` + `AutoTokenizer.from_pretrained`.',
     '- plain ONNX Runtime: inputs `input_ids`, `attention_mask`, `position_ids` [batch, new] int64 and',
-    '  `past_key_values.{i}.key|value` [batch, kv heads, past, head dim] float32 (empty past for the prompt);',
+    `  \`past_key_values.{i}.key|value\` [batch, kv heads, past, head dim] ${dtype} (empty past for the prompt);`,
     '  outputs `logits` and `present.{i}.key|value`, fed back as the next past.',
     '',
     '`model_type` is "llama" only so that generic ONNX clients feed the standard decoder inputs; the',

@@ -18,6 +18,8 @@ export interface ModelFolder {
   config: GptConfig
   tokenizer: CharTokenizer
   onnx: Uint8Array
+  /** float32, or float16 (the graph computes and caches in float16). */
+  dtype: 'float32' | 'float16'
   /** config.json's "moas" key (format, kv layout, training record). */
   moas: Record<string, unknown>
   where: string
@@ -58,14 +60,16 @@ export async function readModelFolder(read: FolderReader, where: string): Promis
   }
   if (tokenizer.vocabSize !== config.vocab_size)
     throw new InferenceError(`${where}: ${MODEL_FOLDER_FILES.tokenizer} has ${tokenizer.vocabSize} characters but config.json's vocab_size is ${config.vocab_size}; the files come from different models (export again)`)
-  return { config, tokenizer, onnx: await need(MODEL_FOLDER_FILES.onnx), moas, where }
+  const dtype = moas.dtype ?? 'float32'
+  if (dtype !== 'float32' && dtype !== 'float16') throw new InferenceError(`${where}/${MODEL_FOLDER_FILES.config}: moas.dtype ${JSON.stringify(dtype)} is neither float32 nor float16`)
+  return { config, tokenizer, onnx: await need(MODEL_FOLDER_FILES.onnx), dtype, moas, where }
 }
 
 /** A DecoderSession on the folder's ONNX graph, after a one-token probe that its outputs fit the config. */
 export async function openModelFolder(folder: ModelFolder, opts: { provider?: Provider; threads?: number } = {}): Promise<DecoderSession> {
   let session: DecoderSession
   try {
-    session = await DecoderSession.create({ config: folder.config, onnx: folder.onnx }, opts)
+    session = await DecoderSession.create({ config: folder.config, onnx: folder.onnx, dtype: folder.dtype }, opts)
   } catch (e) {
     if (e instanceof InferenceError) throw new InferenceError(`${folder.where}/${MODEL_FOLDER_FILES.onnx}: ${e.message}`)
     throw new InferenceError(`${folder.where}/${MODEL_FOLDER_FILES.onnx}: ONNX Runtime cannot load it (${(e as Error).message.split('\n')[0]}); export the checkpoint again`)

@@ -1,4 +1,4 @@
-import { type DType, type TypedArrayFor, allocTyped } from './dtype'
+import { type DType, type TypedArrayFor, allocTyped, float16Bits } from './dtype'
 import { GraphError } from './errors'
 
 /** A dimension: a static size, or a named symbolic size such as 'batch' or 'batch*seq'. */
@@ -153,8 +153,10 @@ export class Graph {
   constant(data: ArrayLike<number> | ArrayLike<bigint> | TypedArrayFor, shape: readonly number[], dtype: DType, base = 'const'): Tensor {
     const n = shape.reduce((a, b) => a * b, 1)
     if (data.length !== n) throw new GraphError(`constant '${base}': ${data.length} values do not fill shape [${shape.join(',')}] (${n} elements)`)
-    const arr = allocTyped(dtype, n)
-    for (let i = 0; i < n; i++) (arr as any)[i] = dtype === 'int64' ? BigInt(data[i] as any) : Number(data[i])
+    let arr = allocTyped(dtype, n)
+    // float16 constants are given as numbers and stored as their IEEE half bit patterns.
+    if (dtype === 'float16') arr = float16Bits(Array.from(data as ArrayLike<number>, Number))
+    else for (let i = 0; i < n; i++) (arr as any)[i] = dtype === 'int64' ? BigInt(data[i] as any) : Number(data[i])
     const t = new Tensor(this, this.uniqueName(base), dtype, shape, 'constant')
     this.constants.push({ tensor: t, value: { dtype, shape, data: arr } })
     return t

@@ -2,7 +2,7 @@
  * The ops a transformer needs, each a function that checks its inputs, infers the output shape at build
  * time and appends one standard ONNX node (opset 21). Gradients live in gradients.ts, keyed by ONNX op type.
  */
-import { type DType, ONNX_DTYPE, isFloat } from './dtype'
+import { type DType, ONNX_DTYPE, float16Bits, isFloat } from './dtype'
 import { GraphError } from './errors'
 import { type AttrValue, type Dim, type Shape, Tensor, attr, broadcastShapes, mulDims, normAxis, numel, sameShape } from './graph'
 
@@ -303,7 +303,7 @@ export function maximum(a: Operand, b: Operand): Tensor {
 }
 
 export function constantOfShape(shapeTensor: Tensor, value: number, dtype: DType, shape: Shape): Tensor {
-  const data = dtype === 'int64' ? new BigInt64Array([BigInt(value)]) : dtype === 'float64' ? new Float64Array([value]) : new Float32Array([value])
+  const data = dtype === 'int64' ? new BigInt64Array([BigInt(value)]) : dtype === 'float64' ? new Float64Array([value]) : dtype === 'float16' ? float16Bits([value]) : new Float32Array([value])
   return node1('ConstantOfShape', [shapeTensor], dtype, shape, { value: attr.tensor({ dtype, shape: [1], data }) })
 }
 

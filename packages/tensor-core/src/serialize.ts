@@ -3,7 +3,7 @@
  * we only ever write, the schema subset is small and fixed, and large initializers are copied once as
  * raw little-endian bytes rather than boxed into JS objects.
  */
-import { type DType, ONNX_DTYPE, type TypedArrayFor, float16Bits } from './dtype'
+import { type DType, ONNX_DTYPE, type TypedArrayFor } from './dtype'
 import { GraphError } from './errors'
 import type { AttrValue, ConstantValue, Graph, Shape, Tensor } from './graph'
 
@@ -117,13 +117,7 @@ export interface SerializeOptions {
    * Parameter values to embed as initializers (an inference export). Parameters without a value stay
    * graph inputs (a training graph feeds them every step).
    */
-  params?: ReadonlyMap<string, Float32Array | Float64Array>
-  /**
-   * Store the embedded float32 parameters as float16 initializers (half the file), each followed by a Cast
-   * back to float32 at the start of the graph; ONNX Runtime folds those Casts when it loads the model, so
-   * the arithmetic stays float32. Values are rounded to nearest (ties to even), overflow becomes ±Inf.
-   */
-  paramStorage?: 'float32' | 'float16'
+  params?: ReadonlyMap<string, Float32Array | Float64Array | Uint16Array>
   docString?: string
   metadata?: Record<string, string>
 }
@@ -140,19 +134,7 @@ export function serialize(graph: Graph, opts: SerializeOptions = {}): Uint8Array
   w.string(4, 'ai.moas')
   w.int(5, 1)
   if (opts.docString) w.string(6, opts.docString)
-  const halfParams = opts.paramStorage === 'float16' ? graph.params.filter((p) => embedded.has(p.tensor.name)) : []
-  if (halfParams.some((p) => p.tensor.dtype !== 'float32')) throw new GraphError("serialize: paramStorage 'float16' needs float32 parameters")
-  const half = (name: string) => `${name}::float16`
   w.message(7, (gw) => {
-    for (const p of halfParams) {
-      gw.message(1, (nw) => {
-        nw.string(1, half(p.tensor.name))
-        nw.string(2, p.tensor.name)
-        nw.string(3, `cast_${p.tensor.name}`)
-        nw.string(4, 'Cast')
-        nw.message(5, (aw) => writeAttr(aw, 'to', { kind: 'int', value: ONNX_DTYPE.float32 }))
-      })
-    }
     for (const node of graph.nodes) {
       gw.message(1, (nw) => {
         // Trailing omitted optional inputs are left out rather than written as '': ONNX Runtime 1.30's
@@ -178,10 +160,9 @@ export function serialize(graph: Graph, opts: SerializeOptions = {}): Uint8Array
       const shape = p.tensor.shape as number[]
       if (data.length !== shape.reduce((a, b) => a * b, 1)) throw new GraphError(`serialize: value for '${p.tensor.name}' has ${data.length} elements, expected [${shape.join(',')}]`)
       // The bytes are written raw, so the array type must be the parameter's dtype.
-      const arrayDtype = data instanceof Float64Array ? 'float64' : data instanceof Float32Array ? 'float32' : 'other'
-      if (arrayDtype !== p.tensor.dtype) throw new GraphError(`serialize: value for '${p.tensor.name}' is a ${(data as object).constructor.name} but the parameter is ${p.tensor.dtype}; convert it (e.g. Float32Array.from(values))`)
-      if (opts.paramStorage === 'float16') gw.message(5, (tw) => writeTensor(tw, half(p.tensor.name), { dtype: 'float16', shape, data: float16Bits(data as Float32Array) }))
-      else gw.message(5, (tw) => writeTensor(tw, p.tensor.name, { dtype: p.tensor.dtype, shape, data }))
+      const arrayDtype = data instanceof Float64Array ? 'float64' : data instanceof Float32Array ? 'float32' : data instanceof Uint16Array ? 'float16' : 'other'
+      if (arrayDtype !== p.tensor.dtype) throw new GraphError(`serialize: value for '${p.tensor.name}' is a ${(data as object).constructor.name} but the parameter is ${p.tensor.dtype}; convert it (e.g. Float32Array.from(values); float16 as Uint16Array bit patterns, see float16Bits)`)
+      gw.message(5, (tw) => writeTensor(tw, p.tensor.name, { dtype: p.tensor.dtype, shape, data }))
     }
     const inputs: Tensor[] = [...graph.inputs, ...graph.params.filter((p) => !embedded.has(p.tensor.name)).map((p) => p.tensor)]
     for (const t of inputs) gw.message(11, (vw) => writeValueInfo(vw, t.name, t.dtype, t.shape, graph.docs.get(t.name)))
