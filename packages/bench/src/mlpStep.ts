@@ -9,7 +9,7 @@
  * graph computes dL/dx). Both are credited with the same FLOPs (the MatMul FLOPs, counted exactly from the
  * graphs), so the ratio of their GFLOP/s is the generated step's throughput relative to MatMul-only.
  */
-import { Graph, Session, adamw, adamwScalars, grad, hostTensor, type HostTensor, initParams, ops, type Tensor } from '@moas/tensor-core'
+import { Graph, Session, adamw, adamwScalars, grad, hostTensor, type HostTensor, initParams, momentNames, nextName, ops, type Tensor } from '@moas/tensor-core'
 import { matmulFlops } from './flops'
 import { type GraphProfile, profileGraph } from './profile'
 import { mdTable } from './report'
@@ -111,8 +111,9 @@ async function prepareStep(cfg: MlpStepConfig, x: HostTensor, cot: HostTensor) {
   for (const [name, data] of initParams(graph, 1)) {
     const shape = graph.params.find((p) => p.tensor.name === name)!.tensor.shape as number[]
     state.set(name, hostTensor('float32', shape, data))
-    state.set(`adam.m.${name}`, hostTensor('float32', shape))
-    state.set(`adam.v.${name}`, hostTensor('float32', shape))
+    const moments = momentNames(name) // tensor-core's AdamW names its state inputs so
+    state.set(moments.m, hostTensor('float32', shape))
+    state.set(moments.v, hostTensor('float32', shape))
   }
   let t = 0
   const feeds = () => {
@@ -129,7 +130,7 @@ async function prepareStep(cfg: MlpStepConfig, x: HostTensor, cot: HostTensor) {
   const run = async () => {
     const out = await session.run(feeds())
     t++
-    for (const name of state.keys()) state.set(name, out[`next.${name}`])
+    for (const name of state.keys()) state.set(name, out[nextName(name)])
     return out
   }
   return { graph, session, run, feeds }

@@ -8,8 +8,7 @@
  * attention computes). Elementwise work is not counted, so GFLOP/s reads as GEMM throughput.
  */
 import { type GptConfig, kvCacheBytesPerToken, paramCounts } from '@moas/gpt'
-import { NoiseFeeder, PAPER_OPTIM, Xoshiro128, buildTrainingGraph } from '@moas/trainer'
-import { type HostTensor, Session, adamwScalars, hostTensor, initParams } from '@moas/tensor-core'
+import { PAPER_OPTIM, TrainingSession, Xoshiro128, initialParams } from '@moas/trainer'
 import { matmulFlops } from './flops'
 import { PAPER_VOCAB, TRAIN_VARIANTS, paperConfig } from './paper'
 import { mdTable } from './report'
@@ -65,49 +64,30 @@ function randomTokens(n: number, vocab: number, seed: number): BigInt64Array {
   return out
 }
 
-/** A live training session for one variant: `step()` runs one fused update and feeds next.* back. */
+/** The trainer's own TrainingSession for one variant: `step()` runs one fused update (next.* fed back inside). */
 async function prepareVariant(variant: string, cfg: TrainStepConfig) {
   const model = paperConfig(variant, cfg.vocab)
   const t0 = nowMs()
-  const graph = buildTrainingGraph(model, { batch: cfg.batch, seq: cfg.seq, optim: PAPER_OPTIM })
-  const session = await Session.create(graph, { threads: cfg.threads })
+  const session = await TrainingSession.create(model, { batch: cfg.batch, seq: cfg.seq, optim: PAPER_OPTIM, threads: cfg.threads }, { params: initialParams(model, 1), noise: new Xoshiro128(1) })
   const setupMs = nowMs() - t0
-
+  const graph = session.graph
   const n = cfg.batch * cfg.seq
-  const feeds: Record<string, HostTensor> = {
-    idx: hostTensor('int64', [cfg.batch, cfg.seq], randomTokens(n, cfg.vocab, 1)),
-    targets: hostTensor('int64', [cfg.batch, cfg.seq], randomTokens(n, cfg.vocab, 2)),
+  const x = randomTokens(n, cfg.vocab, 1)
+  const y = randomTokens(n, cfg.vocab, 2)
+  const fill = (bx: BigInt64Array, by: BigInt64Array) => {
+    bx.set(x)
+    by.set(y)
   }
-  // Dropout noise as the trainer draws it: fresh every step, timed apart from session.run.
-  const noise = new NoiseFeeder(graph.noiseInputs, new Xoshiro128(1))
-  Object.assign(feeds, noise.feeds)
+  // ms/step is the time inside session.run; the JS dropout-noise draw of the same update is timed apart.
   const noiseMs: number[] = []
-  const state: string[] = []
-  for (const [name, data] of initParams(graph, 1)) {
-    const shape = graph.params.find((p) => p.tensor.name === name)!.tensor.shape as number[]
-    feeds[name] = hostTensor('float32', shape, data)
-    feeds[`adam.m.${name}`] = hostTensor('float32', shape)
-    feeds[`adam.v.${name}`] = hostTensor('float32', shape)
-    state.push(name, `adam.m.${name}`, `adam.v.${name}`)
-  }
-  let t = 0
   const ms: number[] = []
   const step = async (timed: boolean) => {
-    const s = adamwScalars(++t, 3e-4, PAPER_OPTIM)
-    feeds.lr = hostTensor('float32', [], [s.lr])
-    feeds.bias_correction1 = hostTensor('float32', [], [s.biasCorrection1])
-    feeds.bias_correction2 = hostTensor('float32', [], [s.biasCorrection2])
-    const n0 = nowMs()
-    noise.fill()
-    const s0 = nowMs()
-    const out = await session.run(feeds)
+    const r = await session.update(3e-4, fill)
+    if (!Number.isFinite(r.loss)) throw new Error(`train-step ${variant}: loss is ${r.loss} at step ${session.step}`)
     if (timed) {
-      ms.push(nowMs() - s0)
-      noiseMs.push(s0 - n0)
+      ms.push(session.lastTiming.runMs)
+      noiseMs.push(session.lastTiming.noiseMs)
     }
-    const loss = out.loss.data[0] as number
-    if (!Number.isFinite(loss)) throw new Error(`train-step ${variant}: loss is ${loss} at step ${t}`)
-    for (const name of state) feeds[name] = out[`next.${name}`]
   }
   for (let i = 0; i < cfg.warmup; i++) await step(false)
   const row = (samples: number[]): Omit<TrainStepRow, 'vsMha'> => {
@@ -116,7 +96,7 @@ async function prepareVariant(variant: string, cfg: TrainStepConfig) {
     return {
       variant, params: paramCounts(model).total, gflop: flops / 1e9, step: timing,
       tokensPerS: (cfg.batch * cfg.seq) / (timing.median / 1000), gflops: flops / 1e9 / (timing.median / 1000),
-      kvBytesPerToken: kvCacheBytesPerToken(model), setupMs, noiseMs: summarize(noiseMs).median, noiseValues: noise.size,
+      kvBytesPerToken: kvCacheBytesPerToken(model), setupMs, noiseMs: summarize(noiseMs).median, noiseValues: session.noisePerPass,
     }
   }
   return { variant, step, ms, row, release: () => session.release() }
@@ -167,7 +147,7 @@ export function describeTrainStep(r: TrainStepResult): string {
   const c = r.config
   const lines = [
     `train-step: paper config (batch ${c.batch} × ${c.seq} tokens, vocab ${c.vocab}, ${r.model.n_layer} layers, ${r.model.n_head} heads, ${r.model.n_embd} wide, dropout ${r.model.dropout}); fused forward + backward + AdamW, one session.run; warmup ${c.warmup}, median of ${c.reps} (mha: of all its steps, taken alternately with each other variant; "vs mha" compares each variant with the mha steps interleaved with it)`,
-    `  graph: @moas/trainer's buildTrainingGraph; ms/step = session.run; noise = the trainer's JS dropout-noise draw per step (extra); GFLOP/s = exact MatMul FLOPs of the graph / median`,
+    `  graph: @moas/trainer's TrainingSession (buildTrainingGraph); ms/step = session.run; noise = the trainer's JS dropout-noise draw per step (extra); GFLOP/s = exact MatMul FLOPs of the graph / median`,
     `  ${'variant'.padEnd(12)} ${'params'.padStart(9)} ${'ms/step'.padStart(8)} ${'min–max'.padStart(13)} ${'tokens/s'.padStart(9)} ${'GFLOP'.padStart(7)} ${'GFLOP/s'.padStart(8)} ${'vs mha'.padStart(7)} ${'noise ms'.padStart(9)}`,
   ]
   for (const row of r.rows)
@@ -180,7 +160,7 @@ export function describeTrainStep(r: TrainStepResult): string {
 export function trainStepMarkdown(r: TrainStepResult): string {
   const c = r.config
   return [
-    `Paper config: batch ${c.batch} × ${c.seq} tokens, vocab ${c.vocab}, ${r.model.n_layer} layers, ${r.model.n_head} heads, ${r.model.n_embd} wide, dropout ${r.model.dropout}. One fused session.run (forward + backward + AdamW) per step (@moas/trainer's buildTrainingGraph); ms/step is session.run, "noise ms" the trainer's JS dropout-noise draw per step on top of it; warmup ${c.warmup}, median of ${c.reps}. mha runs alternately with each other variant in turn: its row pools all its steps, and "vs mha" compares each variant with the mha steps interleaved with it. GFLOP = exact MatMul FLOPs of the training graph.`,
+    `Paper config: batch ${c.batch} × ${c.seq} tokens, vocab ${c.vocab}, ${r.model.n_layer} layers, ${r.model.n_head} heads, ${r.model.n_embd} wide, dropout ${r.model.dropout}. One fused session.run (forward + backward + AdamW) per step (@moas/trainer's TrainingSession); ms/step is session.run, "noise ms" the trainer's JS dropout-noise draw per step on top of it; warmup ${c.warmup}, median of ${c.reps}. mha runs alternately with each other variant in turn: its row pools all its steps, and "vs mha" compares each variant with the mha steps interleaved with it. GFLOP = exact MatMul FLOPs of the training graph.`,
     '',
     mdTable(['variant', 'params', 'ms/step median (min–max)', 'tokens/s', 'GFLOP/step', 'GFLOP/s', 'vs mha', 'noise ms', 'goal'], r.rows.map((row) => [
       row.variant, row.params.toLocaleString('en-US'), `${row.step.median.toFixed(0)} (${row.step.min.toFixed(0)}–${row.step.max.toFixed(0)})`, row.tokensPerS.toFixed(0),

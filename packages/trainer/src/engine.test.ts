@@ -36,7 +36,7 @@ async function losses(cfg: ReturnType<typeof tiny>, opts: { batch: number; accum
 
 describe('training graph', () => {
   it('decays ≥2-D weights (embeddings, router included) and never LayerNorm weights or biases', () => {
-    const g = buildTrainingGraph(tiny({ bias: true }), { batch: 2, optim: PAPER_OPTIM })
+    const g = buildTrainingGraph(tiny({ bias: true }), { batch: 2, optim: PAPER_OPTIM }).graph
     const decay = new Map(g.params.map((p) => [p.tensor.name, p.decay]))
     expect(decay.get('transformer.wte.weight')).toBe(true)
     expect(decay.get('transformer.wpe.weight')).toBe(true)

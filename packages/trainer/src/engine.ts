@@ -18,6 +18,7 @@
  */
 import { type GptConfig, buildGpt } from '@moas/gpt'
 import {
+  type AdamWGraph,
   Graph,
   type HostTensor,
   type ParamInfo,
@@ -62,32 +63,44 @@ function trainingModel(name: string, cfg: GptConfig, batch: number, seq: number)
   return { g, m, params: g.params.map((p) => p.tensor) }
 }
 
+/** A training graph and the names the loop feeds and fetches, as the builders returned them. */
+export interface TrainingGraph {
+  graph: Graph
+  /** The token inputs (gpt's `idx` and `targets`). */
+  idx: string
+  targets: string
+  /** The optimizer's inputs and outputs (fused step and apply graph), or null (grads graph). */
+  optimizer: AdamWGraph | null
+  /** Per parameter, the gradient output (grads graph) or input (apply graph) name; empty for the fused step. */
+  grads: { param: string; grad: string }[]
+}
+
 /**
  * The fused training step: forward, gradient of the loss w.r.t. every parameter, AdamW (weight decay on
  * parameters whose `decay` flag is set: ≥2-D tensors, i.e. Linear and embedding weights and the router;
  * never LayerNorm weights or biases). Outputs loss, ce, balance, grad_norm and next.* (params, adam.m.*,
  * adam.v.*). Inputs: idx, targets, noise/*, lr, bias_correction1, bias_correction2, params, moments.
  */
-export function buildTrainingGraph(cfg: GptConfig, opts: TrainingGraphOptions): Graph {
+export function buildTrainingGraph(cfg: GptConfig, opts: TrainingGraphOptions): TrainingGraph {
   const { g, m, params } = trainingModel(`train-${cfg.attention}`, cfg, opts.batch, opts.seq ?? cfg.block_size)
-  adamw(g, g.params, grad(m.loss!, params), opts.optim)
-  return g
+  const optimizer = adamw(g, g.params, grad(m.loss!, params), opts.optim)
+  return { graph: g, idx: m.idx.name, targets: m.targets!.name, optimizer, grads: [] }
 }
 
 /** Forward + backward only (for gradient accumulation): outputs loss, ce, balance and grad.<param>. */
-export function buildGradGraph(cfg: GptConfig, opts: { batch: number; seq?: number }): Graph {
+export function buildGradGraph(cfg: GptConfig, opts: { batch: number; seq?: number }): TrainingGraph {
   const { g, m, params } = trainingModel(`grads-${cfg.attention}`, cfg, opts.batch, opts.seq ?? cfg.block_size)
-  grad(m.loss!, params).forEach((gr, i) => g.output(gradName(params[i].name), gr))
-  return g
+  const grads = grad(m.loss!, params).map((gr, i) => ({ param: params[i].name, grad: g.output(gradName(params[i].name), gr).name }))
+  return { graph: g, idx: m.idx.name, targets: m.targets!.name, optimizer: null, grads }
 }
 
 /** AdamW on fed gradients (inputs grad.<param>), for gradient accumulation. Same state names as the fused graph. */
-export function buildApplyGraph(params: readonly ParamInfo[], optim: OptimOptions): Graph {
+export function buildApplyGraph(params: readonly ParamInfo[], optim: OptimOptions): TrainingGraph {
   const g = new Graph('apply')
   for (const p of params) g.param(p.tensor.name, p.tensor.shape as number[], { init: p.init, decay: p.decay, dtype: p.tensor.dtype })
-  const grads = params.map((p) => g.input(gradName(p.tensor.name), p.tensor.dtype, p.tensor.shape))
-  adamw(g, g.params, grads, optim)
-  return g
+  const inputs = params.map((p) => g.input(gradName(p.tensor.name), p.tensor.dtype, p.tensor.shape))
+  const optimizer = adamw(g, g.params, inputs, optim)
+  return { graph: g, idx: '', targets: '', optimizer, grads: params.map((p, i) => ({ param: p.tensor.name, grad: inputs[i].name })) }
 }
 
 /** Eval mode (no dropout) with targets: output `ce`, the mean cross entropy. Batch is symbolic. */
@@ -142,9 +155,21 @@ export interface TrainingSessionOptions {
 const f32 = (data: Float32Array, shape: readonly number[]): HostTensor => ({ dtype: 'float32', shape, data })
 const scalar = (): HostTensor => f32(new Float32Array(1), [])
 
+/** Per parameter: the names of its feeds and of the outputs that carry its next values. */
+interface StateNames {
+  param: string
+  m: string
+  v: string
+  nextParam: string
+  nextM: string
+  nextV: string
+  grad?: string
+}
+
 /**
  * A model being trained: its sessions (created once), parameters, Adam moments and noise generator. Call
- * `step(lr, fillBatch)` once per update.
+ * `update(lr, fillBatch)` once per update. Every feed and output name comes from the graph builders
+ * (gpt's token inputs, tensor-core's AdamW state), never retyped here.
  */
 export class TrainingSession {
   private readonly lr = scalar()
@@ -152,52 +177,57 @@ export class TrainingSession {
   private readonly bc2 = scalar()
   private readonly x: BigInt64Array
   private readonly y: BigInt64Array
-  /** Per parameter: its feed and its moments' feeds (HostTensor objects shared by every feed table). */
-  private readonly state: { name: string; p: HostTensor; m: HostTensor; v: HostTensor; grad?: Float32Array }[]
+  /** Per parameter: its feeds (HostTensor objects shared by every feed table) and names. */
+  private readonly state: { names: StateNames; p: HostTensor; m: HostTensor; v: HostTensor; grad?: Float32Array }[]
   private readonly trainFeeds: Record<string, HostTensor> = {}
   private readonly applyFeeds: Record<string, HostTensor> = {}
   private t: number
+  /** ms of the last update spent drawing dropout noise in JS and inside session.run. */
+  readonly lastTiming = { noiseMs: 0, runMs: 0 }
 
   private constructor(
     readonly cfg: GptConfig,
     readonly opts: Required<Omit<TrainingSessionOptions, 'threads'>>,
+    /** The graph of the main session (the fused step, or the grads graph with accumulation). */
+    readonly graph: Graph,
     private readonly main: Session,
     private readonly apply: Session | null,
     private readonly noise: NoiseFeeder,
-    idxName: string,
-    targetsName: string,
+    built: { main: TrainingGraph; apply: TrainingGraph | null },
     params: ReadonlyMap<string, Float32Array>,
     optimizer: OptimizerState,
-    infos: readonly ParamInfo[],
   ) {
     const { batch: B, seq: T } = opts
     this.x = new BigInt64Array(B * T)
     this.y = new BigInt64Array(B * T)
     this.t = optimizer.step
-    const tokens = { [idxName]: { dtype: 'int64', shape: [B, T], data: this.x }, [targetsName]: { dtype: 'int64', shape: [B, T], data: this.y } } as Record<string, HostTensor>
+    const tokens = { [built.main.idx]: { dtype: 'int64', shape: [B, T], data: this.x }, [built.main.targets]: { dtype: 'int64', shape: [B, T], data: this.y } } as Record<string, HostTensor>
     Object.assign(this.trainFeeds, tokens, noise.feeds)
-    const moments = { lr: this.lr, bias_correction1: this.bc1, bias_correction2: this.bc2 }
-    Object.assign(apply ? this.applyFeeds : this.trainFeeds, moments)
-    this.state = infos.map((info) => {
-      const name = info.tensor.name
+    const adam = (built.apply ?? built.main).optimizer!
+    const scalars = { [adam.lr.name]: this.lr, [adam.biasCorrection1.name]: this.bc1, [adam.biasCorrection2.name]: this.bc2 }
+    Object.assign(apply ? this.applyFeeds : this.trainFeeds, scalars)
+    const grads = new Map((built.apply?.grads ?? []).map((g) => [g.param, g.grad]))
+    const gradOutputs = new Map(built.main.grads.map((g) => [g.param, g.grad]))
+    this.state = adam.state.map((names) => {
+      const info = graph.params.find((p) => p.tensor.name === names.param)!
       const shape = info.tensor.shape as number[]
       const n = shape.reduce((a, b) => a * b, 1)
-      const value = params.get(name)
-      if (!value || value.length !== n) throw new Error(`TrainingSession: parameter '${name}' needs ${n} values, got ${value?.length ?? 'none'}`)
+      const value = params.get(names.param)
+      if (!value || value.length !== n) throw new Error(`TrainingSession: parameter '${names.param}' needs ${n} values, got ${value?.length ?? 'none'}`)
       const p = f32(value, shape)
-      const m = f32(optimizer.m.get(name) ?? new Float32Array(n), shape)
-      const v = f32(optimizer.v.get(name) ?? new Float32Array(n), shape)
-      this.trainFeeds[name] = p
+      const m = f32(optimizer.m.get(names.param) ?? new Float32Array(n), shape)
+      const v = f32(optimizer.v.get(names.param) ?? new Float32Array(n), shape)
+      this.trainFeeds[names.param] = p
       const opt = apply ? this.applyFeeds : this.trainFeeds
-      opt[`adam.m.${name}`] = m
-      opt[`adam.v.${name}`] = v
+      opt[names.m] = m
+      opt[names.v] = v
       let g: Float32Array | undefined
       if (apply) {
-        this.applyFeeds[name] = p
+        this.applyFeeds[names.param] = p
         g = new Float32Array(n)
-        this.applyFeeds[gradName(name)] = f32(g, shape)
+        this.applyFeeds[grads.get(names.param)!] = f32(g, shape)
       }
-      return { name, p, m, v, grad: g }
+      return { names: { ...names, grad: gradOutputs.get(names.param) }, p, m, v, grad: g }
     })
   }
 
@@ -208,13 +238,12 @@ export class TrainingSession {
   ): Promise<TrainingSession> {
     const full = { batch: opts.batch, seq: opts.seq ?? cfg.block_size, accum: opts.accum ?? 1, optim: opts.optim }
     if (!(Number.isInteger(full.accum) && full.accum >= 1)) throw new RangeError(`accum must be a positive integer, got ${full.accum}`)
-    const graph = full.accum === 1 ? buildTrainingGraph(cfg, full) : buildGradGraph(cfg, full)
-    const main = await Session.create(graph, { threads: opts.threads })
-    const apply = full.accum === 1 ? null : await Session.create(buildApplyGraph(graph.params, full.optim), { threads: opts.threads })
-    const idx = graph.inputs.find((t) => t.name === 'idx')!
-    const targets = graph.inputs.find((t) => t.name === 'targets')!
+    const built = full.accum === 1 ? buildTrainingGraph(cfg, full) : buildGradGraph(cfg, full)
+    const applyGraph = full.accum === 1 ? null : buildApplyGraph(built.graph.params, full.optim)
+    const main = await Session.create(built.graph, { threads: opts.threads })
+    const apply = applyGraph ? await Session.create(applyGraph.graph, { threads: opts.threads }) : null
     const optimizer = init.optimizer ?? { step: 0, m: new Map(), v: new Map() }
-    return new TrainingSession(cfg, full, main, apply, new NoiseFeeder(graph.noiseInputs, init.noise), idx.name, targets.name, init.params, optimizer, graph.params)
+    return new TrainingSession(cfg, full, built.graph, main, apply, new NoiseFeeder(built.graph.noiseInputs, init.noise), { main: built, apply: applyGraph }, init.params, optimizer)
   }
 
   /** Updates applied so far. */
@@ -234,20 +263,37 @@ export class TrainingSession {
     this.lr.data[0] = s.lr
     this.bc1.data[0] = s.biasCorrection1
     this.bc2.data[0] = s.biasCorrection2
+    this.lastTiming.noiseMs = 0
+    this.lastTiming.runMs = 0
     const result = this.apply ? await this.accumulatedUpdate(fillBatch) : await this.fusedUpdate(fillBatch)
     this.t = t
     return result
   }
 
-  private async fusedUpdate(fillBatch: FillBatch): Promise<StepResult> {
+  /** Fill the batch and the noise, then run the main session (timing both). */
+  private async forward(fillBatch: FillBatch): Promise<Record<string, HostTensor>> {
     fillBatch(this.x, this.y)
+    const t0 = performance.now()
     this.noise.fill()
+    const t1 = performance.now()
     const out = await this.main.run(this.trainFeeds)
+    this.lastTiming.noiseMs += t1 - t0
+    this.lastTiming.runMs += performance.now() - t1
+    return out
+  }
+
+  /** The next.* outputs become the next feeds as they are (ONNX Runtime hands back fresh buffers). */
+  private takeNext(out: Record<string, HostTensor>): void {
     for (const s of this.state) {
-      s.p.data = out[`next.${s.name}`].data
-      s.m.data = out[`next.adam.m.${s.name}`].data
-      s.v.data = out[`next.adam.v.${s.name}`].data
+      s.p.data = out[s.names.nextParam].data
+      s.m.data = out[s.names.nextM].data
+      s.v.data = out[s.names.nextV].data
     }
+  }
+
+  private async fusedUpdate(fillBatch: FillBatch): Promise<StepResult> {
+    const out = await this.forward(fillBatch)
+    this.takeNext(out)
     return { loss: num(out.loss), ce: num(out.ce), balance: num(out.balance), gradNorm: num(out.grad_norm) }
   }
 
@@ -258,37 +304,33 @@ export class TrainingSession {
     let balance = 0
     for (const s of this.state) s.grad!.fill(0)
     for (let i = 0; i < k; i++) {
-      fillBatch(this.x, this.y)
-      this.noise.fill()
-      const out = await this.main.run(this.trainFeeds)
+      const out = await this.forward(fillBatch)
       loss += num(out.loss) / k
       ce += num(out.ce) / k
       balance += num(out.balance) / k
       for (const s of this.state) {
         const acc = s.grad!
-        const g = out[gradName(s.name)].data as Float32Array
+        const g = out[s.names.grad!].data as Float32Array
         for (let j = 0; j < acc.length; j++) acc[j] += g[j] / k
       }
     }
+    const t0 = performance.now()
     const out = await this.apply!.run(this.applyFeeds)
-    for (const s of this.state) {
-      s.p.data = out[`next.${s.name}`].data
-      s.m.data = out[`next.adam.m.${s.name}`].data
-      s.v.data = out[`next.adam.v.${s.name}`].data
-    }
+    this.lastTiming.runMs += performance.now() - t0
+    this.takeNext(out)
     return { loss, ce, balance, gradNorm: num(out.grad_norm) }
   }
 
   /** The current parameters (the live arrays: do not modify). */
   params(): Map<string, Float32Array> {
-    return new Map(this.state.map((s) => [s.name, s.p.data as Float32Array]))
+    return new Map(this.state.map((s) => [s.names.param, s.p.data as Float32Array]))
   }
 
   optimizerState(): OptimizerState {
     return {
       step: this.t,
-      m: new Map(this.state.map((s) => [s.name, s.m.data as Float32Array])),
-      v: new Map(this.state.map((s) => [s.name, s.v.data as Float32Array])),
+      m: new Map(this.state.map((s) => [s.names.param, s.m.data as Float32Array])),
+      v: new Map(this.state.map((s) => [s.names.param, s.v.data as Float32Array])),
     }
   }
 

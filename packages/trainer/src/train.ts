@@ -17,6 +17,7 @@
  */
 import { type Checkpoint, CheckpointError, readSafetensors, writeSafetensors } from '@moas/gpt'
 import { loadCheckpoint, saveCheckpoint } from '@moas/gpt/node'
+import { momentNames } from '@moas/tensor-core'
 import { existsSync, readFileSync, readdirSync, renameSync, writeFileSync, appendFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { BatchSampler, type BatchSamplerState } from './data/batches'
@@ -120,8 +121,9 @@ export async function readRun(dir: string): Promise<SavedRun> {
   const v = new Map<string, Float32Array>()
   for (const [name, p] of checkpoint.params) {
     for (const [kind, into] of [['m', m], ['v', v]] as const) {
-      const t = tensors.get(`adam.${kind}.${name}`)
-      if (!t || t.dtype !== 'float32' || t.data.length !== p.length) throw new CheckpointError(`${optPath}: 'adam.${kind}.${name}' is missing or does not match the parameter (${p.length} float32 values)`)
+      const stored = momentNames(name)[kind] // the names tensor-core's AdamW gives the moments
+      const t = tensors.get(stored)
+      if (!t || t.dtype !== 'float32' || t.data.length !== p.length) throw new CheckpointError(`${optPath}: '${stored}' is missing or does not match the parameter (${p.length} float32 values)`)
       into.set(name, t.data as Float32Array)
     }
   }
@@ -241,8 +243,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     }
     const opt = session.optimizerState()
     const moments = new Map<string, { dtype: 'float32'; shape: number[]; data: Float32Array }>()
-    for (const [name, m] of opt.m) moments.set(`adam.m.${name}`, { dtype: 'float32', shape: [m.length], data: m })
-    for (const [name, v] of opt.v) moments.set(`adam.v.${name}`, { dtype: 'float32', shape: [v.length], data: v })
+    for (const [name, m] of opt.m) moments.set(momentNames(name).m, { dtype: 'float32', shape: [m.length], data: m })
+    for (const [name, v] of opt.v) moments.set(momentNames(name).v, { dtype: 'float32', shape: [v.length], data: v })
     const { model, ...training } = run
     await saveCheckpoint(out, {
       config: model,
