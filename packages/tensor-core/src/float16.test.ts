@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { float16Bits, float16Values } from './dtype'
+import { mulberry32 } from './init'
 
 describe('float16Bits / float16Values', () => {
   it('encodes known values exactly (normals, subnormals, rounding to even, overflow, NaN)', () => {
@@ -17,11 +18,16 @@ describe('float16Bits / float16Values', () => {
   it('round-trips every finite half and rounds random floats to the nearest half', () => {
     const all = Uint16Array.from({ length: 0x10000 }, (_, i) => i).filter((b) => (b & 0x7c00) !== 0x7c00)
     expect(Array.from(float16Bits(float16Values(all)))).toEqual(Array.from(all).map((b) => (b === 0x8000 ? 0x8000 : b)))
-    for (let i = 0; i < 2000; i++) {
-      const x = (Math.random() - 0.5) * 2 ** (Math.floor(Math.random() * 30) - 14)
-      const h = float16Values(float16Bits([x]))[0]
-      const up = float16Values([float16Bits([x])[0] + (Math.sign(x) === Math.sign(h) && Math.abs(h) < Math.abs(x) ? 1 : -1)])[0]
-      expect(Math.abs(h - x)).toBeLessThanOrEqual(Math.abs(up - x) + 1e-30)
+    const rand = mulberry32(7)
+    for (let i = 0; i < 5000; i++) {
+      const x = (rand() - 0.5) * 2 ** (Math.floor(rand() * 30) - 14)
+      const bits = float16Bits([x])[0]
+      const h = float16Values([bits])[0]
+      // no other half is closer: compare with both neighbours of the chosen pattern (same sign)
+      for (const n of [bits - 1, bits + 1]) {
+        if ((n & 0x7fff) === 0x7fff || (n & 0x8000) !== (bits & 0x8000) || (n & 0x7c00) === 0x7c00) continue
+        expect(Math.abs(h - x), `${x}`).toBeLessThanOrEqual(Math.abs(float16Values([n])[0] - x))
+      }
     }
   })
 })
