@@ -112,8 +112,11 @@ describe('bad input: one line, non-zero exit', () => {
     const copy = (name: string) => {
       const d = join(tempDir(), name)
       mkdirSync(d)
-      for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'COMPLETE', 'optimizer.safetensors', 'trainer_state.json', 'log.jsonl'])
+      for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'optimizer.safetensors', 'trainer_state.json', 'log.jsonl'])
         writeFileSync(join(d, f), readFileSync(join(runDir, f)))
+      // An empty COMPLETE (a checkpoint from before checksum manifests) lets each decoding check speak;
+      // with the manifest every one of these edits is refused as "changed since the checkpoint was saved".
+      writeFileSync(join(d, 'COMPLETE'), '')
       return d
     }
     const text = join(tempDir(), 't.txt')

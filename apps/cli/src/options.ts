@@ -2,10 +2,13 @@
  * Option value parsers (zod schemas; a failure becomes commander's one-line "argument ... is invalid")
  * and the training-protocol options shared by `train` and `compare`.
  */
-import { CONFIG_KEYS, type GptConfigInput, didYouMean } from '@moas/gpt'
+import { cpus, totalmem } from 'node:os'
+import { CONFIG_KEYS, type GptConfig, type GptConfigInput, VARIANTS, checkModelFits, didYouMean } from '@moas/gpt'
+import { maxThreads } from '@moas/tensor-core'
 import { DATASETS, PRESET_NAMES, SCHEDULES, TRAIN_PRESETS, type TrainPresetName, type TrainProtocol } from '@moas/trainer'
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import { z } from 'zod'
+import { UsageError } from './errors'
 
 function parser<T>(schema: z.ZodType<T>, what: string) {
   return (value: string): T => {
@@ -22,11 +25,41 @@ export const positiveNumber = parser(numberText.pipe(z.number().positive()), 'a 
 export const nonNegativeNumber = parser(numberText.pipe(z.number().min(0)), 'a number >= 0')
 export const seedInt = parser(numberText.pipe(z.number().int().min(0).max(0xffffffff)), 'an integer seed in [0, 4294967295]')
 
-/** `--variants mha,static-moas,moas` → the names (validated later by the model config). */
-export const variantList = parser(
-  z.string().transform((s) => s.split(',').map((v) => v.trim())).pipe(z.array(z.string().min(1)).min(1)),
-  'a comma-separated list of variants, e.g. mha,static-moas,moas',
-)
+/** `--attention <variant>`: one of VARIANTS, else a usage error (exit 2) with a "did you mean". */
+export function variantName(value: string): string {
+  const v = value.trim()
+  if (!(VARIANTS as readonly string[]).includes(v)) throw new InvalidArgumentError(`unknown attention variant '${value}'${didYouMean(v, VARIANTS)}; choose one of ${VARIANTS.join(', ')}.`)
+  return v
+}
+
+/** `--variants mha,static-moas,moas` → the names, each checked like --attention. */
+export function variantList(value: string): string[] {
+  const names = value.split(',').map((v) => v.trim()).filter(Boolean)
+  if (!names.length) throw new InvalidArgumentError('expected a comma-separated list of variants, e.g. mha,static-moas,moas.')
+  return names.map(variantName)
+}
+
+/** `--threads <n>`: a positive integer within what the machine can use (tensor-core's maxThreads). */
+export function threadCount(value: string): number {
+  const n = positiveInt(value)
+  if (n > maxThreads()) throw new InvalidArgumentError(`${n} is far above this machine's cores; ONNX Runtime starts one thread each: use at most ${maxThreads()}.`)
+  return n
+}
+
+/** MOAS_THREADS, checked the same way (a usage error naming the variable). */
+export function checkThreadsEnv(env: Record<string, string | undefined>): void {
+  const raw = env.MOAS_THREADS
+  if (raw === undefined || raw.trim() === '') return
+  const n = Number(raw)
+  if (!(Number.isInteger(n) && n >= 1)) throw new UsageError(`MOAS_THREADS='${raw}' is not a positive integer; set it to a thread count (e.g. ${cpus().length}) or unset it`)
+  if (n > maxThreads()) throw new UsageError(`MOAS_THREADS=${n} is far above this machine's cores; use at most ${maxThreads()}`)
+}
+
+/** Refuse a model that cannot fit in this machine's memory before anything is allocated. */
+export function checkFits(cfg: GptConfig): GptConfig {
+  checkModelFits(cfg, totalmem())
+  return cfg
+}
 
 /** `--set key=value` (repeatable) → a model config object; values are JSON-ish (numbers, true/false, strings). */
 export function collectSet(item: string, previous: Record<string, unknown> = {}): Record<string, unknown> {
@@ -65,7 +98,7 @@ export function addProtocolOptions(cmd: Command): Command {
     .option('--checkpoint-interval <n>', 'save a checkpoint every n updates (0: only at the end)', nonNegativeInt)
     .option('--set <key=value>', 'any model config key, repeatable (e.g. --set dropout=0.2 --set n_kv_head=3)', collectSet)
     .option('--skip-unknown', 'drop characters outside the vocabulary instead of refusing the text')
-    .option('--threads <n>', 'ONNX Runtime intra-op threads (default: one per core, or MOAS_THREADS)', positiveInt)
+    .option('--threads <n>', 'ONNX Runtime intra-op threads (default: one per core, or MOAS_THREADS)', threadCount)
 }
 
 /** CLI option name → protocol key. */
@@ -87,5 +120,17 @@ export function presetProtocol(preset: TrainPresetName, flags: Partial<TrainProt
 }
 
 export function modelFlags(opts: { set?: Record<string, unknown>; attention?: string }): GptConfigInput {
-  return { ...(opts.set ?? {}), ...(opts.attention !== undefined ? { attention: opts.attention } : {}) } as GptConfigInput
+  const set = opts.set ?? {}
+  if (set.attention !== undefined && opts.attention !== undefined && set.attention !== opts.attention)
+    throw new UsageError(`--set attention=${set.attention} contradicts --attention ${opts.attention}; give the variant once`)
+  return { ...set, ...(opts.attention !== undefined ? { attention: opts.attention } : {}) } as GptConfigInput
+}
+
+/** Learning-rate flags that contradict each other or the schedule. */
+export function checkScheduleFlags(p: TrainProtocol, flags: Partial<TrainProtocol>): void {
+  const cosineOnly = (['warmup', 'min_lr', 'decay_steps'] as const).filter((k) => flags[k] !== undefined)
+  if (p.schedule === 'constant' && cosineOnly.length)
+    throw new UsageError(`${cosineOnly.map((k) => `--${k.replace(/_/g, '-')}`).join(', ')} only apply to --schedule cosine (the schedule is constant)`)
+  if (p.schedule === 'cosine' && p.warmup >= (p.decay_steps ?? p.steps)) throw new UsageError(`--warmup (${p.warmup}) must be smaller than the decay horizon (${p.decay_steps ?? p.steps} updates)`)
+  if (p.schedule === 'cosine' && p.min_lr > p.lr) throw new UsageError(`--min-lr (${p.min_lr}) is above the peak --lr (${p.lr}); the cosine decays from --lr down to --min-lr, so choose --min-lr <= --lr`)
 }

@@ -6,6 +6,7 @@
  * one complete checkpoint survives: loadCheckpoint reads DIR.next if it is complete (the newest), else
  * DIR, else DIR.prev, without touching the disk; the next saveCheckpoint finishes or undoes the swap.
  */
+import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises'
 import { dirname, join, relative } from 'node:path'
@@ -26,7 +27,11 @@ export async function saveCheckpoint(dir: string, opts: SaveCheckpointOptions): 
     await mkdir(dirname(join(next, name)), { recursive: true })
     await writeDurably(join(next, name), data)
   }
-  await writeDurably(join(next, CHECKPOINT_FILES.complete), '')
+  // COMPLETE, written last, is the manifest: the sha256 of every file, verified by loadCheckpoint, so a
+  // byte changed after the save (disk corruption, a stray edit) is an error and not silently other weights.
+  const mutable = new Set(opts.mutableFiles ?? [])
+  const sums = Object.fromEntries(Object.entries(files).filter(([name]) => !mutable.has(name)).map(([name, data]) => [name, sha256(data)]))
+  await writeDurably(join(next, CHECKPOINT_FILES.complete), `${JSON.stringify({ format: 'moas-checkpoint', version: 1, sha256: sums })}\n`)
   await syncDir(next)
   await swapIn(dir)
 }
@@ -76,6 +81,7 @@ async function syncDir(path: string): Promise<void> {
 export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
   const from = pickDirectory(dir)
   const file = (name: string) => join(from, name)
+  await verifyManifest(from)
   const config = await readText(file(CHECKPOINT_FILES.config))
   const modelPath = file(CHECKPOINT_FILES.model)
   if (!existsSync(modelPath)) throw new CheckpointError(`${modelPath}: missing; a checkpoint needs the weights in model.safetensors`)
@@ -111,3 +117,30 @@ async function listFiles(root: string): Promise<string[]> {
   return out.sort()
 }
 
+
+const sha256 = (data: Uint8Array | string) => createHash('sha256').update(data).digest('hex')
+
+/**
+ * Check every file against the COMPLETE manifest (an empty COMPLETE is a checkpoint written before
+ * manifests existed: nothing to verify). Names the file that changed and what to do.
+ */
+async function verifyManifest(dir: string): Promise<void> {
+  const path = join(dir, CHECKPOINT_FILES.complete)
+  if (!existsSync(path)) return // a bare model directory (no marker): validated by decodeCheckpoint alone
+  const text = await readFile(path, 'utf8')
+  if (text.trim() === '') return
+  let manifest: { format?: unknown; sha256?: Record<string, unknown> }
+  try {
+    manifest = JSON.parse(text)
+  } catch {
+    throw new CheckpointError(`${path}: the checkpoint's manifest is corrupt (not JSON); the checkpoint cannot be trusted: use an earlier copy`)
+  }
+  if (manifest?.format !== 'moas-checkpoint' || typeof manifest.sha256 !== 'object' || manifest.sha256 === null)
+    throw new CheckpointError(`${path}: not a moas checkpoint manifest; the checkpoint cannot be trusted: use an earlier copy`)
+  for (const [name, sum] of Object.entries(manifest.sha256)) {
+    const f = join(dir, name)
+    if (!existsSync(f)) throw new CheckpointError(`${f}: missing, though the checkpoint was saved with it; use an earlier copy`)
+    if (sha256(await readFile(f)) !== sum)
+      throw new CheckpointError(`${f}: changed since the checkpoint was saved (its sha256 no longer matches the manifest in ${CHECKPOINT_FILES.complete}): corrupted on disk or edited; use an earlier copy`)
+  }
+}

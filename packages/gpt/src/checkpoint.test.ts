@@ -152,11 +152,33 @@ describe('checkpoints', () => {
 
   describe('reports broken checkpoints clearly', () => {
     const cfg = config('gqe')
+    // These tests edit the files after saving to reach each decoding check; an empty COMPLETE (a checkpoint
+    // from before manifests) turns the checksum verification off so the decoder's own message shows.
     async function saved() {
       const dir = fresh()
       await saveCheckpoint(dir, { config: cfg, params: weights(cfg, 1), tokenizer })
+      writeFileSync(join(dir, 'COMPLETE'), '')
       return dir
     }
+
+    it('any byte changed after the save is caught by the manifest in COMPLETE, naming the file', async () => {
+      const dir = fresh()
+      await saveCheckpoint(dir, { config: cfg, params: weights(cfg, 1), tokenizer, extraFiles: { 'notes.txt': 'a', 'log.txt': 'b' }, mutableFiles: ['log.txt'] })
+      expect((await loadCheckpoint(dir)).files).toEqual(['log.txt', 'notes.txt'])
+      writeFileSync(join(dir, 'log.txt'), 'appended') // mutable: not verified
+      await loadCheckpoint(dir)
+      for (const name of ['model.safetensors', 'config.json', 'tokenizer.json', 'notes.txt']) {
+        const path = join(dir, name)
+        const original = readFileSync(path)
+        const bad = Uint8Array.from(original)
+        bad[Math.floor(bad.length / 2)] ^= 0x01 // one bit: still valid JSON or floats, but not the saved file
+        writeFileSync(path, bad)
+        expect(await loadError(dir), name).toMatch(new RegExp(`${name}: changed since the checkpoint was saved .*use an earlier copy`))
+        writeFileSync(path, original)
+      }
+      writeFileSync(join(dir, 'COMPLETE'), '{"format": "moas-checkpoint", "sha')
+      expect(await loadError(dir)).toMatch(/manifest is corrupt/)
+    })
     const rewrite = (dir: string, edit: (t: Map<string, any>) => void) => {
       const { tensors } = readSafetensors(readFileSync(join(dir, 'model.safetensors')))
       edit(tensors)

@@ -32,6 +32,11 @@ export interface SaveCheckpointOptions {
   extra?: Record<string, unknown>
   /** More files, by relative path inside the checkpoint. */
   extraFiles?: Record<string, Uint8Array | string>
+  /**
+   * Extra files that may change after the save (e.g. a log appended to between saves): left out of the
+   * checksum manifest. Every other file is verified on load.
+   */
+  mutableFiles?: readonly string[]
 }
 
 export interface Checkpoint {

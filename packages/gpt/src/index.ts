@@ -4,7 +4,7 @@ export {
 } from './config'
 export { type BuildOptions, DECODER_IO, type DecoderTensors, type GptGraph, buildGpt } from './model'
 export { gqeSlots } from './gqe'
-export { type ParamCounts, kvCacheBytesPerToken, paramCounts, paramShapes } from './params'
+export { type ParamCounts, checkModelFits, estimatedParams, kvCacheBytesPerToken, paramCounts, paramShapes } from './params'
 export { type SafeDType, type SafeTensor, SafetensorsError, type SafetensorsFile, readSafetensors, writeSafetensors } from './safetensors'
 export {
   CHECKPOINT_FILES, type Checkpoint, CheckpointError, type CheckpointFiles, type CheckpointSource, type ParamValues, RESERVED_CHECKPOINT_FILES,

@@ -1,6 +1,6 @@
 /** Parameter counts (read off the built graph, so they can never drift from the model) and KV-cache size. */
 import { Graph } from '@moas/tensor-core'
-import { type GptConfig, kvHeadsPerLayer } from './config'
+import { ConfigError, type GptConfig, kvHeadsPerLayer } from './config'
 import { buildGpt } from './model'
 
 /** Every parameter's checkpoint name and shape, in graph order. */
@@ -31,4 +31,30 @@ export function paramCounts(cfg: GptConfig): ParamCounts {
 /** Bytes of K and V cached per token for the whole model: 2 · n_layer · kv heads · head dim · bytes. */
 export function kvCacheBytesPerToken(cfg: GptConfig, bytesPerElement = 4): number {
   return 2 * cfg.n_layer * kvHeadsPerLayer(cfg) * (cfg.n_embd / cfg.n_head) * bytesPerElement
+}
+
+/**
+ * An upper bound of the parameter count from the config alone, without building the graph (which for a
+ * config of 10⁸ layers would itself never finish): per layer ≤ 24·C² + 20·C (the largest attention, MoAS's
+ * three branches and router, plus the MLP and norms), plus the embeddings (vocab + block) · C.
+ */
+export function estimatedParams(cfg: Pick<GptConfig, 'n_layer' | 'n_embd' | 'vocab_size' | 'block_size'>): number {
+  const C = cfg.n_embd
+  return cfg.n_layer * (24 * C * C + 20 * C) + (cfg.vocab_size + cfg.block_size) * C
+}
+
+/**
+ * Refuse, before anything is allocated, a model whose float32 weights alone exceed `bytesAvailable` (the
+ * machine's memory) or that no typed array could hold; the message gives the estimate and the limit.
+ */
+export function checkModelFits(cfg: GptConfig, bytesAvailable: number): void {
+  const params = estimatedParams(cfg)
+  const bytes = params * 4
+  const largest = Math.max(cfg.vocab_size, cfg.block_size, 4 * cfg.n_embd) * cfg.n_embd
+  const gib = (b: number) => `${(b / 2 ** 30).toPrecision(3)} GiB`
+  if (bytes > bytesAvailable || largest > 2 ** 31 - 1)
+    throw new ConfigError(
+      `the model is far too large for this machine: up to ${params.toExponential(2)} parameters (${gib(bytes)} of float32 weights, ` +
+        `before gradients and optimizer state) against ${gib(bytesAvailable)} of memory; reduce n_layer (${cfg.n_layer}), n_embd (${cfg.n_embd}) or block_size (${cfg.block_size})`,
+    )
 }

@@ -14,3 +14,8 @@ export async function loadOrt(provider: Provider): Promise<Ort> {
 export function defaultThreads(): number {
   return (globalThis as any).navigator?.hardwareConcurrency ?? 1
 }
+
+/** The most threads a session may ask for (see backend.ts). */
+export function maxThreads(): number {
+  return Math.max(16, 4 * defaultThreads())
+}

@@ -20,8 +20,16 @@ export async function loadOrt(provider: Provider): Promise<Ort> {
   }
 }
 
-/** Intra-op threads: MOAS_THREADS if set, else one per core. */
+/** Intra-op threads: MOAS_THREADS if set (a positive integer, else an error), else one per core. */
 export function defaultThreads(): number {
-  const env = Number(process.env.MOAS_THREADS)
-  return Number.isInteger(env) && env > 0 ? env : availableParallelism()
+  const raw = process.env.MOAS_THREADS
+  if (raw === undefined || raw.trim() === '') return availableParallelism()
+  const env = Number(raw)
+  if (!(Number.isInteger(env) && env > 0)) throw new RuntimeError(`MOAS_THREADS='${raw}' is not a positive integer; set it to a thread count such as ${availableParallelism()} (this machine's cores), or unset it`)
+  return env
+}
+
+/** The most intra-op threads a session may ask for: far more than the cores only slows ONNX Runtime down (and 10,000 hang it). */
+export function maxThreads(): number {
+  return Math.max(16, 4 * availableParallelism())
 }

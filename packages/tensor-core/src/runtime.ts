@@ -4,7 +4,7 @@
  * alone: if it is missing, creating the session fails with a clear error instead of silently running
  * elsewhere. Feeds are validated against the graph's declared inputs before every run.
  */
-import { type Ort, type Provider, defaultThreads, loadOrt } from './backend'
+import { type Ort, type Provider, defaultThreads, loadOrt, maxThreads } from './backend'
 import { type DType, allocTyped, type TypedArrayFor } from './dtype'
 import { RuntimeError } from './errors'
 import type { Graph, Shape } from './graph'
@@ -76,6 +76,7 @@ export class Session {
       outputs = model.outputs.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape }))
     }
     const threads = opts.threads ?? defaultThreads()
+    checkThreads(threads)
     if (provider === 'wasm') (ort.env as any).wasm.numThreads = threads
     let session
     try {
@@ -171,3 +172,12 @@ const PROVIDER_HELP: Record<Provider, string> = {
   cuda: "The CUDA provider needs an NVIDIA GPU, CUDA 12 and onnxruntime-node's CUDA libraries (reinstall onnxruntime-node with ONNXRUNTIME_NODE_INSTALL_CUDA=v12 on a machine that can download them); use provider 'cpu' otherwise.",
   webgpu: "WebGPU needs a GPU adapter: in Node, libvulkan and a Vulkan driver; in a browser, navigator.gpu (Chrome/Edge 113+, or --enable-unsafe-webgpu). Use 'cpu' (Node) or 'wasm' (browser) otherwise.",
 }
+
+/** A thread count a session can use: a positive integer, at most maxThreads() (RuntimeError naming the limit). */
+export function checkThreads(threads: number): void {
+  if (!(Number.isInteger(threads) && threads >= 1)) throw new RuntimeError(`threads must be a positive integer, got ${threads}`)
+  const max = maxThreads()
+  if (threads > max) throw new RuntimeError(`${threads} threads is far above this machine's core count: ONNX Runtime starts one thread each and slows to a crawl; use at most ${max}`)
+}
+
+export { defaultThreads, maxThreads } from './backend'

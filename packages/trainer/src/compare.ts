@@ -11,20 +11,21 @@
  * (the baseline) by Welch's two-sided t-test (unequal variances) at α = 0.05 on the full-split loss;
  * the test on the paper's metric is reported beside it.
  */
-import { type GptConfigInput, kvCacheBytesPerToken, paramCounts } from '@moas/gpt'
-import { existsSync, readFileSync, renameSync, writeFileSync, mkdirSync } from 'node:fs'
+import { type GptConfigInput, VARIANTS, kvCacheBytesPerToken, paramCounts } from '@moas/gpt'
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join, resolve } from 'node:path'
 import { type CurveSeries, valLossChart } from './chart'
 import { TrainError } from './errors'
 import { loadModel } from '@moas/inference/node'
 import { evaluateTokens } from './evaluate'
-import { type Dataset, type TrainPresetName, type TrainProtocol, makeRunConfig, modelConfig } from './presets'
+import { type Dataset, type TrainPresetName, type TrainProtocol, diffRunConfigs, makeRunConfig, modelConfig } from './presets'
+import { RunLock } from './run-lock'
 import { mean, sampleStd, type WelchResult, welchTTest } from './stats'
 import { type LogRecord, type TrainResult, medianMs, readLog, readRun, train } from './train'
 
 export const ALPHA = 0.05
-export const COMPARE_FILES = { markdown: 'results.md', json: 'results.json', chart: 'val_loss.svg', summary: 'summary.json' } as const
+export const COMPARE_FILES = { markdown: 'results.md', json: 'results.json', chart: 'val_loss.svg', summary: 'summary.json', marker: 'compare.json' } as const
 
 export interface CompareOptions {
   out: string
@@ -40,6 +41,8 @@ export interface CompareOptions {
   /** Before each run: 'new', 'resume' (unfinished run found) or 'done' (finished, skipped). */
   onRun?: (info: { variant: string; seed: number; index: number; total: number; status: 'new' | 'resume' | 'done'; dir: string; steps: number; step: number }) => void
   onRecord?: (variant: string, seed: number, record: LogRecord) => void
+  /** Things found and repaired on the way (a stale lock, a torn log line). */
+  onNote?: (message: string) => void
 }
 
 /** What one finished (variant, seed) run contributes; stored as summary.json in its directory. */
@@ -134,10 +137,41 @@ export async function compare(opts: CompareOptions): Promise<CompareResult> {
   if (!opts.seeds.length) throw new TrainError('compare needs at least one seed')
   const dup = opts.variants.find((v, i) => opts.variants.indexOf(v) !== i)
   if (dup) throw new TrainError(`variant '${dup}' is listed twice`)
-  const steps = opts.protocol.steps
   // Validate every variant's config before training anything.
   const configs = new Map(opts.variants.map((v) => [v, modelConfig(opts.preset, opts.data.tokenizer.vocabSize, { ...opts.model, attention: v })]))
+  checkCompareDir(out)
+  const lock = RunLock.acquire(out, opts.onNote)
+  try {
+    return await compareLocked(opts, out, configs)
+  } finally {
+    lock.release()
+  }
+}
+
+/** Entries compare writes in its --out: its result files and one directory per variant. */
+function isCompareEntry(name: string): boolean {
+  const base = name.replace(/\.tmp$/, '')
+  return (Object.values(COMPARE_FILES) as string[]).includes(base) || (VARIANTS as readonly string[]).includes(name.replace(/\.(next|prev)$/, ''))
+}
+
+/**
+ * compare writes only into a folder of its own: an --out holding anything else (a results.md the user
+ * wrote, unrelated files) is refused rather than overwritten.
+ */
+function checkCompareDir(out: string): void {
+  if (!existsSync(out)) return
+  const entries = readdirSync(out)
+  const foreign = entries.filter((e) => !isCompareEntry(e))
+  const ours = existsSync(join(out, COMPARE_FILES.marker))
+  const results = entries.filter((e) => [COMPARE_FILES.markdown, COMPARE_FILES.json, COMPARE_FILES.chart].includes(e as never))
+  if (foreign.length || (!ours && results.length))
+    throw new TrainError(`${out} holds files that moas compare did not write (${[...foreign, ...(ours ? [] : results)].slice(0, 4).join(', ')}); compare writes into a folder of its own: choose an empty or new --out`)
+}
+
+async function compareLocked(opts: CompareOptions, out: string, configs: Map<string, ReturnType<typeof modelConfig>>): Promise<CompareResult> {
+  const steps = opts.protocol.steps
   mkdirSync(out, { recursive: true })
+  writeAtomic(join(out, COMPARE_FILES.marker), `${JSON.stringify({ format: 'moas-compare', version: 1 })}\n`)
   const summaries = new Map<string, RunSummary>()
   const total = opts.variants.length * opts.seeds.length
   let index = 0
@@ -151,13 +185,18 @@ export async function compare(opts: CompareOptions): Promise<CompareResult> {
       }
       const dir = runDir(out, variant, seed)
       const run = makeRunConfig(opts.protocol, configs.get(variant)!, opts.data, seed)
-      let summary = existsSync(dir) ? readSummary(dir, steps) : null
+      let summary: RunSummary | null = null
       let status: 'new' | 'resume' | 'done' = 'new'
       let step = 0
-      if (!summary && exists(dir)) {
+      if (exists(dir)) {
+        // An existing run counts only if it was trained with this protocol: never label it with another.
         const saved = await readRun(dir)
+        const diff = diffRunConfigs(saved.state.run, run)
+        if (diff.length)
+          throw new TrainError(`${dir} was trained with a different protocol than the one asked for now (${diff.join('; ')}); rerun compare with that run's settings, or use another --out for the new protocol`)
         step = saved.state.step
         status = saved.state.step >= steps ? 'done' : 'resume'
+        summary = existsSync(dir) ? readSummary(dir, steps) : null
       }
       if (summary) status = 'done'
       opts.onRun?.({ variant, seed, index: index++, total, status, dir, steps, step: summary ? steps : step })
@@ -166,7 +205,7 @@ export async function compare(opts: CompareOptions): Promise<CompareResult> {
         if (status !== 'done') {
           result = await train({
             out: dir, run, steps, checkpointInterval: opts.protocol.checkpoint_interval, data: opts.data, resume: status === 'resume',
-            signal: opts.signal, threads: opts.threads, onRecord: (r) => opts.onRecord?.(variant, seed, r),
+            signal: opts.signal, threads: opts.threads, onRecord: (r) => opts.onRecord?.(variant, seed, r), onNote: opts.onNote,
           })
         }
         if (result?.status === 'interrupted') {

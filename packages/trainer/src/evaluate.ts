@@ -6,6 +6,7 @@ import type { LoadedModel, OnUnknown } from '@moas/inference'
 import { evalWindows } from './data/batches'
 import { DataError } from './data/errors'
 import { EvalSession } from './engine'
+import { TrainError } from './errors'
 
 export interface EvalResult {
   /** Mean cross entropy over every predicted target, nats. */
@@ -36,6 +37,7 @@ export async function evaluateTokens(model: LoadedModel, tokens: Int32Array, opt
   const session = await EvalSession.create(model.config, { threads: opts.threads })
   try {
     const { loss, tokens: n } = await session.meanLoss(model.params, windows.batches(opts.batchSize ?? 8))
+    if (!Number.isFinite(loss)) throw new TrainError(`the evaluation gave a non-finite loss (${loss}): the model overflows on this text; its weights are finite (checked on load) but too large, e.g. a diverged run`)
     return { loss, bpc: loss / Math.LN2, tokens: n }
   } finally {
     await session.release()

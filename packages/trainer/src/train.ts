@@ -15,10 +15,10 @@
  * depends on when the run was interrupted); the lr is a function of the step; parameters and moments are
  * saved bit for bit. So N updates, or N/2 + resume + N/2, give identical losses and parameters.
  */
-import { type Checkpoint, CheckpointError, readSafetensors, writeSafetensors } from '@moas/gpt'
+import { CHECKPOINT_FILES, type Checkpoint, CheckpointError, readSafetensors, writeSafetensors } from '@moas/gpt'
 import { loadCheckpoint, saveCheckpoint } from '@moas/gpt/node'
 import { momentNames } from '@moas/tensor-core'
-import { existsSync, readFileSync, readdirSync, renameSync, writeFileSync, appendFileSync } from 'node:fs'
+import { appendFileSync, existsSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { BatchSampler, type BatchSamplerState } from './data/batches'
 import { CharTokenizer } from '@moas/inference'
@@ -27,6 +27,7 @@ import { EvalSession, type OptimizerState, TrainingSession, initialParams } from
 import { DivergenceError, TrainError } from './errors'
 import { type NoiseState, Xoshiro128 } from './noise'
 import { type Dataset, type RunConfig, deriveSeed, diffRunConfigs, lrSchedule } from './presets'
+import { RunLock } from './run-lock'
 import { lrAt } from './schedule'
 
 export const RUN_FILES = { state: 'trainer_state.json', optimizer: 'optimizer.safetensors', log: 'log.jsonl' } as const
@@ -79,6 +80,8 @@ export interface TrainOptions {
   threads?: number
   onRecord?: (record: LogRecord) => void
   onStart?: (info: { step: number; steps: number; resumed: boolean }) => void
+  /** Things found and repaired on the way (a stale lock, a torn log line), one line each. */
+  onNote?: (message: string) => void
 }
 
 export interface TrainResult {
@@ -100,6 +103,8 @@ export interface SavedRun {
   tokenizer: CharTokenizer
   /** Records of log.jsonl up to the checkpoint's step. */
   records: LogRecord[]
+  /** What was found and repaired (a torn log line, records past the checkpoint), for the user to read. */
+  notes: string[]
 }
 
 /** Read a run directory saved by train(), validating the training state next to the model. */
@@ -112,8 +117,9 @@ export async function readRun(dir: string): Promise<SavedRun> {
   const optPath = join(from, RUN_FILES.optimizer)
   if (!existsSync(optPath)) throw new CheckpointError(`${optPath}: missing; a resumable checkpoint needs the Adam moments`)
   let tensors
+  let optMeta: Record<string, string>
   try {
-    tensors = readSafetensors(readFileSync(optPath), optPath).tensors
+    ;({ tensors, metadata: optMeta } = readSafetensors(readFileSync(optPath), optPath))
   } catch (e) {
     throw new CheckpointError((e as Error).message, { cause: e })
   }
@@ -133,8 +139,43 @@ export async function readRun(dir: string): Promise<SavedRun> {
   } catch (e) {
     throw new CheckpointError(`${join(from, 'tokenizer.json')}: ${(e as Error).message}`)
   }
-  const records = readLog(join(from, RUN_FILES.log)).filter((r) => r.step <= state.step)
-  return { checkpoint, state, optimizer: { step: state.step, m, v }, tokenizer, records }
+  checkConsistency(dir, checkpoint, state, optMeta, m, v)
+  const notes: string[] = []
+  const log = readLogChecked(join(from, RUN_FILES.log))
+  if (log.torn) notes.push(`${RUN_FILES.log}: its last line was cut short (the process stopped mid-write); dropped, and the log is rewritten at the checkpoint`)
+  const records = log.records.filter((r) => r.step <= state.step)
+  if (records.length < log.records.length) notes.push(`${RUN_FILES.log}: ${log.records.length - records.length} record(s) after the checkpoint's step ${state.step} dropped (they are trained again)`)
+  const steps = records.map((r) => r.step)
+  if (steps.some((s, i) => s !== i + 1) || steps.length !== state.step)
+    notes.push(`${RUN_FILES.log}: holds ${records.length} record(s) for ${state.step} update(s) (steps missing or out of order); the checkpoint itself is consistent, so training continues, but the log's curve has gaps`)
+  return { checkpoint, state, optimizer: { step: state.step, m, v }, tokenizer, records, notes }
+}
+
+/**
+ * The files of a run directory must describe the same moment of the same run: trainer_state.json's step
+ * equals config.json's training.step and the optimizer's saved step, its model config is the checkpoint's,
+ * its sampler was built for this run's block and batch sizes and has drawn step × accum batches, and the
+ * Adam moments are finite. A mismatch means the files were edited or mixed from different saves.
+ */
+function checkConsistency(dir: string, ck: Checkpoint, state: TrainerState, optMeta: Record<string, string>, m: Map<string, Float32Array>, v: Map<string, Float32Array>): void {
+  const problems: string[] = []
+  const trainingStep = (ck.extra.training as { step?: unknown } | undefined)?.step
+  if (trainingStep !== state.step) problems.push(`config.json's training.step is ${JSON.stringify(trainingStep)}`)
+  if (optMeta.step !== undefined && Number(optMeta.step) !== state.step) problems.push(`${RUN_FILES.optimizer} was saved at step ${optMeta.step}`)
+  const modelDiff = diffRunConfigs(ck.config, state.run.model)
+  if (modelDiff.length) problems.push(`its run.model differs from config.json's model (${modelDiff.join('; ')})`)
+  const s = state.sampler
+  if (s.blockSize !== state.run.model.block_size || s.batchSize !== state.run.batch_size) problems.push(`its batch sampler is for block ${s.blockSize} × batch ${s.batchSize}, the run uses ${state.run.model.block_size} × ${state.run.batch_size}`)
+  if (s.step !== state.step * state.run.accum) problems.push(`its batch sampler has drawn ${s.step} batches, ${state.step} update(s) × accum ${state.run.accum} draw ${state.step * state.run.accum}`)
+  if (state.step > state.steps) problems.push(`its step ${state.step} is beyond its steps ${state.steps}`)
+  for (const [name, arr] of [...m, ...v]) {
+    if (arr.some((x) => !Number.isFinite(x))) {
+      problems.push(`the Adam moments of '${name}' hold non-finite values`)
+      break
+    }
+  }
+  if (problems.length)
+    throw new CheckpointError(`${dir}: ${RUN_FILES.state} says step ${state.step}, but ${problems.join('; ')}: the run directory's files do not belong together (edited, or copied from different saves); resume from an intact copy, or start a new run`)
 }
 
 function parseState(text: string, path: string): TrainerState {
@@ -153,17 +194,24 @@ function parseState(text: string, path: string): TrainerState {
 
 /** Records of a log file; a torn last line (a crash mid-write) is dropped. */
 export function readLog(path: string): LogRecord[] {
-  if (!existsSync(path)) return []
+  return readLogChecked(path).records
+}
+
+/** readLog, also saying whether a torn line was dropped. */
+export function readLogChecked(path: string): { records: LogRecord[]; torn: boolean } {
+  if (!existsSync(path)) return { records: [], torn: false }
   const out: LogRecord[] = []
   for (const line of readFileSync(path, 'utf8').split('\n')) {
     if (!line.trim()) continue
     try {
-      out.push(JSON.parse(line))
+      const r = JSON.parse(line)
+      if (!Number.isInteger(r?.step)) return { records: out, torn: true }
+      out.push(r)
     } catch {
-      break
+      return { records: out, torn: true }
     }
   }
-  return out
+  return { records: out, torn: false }
 }
 
 /** Median of the update times of a log (robust to the first, warm-up update and to eval pauses). */
@@ -188,11 +236,44 @@ function checkData(run: RunConfig, data: Dataset): void {
   if (data.val.length <= run.model.block_size) throw new DataError(`the val split has ${data.val.length} tokens; the eval needs more than block_size = ${run.model.block_size}`)
 }
 
-function checkFreshDir(out: string): void {
-  const leftovers = [`${out}.next`, `${out}.prev`].filter(existsSync)
+/**
+ * A fresh run needs an empty `out`. What an interrupted first save leaves (DIR.next without its COMPLETE
+ * marker, and no DIR or DIR.prev) holds nothing to lose: it is removed, with a note. A complete DIR.next
+ * or a DIR.prev is a real checkpoint: the user is sent to --resume.
+ */
+function checkFreshDir(out: string, note: (m: string) => void): void {
+  const next = `${out}.next`
+  const prev = `${out}.prev`
   const holds = existsSync(out) && readdirSync(out).length > 0
-  if (holds || leftovers.length)
+  if (!holds && !existsSync(prev) && existsSync(next) && !existsSync(join(next, CHECKPOINT_FILES.complete))) {
+    rmSync(next, { recursive: true, force: true })
+    note(`removed ${next}: an interrupted first save that never completed (no checkpoint was lost)`)
+  }
+  if (holds || existsSync(next) || existsSync(prev))
     throw new TrainError(`${out} already holds a run or other files; pass --resume ${out} to continue it, or choose an empty --out`)
+}
+
+/**
+ * The saved batch-sampler state must be the one this run's seed reaches after step × accum batches: replay
+ * the draws (cheap: indices only) and compare, so an edited or foreign trainer_state.json is refused
+ * instead of silently changing the batch order.
+ */
+function checkSamplerTrajectory(out: string, run: RunConfig, data: Dataset, state: TrainerState): void {
+  const replay = new BatchSampler(data.train, run.model.block_size, run.batch_size, deriveSeed(run.seed, 'batches'))
+  replay.skip(state.step * run.accum)
+  if (replay.state().rng !== state.sampler.rng)
+    throw new CheckpointError(`${out}: ${RUN_FILES.state}'s batch-sampler state is not the one seed ${run.seed} reaches at step ${state.step}: the file was edited or comes from another run; resume from an intact copy, or start a new run`)
+}
+
+/** A save that failed for lack of space or permission: say where, why, and what is intact. */
+function saveError(e: unknown, out: string, step: number, lastSaved: number | null): unknown {
+  const code = (e as NodeJS.ErrnoException).code
+  const why: Record<string, string> = { ENOSPC: 'no space left on the device', EDQUOT: 'the disk quota is exceeded', EROFS: 'the file system is read-only', EACCES: 'permission denied', EPERM: 'operation not permitted' }
+  if (!code || !why[code]) return e
+  const intact = lastSaved === null
+    ? 'nothing was trained yet and no checkpoint exists; free space or choose another --out, then start again'
+    : `the last good checkpoint (step ${lastSaved}) is intact in ${out}; free space, then continue with --resume ${out}`
+  return new TrainError(`could not save the checkpoint of step ${step} in ${out} (${code}: ${why[code]}, at ${(e as NodeJS.ErrnoException).path ?? out}); ${intact}`)
 }
 
 export async function train(opts: TrainOptions): Promise<TrainResult> {
@@ -200,6 +281,17 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const { run, data, steps } = opts
   if (!(Number.isInteger(steps) && steps >= 0)) throw new TrainError(`steps must be a non-negative integer, got ${steps}`)
   checkData(run, data)
+  const note = opts.onNote ?? (() => {})
+  const lock = RunLock.acquire(out, note)
+  try {
+    return await trainLocked(opts, out, note)
+  } finally {
+    lock.release()
+  }
+}
+
+async function trainLocked(opts: TrainOptions, out: string, note: (m: string) => void): Promise<TrainResult> {
+  const { run, data, steps } = opts
   const T = run.model.block_size
   let params: ReadonlyMap<string, Float32Array>
   let optimizer: OptimizerState | undefined
@@ -209,18 +301,21 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let mustSave: boolean
   if (opts.resume) {
     const saved = await readRun(out)
+    for (const n of saved.notes) note(n)
+    if (steps < saved.state.step) throw new TrainError(`cannot resume ${out} to ${steps} steps: it is already at step ${saved.state.step}; give more steps (or none, to finish its ${saved.state.steps})`)
     const diff = diffRunConfigs(saved.state.run, run)
     if (diff.length) throw new TrainError(`cannot resume ${out}: the run config differs from the checkpoint's (${diff.join('; ')}); resume with the same settings, or start a new run with another --out`)
     if (saved.tokenizer.vocab.join('') !== data.tokenizer.vocab.join('')) throw new TrainError(`cannot resume ${out}: the data's vocabulary differs from the checkpoint's tokenizer`)
     params = saved.checkpoint.params
     optimizer = saved.optimizer
     sampler = BatchSampler.fromState(data.train, saved.state.sampler)
+    checkSamplerTrajectory(out, run, data, saved.state)
     noise = Xoshiro128.fromState(saved.state.noise)
     records = saved.records
     // Recovering from a crash mid-save reads DIR.next or DIR.prev: save once so DIR is whole again.
     mustSave = saved.checkpoint.dir !== out
   } else {
-    checkFreshDir(out)
+    checkFreshDir(out, note)
     params = initialParams(run.model, deriveSeed(run.seed, 'init'))
     sampler = new BatchSampler(data.train, T, run.batch_size, deriveSeed(run.seed, 'batches'))
     noise = new Xoshiro128(deriveSeed(run.seed, 'noise'))
@@ -232,9 +327,16 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const schedule = lrSchedule(run, steps)
   const logPath = join(out, RUN_FILES.log)
   const logText = () => records.map((r) => `${JSON.stringify(r)}\n`).join('')
-  let lastSaved = session.step
+  let lastSaved: number | null = opts.resume ? session.step : null
 
   const save = async () => {
+    try {
+      await saveNow()
+    } catch (e) {
+      throw saveError(e, out, session.step, lastSaved)
+    }
+  }
+  const saveNow = async () => {
     const step = session.step
     const state: TrainerState = {
       format: 'moas-trainer-state', version: 1, step, steps, finished: step >= steps,
@@ -256,6 +358,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         [RUN_FILES.state]: `${JSON.stringify(state, null, 2)}\n`,
         [RUN_FILES.log]: logText(),
       },
+      mutableFiles: [RUN_FILES.log], // appended to between saves; checked record by record on resume
     })
     lastSaved = step
   }
@@ -291,10 +394,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         appendFileSync(logPath, `${JSON.stringify(rec)}\n`) // for diagnosis; dropped by a resume
         const what = !Number.isFinite(res.loss) ? `loss ${res.loss}` : `gradient norm ${res.gradNorm}`
         throw new DivergenceError(
-          `training diverged: ${what} at step ${step}; stopped without saving it. The last good checkpoint (step ${lastSaved}) is in ${out}. ` +
+          `training diverged: ${what} at step ${step}; stopped without saving it. The last good checkpoint (step ${lastSaved ?? 0}) is in ${out}. ` +
             `Try a lower --lr (now ${run.lr}), --clip 1.0, or a warmup (--schedule cosine --warmup 100)`,
           step,
-          lastSaved,
+          lastSaved ?? 0,
         )
       }
       if (step % run.eval_interval === 0 || step === steps) {

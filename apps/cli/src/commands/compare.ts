@@ -4,7 +4,7 @@ import { compare, loadDataset, renderMarkdown } from '@moas/trainer/node'
 import type { Command } from 'commander'
 import { EXIT } from '../errors'
 import { type Io, Progress } from '../io'
-import { addProtocolOptions, modelFlags, positiveInt, presetOption, presetProtocol, protocolFlags, seedInt, variantList } from '../options'
+import { addProtocolOptions, checkFits, checkScheduleFlags, checkThreadsEnv, modelFlags, positiveInt, presetOption, presetProtocol, protocolFlags, seedInt, variantList } from '../options'
 
 export const DEFAULT_VARIANTS = ['mha', 'static-moas', 'moas']
 /** Seeds by default: enough for a verdict on the quick smoke preset; one paper run per variant is already slow. */
@@ -34,13 +34,16 @@ Examples:
     const variants: string[] = opts.variants ?? DEFAULT_VARIANTS
     const first: number = opts.firstSeed ?? 0
     const seeds = Array.from({ length: opts.seeds ?? DEFAULT_SEEDS[preset] }, (_, i) => first + i)
-    for (const v of variants) modelConfig(preset, 64, { ...modelFlags(opts), attention: v }) // fail fast on a bad variant
+    checkThreadsEnv(io.env)
+    checkScheduleFlags(protocol, protocolFlags(opts))
+    for (const v of variants) checkFits(modelConfig(preset, 64, { ...modelFlags(opts), attention: v })) // fail fast on a bad variant or size
     const data = await loadDataset(protocol.data, { dataDir: opts.dataDir, env: io.env })
     const out = resolve(opts.out ?? `runs/compare-${preset}`)
     const progress = new Progress(io)
     try {
       const result = await compare({
         out, variants, seeds, preset, protocol, model: modelFlags(opts), data, signal: io.signal, threads: opts.threads,
+        onNote: (m) => progress.note(`moas compare: ${m}`),
         onRun: (r) => {
           const what = r.status === 'done' ? 'finished, skipped' : r.status === 'resume' ? `resuming at step ${r.step}` : 'training'
           progress.note(`[${r.index + 1}/${r.total}] ${r.variant} seed ${r.seed}: ${what} (${r.dir})`)

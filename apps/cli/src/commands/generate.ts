@@ -3,7 +3,7 @@ import { loadModel, loadModelFolder } from '@moas/inference/node'
 import type { Command } from 'commander'
 import { EXIT, UsageError } from '../errors'
 import type { Io } from '../io'
-import { nonNegativeInt, nonNegativeNumber, positiveInt, seedInt } from '../options'
+import { nonNegativeInt, nonNegativeNumber, positiveInt, seedInt, threadCount } from '../options'
 import { readTextFile } from './eval'
 
 const probability = (v: string) => {
@@ -27,7 +27,7 @@ export function generateCommand(program: Command, io: Io, done: (code: number) =
     .option('--seed <n>', 'sampling seed', seedInt, 0)
     .option('--skip-unknown', 'drop prompt characters outside the vocabulary instead of refusing the prompt')
     .option('--json', 'print one JSON line per prompt and a summary line instead of streaming the text')
-    .option('--threads <n>', 'ONNX Runtime intra-op threads', positiveInt)
+    .option('--threads <n>', 'ONNX Runtime intra-op threads', threadCount)
     .addHelpText('after', `
 Prefills the prompt(s) in one run, then decodes one character per step against the KV cache. One prompt
 streams: the prompt, then each character as it is sampled. Several prompts (--prompts) print each

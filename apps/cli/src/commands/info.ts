@@ -3,7 +3,7 @@ import { SYNTHETIC_ALPHABET, modelConfig } from '@moas/trainer'
 import type { Command } from 'commander'
 import { EXIT } from '../errors'
 import type { Io } from '../io'
-import { collectSet, modelFlags, positiveInt, presetOption } from '../options'
+import { checkFits, collectSet, modelFlags, positiveInt, presetOption, variantName } from '../options'
 
 /** Vocabulary sizes of the presets' default datasets: WikiText-2 characters (paper), the synthetic alphabet (smoke). */
 const DEFAULT_VOCAB = { paper: 283, smoke: SYNTHETIC_ALPHABET.length } as const
@@ -12,7 +12,7 @@ export function infoCommand(program: Command, io: Io, done: (code: number) => vo
   program
     .command('info')
     .description('validated model config, parameter counts and KV-cache size of a variant')
-    .requiredOption('--attention <variant>', `attention variant: ${VARIANTS.join(', ')}`)
+    .requiredOption('--attention <variant>', `attention variant: ${VARIANTS.join(', ')}`, variantName)
     .addOption(presetOption().default('paper'))
     .option('--vocab-size <n>', 'vocabulary size (default 283 for paper, the synthetic alphabet for smoke)', positiveInt)
     .option('--set <key=value>', 'any model config key, repeatable', collectSet)
@@ -25,7 +25,7 @@ Example:
   moas info --attention moas --preset paper --json`)
     .action((opts) => {
       const preset = opts.preset as keyof typeof DEFAULT_VOCAB
-      const cfg = modelConfig(preset, opts.vocabSize ?? DEFAULT_VOCAB[preset], modelFlags(opts))
+      const cfg = checkFits(modelConfig(preset, opts.vocabSize ?? DEFAULT_VOCAB[preset], modelFlags(opts)))
       const counts = paramCounts(cfg)
       const info = {
         config: cfg,

@@ -5,13 +5,13 @@ import { loadDataset, readRun, train } from '@moas/trainer/node'
 import type { Command } from 'commander'
 import { EXIT, UsageError } from '../errors'
 import { type Io, Progress } from '../io'
-import { addProtocolOptions, modelFlags, presetOption, presetProtocol, protocolFlags, seedInt } from '../options'
+import { addProtocolOptions, checkFits, checkScheduleFlags, checkThreadsEnv, modelFlags, presetOption, presetProtocol, protocolFlags, seedInt, variantName } from '../options'
 
 export function trainCommand(program: Command, io: Io, done: (code: number) => void): void {
   const cmd = program
     .command('train')
     .description('train one model; writes DIR/config.json, model.safetensors, tokenizer.json, log.jsonl (+ optimizer and trainer state for --resume)')
-    .option('--attention <variant>', `attention variant: ${VARIANTS.join(', ')}`)
+    .option('--attention <variant>', `attention variant: ${VARIANTS.join(', ')}`, variantName)
     .addOption(presetOption())
     .option('--seed <n>', 'seed of the init, batches and dropout (default 0)', seedInt)
     .option('--out <dir>', 'run directory (default runs/<attention>-<preset>-seed<seed>)')
@@ -40,14 +40,8 @@ interface TrainFlags extends Record<string, unknown> {
   set?: Record<string, unknown>
 }
 
-function checkScheduleFlags(p: TrainProtocol, flags: Partial<TrainProtocol>): void {
-  const cosineOnly = (['warmup', 'min_lr', 'decay_steps'] as const).filter((k) => flags[k] !== undefined)
-  if (p.schedule === 'constant' && cosineOnly.length)
-    throw new UsageError(`${cosineOnly.map((k) => `--${k.replace(/_/g, '-')}`).join(', ')} only apply to --schedule cosine (the schedule is constant)`)
-  if (p.schedule === 'cosine' && p.warmup >= (p.decay_steps ?? p.steps)) throw new UsageError(`--warmup (${p.warmup}) must be smaller than the decay horizon (${p.decay_steps ?? p.steps} updates)`)
-}
-
 async function runTrain(opts: TrainFlags, io: Io): Promise<number> {
+  checkThreadsEnv(io.env)
   const flags = protocolFlags(opts)
   const model = modelFlags(opts)
   const onUnknown = opts.skipUnknown ? 'skip' : 'error'
@@ -61,6 +55,8 @@ async function runTrain(opts: TrainFlags, io: Io): Promise<number> {
     if (opts.out && resolve(opts.out) !== out) throw new UsageError(`--resume continues in its own directory (${opts.resume}); drop --out ${opts.out}`)
     const saved = await readRun(out)
     const s = saved.state
+    if (flags.steps !== undefined && flags.steps < s.step)
+      throw new UsageError(`--steps ${flags.steps} is below the run's step ${s.step}: --resume continues a run to more updates; give --steps above ${s.step}, or leave it out to finish the run's ${s.steps}`)
     // Flags the user typed override the saved run; train() then refuses any change to the trajectory.
     const base = opts.preset ? presetProtocol(opts.preset, {}) : protocolOfRun(s.run, s.steps, s.checkpoint_interval ?? 0)
     protocol = { ...base, ...flags }
@@ -76,9 +72,9 @@ async function runTrain(opts: TrainFlags, io: Io): Promise<number> {
     protocol = presetProtocol(preset, flags)
     seed = opts.seed ?? 0
     // Validate the model flags before loading data, so a typo fails fast.
-    modelConfig(preset, 64, model)
+    checkFits(modelConfig(preset, 64, model))
     dataset = await loadDataset(protocol.data, { dataDir: opts.dataDir, env: io.env })
-    cfg = modelConfig(preset, dataset.tokenizer.vocabSize, model)
+    cfg = checkFits(modelConfig(preset, dataset.tokenizer.vocabSize, model))
     out = resolve(opts.out ?? `runs/${cfg.attention}-${preset}-seed${seed}`)
   }
   checkScheduleFlags(protocol, flags)
@@ -96,6 +92,7 @@ async function runTrain(opts: TrainFlags, io: Io): Promise<number> {
         )
         progress.start(cfg.attention, steps, step)
       },
+      onNote: (m) => progress.note(`moas train: ${m}`),
       onRecord: (r) => {
         progress.line(r)
         progress.update(r.step, { loss: r.loss, val: r.val_loss })

@@ -69,6 +69,13 @@ export class BatchSampler {
     return { x, y }
   }
 
+  /** Advance past `n` batches without filling them (the same draws as n calls of next()). */
+  skip(n: number): void {
+    const span = this.tokens.length - this.blockSize
+    for (let i = 0; i < n * this.batchSize; i++) this.rng.int(span)
+    this.step += n
+  }
+
   state(): BatchSamplerState {
     return { blockSize: this.blockSize, batchSize: this.batchSize, tokens: this.tokens.length, rng: this.rng.state(), step: this.step }
   }
