@@ -40,6 +40,12 @@ function expectOneLineError(r: { code: number; stderr: string }, pattern: RegExp
   expect(r.stderr).not.toMatch(/\n\s+at /) // no stack frames
 }
 
+const asVersion1 = (d: string) => { // a checkpoint from before manifests: no checkpoint_version, empty COMPLETE
+  const { checkpoint_version: _v, ...meta } = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'))
+  writeFileSync(join(d, 'config.json'), JSON.stringify(meta))
+  writeFileSync(join(d, 'COMPLETE'), '')
+}
+
 // A tiny trained run shared by the checkpoint tests: smoke preset, a small model, a few steps.
 const TINY = ['--set', 'n_layer=1', '--set', 'n_embd=16', '--set', 'n_head=2', '--set', 'block_size=16', '--batch-size', '4', '--eval-iters', '2']
 let runDir = ''
@@ -116,7 +122,7 @@ describe('bad input: one line, non-zero exit', () => {
         writeFileSync(join(d, f), readFileSync(join(runDir, f)))
       // An empty COMPLETE (a checkpoint from before checksum manifests) lets each decoding check speak;
       // with the manifest every one of these edits is refused as "changed since the checkpoint was saved".
-      writeFileSync(join(d, 'COMPLETE'), '')
+      asVersion1(d)
       return d
     }
     const text = join(tempDir(), 't.txt')

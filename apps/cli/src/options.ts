@@ -19,8 +19,12 @@ function parser<T>(schema: z.ZodType<T>, what: string) {
 }
 
 const numberText = z.string().trim().regex(/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/).transform(Number)
-export const positiveInt = parser(numberText.pipe(z.number().int().min(1)), 'a positive integer')
-export const nonNegativeInt = parser(numberText.pipe(z.number().int().min(0)), 'an integer >= 0')
+// Counts stop at 2^31 - 1: beyond it nothing can be allocated or finished, and typed arrays overflow.
+const MAX_COUNT = 2 ** 31 - 1
+export const positiveInt = parser(numberText.pipe(z.number().int().min(1).max(MAX_COUNT)), `a positive integer (at most ${MAX_COUNT})`)
+export const nonNegativeInt = parser(numberText.pipe(z.number().int().min(0).max(MAX_COUNT)), `an integer >= 0 (at most ${MAX_COUNT})`)
+/** Sizes that multiply into memory (sequences per batch, micro-batches, seeds): a smaller cap. */
+export const sizeInt = parser(numberText.pipe(z.number().int().min(1).max(65536)), 'a positive integer (at most 65536)')
 export const positiveNumber = parser(numberText.pipe(z.number().positive()), 'a number > 0')
 export const nonNegativeNumber = parser(numberText.pipe(z.number().min(0)), 'a number >= 0')
 export const seedInt = parser(numberText.pipe(z.number().int().min(0).max(0xffffffff)), 'an integer seed in [0, 4294967295]')
@@ -84,8 +88,8 @@ export function addProtocolOptions(cmd: Command): Command {
     .addOption(dataOption())
     .option('--data-dir <dir>', 'folder holding wikitext-2/{train,valid,test}.txt (else MOAS_DATA_DIR, else the cache, else download)')
     .option('--steps <n>', 'number of updates', positiveInt)
-    .option('--batch-size <n>', 'sequences per micro-batch', positiveInt)
-    .option('--accum <n>', 'micro-batches per update (gradient accumulation)', positiveInt)
+    .option('--batch-size <n>', 'sequences per micro-batch', sizeInt)
+    .option('--accum <n>', 'micro-batches per update (gradient accumulation)', sizeInt)
     .option('--lr <x>', 'peak learning rate', positiveNumber)
     .addOption(new Option('--schedule <kind>', 'learning-rate schedule').choices(SCHEDULES))
     .option('--warmup <n>', 'cosine: linear warmup updates', nonNegativeInt)
@@ -94,7 +98,7 @@ export function addProtocolOptions(cmd: Command): Command {
     .option('--clip <x>', 'clip gradients to this global L2 norm (default: none)', positiveNumber)
     .option('--weight-decay <x>', 'AdamW weight decay on >=2-D tensors', nonNegativeNumber)
     .option('--eval-interval <n>', 'evaluate every n updates', positiveInt)
-    .option('--eval-iters <n>', 'random val batches per evaluation', positiveInt)
+    .option('--eval-iters <n>', 'random val batches per evaluation', sizeInt)
     .option('--checkpoint-interval <n>', 'save a checkpoint every n updates (0: only at the end)', nonNegativeInt)
     .option('--set <key=value>', 'any model config key, repeatable (e.g. --set dropout=0.2 --set n_kv_head=3)', collectSet)
     .option('--skip-unknown', 'drop characters outside the vocabulary instead of refusing the text')

@@ -31,7 +31,11 @@ export async function saveCheckpoint(dir: string, opts: SaveCheckpointOptions): 
   // byte changed after the save (disk corruption, a stray edit) is an error and not silently other weights.
   const mutable = new Set(opts.mutableFiles ?? [])
   const sums = Object.fromEntries(Object.entries(files).filter(([name]) => !mutable.has(name)).map(([name, data]) => [name, sha256(data)]))
-  await writeDurably(join(next, CHECKPOINT_FILES.complete), `${JSON.stringify({ format: 'moas-checkpoint', version: 1, sha256: sums })}\n`)
+  // Written beside and renamed into place: COMPLETE exists only once it is whole (a kill -9 while it is
+  // being written leaves DIR.next incomplete, never a half-written marker).
+  const marker = join(next, CHECKPOINT_FILES.complete)
+  await writeDurably(`${marker}.tmp`, `${JSON.stringify({ format: 'moas-checkpoint', version: 1, sha256: sums })}\n`)
+  await rename(`${marker}.tmp`, marker)
   await syncDir(next)
   await swapIn(dir)
 }
@@ -128,7 +132,17 @@ async function verifyManifest(dir: string): Promise<void> {
   const path = join(dir, CHECKPOINT_FILES.complete)
   if (!existsSync(path)) return // a bare model directory (no marker): validated by decodeCheckpoint alone
   const text = await readFile(path, 'utf8')
-  if (text.trim() === '') return
+  if (text.trim() === '') {
+    // Only a version-1 checkpoint may have an empty COMPLETE; a newer one lost its manifest.
+    let version: unknown
+    try {
+      version = JSON.parse(await readFile(join(dir, CHECKPOINT_FILES.config), 'utf8'))?.checkpoint_version
+    } catch {
+      return // config.json itself is unreadable: decodeCheckpoint names that
+    }
+    if (version !== undefined) throw new CheckpointError(`${path}: empty, but the checkpoint was saved with a checksum manifest there (version ${version}); it cannot be trusted: use an earlier copy`)
+    return
+  }
   let manifest: { format?: unknown; sha256?: Record<string, unknown> }
   try {
     manifest = JSON.parse(text)

@@ -35,6 +35,12 @@ async function loadError(dir: string): Promise<string> {
   throw new Error('expected loadCheckpoint to fail')
 }
 
+const asVersion1 = (d: string) => { // a checkpoint from before manifests: no checkpoint_version, empty COMPLETE
+  const { checkpoint_version: _v, ...meta } = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'))
+  writeFileSync(join(d, 'config.json'), JSON.stringify(meta))
+  writeFileSync(join(d, 'COMPLETE'), '')
+}
+
 describe('checkpoints', () => {
   it('round-trip config, every tensor, the tokenizer, extra config keys and extra files', async () => {
     for (const [attention, extra] of [['gqe', { gqe_shared_kv: 'own', bias: true }], ['moas', {}], ['mha', {}]] as const) {
@@ -53,7 +59,7 @@ describe('checkpoints', () => {
       for (const [name, w] of params) expect(back.params.get(name), name).toEqual(w)
       // the file a PyTorch user loads: float32, checkpoint names, head stored once
       const json = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'))
-      expect(json).toEqual({ model: cfg, training: { step: 7 } })
+      expect(json).toEqual({ model: cfg, checkpoint_version: 2, training: { step: 7 } })
       const st = readSafetensors(readFileSync(join(dir, 'model.safetensors'))).tensors
       expect([...st.values()].every((t) => t.dtype === 'float32')).toBe(true)
       expect([...st.keys()].filter((k) => k.includes('wte') || k.includes('lm_head'))).toEqual(['transformer.wte.weight'])
@@ -157,7 +163,7 @@ describe('checkpoints', () => {
     async function saved() {
       const dir = fresh()
       await saveCheckpoint(dir, { config: cfg, params: weights(cfg, 1), tokenizer })
-      writeFileSync(join(dir, 'COMPLETE'), '')
+      asVersion1(dir)
       return dir
     }
 

@@ -51,6 +51,12 @@ export interface Checkpoint {
   files: string[]
 }
 
+/**
+ * Version 2 checkpoints (config.json's "checkpoint_version") carry a checksum manifest in COMPLETE;
+ * version 1 (no key) had an empty COMPLETE.
+ */
+export const CHECKPOINT_VERSION = 2
+
 /** A checkpoint's files as bytes or text, by relative path (the CHECKPOINT_FILES, then the extra files). */
 export type CheckpointFiles = Record<string, Uint8Array | string>
 
@@ -59,10 +65,10 @@ export function encodeCheckpoint(opts: SaveCheckpointOptions, where = 'saveCheck
   const config = checkConfig(opts.config, where)
   const tensors = checkParams(config, toMap(opts.params), where)
   if (opts.tokenizer === undefined) throw new CheckpointError(`${where}: a tokenizer is required (e.g. {"type": "char", "vocab": [...]}); a checkpoint must be usable on its own`)
-  if (opts.extra && 'model' in opts.extra) throw new CheckpointError(`${where}: extra config keys cannot include "model" (that key holds the model config)`)
+  if (opts.extra && ('model' in opts.extra || 'checkpoint_version' in opts.extra)) throw new CheckpointError(`${where}: extra config keys cannot include "model" or "checkpoint_version" (moas's own keys)`)
   for (const name of Object.keys(opts.extraFiles ?? {})) checkExtraName(name, where)
   return {
-    [CHECKPOINT_FILES.config]: `${JSON.stringify({ model: config, ...opts.extra }, null, 2)}\n`,
+    [CHECKPOINT_FILES.config]: `${JSON.stringify({ model: config, checkpoint_version: CHECKPOINT_VERSION, ...opts.extra }, null, 2)}\n`,
     [CHECKPOINT_FILES.tokenizer]: JSON.stringify(opts.tokenizer),
     [CHECKPOINT_FILES.model]: writeSafetensors(tensors, { format: 'pt' }),
     ...opts.extraFiles,
@@ -90,7 +96,7 @@ export function decodeCheckpoint(src: CheckpointSource): Omit<Checkpoint, 'dir' 
   const meta = parseJson(src.config, file(CHECKPOINT_FILES.config))
   if (meta === null || typeof meta !== 'object' || Array.isArray(meta) || !('model' in meta))
     throw new CheckpointError(`${file(CHECKPOINT_FILES.config)}: expected {"model": {...model config}, ...}; the model config is missing`)
-  const { model, ...extra } = meta as Record<string, unknown>
+  const { model, checkpoint_version: _version, ...extra } = meta as Record<string, unknown>
   const config = checkConfig(model as GptConfigInput, file(CHECKPOINT_FILES.config))
   const modelPath = file(CHECKPOINT_FILES.model)
   let tensors: Map<string, SafeTensor>

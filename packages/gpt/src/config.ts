@@ -236,7 +236,17 @@ function bool(key: string, v: unknown): boolean {
   return v
 }
 
-const divisors = (n: number) => [...Array(n).keys()].map((i) => i + 1).filter((d) => n % d === 0)
+/** The divisors of n in increasing order (trial division up to √n: n may be huge in a bad config). */
+function divisors(n: number): number[] {
+  const small: number[] = []
+  const large: number[] = []
+  for (let d = 1; d * d <= n; d++) {
+    if (n % d !== 0) continue
+    small.push(d)
+    if (d * d !== n) large.unshift(n / d)
+  }
+  return [...small, ...large]
+}
 
 /** The two divisors of C closest to H, for the n_embd / n_head hint. */
 function divisorsNear(C: number, H: number): string {

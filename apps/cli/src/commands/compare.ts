@@ -4,7 +4,7 @@ import { compare, loadDataset, renderMarkdown } from '@moas/trainer/node'
 import type { Command } from 'commander'
 import { EXIT } from '../errors'
 import { type Io, Progress } from '../io'
-import { addProtocolOptions, checkFits, checkScheduleFlags, checkThreadsEnv, modelFlags, positiveInt, presetOption, presetProtocol, protocolFlags, seedInt, variantList } from '../options'
+import { addProtocolOptions, checkFits, checkScheduleFlags, checkThreadsEnv, modelFlags, positiveInt, presetOption, presetProtocol, protocolFlags, seedInt, sizeInt, variantList } from '../options'
 
 export const DEFAULT_VARIANTS = ['mha', 'static-moas', 'moas']
 /** Seeds by default: enough for a verdict on the quick smoke preset; one paper run per variant is already slow. */
@@ -16,7 +16,7 @@ export function compareCommand(program: Command, io: Io, done: (code: number) =>
     .description('train each variant for each seed and tabulate val losses with a significance test; resumable')
     .addOption(presetOption().default('smoke'))
     .option('--variants <list>', `comma-separated variants, the first is the baseline (default ${DEFAULT_VARIANTS.join(',')})`, variantList)
-    .option('--seeds <n>', 'seeds per variant: 0 .. n-1 (default 3 for smoke, 1 for paper)', positiveInt)
+    .option('--seeds <n>', 'seeds per variant: 0 .. n-1 (default 3 for smoke, 1 for paper)', sizeInt)
     .option('--first-seed <n>', 'first seed (default 0)', seedInt)
     .option('--out <dir>', 'output directory (default runs/compare-<preset>)')
   addProtocolOptions(cmd)

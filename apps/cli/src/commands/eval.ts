@@ -15,24 +15,21 @@ export function readTextFile(path: string, flag: string): string {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes)
   } catch {
     const at = firstInvalidUtf8(bytes)
-    throw new UsageError(`${flag} ${path}: not UTF-8 text (invalid byte 0x${bytes[at]?.toString(16).padStart(2, '0')} at offset ${at}); convert it first, e.g. iconv -f latin1 -t utf-8`)
+    const where = at < bytes.length ? `invalid byte 0x${bytes[at].toString(16).padStart(2, '0')} at offset ${at}` : 'an invalid UTF-8 sequence'
+    throw new UsageError(`${flag} ${path}: not UTF-8 text (${where}); convert it first, e.g. iconv -f latin1 -t utf-8`)
   }
 }
 
-/** Offset of the first byte that does not decode as UTF-8 (for the message). */
+/** Offset of the lead byte of the first sequence that is not valid UTF-8 (for the message). */
 function firstInvalidUtf8(bytes: Uint8Array): number {
-  let lo = 0
-  let hi = bytes.length
-  while (hi - lo > 1) { // the longest prefix that decodes (stream: a split sequence at its end is no error)
-    const mid = (lo + hi) >> 1
-    try {
-      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, mid), { stream: true })
-      lo = mid
-    } catch {
-      hi = mid
-    }
+  for (let i = 0; i < bytes.length; ) {
+    const b = bytes[i]
+    const n = b < 0x80 ? 1 : b >= 0xc2 && b < 0xe0 ? 2 : b >= 0xe0 && b < 0xf0 ? 3 : b >= 0xf0 && b < 0xf5 ? 4 : 0
+    if (n === 0 || i + n > bytes.length) return i
+    for (let j = 1; j < n; j++) if ((bytes[i + j] & 0xc0) !== 0x80) return i
+    i += n
   }
-  return lo
+  return bytes.length
 }
 
 export function evalCommand(program: Command, io: Io, done: (code: number) => void): void {
