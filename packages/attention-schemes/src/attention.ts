@@ -50,13 +50,33 @@ export function attentionCalls(graph: Graph): readonly AttentionCall[] {
  */
 export function causalAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionCoreOptions): Tensor {
   checkGrouped(q, k, v, opts.mask)
-  const y = foldedAttention(q, k, v, opts)
+  const y = (kernels.get(q.graph) ?? composedAttention)(q, k, v, opts)
   const [, G, R, T, d] = q.shape as [Dim, number, number, Dim, number]
   const list = calls.get(q.graph) ?? []
   list.push({ q, k, v, output: y, queryHeads: G * R, kvHeads: G, headDim: d, seq: T, keys: k.shape[3] })
   calls.set(q.graph, list)
   return y
 }
+
+/**
+ * An implementation of the attention core: q [B, G, R, Tq, d], k, v [B, G, 1, Tk, d] (already checked)
+ * and the core options → [B, G, R, Tq, d]. Kernels are swappable per graph (useAttentionKernel): the
+ * composed one below is the reference; a memory-efficient one can replace it in inference graphs.
+ */
+export type AttentionKernel = (q: Tensor, k: Tensor, v: Tensor, opts: AttentionCoreOptions) => Tensor
+
+const kernels = new WeakMap<Graph, AttentionKernel>()
+
+/** Every causalAttention call on `graph` from now on uses `kernel` (the default is composedAttention). */
+export function useAttentionKernel(graph: Graph, kernel: AttentionKernel): void {
+  kernels.set(graph, kernel)
+}
+
+/**
+ * The reference kernel, composed from standard ops (MatMul, Softmax): it materializes the [Tq, Tk] scores
+ * of every head. Differentiable, so training graphs use it.
+ */
+export const composedAttention: AttentionKernel = (q, k, v, opts) => foldedAttention(q, k, v, opts)
 
 function foldedAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionCoreOptions): Tensor {
   const [B, G, R, T, d] = q.shape as [Dim, number, number, Dim, number]

@@ -64,7 +64,7 @@ async function prepare(variant: string, T: number, cfg: PrefillConfig) {
   // Weights embedded as initializers, as an inference deployment would: ONNX Runtime then packs each GEMM's
   // weight once at load instead of on every run.
   const session = await Session.create(g, { threads: cfg.threads, params: initParams(g, 1) })
-  const feeds: Record<string, HostTensor> = { idx: hostTensor('int64', [1, T], Array.from({ length: T }, (_, i) => (i * 7919) % cfg.vocab)) }
+  const feeds: Record<string, HostTensor> = { [m.idx.name]: hostTensor('int64', [1, T], Array.from({ length: T }, (_, i) => (i * 7919) % cfg.vocab)) }
   return { variant, session, run: () => session.run(feeds), gflop: matmulFlops(g) / 1e9, gqeTopK: model.gqe_top_k, ms: [] as number[] }
 }
 

@@ -3,8 +3,8 @@
  * logits, for every variant, for batch 1 and for a left-padded batch; the cache it holds must have the
  * size kvCacheBytesPerToken states.
  */
-import { attentionCalls } from '@moas/attention-schemes'
-import { Graph, type HostTensor, Session, hostTensor } from '@moas/tensor-core'
+import { type AttentionKernel, attentionCalls } from '@moas/attention-schemes'
+import { Graph, type HostTensor, Session, hostTensor, ops } from '@moas/tensor-core'
 import { describe, expect, it } from 'vitest'
 import { type GptConfig, VARIANTS, type Variant, kvHeadsPerLayer, resolveConfig } from './config'
 import { DECODER_IO, buildGpt } from './model'
@@ -145,6 +145,44 @@ describe('decoder graph with a KV cache', () => {
     const topk = new Graph('topk-decoder')
     buildGpt(topk, tiny('moas-topk'), { batch: DECODER_IO.dims.batch, seq: DECODER_IO.dims.seq, training: false, withTargets: false, kvCache: true })
     expect(attentionCalls(topk).every((c) => String(c.seq).startsWith('routed_')), 'each branch attends only its routed queries').toBe(true)
+  })
+
+  it('the attention core is swappable: another kernel (per-head broadcast, no folding) gives the same logits', async () => {
+    // A kernel with a different graph: K and V broadcast over the R query heads of a group (rank-5
+    // MatMuls), the mask applied with Where instead of an additive 0 / -inf.
+    const broadcastKernel: AttentionKernel = (q, k, v, opts) => {
+      const d = q.shape[4] as number
+      const scores = ops.matmul(ops.mul(q, 1 / Math.sqrt(d)), ops.transpose(k, [0, 1, 2, 4, 3])) // [B, G, R, Tq, Tk]
+      const visible = ops.equal(opts.mask!, q.graph.scalar(0, q.dtype))
+      const probs = ops.softmax(ops.where(visible, scores, q.graph.scalar(-Infinity, q.dtype)), -1)
+      return ops.matmul(probs, v)
+    }
+    for (const v of ['gqa', 'moas-topk', 'gqe'] as const) {
+      const cfg = tiny(v)
+      const g0 = new Graph('w')
+      buildGpt(g0, cfg, { batch: 1, seq: 1, training: false, withTargets: false })
+      const weights = randomWeights(g0, 29)
+      const logits = async (kernel?: AttentionKernel) => {
+        const g = new Graph('k')
+        buildGpt(g, cfg, { batch: DECODER_IO.dims.batch, seq: DECODER_IO.dims.seq, training: false, withTargets: false, kvCache: true, attentionKernel: kernel })
+        const s = await Session.create(g)
+        const d = cfg.n_embd / cfg.n_head
+        const past: Record<string, HostTensor> = {}
+        for (let i = 0; i < cfg.n_layer; i++) {
+          past[DECODER_IO.pastKey(i)] = hostTensor('float32', [2, kvHeadsPerLayer(cfg), 0, d])
+          past[DECODER_IO.pastValue(i)] = hostTensor('float32', [2, kvHeadsPerLayer(cfg), 0, d])
+        }
+        const out = await s.run({ ...feedsOf(weights, g), ...past, [DECODER_IO.inputIds]: i64([[0, 3, 4, 5], [6, 7, 8, 9]]), [DECODER_IO.attentionMask]: i64([[0, 1, 1, 1], [1, 1, 1, 1]]), [DECODER_IO.positionIds]: i64([[0, 0, 1, 2], [0, 1, 2, 3]]) })
+        await s.release()
+        return { logits: out.logits.data as Float32Array, graph: g }
+      }
+      const ref = await logits()
+      const alt = await logits(broadcastKernel)
+      expect(alt.graph.nodes.filter((n) => n.op === 'Where').length, 'the other kernel is really in the graph').toBeGreaterThan(ref.graph.nodes.filter((n) => n.op === 'Where').length)
+      // row 0 position 0 is padding (never read); compare the real positions
+      const V = cfg.vocab_size
+      expect(maxAbsErr(alt.logits.subarray(V), ref.logits.subarray(V)), v).toBeLessThan(1e-5)
+    }
   })
 
   it('refuses training or loss graphs with a cache, and fixed sizes', () => {

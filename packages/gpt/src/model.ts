@@ -8,7 +8,7 @@
  * buildGpt adds the model to a Graph; parameters carry their checkpoint names, so graph parameter names
  * equal the tensor names of model.safetensors.
  */
-import { LayerKvCache, visibilityMask } from '@moas/attention-schemes'
+import { type AttentionKernel, LayerKvCache, useAttentionKernel, visibilityMask } from '@moas/attention-schemes'
 import { type Dim, type Graph, GraphError, type Tensor, mulDims, ops } from '@moas/tensor-core'
 import { type GptConfig, isGqe, kvHeadsPerLayer } from './config'
 import { gqe } from './gqe'
@@ -41,6 +41,11 @@ export interface BuildOptions {
    * past_key_values.{i}.key/value in; logits and present.{i}.key/value out. Inference only.
    */
   kvCache?: boolean
+  /**
+   * The attention core's implementation for every attention call of this graph (default: the composed
+   * reference, `composedAttention`). The long-context work swaps in a memory-efficient kernel here.
+   */
+  attentionKernel?: AttentionKernel
 }
 
 /** Names of a decoder graph's inputs and outputs, as published ONNX decoder models (and their clients) use them. */
@@ -93,6 +98,7 @@ export function buildGpt(graph: Graph, cfg: GptConfig, opts: BuildOptions): GptG
   if (routed && opts.training) throw new GraphError('buildGpt: routedTopK is an inference path; training graphs use the dense top-k formulation')
   if (opts.kvCache && (opts.training || opts.withTargets)) throw new GraphError('buildGpt: kvCache builds an inference decoder graph; build training and loss graphs without it')
 
+  if (opts.attentionKernel) useAttentionKernel(graph, opts.attentionKernel)
   const idx = graph.input(opts.kvCache ? DECODER_IO.inputIds : 'idx', 'int64', [B, T], 'token ids')
   const targets = opts.withTargets ? graph.input('targets', 'int64', [B, T], 'next-token ids') : null
   const C = cfg.n_embd

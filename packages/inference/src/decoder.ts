@@ -4,6 +4,7 @@
  * DecoderSession owns the cache between calls: left padding, positions, the attention mask and the
  * context limit (block_size: the position embedding has that many rows).
  */
+import type { AttentionKernel } from '@moas/attention-schemes'
 import { DECODER_IO, type GptConfig, buildGpt, kvCacheBytesPerToken, kvHeadsPerLayer } from '@moas/gpt'
 import { Graph, type HostTensor, type Provider, Session, float16Bits, float16Values, hostTensor } from '@moas/tensor-core'
 import { InferenceError } from './errors'
@@ -13,12 +14,14 @@ export interface DecoderGraphOptions {
   routing?: boolean
   /** Graph dtype: float32, or float16 (weights, activations and the KV cache; an export option). */
   dtype?: 'float32' | 'float16'
+  /** The attention core's implementation (default: the composed reference; see @moas/attention-schemes). */
+  attentionKernel?: AttentionKernel
 }
 
 /** The merged decoder graph of `cfg` (inputs and outputs named as in DECODER_IO). */
 export function buildDecoderGraph(cfg: GptConfig, opts: DecoderGraphOptions = {}): Graph {
   const g = new Graph(`decoder-${cfg.attention}`)
-  buildGpt(g, cfg, { batch: DECODER_IO.dims.batch, seq: DECODER_IO.dims.seq, training: false, withTargets: false, kvCache: true, routingStats: opts.routing, dtype: opts.dtype })
+  buildGpt(g, cfg, { batch: DECODER_IO.dims.batch, seq: DECODER_IO.dims.seq, training: false, withTargets: false, kvCache: true, routingStats: opts.routing, dtype: opts.dtype, attentionKernel: opts.attentionKernel })
   return g
 }
 

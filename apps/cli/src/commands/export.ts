@@ -1,5 +1,7 @@
 import { EXPORT_DTYPES, type ExportDType, exportModelFiles } from '@moas/inference'
+import { join } from 'node:path'
 import { loadModel, writeModelFolder } from '@moas/inference/node'
+import { readLog } from '@moas/trainer/node'
 import type { Command } from 'commander'
 import { EXIT, UsageError } from '../errors'
 import type { Io } from '../io'
@@ -21,8 +23,15 @@ Example:
     .action(async (opts) => {
       if (!(EXPORT_DTYPES as readonly string[]).includes(opts.dtype)) throw new UsageError(`--dtype ${opts.dtype}: choose ${EXPORT_DTYPES.join(' or ')}`)
       const model = await loadModel(opts.checkpoint)
-      const training = model.extra.training as { data?: { source?: string }; steps?: number } | undefined
-      const files = exportModelFiles(model, { dtype: opts.dtype as ExportDType, card: { trainingData: training?.data?.source, steps: training?.steps } })
+      // What the model card says about training: the run's data and steps, and its last val loss (log.jsonl).
+      const training = model.extra.training as { data?: { name?: string; train_tokens?: number }; step?: number } | undefined
+      const lastEval = readLog(join(model.where, 'log.jsonl')).filter((r) => r.val_loss !== undefined).at(-1)
+      const card = {
+        trainingData: training?.data?.name ? `${training.data.name} (${training.data.train_tokens?.toLocaleString('en-US')} training characters)` : undefined,
+        steps: training?.step,
+        valLoss: lastEval?.val_loss,
+      }
+      const files = exportModelFiles(model, { dtype: opts.dtype as ExportDType, card })
       await writeModelFolder(opts.out, files)
       const onnx = files['onnx/model.onnx'] as Uint8Array
       io.stdout(`${JSON.stringify({ out: opts.out, files: Object.keys(files), onnx_bytes: onnx.byteLength, dtype: opts.dtype })}\n`)
