@@ -8,18 +8,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { Options } from 'tsup'
 import tsupConfig from '../tsup.config'
-
-type PluginBuild = Parameters<NonNullable<Options['esbuildPlugins']>[number]['setup']>[0]
-interface Esbuild {
-  build(options: object): Promise<{ outputFiles: { text: string }[] }>
-}
+import { bundleEntry } from './testing/bundle'
 
 const pkgDir = fileURLToPath(new URL('..', import.meta.url))
 const require = createRequire(import.meta.url)
-// esbuild comes with tsup (a workspace dev dependency); resolve it from there.
-const esbuild: Esbuild = createRequire(require.resolve('tsup'))('esbuild')
 
 let dir: string
 
@@ -34,27 +27,7 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 /** Bundle dist/index.js for a platform; returns every bare or node: import the bundle still makes. */
-async function bundle(platform: 'browser' | 'node') {
-  const imports: { path: string; kind: string }[] = []
-  const result = await esbuild.build({
-    entryPoints: [join(dir, 'dist', 'index.js')],
-    bundle: true,
-    platform,
-    format: 'esm',
-    write: false,
-    logLevel: 'silent',
-    plugins: [{
-      name: 'record-packages',
-      setup(b: PluginBuild) {
-        b.onResolve({ filter: /^[^./]/ }, (args) => {
-          imports.push({ path: args.path, kind: args.kind })
-          return { path: args.path, external: true }
-        })
-      },
-    }],
-  })
-  return { imports, text: result.outputFiles[0].text }
-}
+const bundle = (platform: 'browser' | 'node') => bundleEntry(join(dir, 'dist', 'index.js'), platform)
 
 describe('browser bundle', () => {
   it('package.json maps dist/backend.js to dist/backend.browser.js, and dist/ imports ./backend.js (not inlined)', async () => {

@@ -5,6 +5,8 @@
  * and onnxruntime-node must not be among them.
  */
 import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
 
 interface Esbuild {
   build(options: object): Promise<{ outputFiles: { text: string }[] }>
@@ -22,11 +24,16 @@ const NODE_BUILTINS = new Set(['assert', 'buffer', 'child_process', 'crypto', 'e
 
 /** Imports of packages outside @moas/* that a browser bundle of `entry` makes, each with its importer. */
 export async function browserBundleImports(entry: string, platform: 'browser' | 'node' = 'browser'): Promise<BundleImport[]> {
+  return (await bundleEntry(entry, platform)).imports
+}
+
+/** The bundle of `entry` for a platform (its text) and the imports it leaves outside the workspace. */
+export async function bundleEntry(entry: string, platform: 'browser' | 'node' = 'browser'): Promise<{ imports: BundleImport[]; text: string }> {
   // esbuild comes with tsup (the workspace's build tool); resolve it from there.
   const require = createRequire(import.meta.url)
   const esbuild: Esbuild = createRequire(require.resolve('tsup'))('esbuild')
   const imports: BundleImport[] = []
-  await esbuild.build({
+  const result = await esbuild.build({
     entryPoints: [entry],
     bundle: true,
     platform,
@@ -44,10 +51,29 @@ export async function browserBundleImports(entry: string, platform: 'browser' | 
       },
     }],
   })
-  return imports
+  return { imports, text: result.outputFiles[0].text }
 }
 
 /** The Node-only imports among them (node:*, Node built-in names, onnxruntime-node). */
 export function nodeOnlyImports(imports: readonly BundleImport[]): BundleImport[] {
   return imports.filter((i) => i.path.startsWith('node:') || NODE_BUILTINS.has(i.path) || i.path === 'onnxruntime-node')
+}
+
+/**
+ * The browser-safety test of a package's main entry, for that package's test suite: its built
+ * `dist/index.js` bundled for the browser imports no Node built-in and not onnxruntime-node, while the Node
+ * bundle of the same entry does reach onnxruntime-node (so the check can fail).
+ */
+export function describeBrowserBundle(entry: URL): void {
+  const path = fileURLToPath(entry)
+  describe(`browser bundle of ${path.split('/packages/').at(-1)}`, () => {
+    it('imports no Node built-in and not onnxruntime-node', async () => {
+      const imports = await browserBundleImports(path)
+      expect(nodeOnlyImports(imports)).toEqual([])
+      expect(imports.map((i) => i.path)).toContain('onnxruntime-web')
+    })
+    it('the Node bundle of the same entry does import onnxruntime-node', async () => {
+      expect(nodeOnlyImports(await browserBundleImports(path, 'node')).map((i) => i.path)).toContain('onnxruntime-node')
+    })
+  })
 }
