@@ -2,49 +2,13 @@
  * The CLI contract, in-process: main(argv, io) with captured output. Every bad input gives exactly one
  * line on stderr starting "moas: error:", a non-zero exit code, and no stack trace.
  */
-import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync, statSync, mkdirSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { asVersion1, expectOneLineError, run, tempDirs } from './test-helpers'
 import { reportError } from './errors'
-import type { Io } from './io'
-import { main } from './main'
 
-const temps: string[] = []
-const tempDir = () => {
-  const d = mkdtempSync(join(tmpdir(), 'moas-cli-'))
-  temps.push(d)
-  return d
-}
-afterAll(() => temps.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })))
-
-async function run(args: string[], env: Record<string, string | undefined> = {}) {
-  let stdout = ''
-  let stderr = ''
-  const io: Io = { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), stderrIsTTY: false, stdoutIsTTY: false, env }
-  const code = await main(args, io)
-  return { code, stdout, stderr }
-}
-
-/**
- * Exactly one error line, no stack trace. Errors before any work starts are all of stderr; `afterStart`
- * allows the progress notes of a run that started (the error is then the last line).
- */
-function expectOneLineError(r: { code: number; stderr: string }, pattern: RegExp, afterStart = false) {
-  expect(r.code).not.toBe(0)
-  const lines = r.stderr.split('\n').filter((l) => l.trim() && !l.includes('[W:onnxruntime'))
-  if (!afterStart) expect(lines, r.stderr).toHaveLength(1)
-  expect(lines.filter((l) => l.startsWith('moas: error: ')), r.stderr).toHaveLength(1)
-  expect(lines.at(-1)).toMatch(/^moas: error: /)
-  expect(lines.at(-1)).toMatch(pattern)
-  expect(r.stderr).not.toMatch(/\n\s+at /) // no stack frames
-}
-
-const asVersion1 = (d: string) => { // a checkpoint from before manifests: no checkpoint_version, empty COMPLETE
-  const { checkpoint_version: _v, ...meta } = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'))
-  writeFileSync(join(d, 'config.json'), JSON.stringify(meta))
-  writeFileSync(join(d, 'COMPLETE'), '')
-}
+const tempDir = tempDirs('moas-cli-')
 
 // A tiny trained run shared by the checkpoint tests: smoke preset, a small model, a few steps.
 const TINY = ['--set', 'n_layer=1', '--set', 'n_embd=16', '--set', 'n_head=2', '--set', 'block_size=16', '--batch-size', '4', '--eval-iters', '2']

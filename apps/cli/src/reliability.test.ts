@@ -5,8 +5,7 @@
  * stderr, a non-zero exit, no stack trace, and the last good checkpoint still loads.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { resolveConfig, readSafetensors } from '@moas/gpt'
@@ -14,18 +13,11 @@ import { loadCheckpoint, saveCheckpoint } from '@moas/gpt/node'
 import { mulberry32 } from '@moas/tensor-core'
 import { initialParams } from '@moas/trainer'
 import { readLog, readRun } from '@moas/trainer/node'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { Io } from './io'
-import { main } from './main'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { asVersion1, expectOneLineError, run, tempDirs } from './test-helpers'
 
 const CLI = fileURLToPath(new URL('../dist/index.js', import.meta.url))
-const temps: string[] = []
-const tempDir = () => {
-  const d = mkdtempSync(join(tmpdir(), 'moas-rel-'))
-  temps.push(d)
-  return d
-}
-afterAll(() => temps.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })))
+const tempDir = tempDirs('moas-rel-')
 
 interface Done {
   code: number | null
@@ -49,24 +41,6 @@ function start(args: string[], onOutput?: (stdout: string, child: ChildProcess, 
   return new Promise((res) => child.on('close', (code, signal) => res({ code, signal, stdout, stderr })))
 }
 
-async function run(args: string[], env: Record<string, string | undefined> = {}) {
-  let stdout = ''
-  let stderr = ''
-  const io: Io = { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), stderrIsTTY: false, stdoutIsTTY: false, env }
-  const code = await main(args, io)
-  return { code, stdout, stderr }
-}
-
-/** One "moas: error:" line (progress notes before it allowed with afterStart), no stack frame. */
-function expectOneLineError(r: { code: number | null; stderr: string }, pattern: RegExp, afterStart = false) {
-  expect(r.code, r.stderr).not.toBe(0)
-  const lines = r.stderr.split('\n').filter((l) => l.trim() && !l.includes('[W:onnxruntime') && !l.includes('[E:onnxruntime'))
-  if (!afterStart) expect(lines, r.stderr).toHaveLength(1)
-  expect(lines.filter((l) => l.startsWith('moas: error: ')), r.stderr).toHaveLength(1)
-  expect(lines.at(-1)).toMatch(pattern)
-  expect(r.stderr).not.toMatch(/\n\s+at /)
-}
-
 const records = (stdout: string) => stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.step !== undefined && !r.done)
 const TINY = ['--set', 'n_layer=1', '--set', 'n_embd=16', '--set', 'n_head=2', '--set', 'block_size=16', '--batch-size', '4', '--eval-iters', '2']
 const TRAIN = ['train', '--attention', 'mha', '--preset', 'smoke', ...TINY]
@@ -79,11 +53,6 @@ beforeAll(async () => {
   expect(r.code, r.stderr).toBe(0)
 })
 
-const asVersion1 = (d: string) => { // a checkpoint from before manifests: no checkpoint_version, empty COMPLETE
-  const { checkpoint_version: _v, ...meta } = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'))
-  writeFileSync(join(d, 'config.json'), JSON.stringify(meta))
-  writeFileSync(join(d, 'COMPLETE'), '')
-}
 
 /** A copy of the shared run, to damage. */
 function copyRun(name: string): string {
