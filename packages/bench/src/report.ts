@@ -4,8 +4,10 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type MachineInfo, describeMachine } from './machine'
 
-/** packages/bench/results, found from this file (src/ in tests, dist/ when built). */
-export const DEFAULT_RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url))
+/** packages/bench/results: the committed figures the READMEs quote (written only with --update-results). */
+export const COMMITTED_RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url))
+/** packages/bench/results/latest: where a plain run writes (git ignores it), so benchmarking never dirties the tree. */
+export const DEFAULT_RESULTS_DIR = fileURLToPath(new URL('../results/latest/', import.meta.url))
 
 export function writeResults(dir: string, bench: string, machine: MachineInfo, result: unknown, markdown: string): { json: string; md: string } {
   mkdirSync(dir, { recursive: true })

@@ -3,12 +3,12 @@
  * here. Prints each benchmark's figures and writes results/<bench>.json and .md.
  *
  *   node dist/run.js [--bench mlp-step,train-step,...] [--reps N] [--warmup N] [--threads N]
- *                    [--variants mha,moas] [--profile] [--json] [--out DIR] [--list]
+ *                    [--variants mha,moas] [--profile] [--json] [--out DIR | --update-results] [--list]
  */
 import { parseArgs } from 'node:util'
 import { BENCHES, type BenchContext, type BenchName, DEFAULT_BENCHES, benchNames } from './benches'
 import { machineInfo, threadsFromEnv, describeMachine } from './machine'
-import { DEFAULT_RESULTS_DIR, writeResults } from './report'
+import { COMMITTED_RESULTS_DIR, DEFAULT_RESULTS_DIR, writeResults } from './report'
 
 const USAGE = `usage: node dist/run.js [options]
   --bench LIST      comma-separated benchmarks (default: ${DEFAULT_BENCHES.join(',')}); all: ${benchNames().join(',')}
@@ -18,7 +18,8 @@ const USAGE = `usage: node dist/run.js [options]
   --variants LIST   train-step, decode: attention variants (default: all)
   --profile         also run ONNX Runtime's profiler and print time per op type
   --json            print JSON lines only (progress and results), no prose
-  --out DIR         where to write <bench>.json/.md (default: packages/bench/results)
+  --out DIR         where to write <bench>.json/.md (default: packages/bench/results/latest, ignored by git)
+  --update-results  write into packages/bench/results, the committed figures the READMEs quote
   --list            list the benchmarks and exit`
 
 function fail(msg: string): never {
@@ -41,7 +42,7 @@ async function main(): Promise<void> {
       args: process.argv.slice(2).filter((a) => a !== '--'),
       options: {
         bench: { type: 'string' }, reps: { type: 'string' }, warmup: { type: 'string' }, threads: { type: 'string' },
-        variants: { type: 'string' }, profile: { type: 'boolean' }, json: { type: 'boolean' }, out: { type: 'string' },
+        variants: { type: 'string' }, profile: { type: 'boolean' }, json: { type: 'boolean' }, out: { type: 'string' }, 'update-results': { type: 'boolean' },
         list: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
     }).values
@@ -90,7 +91,7 @@ async function main(): Promise<void> {
     try {
       const out = await BENCHES[name].run(ctx)
       // Load average when the bench started and when it ended: other work on the machine skews timings.
-      const files = writeResults(args.out ?? DEFAULT_RESULTS_DIR, name, { ...before, loadAvgAfter: machineInfo(threads).loadAvg }, out.result, out.markdown)
+      const files = writeResults(args.out ?? (args['update-results'] ? COMMITTED_RESULTS_DIR : DEFAULT_RESULTS_DIR), name, { ...before, loadAvgAfter: machineInfo(threads).loadAvg }, out.result, out.markdown)
       say(`\n${out.text}\n  wrote ${files.json} and ${files.md} (${((performance.now() - t0) / 1000).toFixed(0)} s)`)
       emit({ event: 'result', bench: name, seconds: (performance.now() - t0) / 1000, result: out.result, files })
     } catch (e) {
