@@ -22,6 +22,4 @@ export default defineConfig({
   sourcemap: true,
   target: 'es2022',
   esbuildPlugins: [backendAsSeparateFile],
-  // testing.js is used inside test runs, where vitest is the runner's own copy: never bundle it.
-  external: ['vitest'],
 })

@@ -6,7 +6,6 @@
  */
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
-import { describe, expect, it } from 'vitest'
 
 interface Esbuild {
   build(options: object): Promise<{ outputFiles: { text: string }[] }>
@@ -59,12 +58,19 @@ export function nodeOnlyImports(imports: readonly BundleImport[]): BundleImport[
   return imports.filter((i) => i.path.startsWith('node:') || NODE_BUILTINS.has(i.path) || i.path === 'onnxruntime-node')
 }
 
+/** The parts of a test runner describeBrowserBundle uses (vitest's, passed in: this package does not depend on it). */
+export interface TestRunner {
+  describe: (name: string, fn: () => void) => void
+  it: (name: string, fn: () => Promise<void>) => void
+  expect: (value: unknown) => { toEqual(v: unknown): void; toContain(v: unknown): void }
+}
+
 /**
  * The browser-safety test of a package's main entry, for that package's test suite: its built
  * `dist/index.js` bundled for the browser imports no Node built-in and not onnxruntime-node, while the Node
  * bundle of the same entry does reach onnxruntime-node (so the check can fail).
  */
-export function describeBrowserBundle(entry: URL): void {
+export function describeBrowserBundle(entry: URL, { describe, it, expect }: TestRunner): void {
   const path = fileURLToPath(entry)
   describe(`browser bundle of ${path.split('/packages/').at(-1)}`, () => {
     it('imports no Node built-in and not onnxruntime-node', async () => {

@@ -2,4 +2,4 @@
 export { gradcheck, type GradcheckBuild, type GradcheckOptions, type GradcheckReport, type Sampler, type TensorCheck } from './gradcheck'
 export { testProvider, testSession } from './provider'
 export { randn, randHost } from './random'
-export { type BundleImport, browserBundleImports, bundleEntry, describeBrowserBundle, nodeOnlyImports } from './bundle'
+export { type BundleImport, type TestRunner, browserBundleImports, bundleEntry, describeBrowserBundle, nodeOnlyImports } from './bundle'

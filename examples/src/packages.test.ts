@@ -1,0 +1,85 @@
+/**
+ * The packages as npm would ship them: each passes publint (package.json exports, files and types that
+ * resolve), and the tarballs `pnpm pack` makes install into a scratch project outside the workspace, where
+ * they import and run in Node (a real session, the `moas` binary) and bundle for the browser without a
+ * Node built-in.
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { bundleEntry, nodeOnlyImports } from '@moas/tensor-core/testing'
+import { publint } from 'publint'
+import { formatMessage } from 'publint/utils'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+const PUBLISHED = ['packages/tensor-core', 'packages/attention-schemes', 'packages/routing', 'packages/gpt', 'packages/inference', 'packages/trainer', 'apps/cli']
+const pnpm = process.env.npm_execpath?.includes('pnpm') ? process.env.npm_execpath : 'pnpm'
+const sh = (cmd: string, args: string[], cwd: string) => execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' } })
+
+describe('package lint (publint)', () => {
+  for (const dir of PUBLISHED) {
+    it(`${dir}: no publint errors or warnings`, async () => {
+      const pkgDir = join(root, dir)
+      const { messages, pkg } = await publint({ pkgDir, level: 'warning', strict: true })
+      expect(messages.map((m) => `${m.type}: ${formatMessage(m, pkg)}`)).toEqual([])
+    })
+  }
+})
+
+describe('consumer install of the packed tarballs', () => {
+  let scratch = ''
+  beforeAll(() => {
+    scratch = mkdtempSync(join(tmpdir(), 'moas-consumer-'))
+    const tarballs = join(scratch, 'tarballs')
+    for (const dir of PUBLISHED) sh(pnpm, ['pack', '--pack-destination', tarballs], join(root, dir))
+    const files = readdirSync(tarballs)
+    const byName = Object.fromEntries(files.map((f) => [`@moas/${f.replace(/^moas-/, '').replace(/-\d+\.\d+\.\d+\.tgz$/, '')}`, `file:${join(tarballs, f)}`]))
+    expect(Object.keys(byName).sort()).toEqual(['@moas/attention-schemes', '@moas/cli', '@moas/gpt', '@moas/inference', '@moas/routing', '@moas/tensor-core', '@moas/trainer'])
+    // The tarballs depend on each other by version (pnpm pack rewrote workspace:*); overrides point those
+    // at the local tarballs, since nothing is on the registry yet.
+    writeFileSync(join(scratch, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module', dependencies: byName, pnpm: { overrides: byName } }, null, 2))
+    sh(pnpm, ['install', '--prefer-offline', '--ignore-workspace', '--config.confirmModulesPurge=false'], scratch)
+  }, 240_000)
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }))
+
+  it('imports every entry in Node and runs a model through ONNX Runtime', () => {
+    writeFileSync(join(scratch, 'use.mjs'), `
+      import { resolveConfig } from '@moas/gpt'
+      import { saveCheckpoint } from '@moas/gpt/node'
+      import { CharTokenizer, DecoderSession, buildLogitsGraph, generate } from '@moas/inference'
+      import { loadModel } from '@moas/inference/node'
+      import { initParams } from '@moas/tensor-core'
+      import { gradcheck } from '@moas/tensor-core/testing'
+      import { TRAIN_PRESETS } from '@moas/trainer'
+      import { loadDataset } from '@moas/trainer/node'
+      import { groupedAttention } from '@moas/attention-schemes'
+      import { topKGates } from '@moas/routing'
+      const tok = CharTokenizer.fromText('abc ')
+      const config = resolveConfig({ vocab_size: 4, block_size: 8, n_layer: 1, n_head: 2, n_embd: 8, attention: 'gqe' })
+      await saveCheckpoint('ck', { config, params: initParams(buildLogitsGraph(config), 1), tokenizer: tok.toJSON() })
+      const model = await loadModel('ck')
+      const r = await generate(await DecoderSession.create(model), model.tokenizer, ['ab'], { maxNewTokens: 5, temperature: 0 })
+      const data = await loadDataset('synthetic', { syntheticChars: 5000 })
+      console.log(JSON.stringify({ completion: r.completions[0], smoke: TRAIN_PRESETS.smoke.steps, vocab: data.tokenizer.vocabSize, fns: [typeof gradcheck, typeof groupedAttention, typeof topKGates] }))
+    `)
+    const out = JSON.parse(sh(process.execPath, ['use.mjs'], scratch))
+    expect([...out.completion]).toHaveLength(5)
+    expect(out.fns).toEqual(['function', 'function', 'function'])
+    expect(out.vocab).toBeGreaterThan(10)
+    expect(sh(join(scratch, 'node_modules', '.bin', 'moas'), ['--version'], scratch).trim()).toMatch(/^\d+\.\d+\.\d+$/)
+  })
+
+  it('bundles for the browser from the installed packages without a Node built-in', async () => {
+    writeFileSync(join(scratch, 'page.mjs'), `
+      import { DecoderSession, exportModelFiles } from '@moas/inference'
+      import { TrainingSession } from '@moas/trainer'
+      export { DecoderSession, exportModelFiles, TrainingSession }
+    `)
+    const { imports } = await bundleEntry(join(scratch, 'page.mjs'))
+    expect(nodeOnlyImports(imports)).toEqual([])
+    expect(imports.map((i) => i.path)).toContain('onnxruntime-web')
+  })
+})
