@@ -62,7 +62,7 @@ describe('moas (built executable)', () => {
     const e = await start(['eval', '--checkpoint', dir, '--text', text])
     expect(e.code, e.stderr).toBe(0)
     const r = JSON.parse(e.stdout)
-    expect(Object.keys(r).sort()).toEqual(['bpc', 'loss', 'tokens'])
+    expect(Object.keys(r).sort()).toEqual(['bpc', 'device', 'loss', 'tokens'])
     expect(r.tokens).toBe(Math.floor((550 - 1) / 64) * 64)
     expect(r.bpc).toBeCloseTo(r.loss / Math.LN2, 10)
 

@@ -4,7 +4,7 @@
  */
 import { cpus, totalmem } from 'node:os'
 import { CONFIG_KEYS, type GptConfig, type GptConfigInput, VARIANTS, checkModelFits, didYouMean } from '@moas/gpt'
-import { maxThreads } from '@moas/tensor-core'
+import { PROVIDERS, maxThreads } from '@moas/tensor-core'
 import { DATASETS, PRESET_NAMES, SCHEDULES, TRAIN_PRESETS, type TrainPresetName, type TrainProtocol } from '@moas/trainer'
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import { z } from 'zod'
@@ -49,6 +49,10 @@ export function threadCount(value: string): number {
   if (n > maxThreads()) throw new InvalidArgumentError(`${n} is far above this machine's cores; ONNX Runtime starts one thread each: use at most ${maxThreads()}.`)
   return n
 }
+
+/** `--device`: the ONNX Runtime execution provider every session of the command uses. */
+export const deviceOption = () =>
+  new Option('--device <provider>', `ONNX Runtime execution provider: ${PROVIDERS.join(' | ')} (default cpu; cuda needs its libraries, see the README)`).choices(PROVIDERS).default('cpu')
 
 /** MOAS_THREADS, checked the same way (a usage error naming the variable). */
 export function checkThreadsEnv(env: Record<string, string | undefined>): void {
@@ -103,6 +107,7 @@ export function addProtocolOptions(cmd: Command): Command {
     .option('--set <key=value>', 'any model config key, repeatable (e.g. --set dropout=0.2 --set n_kv_head=3)', collectSet)
     .option('--skip-unknown', 'drop characters outside the vocabulary instead of refusing the text')
     .option('--threads <n>', 'ONNX Runtime intra-op threads (default: one per core, or MOAS_THREADS)', threadCount)
+    .addOption(deviceOption())
 }
 
 /** CLI option name → protocol key. */

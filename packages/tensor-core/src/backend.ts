@@ -13,7 +13,11 @@ export async function loadOrt(provider: Provider): Promise<Ort> {
   try {
     // cpu, cuda and (Dawn-based) webgpu come from the native Node binding; wasm from onnxruntime-web.
     if (provider === 'wasm') return (await import('onnxruntime-web')) as unknown as Ort
-    return (await import('onnxruntime-node')) as unknown as Ort
+    const ort = (await import('onnxruntime-node')) as unknown as Ort
+    // A missing CUDA library or GPU adapter is reported by Session.create as one clear error; ONNX
+    // Runtime's own native log line about it (level error) would only repeat it on stderr.
+    if (provider === 'cuda' || provider === 'webgpu') ort.env.logLevel = 'fatal'
+    return ort
   } catch (e) {
     const pkg = provider === 'wasm' ? 'onnxruntime-web' : 'onnxruntime-node'
     throw new RuntimeError(`execution provider '${provider}' needs the package ${pkg}, which could not be loaded (${(e as Error).message}); install it with: pnpm add ${pkg}`)

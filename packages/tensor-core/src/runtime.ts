@@ -169,7 +169,7 @@ function explainLoadError(msg: string, provider: Provider, graph: Graph | null):
 const PROVIDER_HELP: Record<Provider, string> = {
   cpu: '',
   wasm: '',
-  cuda: "The CUDA provider needs an NVIDIA GPU, CUDA 12 and onnxruntime-node's CUDA libraries (reinstall onnxruntime-node with ONNXRUNTIME_NODE_INSTALL_CUDA=v12 on a machine that can download them); use provider 'cpu' otherwise.",
+  cuda: "The CUDA provider needs an NVIDIA GPU, CUDA 12 and onnxruntime-node's CUDA libraries, which its install script downloads only when asked: run `ONNXRUNTIME_NODE_INSTALL=cuda12 node script/install.js` inside node_modules/onnxruntime-node on a machine that can reach the download (see the README); use provider 'cpu' otherwise.",
   webgpu: "WebGPU needs a GPU adapter: in Node, libvulkan and a Vulkan driver; in a browser, navigator.gpu (Chrome/Edge 113+, or --enable-unsafe-webgpu). Use 'cpu' (Node) or 'wasm' (browser) otherwise.",
 }
 

@@ -18,6 +18,7 @@ import { join, resolve } from 'node:path'
 import { type CurveSeries, valLossChart } from './chart'
 import { TrainError } from './errors'
 import { loadModel } from '@moas/inference/node'
+import type { Provider } from '@moas/tensor-core'
 import { evaluateTokens } from './evaluate'
 import { type Dataset, type TrainPresetName, type TrainProtocol, diffRunConfigs, makeRunConfig, modelConfig } from './presets'
 import { RunLock } from './run-lock'
@@ -38,6 +39,8 @@ export interface CompareOptions {
   data: Dataset
   signal?: AbortSignal
   threads?: number
+  /** Execution provider of every run (default cpu); recorded in results.json. */
+  provider?: Provider
   /** Before each run: 'new', 'resume' (unfinished run found) or 'done' (finished, skipped). */
   onRun?: (info: { variant: string; seed: number; index: number; total: number; status: 'new' | 'resume' | 'done'; dir: string; steps: number; step: number }) => void
   onRecord?: (variant: string, seed: number, record: LogRecord) => void
@@ -93,7 +96,7 @@ export interface CompareResult {
   protocol: TrainProtocol
   seeds: number[]
   test: string
-  machine: { cpu: string; cores: number; node: string }
+  machine: { cpu: string; cores: number; node: string; device: string }
   variants: VariantResult[]
 }
 
@@ -117,11 +120,11 @@ function writeAtomic(path: string, text: string): void {
 }
 
 /** The summary of a finished run: its curve from log.jsonl, and the full-split loss of its final model. */
-async function summarize(dir: string, variant: string, seed: number, steps: number, data: Dataset, threads?: number): Promise<RunSummary> {
+async function summarize(dir: string, variant: string, seed: number, steps: number, data: Dataset, threads?: number, provider?: Provider): Promise<RunSummary> {
   const records = readLog(join(dir, 'log.jsonl')).filter((r) => r.step <= steps)
   const evals = records.filter((r) => typeof r.val_loss === 'number')
   const model = await loadModel(dir)
-  const full = await evaluateTokens(model, data.val, { threads, batchSize: 12 })
+  const full = await evaluateTokens(model, data.val, { threads, batchSize: 12, provider })
   return {
     variant, seed, steps,
     final_val_loss: evals.length && evals[evals.length - 1].step === steps ? evals[evals.length - 1].val_loss! : null,
@@ -205,14 +208,14 @@ async function compareLocked(opts: CompareOptions, out: string, configs: Map<str
         if (status !== 'done') {
           result = await train({
             out: dir, run, steps, checkpointInterval: opts.protocol.checkpoint_interval, data: opts.data, resume: status === 'resume',
-            signal: opts.signal, threads: opts.threads, onRecord: (r) => opts.onRecord?.(variant, seed, r), onNote: opts.onNote,
+            signal: opts.signal, threads: opts.threads, provider: opts.provider, onRecord: (r) => opts.onRecord?.(variant, seed, r), onNote: opts.onNote,
           })
         }
         if (result?.status === 'interrupted') {
           interrupted = true
           break
         }
-        summary = await summarize(dir, variant, seed, steps, opts.data, opts.threads)
+        summary = await summarize(dir, variant, seed, steps, opts.data, opts.threads, opts.provider)
         writeAtomic(join(dir, COMPARE_FILES.summary), `${JSON.stringify(summary, null, 2)}\n`)
       }
       summaries.set(`${variant}/${seed}`, summary)
@@ -270,7 +273,7 @@ function tabulate(opts: CompareOptions, summaries: Map<string, RunSummary>, conf
     protocol: opts.protocol,
     seeds: [...opts.seeds],
     test: `Welch's two-sided t-test (unequal variances), alpha ${ALPHA}, each variant vs ${base.variant}, over seeds; verdict on the full-split loss`,
-    machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version },
+    machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, device: opts.provider ?? 'cpu' },
     variants,
   }
 }
@@ -312,7 +315,7 @@ export function renderMarkdown(r: CompareResult): string {
     )
   }
   lines.push('', `Test: ${r.test}. With one seed there is no estimate of seed-to-seed noise, so no verdict.`)
-  lines.push(`Machine: ${r.machine.cpu}, ${r.machine.cores} cores, Node ${r.machine.node}.`)
+  lines.push(`Machine: ${r.machine.cpu}, ${r.machine.cores} cores, Node ${r.machine.node}, device ${r.machine.device ?? 'cpu'}.`)
   if (!r.complete) lines.push('', `**Incomplete**: ${r.missing.length} run(s) not finished (${r.missing.join(', ')}); rerun the same command to continue.`)
   return `${lines.join('\n')}\n`
 }

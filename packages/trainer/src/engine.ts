@@ -22,6 +22,7 @@ import {
   Graph,
   type HostTensor,
   type ParamInfo,
+  type Provider,
   Session,
   adamw,
   adamwScalars,
@@ -150,6 +151,8 @@ export interface TrainingSessionOptions {
   accum?: number
   optim: OptimOptions
   threads?: number
+  /** Execution provider of the sessions (default cpu). */
+  provider?: Provider
 }
 
 const f32 = (data: Float32Array, shape: readonly number[]): HostTensor => ({ dtype: 'float32', shape, data })
@@ -187,7 +190,7 @@ export class TrainingSession {
 
   private constructor(
     readonly cfg: GptConfig,
-    readonly opts: Required<Omit<TrainingSessionOptions, 'threads'>>,
+    readonly opts: Required<Omit<TrainingSessionOptions, 'threads' | 'provider'>>,
     /** The graph of the main session (the fused step, or the grads graph with accumulation). */
     readonly graph: Graph,
     private readonly main: Session,
@@ -240,8 +243,8 @@ export class TrainingSession {
     if (!(Number.isInteger(full.accum) && full.accum >= 1)) throw new RangeError(`accum must be a positive integer, got ${full.accum}`)
     const built = full.accum === 1 ? buildTrainingGraph(cfg, full) : buildGradGraph(cfg, full)
     const applyGraph = full.accum === 1 ? null : buildApplyGraph(built.graph.params, full.optim)
-    const main = await Session.create(built.graph, { threads: opts.threads })
-    const apply = applyGraph ? await Session.create(applyGraph.graph, { threads: opts.threads }) : null
+    const main = await Session.create(built.graph, { threads: opts.threads, provider: opts.provider })
+    const apply = applyGraph ? await Session.create(applyGraph.graph, { threads: opts.threads, provider: opts.provider }) : null
     const optimizer = init.optimizer ?? { step: 0, m: new Map(), v: new Map() }
     return new TrainingSession(cfg, full, built.graph, main, apply, new NoiseFeeder(built.graph.noiseInputs, init.noise), { main: built, apply: applyGraph }, init.params, optimizer)
   }
@@ -355,9 +358,9 @@ export class EvalSession {
     readonly seq: number,
   ) {}
 
-  static async create(cfg: GptConfig, opts: { threads?: number } = {}): Promise<EvalSession> {
+  static async create(cfg: GptConfig, opts: { threads?: number; provider?: Provider } = {}): Promise<EvalSession> {
     const g = buildEvalGraph(cfg)
-    return new EvalSession(await Session.create(g, { threads: opts.threads }), g.params, cfg.block_size)
+    return new EvalSession(await Session.create(g, { threads: opts.threads, provider: opts.provider }), g.params, cfg.block_size)
   }
 
   /**

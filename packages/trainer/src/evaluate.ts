@@ -3,6 +3,7 @@
  * directory, is in `@moas/trainer/node`).
  */
 import type { LoadedModel, OnUnknown } from '@moas/inference'
+import type { Provider } from '@moas/tensor-core'
 import { evalWindows } from './data/batches'
 import { DataError } from './data/errors'
 import { EvalSession } from './engine'
@@ -23,6 +24,7 @@ export interface EvaluateOptions {
   /** Windows per session run (default 8). */
   batchSize?: number
   threads?: number
+  provider?: Provider
 }
 
 /**
@@ -34,7 +36,7 @@ export async function evaluateTokens(model: LoadedModel, tokens: Int32Array, opt
   const windows = evalWindows(tokens, T)
   if (windows.starts.length === 0)
     throw new DataError(`the text has ${tokens.length} tokens; the full evaluation needs at least block_size + 1 = ${T + 1} (one window of ${T} inputs and its shifted targets)`)
-  const session = await EvalSession.create(model.config, { threads: opts.threads })
+  const session = await EvalSession.create(model.config, { threads: opts.threads, provider: opts.provider })
   try {
     const { loss, tokens: n } = await session.meanLoss(model.params, windows.batches(opts.batchSize ?? 8))
     if (!Number.isFinite(loss)) throw new TrainError(`the evaluation gave a non-finite loss (${loss}): the model overflows on this text; its weights are finite (checked on load) but too large, e.g. a diverged run`)

@@ -17,7 +17,7 @@
  */
 import { CHECKPOINT_FILES, type Checkpoint, CheckpointError, readSafetensors, writeSafetensors } from '@moas/gpt'
 import { loadCheckpoint, saveCheckpoint } from '@moas/gpt/node'
-import { momentNames } from '@moas/tensor-core'
+import { type Provider, momentNames } from '@moas/tensor-core'
 import { appendFileSync, existsSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { BatchSampler, type BatchSamplerState } from './data/batches'
@@ -47,6 +47,8 @@ export interface LogRecord {
   /** Mean eval-mode loss over eval_iters random val batches (eval updates only). */
   val_loss?: number
   eval_ms?: number
+  /** Execution provider the update ran on (cpu, wasm, webgpu, cuda). */
+  device?: string
 }
 
 export interface TrainerState {
@@ -78,6 +80,8 @@ export interface TrainOptions {
   /** Aborting saves a checkpoint after the current update and returns with status 'interrupted'. */
   signal?: AbortSignal
   threads?: number
+  /** Execution provider of the training and eval sessions (default cpu); recorded in every log record. */
+  provider?: Provider
   onRecord?: (record: LogRecord) => void
   onStart?: (info: { step: number; steps: number; resumed: boolean }) => void
   /** Things found and repaired on the way (a stale lock, a torn log line), one line each. */
@@ -322,8 +326,9 @@ async function trainLocked(opts: TrainOptions, out: string, note: (m: string) =>
     records = []
     mustSave = true // a run directory is a valid checkpoint from its first moment
   }
-  const session = await TrainingSession.create(run.model, { batch: run.batch_size, accum: run.accum, optim: optimOf(run) , threads: opts.threads }, { params, optimizer, noise })
-  const evaluator = await EvalSession.create(run.model, { threads: opts.threads })
+  const device = opts.provider ?? 'cpu'
+  const session = await TrainingSession.create(run.model, { batch: run.batch_size, accum: run.accum, optim: optimOf(run), threads: opts.threads, provider: device }, { params, optimizer, noise })
+  const evaluator = await EvalSession.create(run.model, { threads: opts.threads, provider: device })
   const schedule = lrSchedule(run, steps)
   const logPath = join(out, RUN_FILES.log)
   const logText = () => records.map((r) => `${JSON.stringify(r)}\n`).join('')
@@ -389,7 +394,7 @@ async function trainLocked(opts: TrainOptions, out: string, note: (m: string) =>
       const res = await session.update(lr, fill)
       const ms = performance.now() - t0
       const step = session.step
-      const rec: LogRecord = { step, loss: res.loss, ce: res.ce, balance: res.balance, lr, grad_norm: res.gradNorm, ms: round(ms, 1) }
+      const rec: LogRecord = { step, loss: res.loss, ce: res.ce, balance: res.balance, lr, grad_norm: res.gradNorm, ms: round(ms, 1), device }
       if (!Number.isFinite(res.loss) || !Number.isFinite(res.gradNorm)) {
         appendFileSync(logPath, `${JSON.stringify(rec)}\n`) // for diagnosis; dropped by a resume
         const what = !Number.isFinite(res.loss) ? `loss ${res.loss}` : `gradient norm ${res.gradNorm}`

@@ -42,7 +42,7 @@ Examples:
     const progress = new Progress(io)
     try {
       const result = await compare({
-        out, variants, seeds, preset, protocol, model: modelFlags(opts), data, signal: io.signal, threads: opts.threads,
+        out, variants, seeds, preset, protocol, model: modelFlags(opts), data, signal: io.signal, threads: opts.threads, provider: opts.device,
         onNote: (m) => progress.note(`moas compare: ${m}`),
         onRun: (r) => {
           const what = r.status === 'done' ? 'finished, skipped' : r.status === 'resume' ? `resuming at step ${r.step}` : 'training'

@@ -4,7 +4,7 @@ import { evaluateTokens } from '@moas/trainer'
 import type { Command } from 'commander'
 import { EXIT, UsageError } from '../errors'
 import type { Io } from '../io'
-import { positiveInt, threadCount } from '../options'
+import { deviceOption, positiveInt, threadCount } from '../options'
 
 /** A text file's contents, or a one-line error naming the file. */
 export function readTextFile(path: string, flag: string): string {
@@ -41,6 +41,7 @@ export function evalCommand(program: Command, io: Io, done: (code: number) => vo
     .option('--skip-unknown', 'drop characters outside the vocabulary instead of refusing the text')
     .option('--batch-size <n>', 'windows per ONNX Runtime call (default 8)', positiveInt)
     .option('--threads <n>', 'ONNX Runtime intra-op threads', threadCount)
+    .addOption(deviceOption())
     .addHelpText('after', `
 Windows start at 0, T, 2T, ... while start + T + 1 <= length (T = block_size); inputs are characters
 [s, s+T), targets [s+1, s+T+1). Prints one JSON line: {"loss": <nats>, "bpc": <loss / ln 2>, "tokens": <targets>}
@@ -51,8 +52,8 @@ Example:
       const text = readTextFile(opts.text, '--text')
       const model = await loadModel(opts.checkpoint)
       const tokens = model.tokenizer.encode(text, { onUnknown: opts.skipUnknown ? 'skip' : 'error' })
-      const r = await evaluateTokens(model, tokens, { batchSize: opts.batchSize, threads: opts.threads })
-      io.stdout(`${JSON.stringify({ loss: r.loss, bpc: r.bpc, tokens: r.tokens })}\n`)
+      const r = await evaluateTokens(model, tokens, { batchSize: opts.batchSize, threads: opts.threads, provider: opts.device })
+      io.stdout(`${JSON.stringify({ loss: r.loss, bpc: r.bpc, tokens: r.tokens, device: opts.device })}\n`)
       done(EXIT.ok)
     })
 }

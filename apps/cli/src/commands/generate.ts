@@ -3,7 +3,7 @@ import { loadModel, loadModelFolder } from '@moas/inference/node'
 import type { Command } from 'commander'
 import { EXIT, UsageError } from '../errors'
 import type { Io } from '../io'
-import { nonNegativeInt, nonNegativeNumber, positiveInt, seedInt, threadCount } from '../options'
+import { deviceOption, nonNegativeInt, nonNegativeNumber, positiveInt, seedInt, threadCount } from '../options'
 import { readTextFile } from './eval'
 
 const probability = (v: string) => {
@@ -28,6 +28,7 @@ export function generateCommand(program: Command, io: Io, done: (code: number) =
     .option('--skip-unknown', 'drop prompt characters outside the vocabulary instead of refusing the prompt')
     .option('--json', 'print one JSON line per prompt and a summary line instead of streaming the text')
     .option('--threads <n>', 'ONNX Runtime intra-op threads', threadCount)
+    .addOption(deviceOption())
     .addHelpText('after', `
 Prefills the prompt(s) in one run, then decodes one character per step against the KV cache. One prompt
 streams: the prompt, then each character as it is sampled. Several prompts (--prompts) print each
@@ -43,7 +44,7 @@ Examples:
       if ((opts.prompt === undefined) === (opts.prompts === undefined)) throw new UsageError('give exactly one of --prompt TEXT or --prompts FILE')
       const prompts: string[] = opts.prompt !== undefined ? [opts.prompt] : readTextFile(opts.prompts, '--prompts').split('\n').filter((l) => l.length > 0)
       if (prompts.length === 0) throw new UsageError(`--prompts ${opts.prompts}: no non-empty line`)
-      const session = { threads: opts.threads }
+      const session = { threads: opts.threads, provider: opts.device }
       let decoder: DecoderSession
       let tokenizer: CharTokenizer
       if (opts.model !== undefined) {
@@ -73,7 +74,7 @@ Examples:
         prompts: prompts.length, tokens: opts.tokens,
         prefill_tokens: r.prefill.tokens, prefill_tokens_per_s: perSecond(r.prefill.tokens, r.prefill.ms),
         decode_tokens: r.decode.tokens, decode_tokens_per_s: perSecond(r.decode.tokens, r.decode.ms),
-        kv_cache_bytes: r.cacheBytes, window_slides: r.slides,
+        kv_cache_bytes: r.cacheBytes, window_slides: r.slides, device: decoder.provider,
       }
       if (opts.json) {
         prompts.forEach((p, i) => io.stdout(`${JSON.stringify({ prompt: p, completion: r.completions[i], tokens: r.ids[i].length })}\n`))

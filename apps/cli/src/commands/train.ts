@@ -1,4 +1,5 @@
 import { resolve } from 'node:path'
+import type { Provider } from '@moas/tensor-core'
 import { VARIANTS, paramCounts, resolveConfig } from '@moas/gpt'
 import { type Dataset, TrainError, type TrainPresetName, type TrainProtocol, makeRunConfig, modelConfig, protocolOfRun } from '@moas/trainer'
 import { loadDataset, readRun, train } from '@moas/trainer/node'
@@ -29,6 +30,7 @@ then {"done": true, status, step, steps, final_val_loss, ms_per_iter, out}. Ctrl
 }
 
 interface TrainFlags extends Record<string, unknown> {
+  device?: string
   attention?: string
   preset?: TrainPresetName
   seed?: number
@@ -83,7 +85,7 @@ async function runTrain(opts: TrainFlags, io: Io): Promise<number> {
   try {
     const result = await train({
       out, run, steps: protocol.steps, checkpointInterval: protocol.checkpoint_interval, data: dataset, resume: !!opts.resume,
-      signal: io.signal, threads: opts.threads,
+      signal: io.signal, threads: opts.threads, provider: opts.device as Provider,
       onStart: ({ step, steps, resumed }) => {
         const counts = paramCounts(cfg)
         progress.note(
@@ -99,7 +101,7 @@ async function runTrain(opts: TrainFlags, io: Io): Promise<number> {
       },
     })
     progress.stop()
-    progress.line({ done: true, status: result.status, step: result.step, steps: result.steps, final_val_loss: result.finalValLoss, ms_per_iter: result.msPerIter, out })
+    progress.line({ done: true, status: result.status, step: result.step, steps: result.steps, final_val_loss: result.finalValLoss, ms_per_iter: result.msPerIter, out, device: opts.device ?? 'cpu' })
     if (result.status === 'interrupted') {
       io.stderr(`moas train: interrupted at step ${result.step}; checkpoint saved in ${out}. Continue with: moas train --resume ${out}\n`)
       return EXIT.interrupted
