@@ -1,9 +1,12 @@
+import type { Provider } from '@moas/tensor-core'
 /**
  * The benchmark registry the runner picks from. Each bench is loaded lazily, so running one never needs
  * another's dependencies (the model benches import @moas/gpt and @moas/trainer; mlp-step only tensor-core).
  */
 export interface BenchContext {
   threads: number
+  /** ONNX Runtime execution provider of every session (--device). */
+  provider: Provider
   /** Overrides of each bench's own defaults. */
   reps?: number
   warmup?: number
@@ -32,7 +35,7 @@ export const BENCHES = {
     run: async (ctx) => {
       const m = await import('./mlpStep')
       const { formatProfile } = await import('./profile')
-      const cfg = { ...m.MLP_STEP_DEFAULTS, threads: ctx.threads, ...(ctx.reps ? { reps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
+      const cfg = { ...m.MLP_STEP_DEFAULTS, threads: ctx.threads, provider: ctx.provider, ...(ctx.reps ? { reps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
       const r = await m.runMlpStep(cfg, (msg) => ctx.progress('mlp-step', msg), ctx.profile)
       let text = m.describeMlpStep(r)
       if (r.profiles) text += `\n\n  ONNX Runtime profile, generated step:\n${formatProfile(r.profiles.step)}\n\n  ONNX Runtime profile, MatMul-only:\n${formatProfile(r.profiles.matmulOnly)}`
@@ -53,7 +56,7 @@ export const BENCHES = {
     about: 'forward of one sequence (T = 256/1024/2048), gqa vs gqe at 16 q / 8 kv heads',
     run: async (ctx) => {
       const p = await import('./prefill')
-      const cfg = { ...p.PREFILL_DEFAULTS, threads: ctx.threads, ...(ctx.reps ? { reps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
+      const cfg = { ...p.PREFILL_DEFAULTS, threads: ctx.threads, provider: ctx.provider, ...(ctx.reps ? { reps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
       const r = await p.runPrefill(cfg, (msg) => ctx.progress('prefill', msg))
       return { text: p.describePrefill(r), markdown: p.prefillMarkdown(r), result: r }
     },
@@ -62,7 +65,7 @@ export const BENCHES = {
     about: 'tokens/s of KV-cache decoding per variant, batch 1 and 8, KV bytes held, vs full recompute',
     run: async (ctx) => {
       const d = await import('./decode')
-      const cfg = { ...d.DECODE_DEFAULTS, threads: ctx.threads, ...(ctx.reps ? { steps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
+      const cfg = { ...d.DECODE_DEFAULTS, threads: ctx.threads, provider: ctx.provider, ...(ctx.reps ? { steps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
       const r = await d.runDecode(cfg, (msg) => ctx.progress('decode', msg), ctx.variants)
       return { text: d.describeDecode(r), markdown: d.decodeMarkdown(r), result: r }
     },
@@ -71,7 +74,7 @@ export const BENCHES = {
     about: 'training step per attention variant at the paper config (ms/iter, tokens/s, GFLOP/s, vs mha)',
     run: async (ctx) => {
       const t = await import('./trainStep')
-      const cfg = { ...t.TRAIN_STEP_DEFAULTS, threads: ctx.threads, ...(ctx.variants ? { variants: ctx.variants } : {}), ...(ctx.reps ? { reps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
+      const cfg = { ...t.TRAIN_STEP_DEFAULTS, threads: ctx.threads, provider: ctx.provider, ...(ctx.variants ? { variants: ctx.variants } : {}), ...(ctx.reps ? { reps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
       const r = await t.runTrainStep(cfg, (msg) => ctx.progress('train-step', msg))
       return { text: t.describeTrainStep(r), markdown: t.trainStepMarkdown(r), result: r }
     },

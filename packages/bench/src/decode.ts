@@ -9,6 +9,7 @@
 import { type GptConfig, VARIANTS, resolveConfig } from '@moas/gpt'
 import { DecoderSession, LogitsSession, buildLogitsGraph } from '@moas/inference'
 import { initParams } from '@moas/tensor-core'
+import type { Provider } from '@moas/tensor-core'
 import { mdTable } from './report'
 import { type Timing, nowMs, summarize } from './stats'
 
@@ -21,6 +22,8 @@ export interface DecodeSetting {
 }
 
 export interface DecodeConfig {
+  /** ONNX Runtime execution provider (default cpu). */
+  provider?: Provider
   settings: DecodeSetting[]
   /** Timed decode steps per measurement (the context grows by one per step, from context - steps). */
   steps: number
@@ -68,8 +71,8 @@ export async function runDecode(cfg: DecodeConfig, log: (msg: string) => void = 
     for (const variant of setting.variants.filter((v) => !variants || variants.includes(v))) {
       const model = resolveConfig({ ...setting.model, attention: variant })
       const params = initParams(buildLogitsGraph(model), 1) as Map<string, Float32Array>
-      const session = await DecoderSession.create({ config: model, params }, { threads: cfg.threads })
-      const recompute = await LogitsSession.create({ config: model, params }, { threads: cfg.threads })
+      const session = await DecoderSession.create({ config: model, params }, { threads: cfg.threads, provider: cfg.provider })
+      const recompute = await LogitsSession.create({ config: model, params }, { threads: cfg.threads, provider: cfg.provider })
       for (const batch of setting.batches) {
         for (const context of setting.contexts) {
           const start = Math.max(1, context - cfg.steps - cfg.warmup)

@@ -18,6 +18,8 @@ export interface MachineInfo {
   loadAvg: number[]
   /** Load averages when the run ended (results files only). */
   loadAvgAfter?: number[]
+  /** ONNX Runtime execution provider the sessions ran on (results files only). */
+  device?: string
 }
 
 export function machineInfo(threads: number): MachineInfo {

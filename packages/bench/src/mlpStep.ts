@@ -12,10 +12,13 @@
 import { Graph, Session, adamw, adamwScalars, grad, hostTensor, type HostTensor, initParams, momentNames, nextName, ops, type Tensor } from '@moas/tensor-core'
 import { matmulFlops } from './flops'
 import { type GraphProfile, profileGraph } from './profile'
+import type { Provider } from '@moas/tensor-core'
 import { mdTable } from './report'
 import { type Timing, nowMs, summarize } from './stats'
 
 export interface MlpStepConfig {
+  /** ONNX Runtime execution provider (default cpu). */
+  provider?: Provider
   rows: number
   width: number
   hidden: number
@@ -106,7 +109,7 @@ function randn(n: number, seed: number, std = 1): Float32Array {
 /** Feeds and a state-advancing runner for the generated step: each run feeds back the previous next.*. */
 async function prepareStep(cfg: MlpStepConfig, x: HostTensor, cot: HostTensor) {
   const graph = buildMlpStepGraph(cfg)
-  const session = await Session.create(graph, { threads: cfg.threads })
+  const session = await Session.create(graph, { threads: cfg.threads, provider: cfg.provider })
   const state = new Map<string, HostTensor>()
   for (const [name, data] of initParams(graph, 1)) {
     const shape = graph.params.find((p) => p.tensor.name === name)!.tensor.shape as number[]
@@ -138,7 +141,7 @@ async function prepareStep(cfg: MlpStepConfig, x: HostTensor, cot: HostTensor) {
 
 async function prepareMatMulOnly(cfg: MlpStepConfig, x: HostTensor, cot: HostTensor) {
   const graph = buildMatMulOnlyGraph(cfg)
-  const session = await Session.create(graph, { threads: cfg.threads })
+  const session = await Session.create(graph, { threads: cfg.threads, provider: cfg.provider })
   const feeds: Record<string, HostTensor> = { x, cotangent: cot }
   layerShapes(cfg).forEach(([out, inp], l) => (feeds[`w${l}`] = hostTensor('float32', [out, inp], randn(out * inp, 100 + l, weightStd(inp)))))
   return { graph, session, run: () => session.run(feeds), feeds: () => feeds }

@@ -9,10 +9,13 @@
 import { type GptConfig, buildGpt, resolveConfig } from '@moas/gpt'
 import { Graph, type HostTensor, Session, hostTensor, initParams } from '@moas/tensor-core'
 import { matmulFlops } from './flops'
+import type { Provider } from '@moas/tensor-core'
 import { mdTable } from './report'
 import { type Timing, nowMs, summarize } from './stats'
 
 export interface PrefillConfig {
+  /** ONNX Runtime execution provider (default cpu). */
+  provider?: Provider
   lengths: number[]
   variants: string[]
   n_layer: number
@@ -63,7 +66,7 @@ async function prepare(variant: string, T: number, cfg: PrefillConfig) {
   g.output('logits', m.logits)
   // Weights embedded as initializers, as an inference deployment would: ONNX Runtime then packs each GEMM's
   // weight once at load instead of on every run.
-  const session = await Session.create(g, { threads: cfg.threads, params: initParams(g, 1) })
+  const session = await Session.create(g, { threads: cfg.threads, provider: cfg.provider, params: initParams(g, 1) })
   const feeds: Record<string, HostTensor> = { [m.idx.name]: hostTensor('int64', [1, T], Array.from({ length: T }, (_, i) => (i * 7919) % cfg.vocab)) }
   return { variant, session, run: () => session.run(feeds), gflop: matmulFlops(g) / 1e9, gqeTopK: model.gqe_top_k, ms: [] as number[] }
 }

@@ -18,7 +18,7 @@ export function writeResults(dir: string, bench: string, machine: MachineInfo, r
   return { json, md }
 }
 
-export const machineLine = (m: MachineInfo) => `Measured ${m.date.slice(0, 16).replace('T', ' ')} UTC on ${describeMachine(m)}.`
+export const machineLine = (m: MachineInfo) => `Measured ${m.date.slice(0, 16).replace('T', ' ')} UTC on ${describeMachine(m)}${m.device ? `, device ${m.device}` : ''}.`
 
 /** A markdown table from a header and rows of cells. */
 export function mdTable(header: readonly string[], rows: readonly (readonly (string | number)[])[]): string {

@@ -8,6 +8,7 @@
 import { parseArgs } from 'node:util'
 import { BENCHES, type BenchContext, type BenchName, DEFAULT_BENCHES, benchNames } from './benches'
 import { machineInfo, threadsFromEnv, describeMachine } from './machine'
+import { PROVIDERS, type Provider } from '@moas/tensor-core'
 import { COMMITTED_RESULTS_DIR, DEFAULT_RESULTS_DIR, writeResults } from './report'
 
 const USAGE = `usage: node dist/run.js [options]
@@ -15,6 +16,7 @@ const USAGE = `usage: node dist/run.js [options]
   --reps N          timed runs per measurement (default: each bench's own, >= 5)
   --warmup N        untimed runs before timing (default: each bench's own)
   --threads N       ONNX Runtime intra-op threads (default: MOAS_THREADS, else one per core)
+  --device NAME     ONNX Runtime execution provider: cpu (default), wasm, webgpu, cuda
   --variants LIST   train-step, decode: attention variants (default: all)
   --profile         also run ONNX Runtime's profiler and print time per op type
   --json            print JSON lines only (progress and results), no prose
@@ -42,7 +44,7 @@ async function main(): Promise<void> {
       args: process.argv.slice(2).filter((a) => a !== '--'),
       options: {
         bench: { type: 'string' }, reps: { type: 'string' }, warmup: { type: 'string' }, threads: { type: 'string' },
-        variants: { type: 'string' }, profile: { type: 'boolean' }, json: { type: 'boolean' }, out: { type: 'string' }, 'update-results': { type: 'boolean' },
+        variants: { type: 'string' }, device: { type: 'string' }, profile: { type: 'boolean' }, json: { type: 'boolean' }, out: { type: 'string' }, 'update-results': { type: 'boolean' },
         list: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
     }).values
@@ -57,6 +59,8 @@ async function main(): Promise<void> {
   const names = (args.bench ? args.bench.split(',').map((s) => s.trim()).filter(Boolean) : DEFAULT_BENCHES) as BenchName[]
   for (const n of names) if (!(n in BENCHES)) fail(`unknown benchmark '${n}'; choose from ${benchNames().join(', ')}`)
   const threads = positiveInt('threads', args.threads) ?? threadsFromEnv()
+  const provider = (args.device ?? 'cpu') as Provider
+  if (!PROVIDERS.includes(provider)) fail(`unknown --device '${args.device}'; choose from ${PROVIDERS.join(', ')}`)
   // tensor-core's Session reads MOAS_THREADS for its default; set it so every session agrees.
   process.env.MOAS_THREADS = String(threads)
 
@@ -68,11 +72,12 @@ async function main(): Promise<void> {
     if (json) process.stdout.write(`${JSON.stringify(obj)}\n`)
   }
   const machine = machineInfo(threads)
-  say(`moas bench — ${describeMachine(machine)}`)
-  emit({ event: 'machine', ...machine })
+  say(`moas bench — ${describeMachine(machine)}, device ${provider}`)
+  emit({ event: 'machine', ...machine, device: provider })
 
   const ctx: BenchContext = {
     threads,
+    provider,
     reps: positiveInt('reps', args.reps),
     warmup: positiveInt('warmup', args.warmup),
     variants: args.variants?.split(',').map((s) => s.trim()).filter(Boolean),
@@ -91,7 +96,7 @@ async function main(): Promise<void> {
     try {
       const out = await BENCHES[name].run(ctx)
       // Load average when the bench started and when it ended: other work on the machine skews timings.
-      const files = writeResults(args.out ?? (args['update-results'] ? COMMITTED_RESULTS_DIR : DEFAULT_RESULTS_DIR), name, { ...before, loadAvgAfter: machineInfo(threads).loadAvg }, out.result, out.markdown)
+      const files = writeResults(args.out ?? (args['update-results'] ? COMMITTED_RESULTS_DIR : DEFAULT_RESULTS_DIR), name, { ...before, loadAvgAfter: machineInfo(threads).loadAvg, device: provider }, out.result, out.markdown)
       say(`\n${out.text}\n  wrote ${files.json} and ${files.md} (${((performance.now() - t0) / 1000).toFixed(0)} s)`)
       emit({ event: 'result', bench: name, seconds: (performance.now() - t0) / 1000, result: out.result, files })
     } catch (e) {

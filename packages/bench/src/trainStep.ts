@@ -11,6 +11,7 @@ import { type GptConfig, kvCacheBytesPerToken, paramCounts } from '@moas/gpt'
 import { PAPER_OPTIM, TrainingSession, Xoshiro128, initialParams } from '@moas/trainer'
 import { matmulFlops } from './flops'
 import { PAPER_VOCAB, TRAIN_VARIANTS, paperConfig } from './paper'
+import type { Provider } from '@moas/tensor-core'
 import { mdTable } from './report'
 import { type Timing, nowMs, summarize } from './stats'
 
@@ -18,6 +19,8 @@ import { type Timing, nowMs, summarize } from './stats'
 export const TRAIN_GOALS: Record<string, { goal: number; pytorch: number }> = { mha: { goal: 0.6, pytorch: 1.7 }, moas: { goal: 0.9, pytorch: 8 } }
 
 export interface TrainStepConfig {
+  /** ONNX Runtime execution provider (default cpu). */
+  provider?: Provider
   variants: string[]
   batch: number
   seq: number
@@ -68,7 +71,7 @@ function randomTokens(n: number, vocab: number, seed: number): BigInt64Array {
 async function prepareVariant(variant: string, cfg: TrainStepConfig) {
   const model = paperConfig(variant, cfg.vocab)
   const t0 = nowMs()
-  const session = await TrainingSession.create(model, { batch: cfg.batch, seq: cfg.seq, optim: PAPER_OPTIM, threads: cfg.threads }, { params: initialParams(model, 1), noise: new Xoshiro128(1) })
+  const session = await TrainingSession.create(model, { batch: cfg.batch, seq: cfg.seq, optim: PAPER_OPTIM, threads: cfg.threads, provider: cfg.provider }, { params: initialParams(model, 1), noise: new Xoshiro128(1) })
   const setupMs = nowMs() - t0
   const graph = session.graph
   const n = cfg.batch * cfg.seq
