@@ -17,7 +17,7 @@
  * `num_key_value_heads` is the number of KV heads each layer caches (MoAS variants: H + G + 1).
  * Browser-safe: returns the files; `@moas/inference/node` writes them.
  */
-import { DECODER_IO, type GptConfig, kvCacheBytesPerToken, kvHeadsPerLayer, paramCounts } from '@moas/gpt'
+import { DECODER_IO, type GptConfig, isRouted, kvCacheBytesPerToken, kvHeadsPerLayer, paramCounts } from '@moas/gpt'
 import { serialize } from '@moas/tensor-core'
 import { buildDecoderGraph, halfParams } from './decoder'
 import { InferenceError } from './errors'
@@ -57,7 +57,9 @@ export function exportModelFiles(model: LoadedModel, opts: ExportOptions = {}): 
   const cfg = model.config
   const bytes = paramCounts(cfg).total * (dtype === 'float16' ? 2 : 4)
   if (bytes > PROTOBUF_LIMIT) throw new InferenceError(`the weights take ${(bytes / 2 ** 30).toFixed(2)} GiB, beyond ONNX's 2 GiB single-file limit; moas does not write external-data ONNX files yet (export with --dtype float16 if that fits)`)
-  const onnx = serialize(buildDecoderGraph(cfg, { dtype }), {
+  // Routed variants also output each layer's gates and chosen experts (gates.{i}, chosen.{i}) for routing
+  // views; clients that only read logits and present.* ignore them.
+  const onnx = serialize(buildDecoderGraph(cfg, { dtype, routing: isRouted(cfg.attention) }), {
     params: dtype === 'float16' ? halfParams(model.params) : model.params,
     docString: `moas ${cfg.attention} decoder with KV cache`,
     metadata: { 'moas.format_version': String(MODEL_FOLDER_VERSION), 'moas.attention': cfg.attention },

@@ -23,33 +23,16 @@ import { join, resolve } from 'node:path'
 import { BatchSampler, type BatchSamplerState } from './data/batches'
 import { CharTokenizer } from '@moas/inference'
 import { DataError } from './data/errors'
-import { EvalSession, type OptimizerState, TrainingSession, initialParams } from './engine'
+import type { OptimizerState } from './engine'
+import { DivergedStep, type LogRecord, TrainLoop, freshStart } from './loop'
 import { DivergenceError, TrainError } from './errors'
 import { type NoiseState, Xoshiro128 } from './noise'
-import { type Dataset, type RunConfig, deriveSeed, diffRunConfigs, lrSchedule } from './presets'
+
+export type { LogRecord } from './loop'
+import { type Dataset, type RunConfig, deriveSeed, diffRunConfigs } from './presets'
 import { RunLock } from './run-lock'
-import { lrAt } from './schedule'
 
 export const RUN_FILES = { state: 'trainer_state.json', optimizer: 'optimizer.safetensors', log: 'log.jsonl' } as const
-
-/** One line of log.jsonl. */
-export interface LogRecord {
-  /** Updates done (1-based). */
-  step: number
-  /** Training loss of this update (ce + balance_weight · balance), nats. */
-  loss: number
-  ce: number
-  balance: number
-  lr: number
-  grad_norm: number
-  /** Wall time of the update (batch, noise, forward + backward + AdamW), ms. */
-  ms: number
-  /** Mean eval-mode loss over eval_iters random val batches (eval updates only). */
-  val_loss?: number
-  eval_ms?: number
-  /** Execution provider the update ran on (cpu, wasm, webgpu, cuda). */
-  device?: string
-}
 
 export interface TrainerState {
   format: 'moas-trainer-state'
@@ -218,18 +201,14 @@ export function readLogChecked(path: string): { records: LogRecord[]; torn: bool
   return { records: out, torn: false }
 }
 
+const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits
+
 /** Median of the update times of a log (robust to the first, warm-up update and to eval pauses). */
 export function medianMs(records: readonly LogRecord[]): number | null {
   const ms = records.map((r) => r.ms).filter((x) => Number.isFinite(x)).sort((a, b) => a - b)
   if (!ms.length) return null
   const mid = ms.length >> 1
   return round(ms.length % 2 ? ms[mid] : (ms[mid - 1] + ms[mid]) / 2, 1)
-}
-
-/** The `eval_iters` val batches of the eval at `step` (a pure function of seed and step). */
-export function evalBatches(run: RunConfig, val: Int32Array, step: number) {
-  const sampler = new BatchSampler(val, run.model.block_size, run.batch_size, deriveSeed(run.seed, 'eval', step))
-  return Array.from({ length: run.eval_iters }, () => sampler.next())
 }
 
 function checkData(run: RunConfig, data: Dataset): void {
@@ -296,7 +275,6 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
 async function trainLocked(opts: TrainOptions, out: string, note: (m: string) => void): Promise<TrainResult> {
   const { run, data, steps } = opts
-  const T = run.model.block_size
   let params: ReadonlyMap<string, Float32Array>
   let optimizer: OptimizerState | undefined
   let sampler: BatchSampler
@@ -320,16 +298,12 @@ async function trainLocked(opts: TrainOptions, out: string, note: (m: string) =>
     mustSave = saved.checkpoint.dir !== out
   } else {
     checkFreshDir(out, note)
-    params = initialParams(run.model, deriveSeed(run.seed, 'init'))
-    sampler = new BatchSampler(data.train, T, run.batch_size, deriveSeed(run.seed, 'batches'))
-    noise = new Xoshiro128(deriveSeed(run.seed, 'noise'))
+    ;({ params, sampler, noise } = freshStart(run, data))
     records = []
     mustSave = true // a run directory is a valid checkpoint from its first moment
   }
-  const device = opts.provider ?? 'cpu'
-  const session = await TrainingSession.create(run.model, { batch: run.batch_size, accum: run.accum, optim: optimOf(run), threads: opts.threads, provider: device }, { params, optimizer, noise })
-  const evaluator = await EvalSession.create(run.model, { threads: opts.threads, provider: device })
-  const schedule = lrSchedule(run, steps)
+  const loop = await TrainLoop.create(run, data, steps, { params, optimizer, sampler, noise }, { provider: opts.provider, threads: opts.threads })
+  const { session } = loop
   const logPath = join(out, RUN_FILES.log)
   const logText = () => records.map((r) => `${JSON.stringify(r)}\n`).join('')
   let lastSaved: number | null = opts.resume ? session.step : null
@@ -346,7 +320,7 @@ async function trainLocked(opts: TrainOptions, out: string, note: (m: string) =>
     const state: TrainerState = {
       format: 'moas-trainer-state', version: 1, step, steps, finished: step >= steps,
       sampler: sampler.state(), noise: session.noiseState(), eval_batches: 'derived from (seed, step)',
-      lr: { next: lrAt(schedule, step) }, checkpoint_interval: opts.checkpointInterval, run,
+      lr: { next: loop.nextLr }, checkpoint_interval: opts.checkpointInterval, run,
     }
     const opt = session.optimizerState()
     const moments = new Map<string, { dtype: 'float32'; shape: number[]; data: Float32Array }>()
@@ -382,34 +356,28 @@ async function trainLocked(opts: TrainOptions, out: string, note: (m: string) =>
       appendFileSync(logPath, `${JSON.stringify(r)}\n`)
       opts.onRecord?.(r)
     }
-    const fill = (x: BigInt64Array, y: BigInt64Array) => void sampler.nextInto(x, y)
     let interrupted = false
-    while (session.step < steps) {
+    while (!loop.done) {
       if (opts.signal?.aborted) {
         interrupted = true
         break
       }
-      const lr = lrAt(schedule, session.step)
-      const t0 = performance.now()
-      const res = await session.update(lr, fill)
-      const ms = performance.now() - t0
-      const step = session.step
-      const rec: LogRecord = { step, loss: res.loss, ce: res.ce, balance: res.balance, lr, grad_norm: res.gradNorm, ms: round(ms, 1), device }
-      if (!Number.isFinite(res.loss) || !Number.isFinite(res.gradNorm)) {
-        appendFileSync(logPath, `${JSON.stringify(rec)}\n`) // for diagnosis; dropped by a resume
-        const what = !Number.isFinite(res.loss) ? `loss ${res.loss}` : `gradient norm ${res.gradNorm}`
+      let rec: LogRecord
+      try {
+        rec = await loop.next()
+      } catch (e) {
+        if (!(e instanceof DivergedStep)) throw e
+        appendFileSync(logPath, `${JSON.stringify(e.record)}\n`) // for diagnosis; dropped by a resume
+        const r = e.record
+        const what = !Number.isFinite(r.loss) ? `loss ${r.loss}` : `gradient norm ${r.grad_norm}`
         throw new DivergenceError(
-          `training diverged: ${what} at step ${step}; stopped without saving it. The last good checkpoint (step ${lastSaved ?? 0}) is in ${out}. ` +
+          `training diverged: ${what} at step ${r.step}; stopped without saving it. The last good checkpoint (step ${lastSaved ?? 0}) is in ${out}. ` +
             `Try a lower --lr (now ${run.lr}), --clip 1.0, or a warmup (--schedule cosine --warmup 100)`,
-          step,
+          r.step,
           lastSaved ?? 0,
         )
       }
-      if (step % run.eval_interval === 0 || step === steps) {
-        const e0 = performance.now()
-        rec.val_loss = (await evaluator.meanLoss(session.params(), evalBatches(run, data.val, step))).loss
-        rec.eval_ms = round(performance.now() - e0, 1)
-      }
+      const step = rec.step
       emit(rec)
       if (step === steps || (opts.checkpointInterval > 0 && step % opts.checkpointInterval === 0)) await save()
     }
@@ -420,13 +388,7 @@ async function trainLocked(opts: TrainOptions, out: string, note: (m: string) =>
       finalValLoss: last?.val_loss ?? null, msPerIter: medianMs(records), records,
     }
   } finally {
-    await session.release()
-    await evaluator.release()
+    await loop.release()
   }
 }
 
-const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits
-
-function optimOf(run: RunConfig) {
-  return { beta1: run.beta1, beta2: run.beta2, eps: run.eps, weightDecay: run.weight_decay, clipNorm: run.clip ?? undefined }
-}
