@@ -4,7 +4,7 @@
  * rebuilt from the last ⌊block_size / 2⌋ tokens of each row (one prefill) and decoding goes on, so a
  * model can write past its context length; logits after a slide are those of the cropped context.
  */
-import type { DecoderSession } from './decoder'
+import type { DecoderSession, DecoderStep } from './decoder'
 import { InferenceError } from './errors'
 import { type SamplingOptions, checkSampling, sampleToken, seededRandom } from './sampling'
 import type { CharTokenizer, OnUnknown } from './tokenizer'
@@ -20,6 +20,12 @@ export interface GenerateOptions extends SamplingOptions {
   signal?: AbortSignal
   /** Prompt characters outside the vocabulary: refuse (default) or drop. */
   onUnknown?: OnUnknown
+  /**
+   * Called after every decoder run with its raw result (logits and, for routing sessions, the gates and
+   * chosen experts of the positions it ran): the prefill first (all prompt positions, left-padded), then one
+   * position per row per step (the token just fed). `slid` is true for a prefill that rebuilt the window.
+   */
+  onRun?: (run: DecoderStep, info: { prefill: boolean; slid: boolean }) => void
 }
 
 export interface GeneratedToken {
@@ -66,6 +72,7 @@ export async function generate(session: DecoderSession, tokenizer: CharTokenizer
   let t0 = performance.now()
   let step = await session.prefill(context)
   result.prefill = { tokens: context.reduce((s, r) => s + r.length, 0), ms: performance.now() - t0 }
+  opts.onRun?.(step, { prefill: true, slid: false })
   let last = lastLogits(step.logits, context.length, step.length, V)
   for (let i = 0; i < n; i++) {
     const next = last.map((logits) => sampleToken(logits, sampling, random))
@@ -82,7 +89,11 @@ export async function generate(session: DecoderSession, tokenizer: CharTokenizer
       result.slides++
       for (const row of context) row.splice(0, row.length - window)
       step = await session.prefill(context)
-    } else step = await session.step(next)
+      opts.onRun?.(step, { prefill: true, slid: true })
+    } else {
+      step = await session.step(next)
+      opts.onRun?.(step, { prefill: false, slid: false })
+    }
     result.decode.ms += performance.now() - t0
     result.decode.tokens += next.length
     last = lastLogits(step.logits, context.length, step.length, V)

@@ -1,0 +1,185 @@
+/**
+ * What the page does, apart from the DOM: load a model folder, generate with the KV cache while collecting
+ * the router's choices for every character, and train a model in the page. All of it is @moas code that
+ * runs in Node too (inference's DecoderSession and generate, trainer's TrainLoop); nothing is re-implemented
+ * here. `window.moasPlayground` exposes these functions to the browser tests.
+ */
+import { type GptConfig, isGqe, isMoas, kvCacheBytesPerToken, resolveConfig } from '@moas/gpt'
+import {
+  type CharTokenizer, type DecoderStep, DecoderSession, type FolderReader, type LoadedModel, type ModelFolder,
+  exportModelFiles, generate, openModelFolder, readModelFolder,
+} from '@moas/inference'
+import { type HostTensor, float16Values } from '@moas/tensor-core'
+import { type LogRecord, TRAIN_PRESETS, TrainLoop, freshStart, makeRunConfig, modelConfig, syntheticDataset } from '@moas/trainer'
+import { zipSync } from 'fflate'
+
+export type PageProvider = 'webgpu' | 'wasm'
+
+/** Multi-threaded wasm needs a cross-origin-isolated page (COOP/COEP headers); one thread otherwise. */
+export const threads = globalThis.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1
+
+/** WebGPU when the browser has an adapter, else wasm; and why. */
+export async function chooseProvider(): Promise<{ provider: PageProvider; why: string }> {
+  const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<{ info?: { vendor?: string; architecture?: string } } | null> } }).gpu
+  if (!gpu) return { provider: 'wasm', why: 'this browser has no WebGPU (navigator.gpu is missing)' }
+  const adapter = await gpu.requestAdapter().catch(() => null)
+  if (!adapter) return { provider: 'wasm', why: 'WebGPU is present but offers no adapter here' }
+  const name = [adapter.info?.vendor, adapter.info?.architecture].filter(Boolean).join(' ')
+  return { provider: 'webgpu', why: `WebGPU adapter${name ? `: ${name}` : ''}` }
+}
+
+/** A model folder served over HTTP (the demo model, or any URL that serves an exported folder). */
+export function urlReader(base: string): FolderReader {
+  const root = base.endsWith('/') ? base : `${base}/`
+  return async (path) => {
+    const res = await fetch(new URL(path, new URL(root, location.href)))
+    return res.ok ? new Uint8Array(await res.arrayBuffer()) : undefined
+  }
+}
+
+/** A model folder the user picked (<input webkitdirectory>) or dropped: paths relative to its top folder. */
+export function filesReader(files: Iterable<File>): FolderReader {
+  const byPath = new Map<string, File>()
+  for (const f of files) byPath.set((f.webkitRelativePath || f.name).split('/').slice(1).join('/') || f.name, f)
+  return async (path) => {
+    const f = byPath.get(path)
+    return f ? new Uint8Array(await f.arrayBuffer()) : undefined
+  }
+}
+
+/** The router's decision at one position and layer. */
+export interface LayerChoice {
+  /** Softmax gates: 3 (MoAS: MHA, GQA, MQA) or G·M (GQE: M experts in each of G groups). */
+  gates: number[]
+  /** The scheme (MoAS) or group-0 expert (GQE) with the highest gate, or the first chosen one. */
+  choice: number
+  /** GQE: the expert chosen in each group. */
+  perGroup?: number[]
+}
+
+export interface GeneratedChar {
+  char: string
+  prompt: boolean
+  /** Per layer; empty for unrouted variants and for the last character (never fed back). */
+  layers: LayerChoice[]
+}
+
+export interface GenerationReport {
+  text: string
+  completion: string
+  chars: GeneratedChar[]
+  provider: PageProvider
+  prefillTokensPerS: number | null
+  decodeTokensPerS: number | null
+  kvBytes: number
+  /** What an MHA model of the same size would hold for the same positions. */
+  mhaKvBytes: number
+}
+
+const values = (t: HostTensor): number[] => Array.from(t.data instanceof Uint16Array && t.dtype === 'float16' ? float16Values(t.data) : (t.data as ArrayLike<number | bigint>), Number)
+
+/** Labels of the router's choices, for the legend. */
+export function choiceLabels(cfg: GptConfig): string[] {
+  if (isMoas(cfg.attention)) return ['MHA', 'GQA', 'MQA']
+  if (isGqe(cfg.attention)) return Array.from({ length: cfg.n_head / cfg.n_kv_head! }, (_, m) => `expert ${m}`)
+  return []
+}
+
+/** Per position, per layer: the router's gates and choice in one decoder run (batch row 0). */
+function routingOf(run: DecoderStep, cfg: GptConfig): LayerChoice[][] {
+  const out: LayerChoice[][] = Array.from({ length: run.length }, () => [])
+  for (let layer = 0; layer < cfg.n_layer; layer++) {
+    const gates = run.routing[`gates.${layer}`]
+    if (!gates) continue
+    const chosen = run.routing[`chosen.${layer}`]
+    const g = values(gates)
+    const c = chosen ? values(chosen) : null
+    const perPos = g.length / run.length
+    const groups = isGqe(cfg.attention) ? cfg.n_kv_head! : 1
+    const k = c ? c.length / run.length / groups : 0
+    for (let t = 0; t < run.length; t++) {
+      const row = g.slice(t * perPos, (t + 1) * perPos)
+      const perGroup = c && groups > 1 ? Array.from({ length: groups }, (_, gi) => c[t * groups * k + gi * k]) : undefined
+      const choice = c ? c[t * groups * k] : row.indexOf(Math.max(...row))
+      out[t].push({ gates: row, choice, perGroup })
+    }
+  }
+  return out
+}
+
+export class Playground {
+  folder: ModelFolder | null = null
+  session: DecoderSession | null = null
+  provider: PageProvider = 'wasm'
+
+  /** Load a model folder and open a routing session on `provider`. */
+  async load(reader: FolderReader, where: string, provider: PageProvider): Promise<ModelFolder> {
+    const folder = await readModelFolder(reader, where)
+    await this.session?.release()
+    this.session = null
+    this.session = await openModelFolder(folder, { provider, threads })
+    this.folder = folder
+    this.provider = provider
+    return folder
+  }
+
+  /** Generate a continuation, streaming each new piece to `onText`, with the routing of every character. */
+  async generate(prompt: string, opts: { tokens: number; temperature: number; seed?: number; onText?: (piece: string) => void }): Promise<GenerationReport> {
+    if (!this.session || !this.folder) throw new Error('load a model first')
+    const cfg = this.folder.config
+    const prompted = [...prompt].map((char) => ({ char, prompt: true, layers: [] as LayerChoice[] }))
+    const generated: GeneratedChar[] = []
+    let fed = 0 // routing rows seen so far (prompt first, then each fed token)
+    const r = await generate(this.session, this.folder.tokenizer, [prompt], {
+      maxNewTokens: opts.tokens, temperature: opts.temperature, seed: opts.seed ?? 0,
+      onToken: (t) => {
+        generated.push({ char: t.text, prompt: false, layers: [] })
+        opts.onText?.(t.text)
+      },
+      onRun: (run, info) => {
+        if (info.slid) return // a rebuilt window repeats positions already coloured
+        for (const layers of routingOf(run, cfg)) {
+          const target = fed < prompted.length ? prompted[fed] : generated[fed - prompted.length]
+          if (target) target.layers = layers
+          fed++
+        }
+      },
+    })
+    const positions = this.session.pastLength
+    const perS = (n: number, ms: number) => (ms > 0 ? (n / ms) * 1000 : null)
+    const mha = resolveConfig({ ...cfg, attention: 'mha' })
+    return {
+      text: prompt + r.completions[0], completion: r.completions[0], chars: [...prompted, ...generated], provider: this.provider,
+      prefillTokensPerS: perS(r.prefill.tokens, r.prefill.ms), decodeTokensPerS: perS(r.decode.tokens, r.decode.ms),
+      kvBytes: r.cacheBytes, mhaKvBytes: kvCacheBytesPerToken(mha) * positions,
+    }
+  }
+}
+
+/** Train the smoke model in the page: the trainer's TrainLoop, as `moas train --preset smoke` runs it. */
+export async function trainInPage(opts: { variant: string; steps: number; seed: number; provider: PageProvider; onRecord?: (r: LogRecord) => void }): Promise<{ records: LogRecord[]; model: LoadedModel }> {
+  const data = syntheticDataset()
+  const protocol = { ...TRAIN_PRESETS.smoke, steps: opts.steps }
+  const run = makeRunConfig(protocol, modelConfig('smoke', data.tokenizer.vocabSize, { attention: opts.variant }), data, opts.seed)
+  const loop = await TrainLoop.create(run, data, opts.steps, freshStart(run, data), { provider: opts.provider, threads })
+  const records: LogRecord[] = []
+  try {
+    while (!loop.done) {
+      const r = await loop.next()
+      records.push(r)
+      opts.onRecord?.(r)
+    }
+    const params = new Map([...loop.session.params()].map(([k, v]) => [k, Float32Array.from(v)]))
+    const model: LoadedModel = { config: run.model, params, tokenizer: data.tokenizer as CharTokenizer, extra: { training: { data: run.data, step: loop.step } }, where: 'this page' }
+    return { records, model }
+  } finally {
+    await loop.release()
+  }
+}
+
+/** A trained model as a zip of its exported model folder. */
+export function modelFolderZip(model: LoadedModel): Uint8Array {
+  const files = exportModelFiles(model)
+  const enc = new TextEncoder()
+  return zipSync(Object.fromEntries(Object.entries(files).map(([path, data]) => [`moas-model/${path}`, typeof data === 'string' ? enc.encode(data) : data])))
+}

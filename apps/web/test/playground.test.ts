@@ -1,0 +1,168 @@
+/**
+ * The playground in a real browser: Debian's Chromium driven by playwright-core (never a downloaded
+ * browser), headless, on the built page served with COOP/COEP. Each check compares the page with the same
+ * @moas code run in Node: the greedy text of the demo model (wasm, and WebGPU through Chromium's software
+ * adapter), the routing colours against the gates the model outputs, the train tab's first losses against
+ * Node's TrainLoop, the JS heap over 100 generations, and a screenshot a developer can look at.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { type ModelFolder, generate, openModelFolder, readModelFolder } from '@moas/inference'
+import { TRAIN_PRESETS, TrainLoop, freshStart, makeRunConfig, modelConfig, syntheticDataset } from '@moas/trainer'
+import { type Browser, type Page, chromium } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { serve } from './server'
+
+const appDir = fileURLToPath(new URL('..', import.meta.url))
+const CHROMIUM = process.env.MOAS_CHROMIUM ?? '/usr/bin/chromium'
+const PROMPT = 'the old king '
+const TOKENS = 40
+
+let browser: Browser
+let server: Awaited<ReturnType<typeof serve>>
+let demo: ModelFolder
+
+// CI installs Chromium (.ci/run) and must run these tests; on a developer machine without it they are
+// reported as skipped, with how to get them.
+const hasChromium = existsSync(CHROMIUM)
+if (!hasChromium && process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run installs Debian's chromium package; the browser tests must run in CI`)
+if (!hasChromium) console.warn(`browser tests skipped: ${CHROMIUM} is missing (apt-get install chromium, or set MOAS_CHROMIUM)`)
+
+beforeAll(async () => {
+  if (!hasChromium) return
+  const { build } = await import('vite')
+  await build({ root: appDir, logLevel: 'warn', configFile: join(appDir, 'vite.config.ts') })
+  server = await serve(join(appDir, 'dist'))
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--enable-unsafe-webgpu'],
+  })
+  const files = join(appDir, 'public', 'demo-model')
+  demo = await readModelFolder(async (p) => (existsSync(join(files, p)) ? readFileSync(join(files, p)) : undefined), 'demo-model')
+})
+
+afterAll(async () => {
+  await browser?.close()
+  await server?.close()
+})
+
+async function open(): Promise<Page> {
+  const page = await browser.newPage()
+  page.on('pageerror', (e) => console.error('page error:', e.message))
+  await page.goto(server.url)
+  await page.waitForFunction(() => !(document.getElementById('generate') as HTMLButtonElement).disabled, null, { timeout: 120_000 })
+  return page
+}
+
+/** The demo model's greedy continuation computed in Node (what `moas generate --model` prints). */
+async function nodeGreedy(prompt: string, tokens: number) {
+  const session = await openModelFolder(demo)
+  const r = await generate(session, demo.tokenizer, [prompt], { maxNewTokens: tokens, temperature: 0 })
+  // The routing of prompt + completion in one prefill (the gates at every position).
+  const full = await session.prefill([[...demo.tokenizer.encode(prompt + r.completions[0])]])
+  await session.release()
+  return { completion: r.completions[0], gates: full.routing }
+}
+
+describe.skipIf(!hasChromium)('the playground in Chromium', () => {
+  it('loads the demo model and generates the same greedy text as Node, on wasm', async () => {
+    const page = await open()
+    const info = await page.evaluate(() => document.getElementById('model-info')!.textContent)
+    expect(info).toMatch(/^moas, 2 layers × 4 heads, n_embd 64/)
+    const report = await page.evaluate(async ({ prompt, tokens }) => {
+      const pg = (globalThis as any).moasPlayground
+      await pg.playground.load(pg.urlReader('./demo-model/'), 'demo', 'wasm')
+      return pg.playground.generate(prompt, { tokens, temperature: 0 })
+    }, { prompt: PROMPT, tokens: TOKENS })
+    expect(report.provider).toBe('wasm')
+    expect(report.completion).toBe((await nodeGreedy(PROMPT, TOKENS)).completion)
+    expect(report.kvBytes).toBeLessThan(report.mhaKvBytes * 2) // MoAS holds H+G+1 heads per layer, MHA H
+    await page.close()
+  })
+
+  it('the same text on WebGPU (Chromium\'s software adapter with --enable-unsafe-webgpu)', async () => {
+    const page = await open()
+    const r = await page.evaluate(async ({ prompt, tokens }) => {
+      const pg = (globalThis as any).moasPlayground
+      const choice = await pg.chooseProvider()
+      if (choice.provider !== 'webgpu') return { skipped: choice.why }
+      await pg.playground.load(pg.urlReader('./demo-model/'), 'demo', 'webgpu')
+      return pg.playground.generate(prompt, { tokens, temperature: 0 })
+    }, { prompt: PROMPT, tokens: 12 })
+    expect(r.skipped, 'Chromium offered no WebGPU adapter').toBeUndefined()
+    expect(r.provider).toBe('webgpu')
+    expect(r.completion).toBe((await nodeGreedy(PROMPT, 12)).completion)
+    await page.close()
+  })
+
+  it('colours every character by the scheme its router chose, as the gates the model outputs say', async () => {
+    const page = await open()
+    await page.fill('#prompt', PROMPT)
+    await page.fill('#tokens', String(TOKENS))
+    await page.click('#generate')
+    await page.waitForFunction((n) => document.querySelectorAll('#output span').length >= n, PROMPT.length + TOKENS, { timeout: 120_000 })
+    const node = await nodeGreedy(PROMPT, TOKENS)
+    for (const layer of [0, 1]) {
+      await page.selectOption('#layer', String(layer))
+      const shown = await page.evaluate(() => [...document.querySelectorAll<HTMLElement>('#output span')].map((s) => s.dataset.choice ?? null))
+      const gates = node.gates[`gates.${layer}`].data as Float32Array
+      const want = Array.from({ length: PROMPT.length + TOKENS }, (_, t) => {
+        const row = Array.from(gates.subarray(t * 3, t * 3 + 3))
+        return String(row.indexOf(Math.max(...row)))
+      })
+      // the last character is never fed back, so it has no routing of its own
+      expect(shown.slice(0, -1)).toEqual(want.slice(0, -1))
+      expect(shown.at(-1)).toBeNull()
+    }
+    const title = await page.evaluate(() => document.querySelector<HTMLElement>('#output span')!.title)
+    expect(title).toMatch(/^layer 1: gates MHA 0\.\d{3}, GQA 0\.\d{3}, MQA 0\.\d{3}$/)
+    mkdirSync(join(appDir, 'test-results'), { recursive: true })
+    await page.setViewportSize({ width: 1100, height: 760 })
+    await page.screenshot({ path: join(appDir, 'test-results', 'playground.png'), fullPage: true })
+    await page.close()
+  })
+
+  it('the train tab trains with the trainer\'s loop: its first losses equal Node\'s for the same seed (1e-4) and fall', async () => {
+    const page = await open()
+    const steps = 8
+    const pageLosses = await page.evaluate(async (n) => {
+      const pg = (globalThis as any).moasPlayground
+      const r = await pg.trainInPage({ variant: 'moas', steps: n, seed: 3, provider: 'wasm' })
+      return r.records.map((x: { loss: number }) => x.loss)
+    }, steps)
+    const data = syntheticDataset()
+    const run = makeRunConfig({ ...TRAIN_PRESETS.smoke, steps }, modelConfig('smoke', data.tokenizer.vocabSize, { attention: 'moas' }), data, 3)
+    const loop = await TrainLoop.create(run, data, steps, freshStart(run, data))
+    const nodeLosses: number[] = []
+    while (!loop.done) nodeLosses.push((await loop.next()).loss)
+    await loop.release()
+    expect(pageLosses).toHaveLength(steps)
+    pageLosses.forEach((l: number, i: number) => expect(Math.abs(l - nodeLosses[i]), `update ${i + 1}`).toBeLessThan(1e-4))
+    expect(pageLosses.at(-1)).toBeLessThan(pageLosses[0])
+    await page.close()
+  })
+
+  it('100 generations in one page grow the JS heap by less than 16 MiB', async () => {
+    const page = await open()
+    const cdp = await page.context().newCDPSession(page)
+    const heap = async () => {
+      await cdp.send('HeapProfiler.collectGarbage')
+      return (await cdp.send('Runtime.getHeapUsage')).usedSize
+    }
+    await page.evaluate(async () => {
+      const pg = (globalThis as any).moasPlayground
+      await pg.playground.load(pg.urlReader('./demo-model/'), 'demo', 'wasm') // wasm: the software WebGPU adapter is slow
+      await pg.playground.generate('ab ', { tokens: 10, temperature: 0 })
+    })
+    const before = await heap()
+    await page.evaluate(async () => {
+      const pg = (globalThis as any).moasPlayground.playground
+      for (let i = 0; i < 100; i++) await pg.generate('ab ', { tokens: 10, temperature: 0.8, seed: i })
+    })
+    const growth = (await heap()) - before
+    expect(growth).toBeLessThan(16 * 2 ** 20)
+    await page.close()
+  })
+})
