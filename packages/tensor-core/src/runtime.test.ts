@@ -31,16 +31,20 @@ describe('execution providers in Node', () => {
     expect(e.message).toBe("unknown execution provider 'tpu'; choose one of cpu, cuda, webgpu, wasm")
   })
 
-  it("'cuda' without CUDA libraries says what is missing and how to get it", async () => {
-    const e = await rejected(Session.create(tiny(), { provider: 'cuda' }))
-    expect(e).toBeInstanceOf(RuntimeError)
-    expect(e.message).toMatch(/^execution provider 'cuda' is not available here \(.+\)\. The CUDA provider needs an NVIDIA GPU, CUDA 12 and onnxruntime-node's CUDA libraries \(reinstall onnxruntime-node with ONNXRUNTIME_NODE_INSTALL_CUDA=v12/)
+  // cuda and webgpu work where the hardware and libraries are: these tests accept that, and otherwise check
+  // the error (never a silent fallback to cpu).
+  it("'cuda': runs, or says what is missing and how to get it", async () => {
+    const s = await Session.create(tiny(), { provider: 'cuda' }).catch((e: Error) => e)
+    if (!(s instanceof Error)) return expect(s.provider).toBe('cuda')
+    expect(s).toBeInstanceOf(RuntimeError)
+    expect(s.message).toMatch(/^execution provider 'cuda' is not available here \(.+\)\. The CUDA provider needs an NVIDIA GPU, CUDA 12 and onnxruntime-node's CUDA libraries, .*ONNXRUNTIME_NODE_INSTALL=cuda12 node script\/install\.js/)
   })
 
-  it("'webgpu' without an adapter says what is missing (no fallback to cpu)", async () => {
-    const e = await rejected(Session.create(tiny(), { provider: 'webgpu' }))
-    expect(e).toBeInstanceOf(RuntimeError)
-    expect(e.message).toMatch(/^execution provider 'webgpu' is not available here \(.+\)\. WebGPU needs a GPU adapter: in Node, libvulkan and a Vulkan driver/)
+  it("'webgpu': runs, or says what is missing (no fallback to cpu)", async () => {
+    const s = await Session.create(tiny(), { provider: 'webgpu' }).catch((e: Error) => e)
+    if (!(s instanceof Error)) return expect(s.provider).toBe('webgpu')
+    expect(s).toBeInstanceOf(RuntimeError)
+    expect(s.message).toMatch(/^execution provider 'webgpu' is not available here \(.+\)\. WebGPU needs a GPU adapter: in Node, libvulkan and a Vulkan driver/)
   })
 
   for (const provider of ['cpu', 'wasm'] as const) {
