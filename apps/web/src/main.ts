@@ -1,6 +1,6 @@
 /** The page: wires the DOM to playground.ts. */
 import { DecoderSession, generate } from '@moas/inference'
-import { type GenerationReport, Playground, choiceLabels, chooseProvider, filesReader, modelFolderZip, threads, trainInPage, urlReader } from './playground'
+import { type GenerationReport, type PageProvider, Playground, choiceLabels, chooseProvider, filesReader, modelFolderZip, threads, trainInPage, urlReader } from './playground'
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T
 const COLORS = ['#f4b9b2', '#b5d6f5', '#c6e8b4', '#f3e1a8', '#d9c5ef', '#b8ebe0', '#f5c9e4', '#d6d6d6']
@@ -11,6 +11,8 @@ const fmt = (n: number | null, unit: string) => (n === null ? '–' : `${n.toFix
 const bytes = (n: number) => (n >= 1024 * 1024 ? `${(n / 2 ** 20).toFixed(2)} MiB` : `${(n / 1024).toFixed(1)} KiB`)
 
 function showRuntime(note = '') {
+  const webgpu = document.querySelector<HTMLOptionElement>('#train-provider option[value=webgpu]')!
+  webgpu.disabled = detected?.provider !== 'webgpu'
   const t = globalThis.crossOriginIsolated ? `${threads} wasm threads (the page is cross-origin isolated)` : '1 wasm thread (the page is not cross-origin isolated: no COOP/COEP headers)'
   $('runtime').textContent = `Runs on ${playground.provider}${detected ? ` — ${detected.why}` : ''}; ${t}.${note ? ` ${note}` : ''}`
 }
@@ -104,14 +106,15 @@ async function train() {
   try {
     const steps = Number(($('steps') as HTMLInputElement).value)
     trained = await trainInPage({
-      variant: ($('variant') as HTMLSelectElement).value, steps, seed: Number(($('seed') as HTMLInputElement).value), provider: 'wasm',
+      variant: ($('variant') as HTMLSelectElement).value, steps, seed: Number(($('seed') as HTMLInputElement).value),
+      provider: ($('train-provider') as HTMLSelectElement).value as PageProvider,
       onRecord: (r) => {
         losses.push(r.loss)
         chart(losses)
         $('train-status').textContent = `update ${r.step} of ${steps}: loss ${r.loss.toFixed(4)}${r.val_loss !== undefined ? `, val ${r.val_loss.toFixed(4)}` : ''} (${r.ms} ms, ${r.device})`
       },
     })
-    const session = await DecoderSession.create(trained.model, { provider: 'wasm', threads })
+    const session = await DecoderSession.create(trained.model, { provider: ($('train-provider') as HTMLSelectElement).value as PageProvider, threads })
     const g = await generate(session, trained.model.tokenizer, ['the '], { maxNewTokens: 80, temperature: 0 })
     await session.release()
     $('train-sample').textContent = `the ${g.completions[0]}`

@@ -144,6 +144,26 @@ describe.skipIf(!hasChromium)('the playground in Chromium', () => {
     await page.close()
   })
 
+  it('the train tab trains on WebGPU too: the same first losses as Node (1e-4)', async () => {
+    const page = await open()
+    const steps = 2
+    const pageLosses = await page.evaluate(async (n) => {
+      const pg = (globalThis as any).moasPlayground
+      const r = await pg.trainInPage({ variant: 'moas', steps: n, seed: 3, provider: 'webgpu' })
+      return r.records.map((x: { loss: number; device: string }) => [x.loss, x.device])
+    }, steps)
+    const data = syntheticDataset()
+    const run = makeRunConfig({ ...TRAIN_PRESETS.smoke, steps }, modelConfig('smoke', data.tokenizer.vocabSize, { attention: 'moas' }), data, 3)
+    const loop = await TrainLoop.create(run, data, steps, freshStart(run, data))
+    const nodeLosses = [(await loop.next()).loss, (await loop.next()).loss]
+    await loop.release()
+    pageLosses.forEach(([l, device]: [number, string], i: number) => {
+      expect(device).toBe('webgpu')
+      expect(Math.abs(l - nodeLosses[i]), `update ${i + 1}`).toBeLessThan(1e-4)
+    })
+    await page.close()
+  })
+
   it('100 generations in one page grow the JS heap by less than 16 MiB', async () => {
     const page = await open()
     const cdp = await page.context().newCDPSession(page)
