@@ -20,10 +20,19 @@ const session = await ort.InferenceSession.create(join(dir, 'onnx', 'model.onnx'
 
 const layers = config.num_hidden_layers
 const headDim = config.head_dim
+// A float16 export takes and returns a float16 cache, and its logits are float16 bit patterns.
+const half = config.torch_dtype === 'float16'
 const int64 = (values, dims) => new ort.Tensor('int64', BigInt64Array.from(values, BigInt), dims)
+const halfToFloat = (h) => {
+  const e = (h >> 10) & 0x1f
+  const m = h & 0x3ff
+  const v = e === 0 ? m * 2 ** -24 : e === 31 ? (m ? NaN : Infinity) : (1 + m / 1024) * 2 ** (e - 15)
+  return h & 0x8000 ? -v : v
+}
 let past = {}
 for (let i = 0; i < layers; i++) {
-  for (const kind of ['key', 'value']) past[`past_key_values.${i}.${kind}`] = new ort.Tensor('float32', new Float32Array(0), [1, config.num_key_value_heads, 0, headDim])
+  for (const kind of ['key', 'value'])
+    past[`past_key_values.${i}.${kind}`] = new ort.Tensor(half ? 'float16' : 'float32', half ? new Uint16Array(0) : new Float32Array(0), [1, config.num_key_value_heads, 0, headDim])
 }
 
 let ids = [...prompt].map((ch) => {
@@ -41,7 +50,8 @@ for (let step = 0; step < Number(count); step++) {
   })
   position += ids.length
   const V = config.vocab_size
-  const logits = out.logits.data.subarray((ids.length - 1) * V, ids.length * V)
+  const raw = out.logits.data.subarray((ids.length - 1) * V, ids.length * V)
+  const logits = half ? Array.from(raw, halfToFloat) : raw
   let best = 0
   for (let v = 1; v < V; v++) if (logits[v] > logits[best]) best = v
   text += chars[best]

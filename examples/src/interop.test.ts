@@ -4,7 +4,7 @@
  * (@huggingface/transformers) as a text-generation model; both must produce `moas generate`'s greedy text.
  */
 import { execFile } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -63,6 +63,31 @@ describe.each(['mha', 'moas', 'moas-topk', 'gqe'])('%s model folder', (variant) 
   })
 
   it('transformers.js loads it as a text-generation model and produces the same greedy text', async () => {
+    const { env, pipeline } = await import('@huggingface/transformers')
+    env.allowRemoteModels = false
+    env.localModelPath = work
+    const generator = await pipeline('text-generation', folder.slice(work.length + 1), { dtype: 'fp32', device: 'cpu' })
+    const [out] = (await generator(PROMPT, { max_new_tokens: TOKENS, do_sample: false })) as { generated_text: string }[]
+    expect(out.generated_text).toBe(PROMPT + expected)
+    await generator.dispose()
+  })
+})
+
+describe('a float16 export (weights, activations and cache in float16)', () => {
+  let folder: string
+  let expected: string
+  beforeAll(async () => {
+    ;[, folder] = await trainAndExport('gqe', 'float16')
+    expected = await greedy(['--model', folder])
+  }, 120_000)
+
+  it('plain onnxruntime-node decodes it with a float16 cache, giving moas generate\'s text', async () => {
+    expect(JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')).torch_dtype).toBe('float16')
+    const { stdout } = await run(process.execPath, [example, folder, PROMPT, String(TOKENS)], { cwd: root })
+    expect(JSON.parse(stdout)).toEqual({ prompt: PROMPT, completion: expected })
+  })
+
+  it('transformers.js loads it (onnx/model.onnx, dtype "fp32" names the file) and gives the same text', async () => {
     const { env, pipeline } = await import('@huggingface/transformers')
     env.allowRemoteModels = false
     env.localModelPath = work

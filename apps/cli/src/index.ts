@@ -26,6 +26,12 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   })
 }
 
+// `moas generate … | head`: the reader closing stdout early is a normal end, not a crash.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0)
+  throw e
+})
+
 main(process.argv.slice(2), processIo(controller.signal)).then((code) => {
   process.exitCode = code === EXIT.interrupted && received ? exitCodeOf(received) : code
 })
