@@ -207,6 +207,16 @@ describe('compare never mislabels or clobbers', () => {
 })
 
 describe('messages that name the problem', () => {
+  it('a reader that closes stdout early (moas generate | head) ends the command quietly', async () => {
+    const child = spawn(process.execPath, [CLI, 'generate', '--checkpoint', runDir, '--prompt', 'a', '--tokens', '100000'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stderr = ''
+    child.stderr.on('data', (d) => void (stderr += d))
+    child.stdout.once('data', () => child.stdout.destroy())
+    const code = await new Promise<number | null>((res) => child.on('close', (c) => res(c)))
+    expect(stderr).not.toMatch(/EPIPE|\n\s+at /)
+    expect(code).toBe(0)
+  })
+
   it('a file that is not UTF-8 is named as such', async () => {
     const f = join(tempDir(), 'latin1.txt')
     writeFileSync(f, Buffer.from([0x61, 0x62, 0x20, 0xe9, 0x74, 0xe9, 0x0a])) // "ab été" in latin-1
