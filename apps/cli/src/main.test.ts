@@ -240,3 +240,23 @@ describe('export and generate with a model folder', () => {
     expectOneLineError(await run(['generate', '--model', missing, '--prompt', 'a']), /ONNX Runtime cannot load it.*export the checkpoint again/)
   })
 })
+
+describe('analyze', () => {
+  it('writes a self-contained HTML routing report for a routed model; an unrouted one is refused', async () => {
+    const dir = join(tempDir(), 'moas-run')
+    expect((await run(['train', '--attention', 'moas', '--preset', 'smoke', '--steps', '2', '--out', dir, ...TINY])).code).toBe(0)
+    const text = join(tempDir(), 'text.txt')
+    writeFileSync(text, 'the cat sees a dog.\nthe dog sees a cat.\n'.repeat(5))
+    const out = join(tempDir(), 'report.html')
+    const r = await run(['analyze', '--checkpoint', dir, '--text', text, '--out', out])
+    expect(r.code, r.stderr).toBe(0)
+    const summary = JSON.parse(r.stdout)
+    expect(summary).toMatchObject({ out, characters: 200, labels: ['MHA', 'GQA', 'MQA'] })
+    for (const share of summary.share_per_layer) expect(share.reduce((a: number, b: number) => a + b, 0)).toBeCloseTo(1, 3)
+    const html = readFileSync(out, 'utf8')
+    expect(html).toMatch(/^<!doctype html>/)
+    expect(html).toContain('By character class')
+    expectOneLineError(await run(['analyze', '--checkpoint', runDir, '--text', text, '--out', out]), /variant 'mha' has no router to analyze/)
+    expectOneLineError(await run(['analyze', '--text', text, '--out', out]), /exactly one of --checkpoint DIR or --model DIR/)
+  })
+})

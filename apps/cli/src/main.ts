@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander'
 import { compareCommand } from './commands/compare'
+import { analyzeCommand } from './commands/analyze'
 import { evalCommand } from './commands/eval'
 import { exportCommand } from './commands/export'
 import { generateCommand } from './commands/generate'
@@ -28,6 +29,7 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
   compareCommand(program, io, done)
   generateCommand(program, io, done)
   exportCommand(program, io, done)
+  analyzeCommand(program, io, done)
   infoCommand(program, io, done)
   for (const c of program.commands) c.allowExcessArguments(false)
   return program

@@ -4,12 +4,13 @@
  * runs in Node too (inference's DecoderSession and generate, trainer's TrainLoop); nothing is re-implemented
  * here. `window.moasPlayground` exposes these functions to the browser tests.
  */
-import { type GptConfig, isGqe, isMoas, kvCacheBytesPerToken, resolveConfig } from '@moas/gpt'
+import { kvCacheBytesPerToken, resolveConfig } from '@moas/gpt'
+
+export { choiceLabels } from '@moas/inference'
 import {
-  type CharTokenizer, type DecoderStep, DecoderSession, type FolderReader, type LoadedModel, type ModelFolder,
-  exportModelFiles, generate, openModelFolder, readModelFolder,
+  type CharTokenizer, type DecoderSession, type FolderReader, type LoadedModel, type ModelFolder, type RoutingChoice,
+  exportModelFiles, generate, openModelFolder, readModelFolder, routingChoices,
 } from '@moas/inference'
-import { type HostTensor, float16Values } from '@moas/tensor-core'
 import { type LogRecord, TRAIN_PRESETS, TrainLoop, freshStart, makeRunConfig, modelConfig, syntheticDataset } from '@moas/trainer'
 import { zipSync } from 'fflate'
 
@@ -47,15 +48,7 @@ export function filesReader(files: Iterable<File>): FolderReader {
   }
 }
 
-/** The router's decision at one position and layer. */
-export interface LayerChoice {
-  /** Softmax gates: 3 (MoAS: MHA, GQA, MQA) or G·M (GQE: M experts in each of G groups). */
-  gates: number[]
-  /** The scheme (MoAS) or group-0 expert (GQE) with the highest gate, or the first chosen one. */
-  choice: number
-  /** GQE: the expert chosen in each group. */
-  perGroup?: number[]
-}
+export type LayerChoice = RoutingChoice
 
 export interface GeneratedChar {
   char: string
@@ -74,37 +67,6 @@ export interface GenerationReport {
   kvBytes: number
   /** What an MHA model of the same size would hold for the same positions. */
   mhaKvBytes: number
-}
-
-const values = (t: HostTensor): number[] => Array.from(t.data instanceof Uint16Array && t.dtype === 'float16' ? float16Values(t.data) : (t.data as ArrayLike<number | bigint>), Number)
-
-/** Labels of the router's choices, for the legend. */
-export function choiceLabels(cfg: GptConfig): string[] {
-  if (isMoas(cfg.attention)) return ['MHA', 'GQA', 'MQA']
-  if (isGqe(cfg.attention)) return Array.from({ length: cfg.n_head / cfg.n_kv_head! }, (_, m) => `expert ${m}`)
-  return []
-}
-
-/** Per position, per layer: the router's gates and choice in one decoder run (batch row 0). */
-function routingOf(run: DecoderStep, cfg: GptConfig): LayerChoice[][] {
-  const out: LayerChoice[][] = Array.from({ length: run.length }, () => [])
-  for (let layer = 0; layer < cfg.n_layer; layer++) {
-    const gates = run.routing[`gates.${layer}`]
-    if (!gates) continue
-    const chosen = run.routing[`chosen.${layer}`]
-    const g = values(gates)
-    const c = chosen ? values(chosen) : null
-    const perPos = g.length / run.length
-    const groups = isGqe(cfg.attention) ? cfg.n_kv_head! : 1
-    const k = c ? c.length / run.length / groups : 0
-    for (let t = 0; t < run.length; t++) {
-      const row = g.slice(t * perPos, (t + 1) * perPos)
-      const perGroup = c && groups > 1 ? Array.from({ length: groups }, (_, gi) => c[t * groups * k + gi * k]) : undefined
-      const choice = c ? c[t * groups * k] : row.indexOf(Math.max(...row))
-      out[t].push({ gates: row, choice, perGroup })
-    }
-  }
-  return out
 }
 
 export class Playground {
@@ -138,7 +100,7 @@ export class Playground {
       },
       onRun: (run, info) => {
         if (info.slid) return // a rebuilt window repeats positions already coloured
-        for (const layers of routingOf(run, cfg)) {
+        for (const layers of routingChoices(run, cfg)) {
           const target = fed < prompted.length ? prompted[fed] : generated[fed - prompted.length]
           if (target) target.layers = layers
           fed++

@@ -1,0 +1,56 @@
+import { writeFileSync } from 'node:fs'
+import { type CharTokenizer, DecoderSession, openModelFolder, routeText, routingReport, routingStats } from '@moas/inference'
+import { loadModel, loadModelFolder } from '@moas/inference/node'
+import type { Command } from 'commander'
+import { EXIT, UsageError } from '../errors'
+import type { Io } from '../io'
+import { deviceOption, positiveInt, threadCount } from '../options'
+import { readTextFile } from './eval'
+
+export function analyzeCommand(program: Command, io: Io, done: (code: number) => void): void {
+  program
+    .command('analyze')
+    .description('where the routers send characters: a self-contained HTML report with SVG charts')
+    .option('--checkpoint <dir>', 'checkpoint directory (a run directory of moas train)')
+    .option('--model <dir>', 'model folder written by moas export')
+    .requiredOption('--text <file>', 'UTF-8 text to route')
+    .requiredOption('--out <file>', 'the report to write (HTML)')
+    .option('--max-chars <n>', 'analyse at most this many characters of the text (default 20000)', positiveInt, 20_000)
+    .option('--skip-unknown', 'drop characters outside the vocabulary instead of refusing the text')
+    .option('--threads <n>', 'ONNX Runtime intra-op threads', threadCount)
+    .addOption(deviceOption())
+    .addHelpText('after', `
+For routed variants (moas, moas-topk, gqe and its ablations). Per layer: the share of characters per scheme
+(MoAS) or expert (GQE, per group), gate entropy and balance, routing by character class (letters, digits,
+space, punctuation, after a newline, inside <unk>) and by position in the line, and the text coloured by the
+choice. Prints one JSON line with the per-layer shares.
+
+Example:
+  moas analyze --checkpoint runs/paper-moas --text data/wikitext-2/valid.txt --out report.html`)
+    .action(async (opts) => {
+      if ((opts.checkpoint === undefined) === (opts.model === undefined)) throw new UsageError('give exactly one of --checkpoint DIR or --model DIR')
+      const all = readTextFile(opts.text, '--text')
+      let session: DecoderSession
+      let tokenizer: CharTokenizer
+      const sessionOpts = { threads: opts.threads, provider: opts.device }
+      if (opts.model !== undefined) {
+        const folder = await loadModelFolder(opts.model)
+        session = await openModelFolder(folder, sessionOpts)
+        tokenizer = folder.tokenizer
+      } else {
+        const model = await loadModel(opts.checkpoint)
+        session = await DecoderSession.create(model, { ...sessionOpts, routing: true })
+        tokenizer = model.tokenizer
+      }
+      try {
+        const text = tokenizer.decode(tokenizer.encode([...all].slice(0, opts.maxChars).join(''), { onUnknown: opts.skipUnknown ? 'skip' : 'error' }))
+        const choices = await routeText(session, tokenizer, text)
+        const stats = routingStats(session.config, text, choices)
+        writeFileSync(opts.out, routingReport({ config: session.config, stats, text, choices, model: opts.model ?? opts.checkpoint, source: opts.text }))
+        io.stdout(`${JSON.stringify({ out: opts.out, characters: stats.positions, labels: stats.labels, share_per_layer: stats.layers.map((l) => l.share.map((s) => Math.round(s * 1e4) / 1e4)), entropy_per_layer: stats.layers.map((l) => Math.round(l.entropy * 1e4) / 1e4) })}\n`)
+      } finally {
+        await session.release()
+      }
+      done(EXIT.ok)
+    })
+}

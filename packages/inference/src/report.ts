@@ -1,0 +1,87 @@
+/**
+ * The routing report of `moas analyze`: one self-contained HTML file (inline CSS and SVG, no script, no
+ * external resource) with, per layer, the share of characters per scheme or expert, the gate entropy and
+ * balance, routing by character class and by position in the line, and the text coloured by the choice.
+ * Hand-written SVG for the same reason as the trainer's loss chart: no dependency, deterministic bytes.
+ */
+import type { GptConfig } from '@moas/gpt'
+import type { RoutingChoice, RoutingStats } from './routing'
+
+const COLORS = ['#e8776b', '#5b9bd5', '#70b35a', '#e3b94f', '#a783d1', '#4fb9a5', '#d873b4', '#9a9a9a']
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`
+
+/** A horizontal stacked bar per row: the share of each choice. */
+function stackedBars(rows: { label: string; share: number[]; note?: string }[], labels: string[]): string {
+  const W = 560
+  const left = 130
+  const h = 22
+  const bars = rows.map((r, i) => {
+    let x = left
+    const y = 8 + i * (h + 6)
+    const parts = r.share.map((s, k) => {
+      const w = s * (W - left - 50) // the last 50 px hold the count
+      const rect = `<rect x="${x.toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="${h}" fill="${COLORS[k % COLORS.length]}"><title>${esc(labels[k] ?? String(k))}: ${pct(s)}</title></rect>`
+      const text = w > 34 ? `<text x="${(x + w / 2).toFixed(1)}" y="${y + 15}" text-anchor="middle" font-size="11" fill="#fff">${pct(s)}</text>` : ''
+      x += w
+      return rect + text
+    })
+    return `<text x="${left - 8}" y="${y + 15}" text-anchor="end" font-size="12">${esc(r.label)}</text>${parts.join('')}${r.note ? `<text x="${W - 4}" y="${y + 15}" text-anchor="end" font-size="10" fill="#666">${esc(r.note)}</text>` : ''}`
+  })
+  return `<svg viewBox="0 0 ${W} ${16 + rows.length * (h + 6)}" width="${W}" role="img">${bars.join('')}</svg>`
+}
+
+export interface RoutingReportInput {
+  config: GptConfig
+  stats: RoutingStats
+  text: string
+  choices: RoutingChoice[][]
+  /** Where the model and the text come from (shown in the header). */
+  model: string
+  source: string
+  /** Characters of coloured text shown per layer (default 3000). */
+  shownChars?: number
+}
+
+export function routingReport(r: RoutingReportInput): string {
+  const { config: cfg, stats } = r
+  const labels = stats.labels
+  const legend = labels.map((l, i) => `<span class="chip" style="background:${COLORS[i % COLORS.length]}">${esc(l)}</span>`).join(' ')
+  const chars = [...r.text].slice(0, Math.min(r.choices.length, r.shownChars ?? 3000))
+  const layers = stats.layers.map((L, layer) => {
+    const coloured = chars.map((ch, i) => {
+      const c = r.choices[i][layer]
+      const title = `${labels[c.choice] ?? c.choice}; gates ${c.gates.map((g) => g.toFixed(2)).join(' ')}${c.perGroup ? `; experts per group ${c.perGroup.join(' ')}` : ''}`
+      return `<span style="background:${COLORS[c.choice % COLORS.length]}55" title="${esc(title)}">${ch === '\n' ? '↵\n' : esc(ch)}</span>`
+    }).join('')
+    return `
+<section>
+<h2>Layer ${layer}</h2>
+<p>Gate entropy ${L.entropy.toFixed(3)} nats (uniform over ${labels.length}: ${Math.log(labels.length).toFixed(3)}); mean gates ${L.meanGates.map((g, i) => `${esc(labels[i])} ${g.toFixed(3)}`).join(', ')}; balance (MoAS's MSE form) ${L.balance.toExponential(2)}.</p>
+<h3>Share of characters per choice</h3>
+${stackedBars([{ label: 'all characters', share: L.share, note: `${stats.positions}` }, ...(L.groups ?? []).map((g) => ({ label: `group ${g.group}`, share: g.share }))], labels)}
+<h3>By character class</h3>
+${stackedBars(L.byClass.map((c) => ({ label: c.cls, share: c.share, note: String(c.count) })), labels)}
+<h3>By position in the line</h3>
+${stackedBars(L.byLinePosition.map((b) => ({ label: `column ${b.bin}`, share: b.share, note: String(b.count) })), labels)}
+<h3>The text, coloured by the choice (first ${chars.length} characters; hover for the gates)</h3>
+<pre class="text">${coloured}</pre>
+</section>`
+  })
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>moas routing report: ${esc(cfg.attention)}</title>
+<style>
+body { font-family: system-ui, sans-serif; max-width: 960px; margin: 24px auto; color: #1d2430; padding: 0 16px; }
+h1 { font-size: 22px; } h2 { margin-top: 32px; border-bottom: 1px solid #dde1e6; } h3 { font-size: 15px; margin: 18px 0 6px; }
+.chip { display: inline-block; padding: 2px 8px; border-radius: 3px; color: #fff; font-size: 13px; }
+.text { white-space: pre-wrap; font: 14px/1.7 ui-monospace, monospace; border: 1px solid #dde1e6; padding: 10px; }
+.muted { color: #5a6472; font-size: 13px; }
+</style></head><body>
+<h1>Where the routers send characters: ${esc(cfg.attention)}</h1>
+<p class="muted">Model ${esc(r.model)} (${cfg.n_layer} layers, ${cfg.n_head} heads, n_embd ${cfg.n_embd}); text ${esc(r.source)}, ${stats.positions.toLocaleString('en-US')} characters analysed in windows of ${cfg.block_size}. Choice: ${cfg.attention === 'moas' || cfg.attention === 'static-moas' ? 'the scheme with the highest gate' : cfg.attention === 'moas-topk' ? 'the branch ranked first by the top-k router' : "group 0's first expert (the group shares are below)"}.</p>
+<p>${legend}</p>
+<p class="muted">How routing changed during training is not in this report: training does not log routing statistics yet.</p>
+${layers.join('\n')}
+</body></html>
+`
+}
