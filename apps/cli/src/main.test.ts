@@ -6,6 +6,7 @@ import { mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from '
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { asVersion1, expectOneLineError, run, tempDirs } from './test-helpers'
+import { readLog } from '@moas/trainer/node'
 import { reportError } from './errors'
 
 const tempDir = tempDirs('moas-cli-')
@@ -244,18 +245,22 @@ describe('export and generate with a model folder', () => {
 describe('analyze', () => {
   it('writes a self-contained HTML routing report for a routed model; an unrouted one is refused', async () => {
     const dir = join(tempDir(), 'moas-run')
-    expect((await run(['train', '--attention', 'moas', '--preset', 'smoke', '--steps', '2', '--out', dir, ...TINY])).code).toBe(0)
+    expect((await run(['train', '--attention', 'moas', '--preset', 'smoke', '--steps', '2', '--eval-interval', '2', '--out', dir, ...TINY])).code).toBe(0)
+    const evals = readLog(join(dir, 'log.jsonl')).filter((r) => r.val_loss !== undefined)
+    expect(evals.map((r) => r.routing!.share.map((l) => l.length))).toEqual([[3]]) // 1 layer, 3 schemes, logged by every eval
+    expect(evals[0].routing!.share[0].reduce((a, b) => a + b, 0)).toBeCloseTo(1, 3)
     const text = join(tempDir(), 'text.txt')
     writeFileSync(text, 'the cat sees a dog.\nthe dog sees a cat.\n'.repeat(5))
     const out = join(tempDir(), 'report.html')
     const r = await run(['analyze', '--checkpoint', dir, '--text', text, '--out', out])
     expect(r.code, r.stderr).toBe(0)
     const summary = JSON.parse(r.stdout)
-    expect(summary).toMatchObject({ out, characters: 200, labels: ['MHA', 'GQA', 'MQA'] })
+    expect(summary).toMatchObject({ out, characters: 200, labels: ['MHA', 'GQA', 'MQA'], training_evals: 1 })
     for (const share of summary.share_per_layer) expect(share.reduce((a: number, b: number) => a + b, 0)).toBeCloseTo(1, 3)
     const html = readFileSync(out, 'utf8')
     expect(html).toMatch(/^<!doctype html>/)
     expect(html).toContain('By character class')
+    expect(html).toContain('During training')
     expectOneLineError(await run(['analyze', '--checkpoint', runDir, '--text', text, '--out', out]), /variant 'mha' has no router to analyze/)
     expectOneLineError(await run(['analyze', '--text', text, '--out', out]), /exactly one of --checkpoint DIR or --model DIR/)
   })

@@ -41,6 +41,26 @@ export interface RoutingReportInput {
   source: string
   /** Characters of coloured text shown per layer (default 3000). */
   shownChars?: number
+  /** The run's eval records with routing statistics (log.jsonl): how routing changed during training. */
+  history?: { step: number; share: number[][]; entropy: number[] }[]
+}
+
+/** Share of each choice over training steps, one line per choice (layer `layer`). */
+function historyChart(history: NonNullable<RoutingReportInput['history']>, layer: number, labels: string[]): string {
+  const W = 560
+  const H = 180
+  const x0 = 40
+  const steps = history.map((h) => h.step)
+  const [first, last] = [Math.min(...steps), Math.max(...steps)]
+  const x = (s: number) => x0 + ((s - first) / Math.max(1, last - first)) * (W - x0 - 10)
+  const y = (v: number) => 10 + (1 - v) * (H - 30)
+  const lines = labels.map((l, k) => {
+    const pts = history.map((h) => `${x(h.step).toFixed(1)},${y(h.share[layer]?.[k] ?? 0).toFixed(1)}`).join(' ')
+    return `<polyline fill="none" stroke="${COLORS[k % COLORS.length]}" stroke-width="2" points="${pts}"><title>${esc(l)}</title></polyline>`
+  })
+  const axes = `<line x1="${x0}" y1="${y(0)}" x2="${W - 10}" y2="${y(0)}" stroke="#999"/><text x="4" y="${y(1) + 4}" font-size="10">100%</text><text x="4" y="${y(0) + 4}" font-size="10">0%</text>` +
+    `<text x="${x0}" y="${H - 4}" font-size="10">step ${first}</text><text x="${W - 10}" y="${H - 4}" font-size="10" text-anchor="end">step ${last}</text>`
+  return `<svg viewBox="0 0 ${W} ${H}" width="${W}" role="img">${axes}${lines.join('')}</svg>`
 }
 
 export function routingReport(r: RoutingReportInput): string {
@@ -64,6 +84,7 @@ ${stackedBars([{ label: 'all characters', share: L.share, note: `${stats.positio
 ${stackedBars(L.byClass.map((c) => ({ label: c.cls, share: c.share, note: String(c.count) })), labels)}
 <h3>By position in the line</h3>
 ${stackedBars(L.byLinePosition.map((b) => ({ label: `column ${b.bin}`, share: b.share, note: String(b.count) })), labels)}
+${r.history?.length ? `<h3>During training (eval positions whose highest gate is each choice, from log.jsonl)</h3>\n${historyChart(r.history, layer, labels)}` : ''}
 <h3>The text, coloured by the choice (first ${chars.length} characters; hover for the gates)</h3>
 <pre class="text">${coloured}</pre>
 </section>`
@@ -80,7 +101,7 @@ h1 { font-size: 22px; } h2 { margin-top: 32px; border-bottom: 1px solid #dde1e6;
 <h1>Where the routers send characters: ${esc(cfg.attention)}</h1>
 <p class="muted">Model ${esc(r.model)} (${cfg.n_layer} layers, ${cfg.n_head} heads, n_embd ${cfg.n_embd}); text ${esc(r.source)}, ${stats.positions.toLocaleString('en-US')} characters analysed in windows of ${cfg.block_size}. Choice: ${cfg.attention === 'moas' || cfg.attention === 'static-moas' ? 'the scheme with the highest gate' : cfg.attention === 'moas-topk' ? 'the branch ranked first by the top-k router' : "group 0's first expert (the group shares are below)"}.</p>
 <p>${legend}</p>
-<p class="muted">How routing changed during training is not in this report: training does not log routing statistics yet.</p>
+<p class="muted">${r.history?.length ? `How routing changed during training: ${r.history.length} evals of the run's log (per layer below).` : 'How routing changed during training: not available (no log.jsonl with routing statistics beside the model).'}</p>
 ${layers.join('\n')}
 </body></html>
 `

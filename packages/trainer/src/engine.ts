@@ -16,7 +16,7 @@
  * - Eval (no dropout, no balance loss) and logits (for generation) graphs share the parameter names, so
  *   the training parameters are fed to them as they are.
  */
-import { type GptConfig, buildGpt } from '@moas/gpt'
+import { type GptConfig, buildGpt, isGqe } from '@moas/gpt'
 import {
   type AdamWGraph,
   Graph,
@@ -106,10 +106,23 @@ export function buildApplyGraph(params: readonly ParamInfo[], optim: OptimOption
 
 /** Eval mode (no dropout) with targets: output `ce`, the mean cross entropy. Batch is symbolic. */
 export function buildEvalGraph(cfg: GptConfig, opts: { seq?: number } = {}): Graph {
+  return evalGraph(cfg, opts).graph
+}
+
+/** The eval graph and its token input names; routed variants also output their gates (`gates.{i}`). */
+function evalGraph(cfg: GptConfig, opts: { seq?: number } = {}) {
   const g = new Graph(`eval-${cfg.attention}`)
-  const m = buildGpt(g, cfg, { batch: 'batch', seq: opts.seq ?? cfg.block_size, training: false, withTargets: true })
+  const m = buildGpt(g, cfg, { batch: 'batch', seq: opts.seq ?? cfg.block_size, training: false, withTargets: true, routingStats: true })
   g.output('ce', m.ceLoss!)
-  return g
+  return { graph: g, idx: m.idx.name, targets: m.targets!.name, gates: m.gates.map((t) => t.name) }
+}
+
+/** What the routers did over an eval: per layer, the share of positions per choice and the mean gate entropy. */
+export interface RoutingSummary {
+  /** Per layer: share of positions whose highest gate is each scheme (MoAS) or expert of group 0 (GQE). */
+  share: number[][]
+  /** Per layer: mean entropy of those gates, nats. */
+  entropy: number[]
 }
 
 /** Freshly initialized parameters (the paper's init) from a seed; the same for every graph of a config. */
@@ -356,30 +369,57 @@ export class EvalSession {
     private readonly session: Session,
     private readonly infos: readonly ParamInfo[],
     readonly seq: number,
+    private readonly names: { idx: string; targets: string; gates: string[] },
+    /** Choices per position the routing summary counts over (3 for MoAS, M for GQE's group 0). */
+    private readonly choices: number,
   ) {}
 
   static async create(cfg: GptConfig, opts: { threads?: number; provider?: Provider } = {}): Promise<EvalSession> {
-    const g = buildEvalGraph(cfg)
-    return new EvalSession(await Session.create(g, { threads: opts.threads, provider: opts.provider }), g.params, cfg.block_size)
+    const e = evalGraph(cfg)
+    const choices = isGqe(cfg.attention) ? cfg.n_head / cfg.n_kv_head! : 3
+    return new EvalSession(await Session.create(e.graph, { threads: opts.threads, provider: opts.provider }), e.graph.params, cfg.block_size, e, choices)
   }
 
   /**
    * Mean cross entropy over every target of every batch (rows of `seq` tokens; batches may differ in size),
    * weighting each batch by its number of targets. Sums in float64.
    */
-  async meanLoss(params: ReadonlyMap<string, Float32Array>, batches: Iterable<{ x: BigInt64Array; y: BigInt64Array }>): Promise<{ loss: number; tokens: number }> {
+  async meanLoss(params: ReadonlyMap<string, Float32Array>, batches: Iterable<{ x: BigInt64Array; y: BigInt64Array }>): Promise<{ loss: number; tokens: number; routing?: RoutingSummary }> {
     const feeds = paramFeeds(params, this.infos)
     let sum = 0
     let tokens = 0
+    const S = this.choices
+    const counts = this.names.gates.map(() => new Float64Array(S))
+    const entropy = this.names.gates.map(() => 0)
+    let positions = 0
     for (const b of batches) {
       const rows = b.x.length / this.seq
-      feeds.idx = { dtype: 'int64', shape: [rows, this.seq], data: b.x }
-      feeds.targets = { dtype: 'int64', shape: [rows, this.seq], data: b.y }
+      feeds[this.names.idx] = { dtype: 'int64', shape: [rows, this.seq], data: b.x }
+      feeds[this.names.targets] = { dtype: 'int64', shape: [rows, this.seq], data: b.y }
       const out = await this.session.run(feeds)
       sum += num(out.ce) * b.x.length
       tokens += b.x.length
+      this.names.gates.forEach((name, layer) => {
+        const g = out[name].data as Float32Array
+        const per = g.length / b.x.length // gates per position (GQE: G·M, group 0 first)
+        for (let p = 0; p < b.x.length; p++) {
+          let best = 0
+          let h = 0
+          for (let s = 0; s < S; s++) {
+            const v = g[p * per + s]
+            if (v > g[p * per + best]) best = s
+            if (v > 0) h -= v * Math.log(v)
+          }
+          counts[layer][best]++
+          entropy[layer] += h
+        }
+      })
+      positions += b.x.length
     }
-    return { loss: sum / tokens, tokens }
+    const routing = this.names.gates.length
+      ? { share: counts.map((c) => Array.from(c, (x) => x / positions)), entropy: entropy.map((h) => h / positions) }
+      : undefined
+    return { loss: sum / tokens, tokens, routing }
   }
 
   async release(): Promise<void> {

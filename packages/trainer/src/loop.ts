@@ -6,7 +6,7 @@
  */
 import type { Provider } from '@moas/tensor-core'
 import { BatchSampler } from './data/batches'
-import { EvalSession, type OptimizerState, TrainingSession, initialParams } from './engine'
+import { EvalSession, type OptimizerState, type RoutingSummary, TrainingSession, initialParams } from './engine'
 import { Xoshiro128 } from './noise'
 import { type Dataset, type RunConfig, deriveSeed, lrSchedule } from './presets'
 import { type LrSchedule, lrAt } from './schedule'
@@ -28,6 +28,8 @@ export interface LogRecord {
   eval_ms?: number
   /** Execution provider the update ran on (cpu, wasm, webgpu, cuda). */
   device?: string
+  /** Eval updates of routed variants: per layer, the share of eval positions per scheme/expert and the gate entropy. */
+  routing?: RoutingSummary
 }
 
 /** The `eval_iters` val batches of the eval at `step` (a pure function of seed and step). */
@@ -118,7 +120,9 @@ export class TrainLoop {
     if (!Number.isFinite(res.loss) || !Number.isFinite(res.gradNorm)) throw new DivergedStep(rec)
     if (step % this.run.eval_interval === 0 || step === this.steps) {
       const e0 = performance.now()
-      rec.val_loss = (await this.evaluator.meanLoss(this.session.params(), evalBatches(this.run, this.data.val, step))).loss
+      const e = await this.evaluator.meanLoss(this.session.params(), evalBatches(this.run, this.data.val, step))
+      rec.val_loss = e.loss
+      if (e.routing) rec.routing = { share: e.routing.share.map((l) => l.map((x) => round(x, 4))), entropy: e.routing.entropy.map((h) => round(h, 4)) }
       rec.eval_ms = round(performance.now() - e0, 1)
     }
     return rec

@@ -1,4 +1,6 @@
 import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { readLog } from '@moas/trainer/node'
 import { type CharTokenizer, DecoderSession, openModelFolder, routeText, routingReport, routingStats } from '@moas/inference'
 import { loadModel, loadModelFolder } from '@moas/inference/node'
 import type { Command } from 'commander'
@@ -23,7 +25,8 @@ export function analyzeCommand(program: Command, io: Io, done: (code: number) =>
 For routed variants (moas, moas-topk, gqe and its ablations). Per layer: the share of characters per scheme
 (MoAS) or expert (GQE, per group), gate entropy and balance, routing by character class (letters, digits,
 space, punctuation, after a newline, inside <unk>) and by position in the line, and the text coloured by the
-choice. Prints one JSON line with the per-layer shares.
+choice; for a run directory, also how the shares changed over training (the routing statistics every eval
+writes to log.jsonl). Prints one JSON line with the per-layer shares.
 
 Example:
   moas analyze --checkpoint runs/paper-moas --text data/wikitext-2/valid.txt --out report.html`)
@@ -46,8 +49,10 @@ Example:
         const text = tokenizer.decode(tokenizer.encode([...all].slice(0, opts.maxChars).join(''), { onUnknown: opts.skipUnknown ? 'skip' : 'error' }))
         const choices = await routeText(session, tokenizer, text)
         const stats = routingStats(session.config, text, choices)
-        writeFileSync(opts.out, routingReport({ config: session.config, stats, text, choices, model: opts.model ?? opts.checkpoint, source: opts.text }))
-        io.stdout(`${JSON.stringify({ out: opts.out, characters: stats.positions, labels: stats.labels, share_per_layer: stats.layers.map((l) => l.share.map((s) => Math.round(s * 1e4) / 1e4)), entropy_per_layer: stats.layers.map((l) => Math.round(l.entropy * 1e4) / 1e4) })}\n`)
+        // A run directory's log holds the routing statistics of every eval: how routing changed in training.
+        const history = opts.checkpoint ? readLog(join(opts.checkpoint, 'log.jsonl')).filter((r) => r.routing).map((r) => ({ step: r.step, ...r.routing! })) : []
+        writeFileSync(opts.out, routingReport({ config: session.config, stats, text, choices, model: opts.model ?? opts.checkpoint, source: opts.text, history }))
+        io.stdout(`${JSON.stringify({ out: opts.out, characters: stats.positions, training_evals: history.length, labels: stats.labels, share_per_layer: stats.layers.map((l) => l.share.map((s) => Math.round(s * 1e4) / 1e4)), entropy_per_layer: stats.layers.map((l) => Math.round(l.entropy * 1e4) / 1e4) })}\n`)
       } finally {
         await session.release()
       }
