@@ -40,6 +40,17 @@ async function trainAndExport(variant: string, dtype = 'float32'): Promise<[stri
   return [ck, out]
 }
 
+/** transformers.js's greedy text-generation of the folder (dtype 'fp32' names onnx/model.onnx). */
+async function transformersGreedy(folder: string): Promise<string> {
+  const { env, pipeline } = await import('@huggingface/transformers')
+  env.allowRemoteModels = false
+  env.localModelPath = work
+  const generator = await pipeline('text-generation', folder.slice(work.length + 1), { dtype: 'fp32', device: 'cpu' })
+  const [out] = (await generator(PROMPT, { max_new_tokens: TOKENS, do_sample: false })) as { generated_text: string }[]
+  await generator.dispose()
+  return out.generated_text
+}
+
 const greedy = async (source: string[]) =>
   JSON.parse((await cli(['generate', ...source, '--prompt', PROMPT, '--tokens', String(TOKENS), '--temperature', '0', '--json'])).split('\n')[0]).completion as string
 
@@ -63,13 +74,7 @@ describe.each(['mha', 'moas', 'moas-topk', 'gqe'])('%s model folder', (variant) 
   })
 
   it('transformers.js loads it as a text-generation model and produces the same greedy text', async () => {
-    const { env, pipeline } = await import('@huggingface/transformers')
-    env.allowRemoteModels = false
-    env.localModelPath = work
-    const generator = await pipeline('text-generation', folder.slice(work.length + 1), { dtype: 'fp32', device: 'cpu' })
-    const [out] = (await generator(PROMPT, { max_new_tokens: TOKENS, do_sample: false })) as { generated_text: string }[]
-    expect(out.generated_text).toBe(PROMPT + expected)
-    await generator.dispose()
+    expect(await transformersGreedy(folder)).toBe(PROMPT + expected)
   })
 })
 
@@ -88,12 +93,6 @@ describe('a float16 export (weights, activations and cache in float16)', () => {
   })
 
   it('transformers.js loads it (onnx/model.onnx, dtype "fp32" names the file) and gives the same text', async () => {
-    const { env, pipeline } = await import('@huggingface/transformers')
-    env.allowRemoteModels = false
-    env.localModelPath = work
-    const generator = await pipeline('text-generation', folder.slice(work.length + 1), { dtype: 'fp32', device: 'cpu' })
-    const [out] = (await generator(PROMPT, { max_new_tokens: TOKENS, do_sample: false })) as { generated_text: string }[]
-    expect(out.generated_text).toBe(PROMPT + expected)
-    await generator.dispose()
+    expect(await transformersGreedy(folder)).toBe(PROMPT + expected)
   })
 })

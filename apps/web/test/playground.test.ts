@@ -66,6 +66,17 @@ async function nodeGreedy(prompt: string, tokens: number) {
   return { completion: r.completions[0], gates: full.routing }
 }
 
+/** The losses of Node's TrainLoop (cpu) for the smoke moas model with seed 3: what the page must reproduce. */
+async function nodeTrainLosses(steps: number): Promise<number[]> {
+  const data = syntheticDataset()
+  const run = makeRunConfig({ ...TRAIN_PRESETS.smoke, steps }, modelConfig('smoke', data.tokenizer.vocabSize, { attention: 'moas' }), data, 3)
+  const loop = await TrainLoop.create(run, data, steps, freshStart(run, data))
+  const losses: number[] = []
+  while (!loop.done) losses.push((await loop.next()).loss)
+  await loop.release()
+  return losses
+}
+
 describe.skipIf(!hasChromium)('the playground in Chromium', () => {
   it('loads the demo model and generates the same greedy text as Node, on wasm', async () => {
     const page = await open()
@@ -132,12 +143,7 @@ describe.skipIf(!hasChromium)('the playground in Chromium', () => {
       const r = await pg.trainInPage({ variant: 'moas', steps: n, seed: 3, provider: 'wasm' })
       return r.records.map((x: { loss: number }) => x.loss)
     }, steps)
-    const data = syntheticDataset()
-    const run = makeRunConfig({ ...TRAIN_PRESETS.smoke, steps }, modelConfig('smoke', data.tokenizer.vocabSize, { attention: 'moas' }), data, 3)
-    const loop = await TrainLoop.create(run, data, steps, freshStart(run, data))
-    const nodeLosses: number[] = []
-    while (!loop.done) nodeLosses.push((await loop.next()).loss)
-    await loop.release()
+    const nodeLosses = await nodeTrainLosses(steps)
     expect(pageLosses).toHaveLength(steps)
     pageLosses.forEach((l: number, i: number) => expect(Math.abs(l - nodeLosses[i]), `update ${i + 1}`).toBeLessThan(1e-4))
     expect(pageLosses.at(-1)).toBeLessThan(pageLosses[0])
@@ -152,11 +158,7 @@ describe.skipIf(!hasChromium)('the playground in Chromium', () => {
       const r = await pg.trainInPage({ variant: 'moas', steps: n, seed: 3, provider: 'webgpu' })
       return r.records.map((x: { loss: number; device: string }) => [x.loss, x.device])
     }, steps)
-    const data = syntheticDataset()
-    const run = makeRunConfig({ ...TRAIN_PRESETS.smoke, steps }, modelConfig('smoke', data.tokenizer.vocabSize, { attention: 'moas' }), data, 3)
-    const loop = await TrainLoop.create(run, data, steps, freshStart(run, data))
-    const nodeLosses = [(await loop.next()).loss, (await loop.next()).loss]
-    await loop.release()
+    const nodeLosses = await nodeTrainLosses(steps)
     pageLosses.forEach(([l, device]: [number, string], i: number) => {
       expect(device).toBe('webgpu')
       expect(Math.abs(l - nodeLosses[i]), `update ${i + 1}`).toBeLessThan(1e-4)

@@ -1,13 +1,13 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { readLog } from '@moas/trainer/node'
-import { type CharTokenizer, DecoderSession, openModelFolder, routeText, routingReport, routingStats } from '@moas/inference'
-import { loadModel, loadModelFolder } from '@moas/inference/node'
+import { routeText, routingReport, routingStats } from '@moas/inference'
 import type { Command } from 'commander'
-import { EXIT, UsageError } from '../errors'
+import { EXIT } from '../errors'
 import type { Io } from '../io'
 import { deviceOption, positiveInt, threadCount } from '../options'
 import { readTextFile } from './eval'
+import { openModelSource } from './model-source'
 
 export function analyzeCommand(program: Command, io: Io, done: (code: number) => void): void {
   program
@@ -31,20 +31,8 @@ writes to log.jsonl). Prints one JSON line with the per-layer shares.
 Example:
   moas analyze --checkpoint runs/paper-moas --text data/wikitext-2/valid.txt --out report.html`)
     .action(async (opts) => {
-      if ((opts.checkpoint === undefined) === (opts.model === undefined)) throw new UsageError('give exactly one of --checkpoint DIR or --model DIR')
       const all = readTextFile(opts.text, '--text')
-      let session: DecoderSession
-      let tokenizer: CharTokenizer
-      const sessionOpts = { threads: opts.threads, provider: opts.device }
-      if (opts.model !== undefined) {
-        const folder = await loadModelFolder(opts.model)
-        session = await openModelFolder(folder, sessionOpts)
-        tokenizer = folder.tokenizer
-      } else {
-        const model = await loadModel(opts.checkpoint)
-        session = await DecoderSession.create(model, { ...sessionOpts, routing: true })
-        tokenizer = model.tokenizer
-      }
+      const { session, tokenizer } = await openModelSource(opts, true)
       try {
         const text = tokenizer.decode(tokenizer.encode([...all].slice(0, opts.maxChars).join(''), { onUnknown: opts.skipUnknown ? 'skip' : 'error' }))
         const choices = await routeText(session, tokenizer, text)

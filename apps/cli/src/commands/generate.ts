@@ -1,10 +1,10 @@
-import { type CharTokenizer, DecoderSession, type GenerateResult, generate, openModelFolder } from '@moas/inference'
-import { loadModel, loadModelFolder } from '@moas/inference/node'
+import { type GenerateResult, generate } from '@moas/inference'
 import type { Command } from 'commander'
 import { EXIT, UsageError } from '../errors'
 import type { Io } from '../io'
 import { deviceOption, nonNegativeInt, nonNegativeNumber, positiveInt, seedInt, threadCount } from '../options'
 import { readTextFile } from './eval'
+import { openModelSource } from './model-source'
 
 const probability = (v: string) => {
   const p = Number(v)
@@ -40,22 +40,10 @@ Examples:
   moas generate --checkpoint runs/paper-moas --prompt "The history of " --tokens 300 --temperature 0.8 --top-k 40
   moas generate --model models/moas --prompts prompts.txt --temperature 0 --json`)
     .action(async (opts) => {
-      if ((opts.checkpoint === undefined) === (opts.model === undefined)) throw new UsageError('give exactly one of --checkpoint DIR (a training checkpoint) or --model DIR (an exported model folder)')
       if ((opts.prompt === undefined) === (opts.prompts === undefined)) throw new UsageError('give exactly one of --prompt TEXT or --prompts FILE')
       const prompts: string[] = opts.prompt !== undefined ? [opts.prompt] : readTextFile(opts.prompts, '--prompts').split('\n').filter((l) => l.length > 0)
       if (prompts.length === 0) throw new UsageError(`--prompts ${opts.prompts}: no non-empty line`)
-      const session = { threads: opts.threads, provider: opts.device }
-      let decoder: DecoderSession
-      let tokenizer: CharTokenizer
-      if (opts.model !== undefined) {
-        const folder = await loadModelFolder(opts.model)
-        decoder = await openModelFolder(folder, session)
-        tokenizer = folder.tokenizer
-      } else {
-        const model = await loadModel(opts.checkpoint)
-        decoder = await DecoderSession.create(model, session)
-        tokenizer = model.tokenizer
-      }
+      const { session: decoder, tokenizer } = await openModelSource(opts)
       const onUnknown = opts.skipUnknown ? 'skip' : 'error'
       for (const p of prompts) tokenizer.encode(p, { onUnknown }) // refuse a bad prompt before printing anything
       const stream = prompts.length === 1 && !opts.json
