@@ -44,6 +44,14 @@ export const BENCHES = {
       return { text, markdown: m.mlpStepMarkdown(r), result }
     },
   },
+  export: {
+    about: 'moas export: onnx/model.onnx size in float32 and float16 per variant, and the float16 logit difference (no timing)',
+    run: async (ctx) => {
+      const x = await import('./exportBench')
+      const r = await x.runExport({ ...x.EXPORT_DEFAULTS, provider: ctx.provider, ...(ctx.variants ? { variants: ctx.variants } : {}) }, (msg) => ctx.progress('export', msg))
+      return { text: x.describeExport(r), markdown: x.exportMarkdown(r), result: r }
+    },
+  },
   'kv-cache': {
     about: 'KV-cache bytes per token per variant (no timing)',
     run: async () => {
