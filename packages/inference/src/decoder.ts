@@ -150,7 +150,7 @@ export class DecoderSession {
       [DECODER_IO.positionIds]: hostTensor('int64', [B, T], positions.flat()),
     })
     this.mask = mask
-    this.positions = positions.map((row, b) => this.positions[b] + valid[b].reduce((n, v) => n + v, 0))
+    this.positions = valid.map((row, b) => this.positions[b] + row.reduce((n, v) => n + v, 0))
     this.past = {}
     const used = new Set<string>([DECODER_IO.logits])
     for (let i = 0; i < this.config.n_layer; i++) {

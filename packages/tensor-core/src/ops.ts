@@ -4,7 +4,7 @@
  */
 import { type DType, ONNX_DTYPE, float16Bits, isFloat } from './dtype'
 import { GraphError } from './errors'
-import { type AttrValue, type Dim, type Shape, Tensor, attr, broadcastShapes, mulDims, normAxis, numel, sameShape } from './graph'
+import { type AttrValue, type Dim, type Shape, Tensor, attr, broadcastShapes, normAxis, numel, sameShape } from './graph'
 
 type Operand = Tensor | number
 

@@ -4,7 +4,7 @@ import { compare, loadDataset, renderMarkdown } from '@moas/trainer/node'
 import type { Command } from 'commander'
 import { EXIT } from '../errors'
 import { type Io, Progress } from '../io'
-import { addProtocolOptions, checkFits, checkScheduleFlags, checkThreadsEnv, modelFlags, positiveInt, presetOption, presetProtocol, protocolFlags, seedInt, sizeInt, variantList } from '../options'
+import { addProtocolOptions, checkFits, checkScheduleFlags, checkThreadsEnv, modelFlags, presetOption, presetProtocol, protocolFlags, seedInt, sizeInt, variantList } from '../options'
 
 export const DEFAULT_VARIANTS = ['mha', 'static-moas', 'moas']
 /** Seeds by default: enough for a verdict on the quick smoke preset; one paper run per variant is already slow. */
