@@ -19,7 +19,8 @@ import { type CurveSeries, valLossChart } from './chart'
 import { TrainError } from './errors'
 import { loadModel } from '@moas/inference/node'
 import type { Provider } from '@moas/tensor-core'
-import { evaluateTokens } from './evaluate'
+import { SYNTHETIC_TASKS, type SyntheticTask } from './data/synthetic'
+import { evaluateTokens, syntheticTaskAccuracy } from './evaluate'
 import { type Dataset, type TrainPresetName, type TrainProtocol, diffRunConfigs, makeRunConfig, modelConfig } from './presets'
 import { RunLock } from './run-lock'
 import { mean, sampleStd, type WelchResult, welchTTest } from './stats'
@@ -58,6 +59,8 @@ export interface RunSummary {
   full_val_tokens: number
   ms_per_iter: number | null
   curve: { step: number; val_loss: number }[]
+  /** Synthetic data only: accuracy on the determined characters of each task of the val split. */
+  task_accuracy?: Record<SyntheticTask, number | null>
 }
 
 export interface Stat {
@@ -82,6 +85,8 @@ export interface VariantResult {
   final_val_loss: Stat | null
   full_val_loss: Stat | null
   ms_per_iter: Stat | null
+  /** Synthetic data only: per task, the accuracy on its determined characters over seeds. */
+  task_accuracy?: Record<SyntheticTask, Stat | null>
   curve: { step: number; mean: number; min: number; max: number }[]
   /** Against the baseline (null for the baseline itself). */
   vs_baseline: Verdict | null
@@ -103,12 +108,12 @@ export interface CompareResult {
 const runDir = (out: string, variant: string, seed: number) => join(out, variant, `seed-${seed}`)
 const exists = (dir: string) => existsSync(dir) || existsSync(`${dir}.next`) || existsSync(`${dir}.prev`)
 
-function readSummary(dir: string, steps: number): RunSummary | null {
+function readSummary(dir: string, steps: number, synthetic: boolean): RunSummary | null {
   const path = join(dir, COMPARE_FILES.summary)
   if (!existsSync(path)) return null
   try {
     const s = JSON.parse(readFileSync(path, 'utf8')) as RunSummary
-    return s.steps === steps && Number.isFinite(s.full_val_loss) ? s : null
+    return s.steps === steps && Number.isFinite(s.full_val_loss) && (!synthetic || s.task_accuracy) ? s : null
   } catch {
     return null // torn or foreign: recompute it
   }
@@ -125,12 +130,14 @@ async function summarize(dir: string, variant: string, seed: number, steps: numb
   const evals = records.filter((r) => typeof r.val_loss === 'number')
   const model = await loadModel(dir)
   const full = await evaluateTokens(model, data.val, { threads, batchSize: 12, provider })
+  const task = data.name === 'synthetic' ? await syntheticTaskAccuracy(model, model.tokenizer.decode(data.val), { threads, provider }) : null
   return {
     variant, seed, steps,
     final_val_loss: evals.length && evals[evals.length - 1].step === steps ? evals[evals.length - 1].val_loss! : null,
     full_val_loss: full.loss, full_val_tokens: full.tokens,
     ms_per_iter: medianMs(records),
     curve: evals.map((r) => ({ step: r.step, val_loss: r.val_loss! })),
+    ...(task ? { task_accuracy: Object.fromEntries(SYNTHETIC_TASKS.map((t) => [t, task[t].accuracy])) as Record<SyntheticTask, number | null> } : {}),
   }
 }
 
@@ -199,7 +206,7 @@ async function compareLocked(opts: CompareOptions, out: string, configs: Map<str
           throw new TrainError(`${dir} was trained with a different protocol than the one asked for now (${diff.join('; ')}); rerun compare with that run's settings, or use another --out for the new protocol`)
         step = saved.state.step
         status = saved.state.step >= steps ? 'done' : 'resume'
-        summary = existsSync(dir) ? readSummary(dir, steps) : null
+        summary = existsSync(dir) ? readSummary(dir, steps, opts.data.name === 'synthetic') : null
       }
       if (summary) status = 'done'
       opts.onRun?.({ variant, seed, index: index++, total, status, dir, steps, step: summary ? steps : step })
@@ -258,6 +265,9 @@ function tabulate(opts: CompareOptions, summaries: Map<string, RunSummary>, conf
       seeds: runs.map((r) => r.seed),
       final_val_loss: stat(runs.flatMap((r) => (r.final_val_loss === null ? [] : [r.final_val_loss]))),
       full_val_loss: stat(runs.map((r) => r.full_val_loss)),
+      ...(runs.some((r) => r.task_accuracy)
+        ? { task_accuracy: Object.fromEntries(SYNTHETIC_TASKS.map((t) => [t, stat(runs.flatMap((r) => (r.task_accuracy?.[t] == null ? [] : [r.task_accuracy[t]!])))])) as Record<SyntheticTask, Stat | null> }
+        : {}),
       ms_per_iter: stat(runs.flatMap((r) => (r.ms_per_iter === null ? [] : [r.ms_per_iter]))),
       curve,
       vs_baseline: null,
@@ -306,6 +316,7 @@ export function renderMarkdown(r: CompareResult): string {
     `| variant | params (excl. pos. emb.) | val loss @${r.protocol.steps} | full-split val loss | ms/iter | Δ full vs ${base} | Welch (full split) | Welch (val loss) | verdict |`,
     '|---|---:|---:|---:|---:|---:|---|---|---|',
   ]
+  const tasks = r.variants.some((v) => v.task_accuracy)
   for (const v of r.variants) {
     const d = v.vs_baseline
     lines.push(
@@ -313,6 +324,12 @@ export function renderMarkdown(r: CompareResult): string {
         `${d ? delta(v.full_val_loss, r.variants[0].full_val_loss) : 'baseline'} | ` +
         `${d ? fmtTest(d.full) : '–'} | ${d ? fmtTest(d.val) : '–'} | ${d ? d.text : 'baseline'} |`,
     )
+  }
+  if (tasks) {
+    const pctStat = (s: Stat | null | undefined) => (s ? `${(100 * s.mean).toFixed(1)}%${s.std === null ? '' : ` ± ${(100 * s.std).toFixed(1)}`}` : '–')
+    lines.push('', 'Accuracy on the characters each synthetic task determines (val split; most likely character, for brackets the most likely closer; mean ± std over seeds):', '')
+    lines.push(`| variant | ${SYNTHETIC_TASKS.map((t) => `${t}`).join(' | ')} |`, `|---|${SYNTHETIC_TASKS.map(() => '---:').join('|')}|`)
+    for (const v of r.variants) lines.push(`| ${v.variant} | ${SYNTHETIC_TASKS.map((t) => pctStat(v.task_accuracy?.[t])).join(' | ')} |`)
   }
   lines.push('', `Test: ${r.test}. With one seed there is no estimate of seed-to-seed noise, so no verdict.`)
   lines.push(`Machine: ${r.machine.cpu}, ${r.machine.cores} cores, Node ${r.machine.node}, device ${r.machine.device ?? 'cpu'}.`)

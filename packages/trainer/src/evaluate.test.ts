@@ -85,3 +85,24 @@ describe('evaluateText', () => {
   })
 })
 
+
+describe('syntheticTaskAccuracy', () => {
+  it('counts every determined character whose line lies in its window; a uniform model is right only where the target is the lowest id', async () => {
+    const { syntheticCorpus, syntheticDetermined, SYNTHETIC_ALPHABET } = await import('./data/synthetic')
+    const { syntheticTaskAccuracy } = await import('./evaluate')
+    const tok = new CharTokenizer([...SYNTHETIC_ALPHABET])
+    const cfg = resolveConfig({ vocab_size: tok.vocabSize, block_size: 64, n_layer: 1, n_head: 2, n_embd: 8, attention: 'mha' })
+    const text = syntheticCorpus({ seed: 1, chars: 4096 })
+    const r = await syntheticTaskAccuracy({ config: cfg, params: zeroParams(cfg), tokenizer: tok }, text)
+    const T = 64
+    const counted = syntheticDetermined(text).filter((d) => d.lineStart >= Math.floor(d.index / T) * T && d.index % T !== 0 && (Math.floor(d.index / T) + 1) * T <= text.length)
+    for (const task of ['recall', 'copy', 'brackets'] as const) {
+      const mine = counted.filter((d) => d.task === task)
+      expect(r[task].total, task).toBe(mine.length)
+      // all logits 0: the first candidate wins (id 0, or ')' among the closers)
+      const expected = task === 'brackets' ? mine.filter((d) => text[d.index] === ')').length : mine.filter((d) => tok.encode(text[d.index])[0] === 0).length
+      expect(r[task].correct, task).toBe(expected)
+    }
+    expect(r.copy.total).toBeGreaterThan(10)
+  })
+})

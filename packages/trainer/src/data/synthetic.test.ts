@@ -69,3 +69,28 @@ describe('syntheticCorpus', () => {
     for (const n of Object.values(counts)) expect(n).toBeGreaterThan(500)
   })
 })
+
+describe('syntheticDetermined', () => {
+  it('marks the recall values of known keys, the copied half and the closers, nothing in filler', async () => {
+    const { syntheticDetermined } = await import('./synthetic.js')
+    const text = 'ab:x7k cd:041 ?ab=x7k ?zz=123\nk2v9|k2v9\n([]){}\nthe cat sees a dog.\n'
+    const d = syntheticDetermined(text)
+    const at = (task: string) => d.filter((x) => x.task === task).map((x) => text[x.index]).join('')
+    expect(at('recall')).toBe('x7k') // ?zz= has no pair on its line: not determined
+    expect(at('copy')).toBe('k2v9')
+    expect(at('brackets')).toBe('])}')
+    expect(d.every((x) => text.lastIndexOf('\n', x.index - 1) + 1 === x.lineStart)).toBe(true)
+  })
+
+  it('on the generated corpus, every determined character is what its rule says', async () => {
+    const { syntheticCorpus, syntheticDetermined } = await import('./synthetic.js')
+    const text = syntheticCorpus({ seed: 3, chars: 20_000 })
+    const d = syntheticDetermined(text)
+    expect(new Set(d.map((x) => x.task))).toEqual(new Set(['recall', 'copy', 'brackets']))
+    for (const x of d.filter((y) => y.task === 'copy')) {
+      const line = text.slice(x.lineStart, text.indexOf('\n', x.lineStart) >>> 0)
+      const bar = line.indexOf('|')
+      expect(line[x.index - x.lineStart]).toBe(line[x.index - x.lineStart - bar - 1])
+    }
+  })
+})

@@ -127,3 +127,46 @@ export function syntheticCorpus(options: SyntheticOptions = {}): string {
   }
   return docs.join('').slice(0, chars)
 }
+
+export const SYNTHETIC_TASKS = ['recall', 'copy', 'brackets'] as const
+export type SyntheticTask = (typeof SYNTHETIC_TASKS)[number]
+
+/** A character of the synthetic corpus that its line's beginning determines. */
+export interface DeterminedChar {
+  task: SyntheticTask
+  /** Index of the character in the text. */
+  index: number
+  /** Index of the first character of its line (the context a prediction needs). */
+  lineStart: number
+}
+
+const RECALL_LINE = /^[a-z]{2,3}:[a-z0-9]{3}( |$)/
+const COPY_LINE = /^([a-z0-9]{4,40})\|/
+const BRACKET_LINE = /^[()[\]{}<>]+$/
+
+/**
+ * The determined characters of a synthetic text (see the module comment): the 3 value characters after
+ * each `?key=` whose key has a pair earlier on the line (recall), everything after `|` (copy), and every
+ * closing bracket, whose kind is determined once it closes (brackets). Filler lines determine nothing.
+ */
+export function syntheticDetermined(text: string): DeterminedChar[] {
+  const out: DeterminedChar[] = []
+  let start = 0
+  for (const line of text.split('\n')) {
+    if (RECALL_LINE.test(line)) {
+      const pairs = new Set([...line.matchAll(/(?:^| )([a-z]{2,3}):[a-z0-9]{3}/g)].map((m) => m[1]))
+      for (const m of line.matchAll(/\?([a-z]{2,3})=/g)) {
+        if (!pairs.has(m[1])) continue
+        const at = m.index + m[0].length
+        for (let j = 0; j < 3 && at + j < line.length; j++) out.push({ task: 'recall', index: start + at + j, lineStart: start })
+      }
+    } else if (COPY_LINE.test(line)) {
+      const bar = line.indexOf('|')
+      for (let j = bar + 1; j < line.length; j++) out.push({ task: 'copy', index: start + j, lineStart: start })
+    } else if (BRACKET_LINE.test(line)) {
+      for (let j = 0; j < line.length; j++) if (')]}>'.includes(line[j])) out.push({ task: 'brackets', index: start + j, lineStart: start })
+    }
+    start += line.length + 1
+  }
+  return out
+}
