@@ -30,13 +30,13 @@ async function cli(args: string[]): Promise<string> {
 }
 
 /** Train a smoke model briefly, export it; returns [checkpoint, model folder]. */
-async function trainAndExport(variant: string, dtype = 'float32'): Promise<[string, string]> {
+async function trainAndExport(variant: string, dtype = 'float32', extra: string[] = []): Promise<[string, string]> {
   const ck = join(work, `run-${variant}`)
   await cli(['train', '--attention', variant, '--preset', 'smoke', '--steps', '40', '--out', ck]).catch(async (e) => {
     if (!String(e.stderr).includes('already holds')) throw e
   })
-  const out = join(work, `model-${variant}-${dtype}`)
-  await cli(['export', '--checkpoint', ck, '--out', out, '--dtype', dtype])
+  const out = join(work, `model-${variant}-${dtype}${extra.length ? '-external' : ''}`)
+  await cli(['export', '--checkpoint', ck, '--out', out, '--dtype', dtype, ...extra])
   return [ck, out]
 }
 
@@ -93,6 +93,23 @@ describe('a float16 export (weights, activations and cache in float16)', () => {
   })
 
   it('transformers.js loads it (onnx/model.onnx, dtype "fp32" names the file) and gives the same text', async () => {
+    expect(await transformersGreedy(folder)).toBe(PROMPT + expected)
+  })
+})
+
+describe('an export with external data (weights in onnx/model.onnx_data, as models beyond 2 GiB need)', () => {
+  let folder: string
+  let expected: string
+  beforeAll(async () => {
+    ;[, folder] = await trainAndExport('moas', 'float32', ['--external-data'])
+    expected = await greedy(['--model', folder])
+  }, 120_000)
+
+  it('moas, plain onnxruntime-node and transformers.js all load it and give the same greedy text', async () => {
+    expect(readFileSync(join(folder, 'onnx', 'model.onnx_data')).byteLength).toBeGreaterThan(500_000)
+    expect(expected).toBe(await greedy(['--model', join(work, 'model-moas-float32')]))
+    const { stdout } = await run(process.execPath, [example, folder, PROMPT, String(TOKENS)], { cwd: root })
+    expect(JSON.parse(stdout)).toEqual({ prompt: PROMPT, completion: expected })
     expect(await transformersGreedy(folder)).toBe(PROMPT + expected)
   })
 })

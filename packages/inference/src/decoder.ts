@@ -33,7 +33,7 @@ export interface DecoderSessionOptions {
 }
 
 /** The model a session runs: its config and either its weights (embedded into the graph here) or exported ONNX bytes. */
-export type DecoderModel = ({ config: GptConfig; params: ReadonlyMap<string, Float32Array> } | { config: GptConfig; onnx: Uint8Array }) & {
+export type DecoderModel = ({ config: GptConfig; params: ReadonlyMap<string, Float32Array> } | { config: GptConfig; onnx: Uint8Array; externalData?: { path: string; data: Uint8Array }[] }) & {
   /** The graph's float dtype (default float32); an exported float16 graph takes and returns a float16 cache. */
   dtype?: 'float32' | 'float16'
 }
@@ -63,7 +63,7 @@ export class DecoderSession {
 
   static async create(model: DecoderModel, opts: DecoderSessionOptions = {}): Promise<DecoderSession> {
     const session = 'onnx' in model
-      ? await Session.create(model.onnx, { provider: opts.provider, threads: opts.threads })
+      ? await Session.create(model.onnx, { provider: opts.provider, threads: opts.threads, externalData: model.externalData })
       : await Session.create(buildDecoderGraph(model.config, { routing: opts.routing, dtype: model.dtype }), { provider: opts.provider, threads: opts.threads, params: model.dtype === 'float16' ? halfParams(model.params) : model.params })
     const names = session.outputNames
     for (const want of [DECODER_IO.logits, DECODER_IO.presentKey(0)])

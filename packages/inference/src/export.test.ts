@@ -26,7 +26,7 @@ describe('model folder export', () => {
     it(`${v}: the exported ONNX graph generates exactly what the in-memory model does`, async () => {
       const m = model(v)
       const files = exportModelFiles(m)
-      expect(Object.keys(files).sort()).toEqual(Object.values(MODEL_FOLDER_FILES).sort())
+      expect(Object.keys(files).sort()).toEqual(Object.values(MODEL_FOLDER_FILES).filter((f) => f !== MODEL_FOLDER_FILES.onnxData).sort())
       const folder = await readModelFolder(reader(files), 'mem')
       expect(folder.config).toEqual(m.config)
       const exported = await openModelFolder(folder)
@@ -70,6 +70,27 @@ describe('model folder export', () => {
     expect(diff).toBeGreaterThan(0) // it really computes in float16
     expect(diff / scale).toBeLessThan(2e-2)
     expect(JSON.parse(f16[MODEL_FOLDER_FILES.config] as string).moas.dtype).toBe('float16')
+  })
+
+  it('external data: the weights go to onnx/model.onnx_data, and the folder generates the same text', async () => {
+    const m = model('moas', { n_embd: 128 })
+    const inline = exportModelFiles(m)
+    const split = exportModelFiles(m, { externalData: true })
+    const weightBytes = [...m.params.values()].reduce((n, w) => n + w.byteLength, 0)
+    const size = (f: Record<string, Uint8Array | string>, name: string) => (f[name] as Uint8Array).byteLength
+    expect(size(split, MODEL_FOLDER_FILES.onnxData)).toBeGreaterThanOrEqual(weightBytes)
+    expect(size(inline, MODEL_FOLDER_FILES.onnx) - size(split, MODEL_FOLDER_FILES.onnx)).toBeGreaterThan(weightBytes * 0.99) // the weights left model.onnx
+    expect(JSON.parse(split[MODEL_FOLDER_FILES.config] as string)).toMatchObject({ 'transformers.js_config': { use_external_data_format: true }, moas: { external_data: 'model.onnx_data' } })
+    const texts = []
+    for (const files of [inline, split]) {
+      const s = await openModelFolder(await readModelFolder(reader(files), 'mem'))
+      texts.push((await generate(s, tokenizer, ['the quick'], { temperature: 0, maxNewTokens: 12 })).completions[0])
+      expect(s.cachedHeads).toBeGreaterThan(0)
+      await s.release()
+    }
+    expect(texts[1]).toBe(texts[0])
+    const without = Object.fromEntries(Object.entries(split).filter(([k]) => k !== MODEL_FOLDER_FILES.onnxData))
+    await expect(readModelFolder(reader(without), 'm')).rejects.toThrow(/onnx\/model.onnx_data is missing/)
   })
 
   it('tokenizer.json is character level with the same ids, and reads back', () => {

@@ -18,7 +18,7 @@
  * Browser-safe: returns the files; `@moas/inference/node` writes them.
  */
 import { DECODER_IO, type GptConfig, isRouted, kvCacheBytesPerToken, kvHeadsPerLayer, paramCounts } from '@moas/gpt'
-import { serialize } from '@moas/tensor-core'
+import { serialize, serializeWithExternalData } from '@moas/tensor-core'
 import { buildDecoderGraph, halfParams } from './decoder'
 import { InferenceError } from './errors'
 import type { LoadedModel } from './model'
@@ -34,6 +34,8 @@ export const MODEL_FOLDER_FILES = {
   tokenizer: 'tokenizer.json',
   tokenizerConfig: 'tokenizer_config.json',
   onnx: 'onnx/model.onnx',
+  /** The weights, when the export uses ONNX external data (models beyond protobuf's 2 GiB). */
+  onnxData: 'onnx/model.onnx_data',
   genaiConfig: 'genai_config.json',
   readme: 'README.md',
 } as const
@@ -44,39 +46,55 @@ export const MODEL_FOLDER_VERSION = 1
 export interface ExportOptions {
   /** dtype of onnx/model.onnx (default float32): float16 stores weights, computes activations and keeps the KV cache in float16. */
   dtype?: ExportDType
+  /**
+   * Weights in onnx/model.onnx_data (ONNX external data) instead of inside model.onnx: required beyond
+   * protobuf's 2 GiB; 'auto' (default) uses it only then.
+   */
+  externalData?: boolean | 'auto'
   /** What the card says about the model (the run that trained it). */
   card?: { trainingData?: string; valLoss?: number; steps?: number }
 }
 
-/** ONNX's protobuf limit for one file: larger models need external data, which moas does not write yet. */
+/** ONNX's protobuf limit for one file: beyond it (with a margin for the graph) the weights go to external data. */
 const PROTOBUF_LIMIT = 2 ** 31 - 1
+const EXTERNAL_DATA_NAME = 'model.onnx_data' // relative to onnx/model.onnx
 
 export function exportModelFiles(model: LoadedModel, opts: ExportOptions = {}): Record<string, Uint8Array | string> {
   const dtype = opts.dtype ?? 'float32'
   if (!(EXPORT_DTYPES as readonly string[]).includes(dtype)) throw new InferenceError(`unknown export dtype '${dtype}'; choose ${EXPORT_DTYPES.join(' or ')}`)
   const cfg = model.config
   const bytes = paramCounts(cfg).total * (dtype === 'float16' ? 2 : 4)
-  if (bytes > PROTOBUF_LIMIT) throw new InferenceError(`the weights take ${(bytes / 2 ** 30).toFixed(2)} GiB, beyond ONNX's 2 GiB single-file limit; moas does not write external-data ONNX files yet (export with --dtype float16 if that fits)`)
+  const external = opts.externalData === true || ((opts.externalData ?? 'auto') === 'auto' && bytes > PROTOBUF_LIMIT * 0.9)
+  if (!external && bytes > PROTOBUF_LIMIT) throw new InferenceError(`the weights take ${(bytes / 2 ** 30).toFixed(2)} GiB, beyond ONNX's 2 GiB single-file limit; export with external data (--external-data)`)
   // Routed variants also output each layer's gates and chosen experts (gates.{i}, chosen.{i}) for routing
   // views; clients that only read logits and present.* ignore them.
-  const onnx = serialize(buildDecoderGraph(cfg, { dtype, routing: isRouted(cfg.attention) }), {
+  const graph = buildDecoderGraph(cfg, { dtype, routing: isRouted(cfg.attention) })
+  const serializeOpts = {
     params: dtype === 'float16' ? halfParams(model.params) : model.params,
     docString: `moas ${cfg.attention} decoder with KV cache`,
     metadata: { 'moas.format_version': String(MODEL_FOLDER_VERSION), 'moas.attention': cfg.attention },
-  })
+  }
+  const files: Record<string, Uint8Array | string> = {}
+  let onnx: Uint8Array
+  if (external) {
+    const split = serializeWithExternalData(graph, { ...serializeOpts, externalDataFile: EXTERNAL_DATA_NAME })
+    onnx = split.model
+    files[MODEL_FOLDER_FILES.onnxData] = split.data
+  } else onnx = serialize(graph, serializeOpts)
   const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`
   return {
-    [MODEL_FOLDER_FILES.config]: json(configJson(model, dtype)),
+    ...files,
+    [MODEL_FOLDER_FILES.config]: json(configJson(model, dtype, external)),
     [MODEL_FOLDER_FILES.generationConfig]: json({ do_sample: false, max_length: cfg.block_size, bos_token_id: null, eos_token_id: null, pad_token_id: 0 }),
     [MODEL_FOLDER_FILES.tokenizer]: json(toHuggingFaceTokenizer(model.tokenizer)),
     [MODEL_FOLDER_FILES.tokenizerConfig]: json({ tokenizer_class: 'PreTrainedTokenizerFast', model_max_length: cfg.block_size, padding_side: 'left', clean_up_tokenization_spaces: false, add_bos_token: false, add_eos_token: false }),
     [MODEL_FOLDER_FILES.onnx]: onnx,
     [MODEL_FOLDER_FILES.genaiConfig]: json(genaiConfig(cfg)),
-    [MODEL_FOLDER_FILES.readme]: modelCard(model, dtype, onnx.byteLength, opts.card ?? {}),
+    [MODEL_FOLDER_FILES.readme]: modelCard(model, dtype, onnx.byteLength + ((files[MODEL_FOLDER_FILES.onnxData] as Uint8Array | undefined)?.byteLength ?? 0), opts.card ?? {}),
   }
 }
 
-function configJson(model: LoadedModel, dtype: ExportDType) {
+function configJson(model: LoadedModel, dtype: ExportDType, external: boolean) {
   const cfg = model.config
   return {
     model_type: 'llama',
@@ -94,7 +112,9 @@ function configJson(model: LoadedModel, dtype: ExportDType) {
     pad_token_id: 0,
     tie_word_embeddings: true,
     torch_dtype: dtype,
-    moas: { format_version: MODEL_FOLDER_VERSION, model: cfg, dtype, kv_cache: kvCacheLayout(cfg), ...model.extra },
+    // transformers.js fetches onnx/model.onnx_data when told the model uses external data.
+    ...(external ? { 'transformers.js_config': { use_external_data_format: true } } : {}),
+    moas: { format_version: MODEL_FOLDER_VERSION, model: cfg, dtype, kv_cache: kvCacheLayout(cfg), ...(external ? { external_data: EXTERNAL_DATA_NAME } : {}), ...model.extra },
   }
 }
 

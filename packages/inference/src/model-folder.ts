@@ -18,6 +18,8 @@ export interface ModelFolder {
   config: GptConfig
   tokenizer: CharTokenizer
   onnx: Uint8Array
+  /** The weights of an export with external data (onnx/model.onnx_data), by the name model.onnx refers to. */
+  externalData?: { path: string; data: Uint8Array }[]
   /** float32, or float16 (the graph computes and caches in float16). */
   dtype: 'float32' | 'float16'
   /** config.json's "moas" key (format, kv layout, training record). */
@@ -28,7 +30,7 @@ export interface ModelFolder {
 export async function readModelFolder(read: FolderReader, where: string): Promise<ModelFolder> {
   const need = async (path: string) => {
     const bytes = await read(path)
-    if (!bytes) throw new InferenceError(`${where}: ${path} is missing; a model folder from \`moas export\` holds ${Object.values(MODEL_FOLDER_FILES).join(', ')} (export it again)`)
+    if (!bytes) throw new InferenceError(`${where}: ${path} is missing; a model folder from \`moas export\` holds ${Object.values(MODEL_FOLDER_FILES).filter((f) => f !== MODEL_FOLDER_FILES.onnxData).join(', ')} (and ${MODEL_FOLDER_FILES.onnxData} for external-data exports; export it again)`)
     return bytes
   }
   const json = async (path: string) => {
@@ -62,14 +64,15 @@ export async function readModelFolder(read: FolderReader, where: string): Promis
     throw new InferenceError(`${where}: ${MODEL_FOLDER_FILES.tokenizer} has ${tokenizer.vocabSize} characters but config.json's vocab_size is ${config.vocab_size}; the files come from different models (export again)`)
   const dtype = moas.dtype ?? 'float32'
   if (dtype !== 'float32' && dtype !== 'float16') throw new InferenceError(`${where}/${MODEL_FOLDER_FILES.config}: moas.dtype ${JSON.stringify(dtype)} is neither float32 nor float16`)
-  return { config, tokenizer, onnx: await need(MODEL_FOLDER_FILES.onnx), dtype, moas, where }
+  const externalData = typeof moas.external_data === 'string' ? [{ path: moas.external_data, data: await need(MODEL_FOLDER_FILES.onnxData) }] : undefined
+  return { config, tokenizer, onnx: await need(MODEL_FOLDER_FILES.onnx), externalData, dtype, moas, where }
 }
 
 /** A DecoderSession on the folder's ONNX graph, after a one-token probe that its outputs fit the config. */
 export async function openModelFolder(folder: ModelFolder, opts: { provider?: Provider; threads?: number } = {}): Promise<DecoderSession> {
   let session: DecoderSession
   try {
-    session = await DecoderSession.create({ config: folder.config, onnx: folder.onnx, dtype: folder.dtype }, opts)
+    session = await DecoderSession.create({ config: folder.config, onnx: folder.onnx, externalData: folder.externalData, dtype: folder.dtype }, opts)
   } catch (e) {
     if (e instanceof InferenceError) throw new InferenceError(`${folder.where}/${MODEL_FOLDER_FILES.onnx}: ${e.message}`)
     throw new InferenceError(`${folder.where}/${MODEL_FOLDER_FILES.onnx}: ONNX Runtime cannot load it (${(e as Error).message.split('\n')[0]}); export the checkpoint again`)

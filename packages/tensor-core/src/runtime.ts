@@ -39,6 +39,8 @@ export interface SessionOptions {
   optimization?: 'disabled' | 'basic' | 'extended' | 'all'
   /** Write the optimized graph here (Node only) to inspect what ONNX Runtime fused. */
   optimizedModelPath?: string
+  /** The external-data files ONNX bytes refer to (serializeWithExternalData), by the path the model names. */
+  externalData?: { path: string; data: Uint8Array }[]
 }
 
 interface Signature {
@@ -86,6 +88,7 @@ export class Session {
         interOpNumThreads: 1,
         graphOptimizationLevel: opts.optimization ?? 'all',
         ...(opts.optimizedModelPath ? { optimizedModelFilePath: opts.optimizedModelPath } : {}),
+        ...(opts.externalData ? { externalData: opts.externalData } : {}),
       })
     } catch (e) {
       throw new RuntimeError(explainLoadError((e as Error).message, provider, model instanceof Uint8Array ? null : model))

@@ -120,10 +120,51 @@ export interface SerializeOptions {
   params?: ReadonlyMap<string, Float32Array | Float64Array | Uint16Array>
   docString?: string
   metadata?: Record<string, string>
+  /**
+   * Write the embedded parameters to a separate file instead of inside the model (ONNX external data), as
+   * models beyond protobuf's 2 GiB need: `location` is the data file's name relative to the model file.
+   * Use serializeWithExternalData, which returns both files.
+   */
+  externalDataFile?: string
+}
+
+/** The model and its external data file (serializeWithExternalData). */
+export interface ModelWithExternalData {
+  model: Uint8Array
+  /** The parameters' bytes, each at a 64-byte aligned offset, named by the model's `location`. */
+  data: Uint8Array
+  location: string
+}
+
+/** Encode `graph` with its embedded parameters in a separate external-data file (no 2 GiB limit on them). */
+export function serializeWithExternalData(graph: Graph, opts: SerializeOptions & { externalDataFile: string }): ModelWithExternalData {
+  const chunks: Uint8Array[] = []
+  let length = 0
+  const place = (bytes: Uint8Array) => {
+    const pad = (64 - (length % 64)) % 64
+    if (pad) chunks.push(new Uint8Array(pad))
+    const offset = length + pad
+    chunks.push(bytes)
+    length = offset + bytes.byteLength
+    return offset
+  }
+  const model = encode(graph, opts, place)
+  const data = new Uint8Array(length)
+  let at = 0
+  for (const c of chunks) {
+    data.set(c, at)
+    at += c.byteLength
+  }
+  return { model, data, location: opts.externalDataFile }
 }
 
 /** Encode `graph` as an ONNX ModelProto (opset 21, IR 10). */
 export function serialize(graph: Graph, opts: SerializeOptions = {}): Uint8Array {
+  if (opts.externalDataFile) throw new GraphError('serialize: externalData needs serializeWithExternalData, which returns the data file too')
+  return encode(graph, opts, null)
+}
+
+function encode(graph: Graph, opts: SerializeOptions, external: ((bytes: Uint8Array) => number) | null): Uint8Array {
   const embedded = new Set<string>()
   for (const p of graph.params) if (opts.params?.has(p.tensor.name)) embedded.add(p.tensor.name)
   const usesMs = graph.nodes.some((n) => n.domain === 'com.microsoft')
@@ -162,7 +203,19 @@ export function serialize(graph: Graph, opts: SerializeOptions = {}): Uint8Array
       // The bytes are written raw, so the array type must be the parameter's dtype.
       const arrayDtype = data instanceof Float64Array ? 'float64' : data instanceof Float32Array ? 'float32' : data instanceof Uint16Array ? 'float16' : 'other'
       if (arrayDtype !== p.tensor.dtype) throw new GraphError(`serialize: value for '${p.tensor.name}' is a ${(data as object).constructor.name} but the parameter is ${p.tensor.dtype}; convert it (e.g. Float32Array.from(values); float16 as Uint16Array bit patterns, see float16Bits)`)
-      gw.message(5, (tw) => writeTensor(tw, p.tensor.name, { dtype: p.tensor.dtype, shape, data }))
+      if (!external) gw.message(5, (tw) => writeTensor(tw, p.tensor.name, { dtype: p.tensor.dtype, shape, data }))
+      else {
+        const bytes = rawBytes(data)
+        const offset = external(bytes)
+        gw.message(5, (tw) => {
+          for (const d of shape) tw.int(1, d)
+          tw.int(2, ONNX_DTYPE[p.tensor.dtype])
+          tw.string(8, p.tensor.name)
+          for (const [key, value] of [['location', opts.externalDataFile!], ['offset', String(offset)], ['length', String(bytes.byteLength)]])
+            tw.message(13, (ew) => { ew.string(1, key); ew.string(2, value) })
+          tw.int(14, 1) // data_location: EXTERNAL
+        })
+      }
     }
     const inputs: Tensor[] = [...graph.inputs, ...graph.params.filter((p) => !embedded.has(p.tensor.name)).map((p) => p.tensor)]
     for (const t of inputs) gw.message(11, (vw) => writeValueInfo(vw, t.name, t.dtype, t.shape, graph.docs.get(t.name)))

@@ -12,7 +12,8 @@ export function exportCommand(program: Command, io: Io, done: (code: number) => 
     .description('write a checkpoint as a model folder that ONNX decoder clients load (transformers.js, onnxruntime)')
     .requiredOption('--checkpoint <dir>', 'checkpoint directory (a run directory of moas train)')
     .requiredOption('--out <dir>', 'model folder to create (must not exist, or be empty)')
-    .option('--dtype <dtype>', `weight storage: ${EXPORT_DTYPES.join(' or ')}`, 'float32')
+    .option('--dtype <dtype>', `weights, activations and cache: ${EXPORT_DTYPES.join(' or ')}`, 'float32')
+    .option('--external-data', 'weights in onnx/model.onnx_data (ONNX external data); automatic beyond 2 GiB')
     .addHelpText('after', `
 Writes config.json, generation_config.json, tokenizer.json, tokenizer_config.json, onnx/model.onnx (the
 merged KV-cache decoder, weights embedded), genai_config.json and a README.md model card, atomically.
@@ -31,7 +32,7 @@ Example:
         steps: training?.step,
         valLoss: lastEval?.val_loss,
       }
-      const files = exportModelFiles(model, { dtype: opts.dtype as ExportDType, card })
+      const files = exportModelFiles(model, { dtype: opts.dtype as ExportDType, card, externalData: opts.externalData ? true : 'auto' })
       await writeModelFolder(opts.out, files)
       const onnx = files['onnx/model.onnx'] as Uint8Array
       io.stdout(`${JSON.stringify({ out: opts.out, files: Object.keys(files), onnx_bytes: onnx.byteLength, dtype: opts.dtype })}\n`)
