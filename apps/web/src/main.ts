@@ -17,13 +17,14 @@ function showRuntime(note = '') {
   $('runtime').textContent = `Runs on ${playground.provider}${detected ? ` — ${detected.why}` : ''}; ${t}.${note ? ` ${note}` : ''}`
 }
 
-async function load() {
+/** Load the model the source selector names, or `dropped` (files dropped on the page). */
+async function load(dropped?: File[]) {
   detected ??= await chooseProvider()
-  const source = ($('source') as HTMLSelectElement).value
+  const source = dropped ? 'dropped folder' : ($('source') as HTMLSelectElement).value
   $('model-info').textContent = 'loading…'
   ;($('generate') as HTMLButtonElement).disabled = true
   try {
-    const reader = source === 'demo' ? urlReader('./demo-model/') : source === 'url' ? urlReader(($('url') as HTMLInputElement).value) : filesReader(($('folder') as HTMLInputElement).files ?? [])
+    const reader = dropped ? filesReader(dropped) : source === 'demo' ? urlReader('./demo-model/') : source === 'url' ? urlReader(($('url') as HTMLInputElement).value) : filesReader(($('folder') as HTMLInputElement).files ?? [])
     let note = ''
     let folder
     try {
@@ -158,15 +159,7 @@ document.body.ondragover = (e) => e.preventDefault()
 document.body.ondrop = (e) => {
   e.preventDefault()
   const files = [...(e.dataTransfer?.files ?? [])]
-  if (!files.length) return
-  detected ??= null
-  void (async () => {
-    detected ??= await chooseProvider()
-    await playground.load(filesReader(files), 'dropped folder', detected.provider)
-    $('model-info').textContent = `dropped folder: ${playground.folder?.config.attention}`
-    ;($('generate') as HTMLButtonElement).disabled = false
-    showRuntime()
-  })()
+  if (files.length) void load(files)
 }
 
 // For the browser tests (and the curious): the same functions the buttons use.
