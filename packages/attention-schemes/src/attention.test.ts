@@ -1,7 +1,7 @@
 import { Graph, type HostTensor, Session, hostTensor } from '@moas/tensor-core'
 import { gradcheck, randHost } from '@moas/tensor-core/testing'
 import { describe, expect, it } from 'vitest'
-import { attentionCalls, causalAttention, mergeHeads, splitHeads } from './attention'
+import { attentionCalls, causalAttention, mergeHeads, memoryEfficientAttention, splitHeads, useAttentionKernel } from './attention'
 
 /** Plain-JS causal attention on [B,G,R,T,d] queries and [B,G,1,T,d] keys/values (keep: optional prob mask). */
 function referenceAttention(q: HostTensor, k: HostTensor, v: HostTensor, keep?: (idx: number) => number): Float64Array {
@@ -123,6 +123,49 @@ describe('causalAttention', () => {
     expect(() => causalAttention(q, k4, k4, { dropout: 0, training: false })).toThrow(/rank-5/)
     expect(() => causalAttention(q, kR, kR, { dropout: 0, training: false })).toThrow(/size 1 on axis 2/)
     expect(() => causalAttention(q, kT, kT, { dropout: 0, training: false })).toThrow(/axis 3 \(T\)/)
+  })
+})
+
+describe('memoryEfficientAttention (GroupQueryAttention)', () => {
+  // float32 with head size 8 (the op needs a multiple of 8); the reference runs in float64 on the same values.
+  const shapes32 = { mha: [2, 3, 1, 7, 8], gqa: [2, 2, 3, 7, 8], mqa: [1, 1, 4, 9, 8] } as const
+  const build = (shape: readonly number[], dtype: 'float32' | 'float64' = 'float32') => {
+    const [, G, R, , d] = shape
+    const g = new Graph('attn')
+    useAttentionKernel(g, memoryEfficientAttention)
+    const q = g.input('q', dtype, ['batch', G, R, 'seq', d])
+    const k = g.input('k', dtype, ['batch', G, 1, 'seq', d])
+    const v = g.input('v', dtype, ['batch', G, 1, 'seq', d])
+    g.output('y', causalAttention(q, k, v, { dropout: 0, training: false }))
+    return g
+  }
+  const count = (g: Graph, op: string) => g.nodes.filter((n) => n.op === op).length
+  for (const provider of ['cpu', 'wasm'] as const) {
+    for (const [name, shape] of Object.entries(shapes32)) {
+      it(`${name} on ${provider}: one GroupQueryAttention node, equal to the plain-JS reference (1e-5)`, async () => {
+        const g = build(shape)
+        expect(count(g, 'GroupQueryAttention')).toBe(1)
+        expect(count(g, 'Softmax')).toBe(0)
+        const f64 = feedsFor(shape, 30)
+        const f32 = (t: HostTensor) => hostTensor('float32', t.shape, Float32Array.from(t.data as Float64Array))
+        const s = await Session.create(g, { provider })
+        const y = (await s.run({ q: f32(f64.q), k: f32(f64.k), v: f32(f64.v) })).y
+        expect(y.shape).toEqual([...shape])
+        const ref = referenceAttention(...(['q', 'k', 'v'] as const).map((n) => f64[n]) as [HostTensor, HostTensor, HostTensor])
+        expect(maxAbsDiff(y.data as Float32Array, ref)).toBeLessThan(1e-5)
+      })
+    }
+  }
+  it('falls back to the composed kernel where the op cannot run: float64, head size not a multiple of 8, training', () => {
+    expect(count(build(shapes32.gqa, 'float64'), 'GroupQueryAttention')).toBe(0)
+    expect(count(build([2, 2, 3, 7, 4]), 'GroupQueryAttention')).toBe(0)
+    const g = new Graph('train')
+    useAttentionKernel(g, memoryEfficientAttention)
+    const q = g.input('q', 'float32', [1, 1, 2, 4, 8])
+    const k = g.input('k', 'float32', [1, 1, 1, 4, 8])
+    g.output('y', causalAttention(q, k, k, { dropout: 0, training: true }))
+    expect(count(g, 'GroupQueryAttention')).toBe(0)
+    expect(count(g, 'Softmax')).toBe(1)
   })
 })
 

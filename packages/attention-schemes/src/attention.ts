@@ -3,7 +3,7 @@
  * Everything above it (schemes, MoAS, GQE) calls causalAttention, so an inference path that never
  * materializes the whole T×T score matrix can replace it in one spot.
  */
-import { type Dim, type Graph, GraphError, type Tensor, mulDims, ops } from '@moas/tensor-core'
+import { type Dim, type Graph, GraphError, type Tensor, attr, mulDims, ops } from '@moas/tensor-core'
 
 export interface AttentionCoreOptions {
   /** Attention dropout probability, applied to the softmax probabilities. */
@@ -16,6 +16,12 @@ export interface AttentionCoreOptions {
    * chosen positions. Absent: Tq = Tk and key j is visible to query i iff j <= i.
    */
   mask?: Tensor
+  /**
+   * The mask says no more than causality over a cache: the Tq queries are the last Tq of the Tk key
+   * positions and every key is valid (no padding). A kernel may then ignore the mask and attend causally
+   * from slot Tk - Tq (memoryEfficientAttention does). Decoder graphs built without padding set it.
+   */
+  causalSuffix?: boolean
 }
 
 /** One causalAttention call in a graph: how much attention it computes, for tests and cost accounting. */
@@ -98,6 +104,56 @@ function foldedAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionCoreOpt
   const probs = ops.dropout(ops.softmax(ops.add(scores, opts.mask ?? causalMaskFor(q, T)), -1), opts.dropout, opts.training)
   const out = ops.matmul(fold(probs), vf) // [B, G, R·T, d]
   return opts.mask ? ops.reshapeTo(out, unfoldedShape(out, R), q.shape) : ops.reshape(out, [B, G, R, T, d])
+}
+
+/**
+ * The memory-efficient kernel for inference graphs: ONNX Runtime's com.microsoft GroupQueryAttention,
+ * whose CPU fp32 path is tiled ("flash": an online softmax over key blocks, fully masked future blocks
+ * skipped) when its present outputs are wired, so no [Tq, Tk] score tensor exists and memory is linear in
+ * T. The G·R query heads of a call read their group's KV head (num_heads = G·R, kv_num_heads = G).
+ * Measured against the composed kernel and the other candidates in docs/performance.md.
+ *
+ * It takes the plain causal square (no mask) and, with a KV cache, causal suffixes (`causalSuffix`: the
+ * past goes in as past_key/past_value, the new positions as key/value). Everything else falls back to
+ * composedAttention: training (dropout, gradients: the op has no gradient), float64 (the op has no
+ * double kernel), head sizes that are not a multiple of 8 (the op refuses them), and masks that say more
+ * than causality (left padding; moas-topk's routed queries, which attend from scattered positions).
+ * Runs on onnxruntime-node's cpu and onnxruntime-web's wasm providers (tested).
+ */
+export const memoryEfficientAttention: AttentionKernel = (q, k, v, opts) => {
+  const d = q.shape[4] as number
+  if (opts.training || q.dtype === 'float64' || d % 8 !== 0 || (opts.mask && !opts.causalSuffix)) return composedAttention(q, k, v, opts)
+  const g = q.graph
+  const [B, G, R, Tq] = q.shape as [Dim, number, number, Dim, number]
+  const Tk = k.shape[3]
+  const heads = (t: Tensor, n: number) => ops.reshape(t, [t.shape[0], n, t.shape[3], d]) // [B, n, T, d]
+  const rows = (t: Tensor) => ops.reshape(ops.transpose(t, [0, 2, 1, 3]), [t.shape[0], t.shape[2], (t.shape[1] as number) * d]) // [B, T, n·d]
+  const query = rows(heads(q, G * R))
+  let [key, value] = [heads(k, G), heads(v, G)]
+  let past: [Tensor | null, Tensor | null] = [null, null]
+  if (opts.mask) {
+    // Split the cache back into past [B, G, P, d] and new [B, G, Tq, d]: the op prepends the past itself.
+    const P = ops.sub(ops.dimOf(k, 3), ops.dimOf(q, 3))
+    const zero = g.scalar(0, 'int64')
+    const end = ops.dimOf(k, 3)
+    const split = (t: Tensor) => [ops.sliceAt(t, zero, P, 2, `past(${Tk})`), ops.sliceAt(t, P, end, 2, Tq)] as const
+    const [pk, nk] = split(key)
+    const [pv, nv] = split(value)
+    past = [pk, pv]
+    ;[key, value] = [nk, nv]
+  }
+  // seqlens_k = total length − 1 per sequence, total_sequence_length = Tk (int32, as the op requires).
+  const total = ops.cast(ops.dimOf(k, 3), 'int32')
+  const batch = ops.slice(ops.shapeOf(q), [0], [1], [0]) // int64 [1]
+  const [seqlens] = g.addNode('Expand', [ops.unsqueeze(ops.sub(total, g.scalar(1, 'int32')), [0]), batch], [{ dtype: 'int32', shape: [B] }])
+  const [out] = g.addNode(
+    'GroupQueryAttention',
+    [query, rows(key), rows(value), past[0], past[1], seqlens, total],
+    [{ dtype: q.dtype, shape: [B, Tq, G * R * d] }, { dtype: q.dtype, shape: [B, G, Tk, d] }, { dtype: q.dtype, shape: [B, G, Tk, d] }],
+    { num_heads: attr.int(G * R), kv_num_heads: attr.int(G) },
+    'com.microsoft',
+  )
+  return ops.reshape(ops.transpose(ops.reshape(out, [B, Tq, G * R, d]), [0, 2, 1, 3]), [B, G, R, Tq, d])
 }
 
 /** int64 [4]: the run-time shape [B, G, R·n, last] of a [B, G, R, n, last] tensor. */

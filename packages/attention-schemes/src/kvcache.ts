@@ -18,6 +18,8 @@ export class LayerKvCache {
    * @param querySlots int64 [1 or B, T]: the cache slot of each new position (P + t), for callers that
    *   gather a subset of the queries (routed top-k) and build their own mask
    * @param keyValid bool [B, P + T]: attention_mask != 0
+   * @param causalSuffix the graph takes no padding (attention_mask all ones): the mask then says only
+   *   that the new positions follow the past causally, which memory-efficient kernels exploit
    */
   constructor(
     readonly pastKey: Tensor,
@@ -25,8 +27,14 @@ export class LayerKvCache {
     readonly mask: Tensor,
     readonly querySlots: Tensor,
     readonly keyValid: Tensor,
+    readonly causalSuffix = false,
   ) {
     if (pastKey.rank !== 4 || typeof pastKey.shape[1] !== 'number') throw new GraphError(`LayerKvCache: past keys must be [B, kvHeads, P, d], got ${pastKey.describe()}`)
+  }
+
+  /** What the attention core needs to know of the cache (AttentionCoreOptions' mask and causalSuffix). */
+  get coreOptions(): { mask: Tensor; causalSuffix: boolean } {
+    return { mask: this.mask, causalSuffix: this.causalSuffix }
   }
 
   get heads(): number {

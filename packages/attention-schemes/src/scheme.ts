@@ -94,7 +94,7 @@ export function groupedAttention(x: Tensor, cfg: GroupedAttentionConfig, prefix:
   let kh = splitHeads(k, G, d)
   let vh = splitHeads(v, G, d)
   if (opts.cache) ({ keys: kh, values: vh } = opts.cache.extend(kh, vh))
-  const y = causalAttention(qg, ops.unsqueeze(kh, [2]), ops.unsqueeze(vh, [2]), { dropout: cfg.dropout, training: opts.training, mask: opts.cache?.mask })
+  const y = causalAttention(qg, ops.unsqueeze(kh, [2]), ops.unsqueeze(vh, [2]), { dropout: cfg.dropout, training: opts.training, ...opts.cache?.coreOptions })
   const merged = mergeHeads(ops.reshape(y, [B, H, T, d]))
   return ops.dropout(proj.out(merged), cfg.dropout, opts.training)
 }

@@ -36,7 +36,7 @@ export function gqe(x: Tensor, cfg: GptConfig, prefix: string, ctx: BuildContext
   const M = H / G
   const k = cfg.gqe_top_k!
   const d = cfg.n_embd / H
-  const attn = { dropout: cfg.dropout, training: ctx.training, mask: ctx.cache?.mask }
+  const attn = { dropout: cfg.dropout, training: ctx.training, ...ctx.cache?.coreOptions }
 
   const q = ops.reshape(linear(x, `${prefix}q_proj`, H * d, cfg.bias), [B, T, G, M, d]) // head h = g·M + m
   const kv = (name: string) => ops.transpose(ops.reshape(linear(x, `${prefix}${name}`, G * d, cfg.bias), [B, T, G, d]), [0, 2, 1, 3])
@@ -83,7 +83,7 @@ function sharedHead(x: Tensor, cfg: GptConfig, prefix: string, keys: Tensor, val
     if (cache) ({ keys: ks, values: vs } = cache.extend(ks, vs))
   }
   const qs = ops.unsqueeze(linear(x, `${prefix}shared_q_proj`, d, cfg.bias), [1, 2]) // [B, 1, 1, T, d]: one group, one query head
-  const o = causalAttention(qs, ops.unsqueeze(ks, [2]), ops.unsqueeze(vs, [2]), { dropout: cfg.dropout, training, mask: cache?.mask })
+  const o = causalAttention(qs, ops.unsqueeze(ks, [2]), ops.unsqueeze(vs, [2]), { dropout: cfg.dropout, training, ...cache?.coreOptions })
   return ops.reshape(o, [B, T, d])
 }
 

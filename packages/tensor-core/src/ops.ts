@@ -270,6 +270,21 @@ export function slice(x: Tensor, starts: readonly number[], ends: readonly numbe
   return node1('Slice', [x, g.ints(starts), g.ints(ends), g.ints(axes)], x.dtype, shape)
 }
 
+/**
+ * x[start:end] along `axis`, with start and end computed in the graph (int64 scalars, e.g. from dimOf);
+ * `dim` names the result's size. For inference graphs (its gradient needs constant bounds).
+ */
+export function sliceAt(x: Tensor, start: Tensor, end: Tensor, axis: number, dim: Dim): Tensor {
+  const a = normAxis(axis, x.rank, 'Slice')
+  const bound = (t: Tensor) => {
+    if (t.dtype !== 'int64' || t.rank > 1) fail('Slice', `bounds must be int64 scalars, got ${t.describe()}`, x)
+    return t.rank === 0 ? unsqueeze(t, [0]) : t
+  }
+  const shape = [...x.shape]
+  shape[a] = dim
+  return node1('Slice', [x, bound(start), bound(end), x.graph.ints([a])], x.dtype, shape)
+}
+
 export function expand(x: Tensor, shape: Shape): Tensor {
   const target = new Tensor(x.graph, 'target', x.dtype, shape, 'node')
   const out = broadcastShapes('Expand', x, target)

@@ -124,3 +124,18 @@ describe('the same graph on onnxruntime-node (cpu) and onnxruntime-web (wasm)', 
     })
   }
 })
+
+describe('ops.sliceAt', () => {
+  it('slices with bounds computed at run time (the last n positions of a symbolic axis)', async () => {
+    const g = new Graph('slice-at')
+    const x = g.input('x', 'float32', [2, 'seq'])
+    const n = g.input('n', 'int64', [])
+    const end = ops.dimOf(x, 1)
+    g.output('y', ops.sliceAt(x, ops.sub(end, n), end, 1, 'n'))
+    const s = await Session.create(g)
+    const y = (await s.run({ x: hostTensor('float32', [2, 4], [0, 1, 2, 3, 4, 5, 6, 7]), n: hostTensor('int64', [], [2]) })).y
+    expect(y.shape).toEqual([2, 2])
+    expect(Array.from(y.data as Float32Array)).toEqual([2, 3, 6, 7])
+    expect(() => ops.sliceAt(x, g.scalar(0, 'int32'), end, 1, 'n')).toThrow(/bounds must be int64 scalars/)
+  })
+})
