@@ -3,7 +3,7 @@
  * logits, for every variant, for batch 1 and for a left-padded batch; the cache it holds must have the
  * size kvCacheBytesPerToken states.
  */
-import { type AttentionKernel, attentionCalls } from '@moas/attention-schemes'
+import { type AttentionKernel, attentionCalls, memoryEfficientAttention } from '@moas/attention-schemes'
 import { Graph, type HostTensor, Session, hostTensor, ops } from '@moas/tensor-core'
 import { describe, expect, it } from 'vitest'
 import { type GptConfig, VARIANTS, type Variant, kvHeadsPerLayer, resolveConfig } from './config'
@@ -14,19 +14,22 @@ import { feedsOf, maxAbsErr, randomWeights, runGpt, tokens } from './testing/ind
 const tiny = (attention: Variant, extra: Record<string, unknown> = {}) =>
   resolveConfig({ vocab_size: 13, block_size: 16, n_layer: 2, n_head: 4, n_embd: 16, dropout: 0, attention, ...extra })
 
-const CASES: [string, GptConfig][] = [
-  ...VARIANTS.map((v) => [v, tiny(v)] as [string, GptConfig]),
-  ['moas-topk k=2', tiny('moas-topk', { moas_top_k: 2 })],
-  ['gqe shared kv own', tiny('gqe', { gqe_shared_kv: 'own' })],
-  ['gqa bias', tiny('gqa', { bias: true })],
+const cases = (extra: Record<string, unknown> = {}): [string, GptConfig][] => [
+  ...VARIANTS.map((v) => [v, tiny(v, extra)] as [string, GptConfig]),
+  ['moas-topk k=2', tiny('moas-topk', { moas_top_k: 2, ...extra })],
+  ['gqe shared kv own', tiny('gqe', { gqe_shared_kv: 'own', ...extra })],
+  ['gqa bias', tiny('gqa', { bias: true, ...extra })],
 ]
+const CASES = cases()
+/** GroupQueryAttention needs a head size that is a multiple of 8. */
+const CASES_D8 = cases({ n_embd: 32 })
 
 const i64 = (rows: number[][]) => hostTensor('int64', [rows.length, rows[0].length], rows.flat())
 
 /** A decoder session over `cfg` with `weights`, stepping a batch of rows; keeps the cache between calls. */
-async function decoder(cfg: GptConfig, weights: Map<string, Float32Array | Float64Array>) {
+async function decoder(cfg: GptConfig, weights: Map<string, Float32Array | Float64Array>, opts: { attentionKernel?: AttentionKernel; padding?: boolean } = {}) {
   const g = new Graph(`decoder-${cfg.attention}`)
-  const m = buildGpt(g, cfg, { batch: DECODER_IO.dims.batch, seq: DECODER_IO.dims.seq, training: false, withTargets: false, kvCache: true })
+  const m = buildGpt(g, cfg, { batch: DECODER_IO.dims.batch, seq: DECODER_IO.dims.seq, training: false, withTargets: false, kvCache: true, ...opts })
   const session = await Session.create(g)
   const d = cfg.n_embd / cfg.n_head
   const heads = kvHeadsPerLayer(cfg)
@@ -135,6 +138,51 @@ describe('decoder graph with a KV cache', () => {
     await dec.release()
   })
 
+  // ONNX Runtime's GroupQueryAttention takes a multi-token chunk after a past only at batch 1.
+  it.each(CASES_D8)('%s: memoryEfficientAttention in an unpadded decoder: prefill and steps (batch 2), a 2-token chunk after a past (batch 1) equal the full forward', async (_, cfg) => {
+    const V = cfg.vocab_size
+    const seqs = [tokens(10, V, 61), tokens(10, V, 62)]
+    const g0 = new Graph('w')
+    buildGpt(g0, cfg, { batch: 1, seq: 1, training: false, withTargets: false })
+    const weights = randomWeights(g0, 31)
+    const fulls = await Promise.all(seqs.map((s) => fullLogits(cfg, weights, s)))
+    const dec = await decoder(cfg, weights, { attentionKernel: memoryEfficientAttention, padding: false })
+    const gqaOps = dec.graph.nodes.filter((n) => n.op === 'GroupQueryAttention').length
+    // moas-topk's routed queries sit at scattered slots: they fall back to the composed kernel.
+    if (cfg.attention === 'moas-topk') expect(gqaOps).toBe(0)
+    else expect(gqaOps, 'every attention call runs on GroupQueryAttention').toBe(attentionCalls(dec.graph).length)
+    let worst = 0
+    for (const [rows, chunks] of [[seqs, [5, 1, 1, 1]], [seqs.slice(0, 1), [5, 2, 1, 1]]] as const) {
+      const step = await dec.init(rows.length)
+      let at = 0
+      for (const n of chunks) {
+        const out = await step(rows.map((s) => s.slice(at, at + n)), rows.map(() => Array(at + n).fill(1)), rows.map(() => Array.from({ length: n }, (_, t) => at + t)))
+        for (let b = 0; b < rows.length; b++) for (let t = 0; t < n; t++) worst = Math.max(worst, maxAbsErr(row(out.logits, b, t, V), fulls[b].subarray((at + t) * V, (at + t + 1) * V)))
+        at += n
+      }
+    }
+    expect(worst).toBeLessThan(1e-5)
+    await dec.release()
+  })
+
+  it('memoryEfficientAttention in full-forward graphs equals the composed core for every variant (batch 2, symbolic T)', async () => {
+    for (const [name, cfg] of [...CASES_D8, ['mha d=4 (falls back to the composed core)', tiny('mha')] as [string, GptConfig]]) {
+      const g0 = new Graph('w')
+      buildGpt(g0, cfg, { batch: 1, seq: 1, training: false, withTargets: false })
+      const weights = randomWeights(g0, 37)
+      const logits = async (kernel?: AttentionKernel) => {
+        const g = new Graph('f')
+        const m = buildGpt(g, cfg, { batch: 2, seq: 'T', training: false, withTargets: false, attentionKernel: kernel })
+        g.output('logits', m.logits)
+        const s = await Session.create(g)
+        const out = await s.run({ ...feedsOf(weights, g), [m.idx.name]: i64([tokens(11, cfg.vocab_size, 3), tokens(11, cfg.vocab_size, 4)]) })
+        await s.release()
+        return out.logits.data as Float32Array
+      }
+      expect(maxAbsErr(await logits(memoryEfficientAttention), await logits()), name).toBeLessThan(1e-5)
+    }
+  })
+
   it('GQE attends with k·G + 1 query heads per token in the decoder too; moas-topk routes its queries', () => {
     const cfg = tiny('gqe')
     const g = new Graph('gqe-decoder')
@@ -189,5 +237,6 @@ describe('decoder graph with a KV cache', () => {
     const cfg = tiny('mha')
     expect(() => buildGpt(new Graph('x'), cfg, { batch: 'batch_size', seq: 'sequence_length', training: true, withTargets: true, kvCache: true })).toThrow(/inference decoder graph/)
     expect(() => buildGpt(new Graph('x'), cfg, { batch: 1, seq: 4, training: false, withTargets: false, kvCache: true })).toThrow(/symbolic batch and length/)
+    expect(() => buildGpt(new Graph('x'), cfg, { batch: 1, seq: 4, training: false, withTargets: false, padding: false })).toThrow(/padding is an option of kvCache/)
   })
 })

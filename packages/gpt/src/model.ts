@@ -42,6 +42,13 @@ export interface BuildOptions {
    */
   kvCache?: boolean
   /**
+   * kvCache only: whether the decoder takes left-padded batches (default true). With `false`,
+   * attention_mask must be all ones (callers check it: DecoderSession does) and the attention calls learn
+   * that their mask is plain causality over the cache (`causalSuffix`), so memoryEfficientAttention attends
+   * without it — the long-context prefill path. Padded batches need the default.
+   */
+  padding?: boolean
+  /**
    * The attention core's implementation for every attention call of this graph (default: the composed
    * reference, `composedAttention`). The long-context work swaps in a memory-efficient kernel here.
    */
@@ -98,6 +105,7 @@ export function buildGpt(graph: Graph, cfg: GptConfig, opts: BuildOptions): GptG
   if (routed && opts.training) throw new GraphError('buildGpt: routedTopK is an inference path; training graphs use the dense top-k formulation')
   if (opts.kvCache && (opts.training || opts.withTargets)) throw new GraphError('buildGpt: kvCache builds an inference decoder graph; build training and loss graphs without it')
 
+  if (opts.padding !== undefined && !opts.kvCache) throw new GraphError('buildGpt: padding is an option of kvCache decoder graphs')
   if (opts.attentionKernel) useAttentionKernel(graph, opts.attentionKernel)
   const idx = graph.input(opts.kvCache ? DECODER_IO.inputIds : 'idx', 'int64', [B, T], 'token ids')
   const targets = opts.withTargets ? graph.input('targets', 'int64', [B, T], 'next-token ids') : null
@@ -114,7 +122,7 @@ export function buildGpt(graph: Graph, cfg: GptConfig, opts: BuildOptions): GptG
   for (let i = 0; i < cfg.n_layer; i++) {
     const prefix = `transformer.h.${i}.`
     const a = graph.scope(`h${i}`, () => {
-      const cache = decoder ? new LayerKvCache(decoder.past[i].key, decoder.past[i].value, decoder.mask, decoder.querySlots, decoder.keyValid) : undefined
+      const cache = decoder ? new LayerKvCache(decoder.past[i].key, decoder.past[i].value, decoder.mask, decoder.querySlots, decoder.keyValid, opts.padding === false) : undefined
       const out = attention(layerNorm(h, `${prefix}ln_1`, cfg.bias), cfg, `${prefix}attn.`, { ...ctx, cache }, routed, i)
       if (cache) decoder!.present.push(cache.present())
       h = ops.add(h, out.y)
