@@ -38,6 +38,21 @@ describe('DecoderSession', () => {
     })
   }
 
+  it("attention 'memory-efficient' (GroupQueryAttention, head size 8) decodes like full recompute, and refuses prompts of different lengths", async () => {
+    for (const v of ['gqa', 'gqe', 'moas'] as const) {
+      const cfg = resolveConfig({ vocab_size: tokenizer.vocabSize, block_size: 24, n_layer: 2, n_head: 4, n_embd: 32, dropout: 0, attention: v })
+      const params = weights(cfg)
+      const session = await DecoderSession.create({ config: cfg, params }, { attention: 'memory-efficient' })
+      expect(session.padding).toBe(false)
+      const prompts = ['abc de', 'fghijk']
+      const r = await generate(session, tokenizer, prompts, { temperature: 0, maxNewTokens: 8 })
+      for (const [b, p] of prompts.entries()) expect(r.ids[b], `${v} ${p}`).toEqual(await greedyReference(cfg, params, [...tokenizer.encode(p)], 8))
+      await expect(session.prefill([[1, 2], [3]])).rejects.toThrow(/takes no padding, and the prompts have lengths 2, 1/)
+      await session.release()
+    }
+    await expect(DecoderSession.create({ config: tiny('mha'), params: weights(tiny('mha')) }, { attention: 'flash' as never })).rejects.toThrow(/'flash' is not a kernel/)
+  })
+
   it('refuses a context beyond block_size with a clear error, and generate slides its window instead', async () => {
     const cfg = tiny('gqa')
     const params = weights(cfg)

@@ -4,7 +4,7 @@
  * DecoderSession owns the cache between calls: left padding, positions, the attention mask and the
  * context limit (block_size: the position embedding has that many rows).
  */
-import type { AttentionKernel } from '@moas/attention-schemes'
+import { type AttentionKernel, memoryEfficientAttention } from '@moas/attention-schemes'
 import { DECODER_IO, type GptConfig, buildGpt, kvCacheBytesPerToken, kvHeadsPerLayer } from '@moas/gpt'
 import { Graph, type HostTensor, type Provider, Session, float16Bits, float16Values, hostTensor } from '@moas/tensor-core'
 import { InferenceError } from './errors'
@@ -16,12 +16,14 @@ export interface DecoderGraphOptions {
   dtype?: 'float32' | 'float16'
   /** The attention core's implementation (default: the composed reference; see @moas/attention-schemes). */
   attentionKernel?: AttentionKernel
+  /** Whether the graph takes left-padded batches (default true; see buildGpt's `padding`). */
+  padding?: boolean
 }
 
 /** The merged decoder graph of `cfg` (inputs and outputs named as in DECODER_IO). */
 export function buildDecoderGraph(cfg: GptConfig, opts: DecoderGraphOptions = {}): Graph {
   const g = new Graph(`decoder-${cfg.attention}`)
-  buildGpt(g, cfg, { batch: DECODER_IO.dims.batch, seq: DECODER_IO.dims.seq, training: false, withTargets: false, kvCache: true, routingStats: opts.routing, dtype: opts.dtype, attentionKernel: opts.attentionKernel })
+  buildGpt(g, cfg, { batch: DECODER_IO.dims.batch, seq: DECODER_IO.dims.seq, training: false, withTargets: false, kvCache: true, routingStats: opts.routing, dtype: opts.dtype, attentionKernel: opts.attentionKernel, padding: opts.padding })
   return g
 }
 
@@ -30,6 +32,13 @@ export interface DecoderSessionOptions {
   threads?: number
   /** Also return each routed layer's gates and chosen experts (for weights given as a map). */
   routing?: boolean
+  /**
+   * The attention core of a session built from weights: 'composed' (default: the reference; takes
+   * left-padded batches of prompts of different lengths) or 'memory-efficient' (ONNX Runtime's
+   * GroupQueryAttention, memory linear in the context: long prompts; every prompt of a batch must have
+   * the same length, since that graph takes no padding).
+   */
+  attention?: 'composed' | 'memory-efficient'
 }
 
 /** The model a session runs: its config and either its weights (embedded into the graph here) or exported ONNX bytes. */
@@ -59,16 +68,22 @@ export class DecoderSession {
     readonly provider: Provider,
     /** float32, or float16 for an exported float16 graph (its cache is float16 too). */
     readonly dtype: 'float32' | 'float16',
+    /** Whether the graph takes left-padded batches (false for the memory-efficient kernel). */
+    readonly padding: boolean = true,
   ) {}
 
   static async create(model: DecoderModel, opts: DecoderSessionOptions = {}): Promise<DecoderSession> {
+    const efficient = opts.attention === 'memory-efficient'
+    if (opts.attention !== undefined && opts.attention !== 'composed' && !efficient) throw new InferenceError(`attention '${opts.attention}' is not a kernel; use 'composed' or 'memory-efficient'`)
+    if (efficient && 'onnx' in model) throw new InferenceError("attention: 'memory-efficient' builds the graph from weights; an exported ONNX model runs the kernel it was exported with")
+    const graph = () => buildDecoderGraph(model.config, { routing: opts.routing, dtype: model.dtype, ...(efficient ? { attentionKernel: memoryEfficientAttention, padding: false } : {}) })
     const session = 'onnx' in model
       ? await Session.create(model.onnx, { provider: opts.provider, threads: opts.threads, externalData: model.externalData })
-      : await Session.create(buildDecoderGraph(model.config, { routing: opts.routing, dtype: model.dtype }), { provider: opts.provider, threads: opts.threads, params: model.dtype === 'float16' ? halfParams(model.params) : model.params })
+      : await Session.create(graph(), { provider: opts.provider, threads: opts.threads, params: model.dtype === 'float16' ? halfParams(model.params) : model.params })
     const names = session.outputNames
     for (const want of [DECODER_IO.logits, DECODER_IO.presentKey(0)])
       if (!names.includes(want)) throw new InferenceError(`the ONNX model has no '${want}' output; it is not a moas decoder export (outputs: ${names.slice(0, 6).join(', ')})`)
-    return new DecoderSession(session, model.config, opts.provider ?? 'cpu', model.dtype ?? 'float32')
+    return new DecoderSession(session, model.config, opts.provider ?? 'cpu', model.dtype ?? 'float32', !efficient)
   }
 
   /** Rows in the current batch. */
@@ -106,6 +121,8 @@ export class DecoderSession {
     prompts.forEach((p, b) => {
       if (p.length === 0) throw new InferenceError(`prompt ${b} is empty; give every prompt at least one token`)
     })
+    if (!this.padding && prompts.some((p) => p.length !== L))
+      throw new InferenceError(`this session's graph (attention 'memory-efficient') takes no padding, and the prompts have lengths ${[...new Set(prompts.map((p) => p.length))].join(', ')}; give prompts of one length, or use the composed attention for padded batches`)
     this.checkContext(L)
     const d = this.config.n_embd / this.config.n_head
     const heads = kvHeadsPerLayer(this.config)
