@@ -8,9 +8,10 @@ import { kvCacheBytesPerToken, resolveConfig } from '@moas/gpt'
 
 export { choiceLabels } from '@moas/inference'
 import {
-  type CharTokenizer, type DecoderSession, type FolderReader, type LoadedModel, type ModelFolder, type RoutingChoice,
-  exportModelFiles, generate, openModelFolder, readModelFolder, routingChoices,
+  type CharTokenizer, type FolderReader, type LoadedModel, type ModelFolder, type RoutingChoice,
+  DecoderSession, buildLogitsGraph, exportModelFiles, generate, openModelFolder, readModelFolder, routingChoices,
 } from '@moas/inference'
+import { initParams } from '@moas/tensor-core'
 import { type LogRecord, TRAIN_PRESETS, TrainLoop, freshStart, makeRunConfig, modelConfig, syntheticDataset } from '@moas/trainer'
 import { zipSync } from 'fflate'
 
@@ -144,4 +145,28 @@ export function modelFolderZip(model: LoadedModel): Uint8Array {
   const files = exportModelFiles(model)
   const enc = new TextEncoder()
   return zipSync(Object.fromEntries(Object.entries(files).map(([path, data]) => [`moas-model/${path}`, typeof data === 'string' ? enc.encode(data) : data])))
+}
+
+/**
+ * Whether the memory-efficient attention core (ONNX Runtime's GroupQueryAttention) runs on `provider` in
+ * this browser, and agrees with the composed core: a small random gqa model (head size 8), a prefill and a
+ * decode step through both. The page itself keeps the composed core (exported model folders carry it);
+ * this is what the browser tests record about the other one.
+ */
+export async function attentionKernelCheck(provider: PageProvider): Promise<{ maxDiff: number } | { error: string }> {
+  const config = resolveConfig({ vocab_size: 20, block_size: 16, n_layer: 1, n_head: 4, n_kv_head: 2, n_embd: 32, dropout: 0, attention: 'gqa' })
+  const params = initParams(buildLogitsGraph(config), 1) as Map<string, Float32Array>
+  const logits: Float32Array[] = []
+  try {
+    for (const attention of ['composed', 'memory-efficient'] as const) {
+      const s = await DecoderSession.create({ config, params }, { provider, attention })
+      const a = await s.prefill([[1, 5, 2, 7, 3, 9]])
+      const b = await s.step([4])
+      logits.push(Float32Array.from([...a.logits, ...b.logits]))
+      await s.release()
+    }
+  } catch (e) {
+    return { error: (e as Error).message }
+  }
+  return { maxDiff: logits[0].reduce((m, v, i) => Math.max(m, Math.abs(v - logits[1][i])), 0) }
 }

@@ -108,6 +108,22 @@ describe.skipIf(!hasChromium)('the playground in Chromium', () => {
     await page.close()
   })
 
+  // issue 9: which attention cores run in the browser. The page keeps the composed core; this records the
+  // memory-efficient one (GroupQueryAttention) on both providers.
+  it('the memory-efficient attention core (GroupQueryAttention) in the page: equal to the composed core on wasm and WebGPU', async () => {
+    const page = await open()
+    const r = await page.evaluate(async () => {
+      const pg = (globalThis as any).moasPlayground
+      const webgpu = (await pg.chooseProvider()).provider === 'webgpu'
+      return { wasm: await pg.attentionKernelCheck('wasm'), webgpu: webgpu ? await pg.attentionKernelCheck('webgpu') : { error: 'no adapter' } }
+    })
+    expect(r.wasm.error, 'GroupQueryAttention on wasm').toBeUndefined()
+    expect(r.wasm.maxDiff).toBeLessThan(1e-4)
+    expect(r.webgpu.error, 'GroupQueryAttention on WebGPU').toBeUndefined()
+    expect(r.webgpu.maxDiff).toBeLessThan(1e-3)
+    await page.close()
+  })
+
   it('colours every character by the scheme its router chose, as the gates the model outputs say', async () => {
     const page = await open()
     await page.fill('#prompt', PROMPT)
