@@ -265,3 +265,45 @@ describe('analyze', () => {
     expectOneLineError(await run(['analyze', '--text', text, '--out', out]), /exactly one of --checkpoint DIR .*or --model DIR/)
   })
 })
+
+describe('compare --plan and --collect: runs trained anywhere, one table', () => {
+  it('--plan prints the train commands whose runs compare then only tabulates; --collect gives the same table from the directories', async () => {
+    const out = join(tempDir(), 'plan')
+    const args = ['compare', '--variants', 'mha,mqa', '--seeds', '2', '--steps', '2', '--eval-interval', '2', '--out', out, ...TINY]
+    const plan = await run([...args, '--plan'])
+    expect(plan.code, plan.stderr).toBe(0)
+    const commands = plan.stdout.trim().split('\n')
+    expect(commands).toEqual(['0/mha', '0/mqa', '1/mha', '1/mqa'].map((sv) => {
+      const [seed, v] = sv.split('/')
+      return `moas train --attention ${v} --seed ${seed} --preset smoke --steps 2 --batch-size 4 --eval-interval 2 --eval-iters 2 --set n_layer=1 --set n_embd=16 --set n_head=2 --set block_size=16 --out ${out}/${v}/seed-${seed}`
+    }))
+    expect(plan.stderr).toMatch(/4 runs planned/)
+    expect(statSync(out, { throwIfNoEntry: false })).toBeUndefined() // nothing trained, nothing written
+    // Each command as a scheduler would run it (no shell quoting needed here: every word is plain).
+    for (const c of commands) {
+      const r = await run(c.split(' ').slice(1))
+      expect(r.code, r.stderr).toBe(0)
+    }
+    const table = await run(args)
+    expect(table.code, table.stderr).toBe(0)
+    expect(table.stderr.match(/finished, skipped/g)).toHaveLength(4)
+
+    const dirs = commands.map((c) => c.split(' ').at(-1)!)
+    const collected = await run(['compare', '--collect', ...[...dirs].reverse(), '--out', join(tempDir(), 'collected')])
+    expect(collected.code, collected.stderr).toBe(0)
+    const rows = (md: string) => md.split('\n').filter((l) => l.startsWith('| m'))
+    expect(rows(collected.stdout)).toEqual(rows(table.stdout))
+    expect(rows(collected.stdout)).toHaveLength(4) // mha and mqa in the loss table and in the accuracy table
+    // The runs record their model, not the preset name: --set widths match no preset, and the heading says so.
+    expect(table.stdout).toContain('# moas compare: smoke preset on synthetic')
+    expect(collected.stdout).toContain('# moas compare: custom preset on synthetic')
+
+    // Another protocol, a twin, a missing --out: refused with the reason.
+    const other = join(tempDir(), 'other')
+    expect((await run(['train', '--attention', 'mha', '--seed', '7', '--steps', '2', '--eval-interval', '2', '--lr', '0.01', ...TINY, '--out', other])).code).toBe(0)
+    expectOneLineError(await run(['compare', '--collect', dirs[0], other, '--out', join(tempDir(), 'x')]), /was trained with a different protocol than .* \(lr: 0\.003 there, 0\.01 here; min_lr: 0\.003 there, 0\.01 here\); a table compares runs of one protocol: collect those separately/)
+    expectOneLineError(await run(['compare', '--collect', dirs[0], dirs[0], '--out', join(tempDir(), 'y')]), /are both mha seed 0; collect each \(variant, seed\) once/)
+    expectOneLineError(await run(['compare', '--collect', dirs[0]]), /--collect needs --out/)
+    expectOneLineError(await run(['compare', '--collect', dirs[0], '--steps', '3', '--out', join(tempDir(), 'z')]), /--collect reads the protocol from the runs themselves; drop --steps/)
+  }, 120_000)
+})

@@ -124,6 +124,22 @@ export function protocolFlags(opts: Record<string, unknown>): Partial<TrainProto
   return out as Partial<TrainProtocol>
 }
 
+/**
+ * The `moas train` flags that reproduce `protocol` and the `--set` model keys on top of `preset`: every
+ * protocol value that differs from the preset's, each --set key. `moas compare --plan` prints them.
+ */
+export function trainFlagsFor(preset: TrainPresetName, protocol: TrainProtocol, set: Record<string, unknown> = {}): string[] {
+  const base = TRAIN_PRESETS[preset]
+  const args = ['--preset', preset]
+  for (const [flag, key] of Object.entries(PROTOCOL_FLAGS))
+    if (JSON.stringify(protocol[key]) !== JSON.stringify(base[key]) && protocol[key] !== null) args.push(`--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(protocol[key]))
+  for (const [key, value] of Object.entries(set)) args.push('--set', `${key}=${String(value)}`)
+  return args
+}
+
+/** A word for a POSIX shell: as is when safe, else single-quoted. */
+export const shellWord = (w: string) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, "'\\''")}'`)
+
 export function presetProtocol(preset: TrainPresetName, flags: Partial<TrainProtocol>): TrainProtocol {
   return { ...TRAIN_PRESETS[preset], ...flags }
 }

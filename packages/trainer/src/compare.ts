@@ -17,11 +17,12 @@ import { cpus } from 'node:os'
 import { join, resolve } from 'node:path'
 import { type CurveSeries, valLossChart } from './chart'
 import { TrainError } from './errors'
+import type { CharTokenizer } from '@moas/inference'
 import { loadModel } from '@moas/inference/node'
 import type { Provider } from '@moas/tensor-core'
 import { SYNTHETIC_TASKS, type SyntheticTask } from './data/synthetic'
 import { evaluateTokens, syntheticTaskAccuracy } from './evaluate'
-import { type Dataset, type TrainPresetName, type TrainProtocol, diffRunConfigs, makeRunConfig, modelConfig } from './presets'
+import { type Dataset, PRESET_NAMES, type RunConfig, type TrainPresetName, type TrainProtocol, diffRunConfigs, makeRunConfig, modelConfig, protocolOfRun } from './presets'
 import { RunLock } from './run-lock'
 import { mean, sampleStd, type WelchResult, welchTTest } from './stats'
 import { type LogRecord, type TrainResult, medianMs, readLog, readRun, train } from './train'
@@ -96,7 +97,8 @@ export interface CompareResult {
   complete: boolean
   /** Runs not finished yet, as variant/seed-N. */
   missing: string[]
-  preset: TrainPresetName
+  /** 'custom' when collected runs match no preset's model widths. */
+  preset: TrainPresetName | 'custom'
   data: { name: string; source: string; train_tokens: number; val_tokens: number }
   protocol: TrainProtocol
   seeds: number[]
@@ -243,7 +245,10 @@ function stat(values: number[]): Stat | null {
   return { mean: mean(values), std: Number.isNaN(std) ? null : std, values }
 }
 
-function tabulate(opts: CompareOptions, summaries: Map<string, RunSummary>, configs: Map<string, ReturnType<typeof modelConfig>>): CompareResult {
+/** What a table needs besides the runs: the runs' protocol, data and order. */
+type TableSpec = Pick<CompareOptions, 'variants' | 'seeds' | 'protocol' | 'data' | 'provider'> & { preset: TrainPresetName | 'custom' }
+
+function tabulate(opts: TableSpec, summaries: Map<string, RunSummary>, configs: Map<string, ReturnType<typeof modelConfig>>): CompareResult {
   const missing: string[] = []
   const variants: VariantResult[] = opts.variants.map((variant) => {
     const runs = opts.seeds.flatMap((seed) => {
@@ -341,4 +346,119 @@ export function renderChart(r: CompareResult): string {
   const series: CurveSeries[] = r.variants.map((v) => ({ name: v.variant, points: v.curve }))
   const n = r.seeds.length
   return valLossChart(series, { title: `val loss, ${r.preset} preset on ${r.data.name} (${n} seed${n > 1 ? 's' : ''})`, xLabel: 'update', yLabel: 'val loss (nats)' })
+}
+
+/** A finished run directory handed to collectCompare, with what it was trained with. */
+export interface CollectedRun {
+  dir: string
+  variant: string
+  seed: number
+  steps: number
+  run: RunConfig
+}
+
+/** Model keys every run of one table shares (the rest follow from the variant). */
+const SHARED_MODEL_KEYS = ['vocab_size', 'block_size', 'n_layer', 'n_head', 'n_embd', 'bias', 'dropout'] as const
+
+/**
+ * Read run directories gathered from anywhere (`moas compare --collect DIR…`) and check that they make
+ * one table: every run finished, one protocol (optimizer, schedule, evaluation, data), the same model
+ * widths and vocabulary, each (variant, seed) once. Returns the runs and the vocabulary they share.
+ */
+export async function readCollectedRuns(dirs: readonly string[]): Promise<{ runs: CollectedRun[]; protocol: TrainProtocol; tokenizer: CharTokenizer }> {
+  if (!dirs.length) throw new TrainError('--collect needs at least one run directory')
+  const runs: CollectedRun[] = []
+  let first: { dir: string; protocol: TrainProtocol; run: RunConfig; vocab: string } | null = null
+  let tokenizer: CharTokenizer | null = null
+  for (const raw of dirs) {
+    const dir = resolve(raw)
+    const saved = await readRun(dir)
+    const { state } = saved
+    if (state.step < state.steps)
+      throw new TrainError(`${dir} is not finished (step ${state.step} of ${state.steps}); finish it with: moas train --resume ${dir}`)
+    // The protocol without the run length's bookkeeping: checkpoints may be taken at any interval.
+    const protocol = { ...protocolOfRun(state.run, state.steps, 0) }
+    const vocab = JSON.stringify(saved.tokenizer.toJSON())
+    if (!first) {
+      first = { dir, protocol, run: state.run, vocab }
+      tokenizer = saved.tokenizer
+    } else {
+      const differs = (a: Record<string, unknown>, b: Record<string, unknown>, keys: readonly string[]) =>
+        keys.filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k])).map((k) => `${k}: ${JSON.stringify(b[k])} there, ${JSON.stringify(a[k])} here`)
+      const diff = [
+        ...differs(protocol as unknown as Record<string, unknown>, first.protocol as unknown as Record<string, unknown>, [...new Set([...Object.keys(protocol), ...Object.keys(first.protocol)])]),
+        ...differs(state.run.data, first.run.data, ['name', 'train_tokens', 'val_tokens']).map((d) => `data.${d}`),
+        ...differs(state.run.model as unknown as Record<string, unknown>, first.run.model as unknown as Record<string, unknown>, SHARED_MODEL_KEYS).map((d) => `model.${d}`),
+        ...(vocab === first.vocab ? [] : ['the tokenizer vocabulary']),
+      ]
+      if (diff.length) throw new TrainError(`${dir} was trained with a different protocol than ${first.dir} (${diff.join('; ')}); a table compares runs of one protocol: collect those separately`)
+    }
+    const variant = state.run.model.attention
+    const twin = runs.find((r) => r.variant === variant && r.seed === state.run.seed)
+    if (twin) throw new TrainError(`${twin.dir} and ${dir} are both ${variant} seed ${state.run.seed}; collect each (variant, seed) once`)
+    const sibling = runs.find((r) => r.variant === variant)
+    if (sibling && diffRunConfigs(sibling.run.model, state.run.model).length)
+      throw new TrainError(`${dir} and ${sibling.dir} are both ${variant} but with different model configs (${diffRunConfigs(sibling.run.model, state.run.model).join('; ')}); collect runs of one config per variant`)
+    runs.push({ dir, variant, seed: state.run.seed, steps: state.steps, run: state.run })
+  }
+  return { runs, protocol: first!.protocol, tokenizer: tokenizer! }
+}
+
+export interface CollectOptions {
+  runs: readonly CollectedRun[]
+  protocol: TrainProtocol
+  /** The dataset the runs were trained on (loaded with their tokenizer), for the full-split evaluation. */
+  data: Dataset
+  /** Where results.md/json and val_loss.svg go (a folder of its own, as for compare). */
+  out: string
+  /** Order of the table, the first is the baseline (default: mha if collected, then the order found). */
+  variants?: readonly string[]
+  threads?: number
+  provider?: Provider
+  onNote?: (message: string) => void
+}
+
+/** The table of compare from runs trained anywhere (see readCollectedRuns): the same statistics and files. */
+export async function collectCompare(opts: CollectOptions): Promise<CompareResult> {
+  const found = [...new Set(opts.runs.map((r) => r.variant))]
+  const order = opts.variants ?? (found.includes('mha') ? ['mha', ...found.filter((v) => v !== 'mha')] : found)
+  const unknown = order.filter((v) => !found.includes(v))
+  if (unknown.length) throw new TrainError(`--variants names ${unknown.join(', ')}, which no collected run trained (found: ${found.join(', ')})`)
+  const left = found.filter((v) => !order.includes(v))
+  if (left.length) throw new TrainError(`collected runs of ${left.join(', ')} are not in --variants ${order.join(',')}; add them or leave those directories out`)
+  if (opts.data.name !== opts.protocol.data) throw new TrainError(`the runs were trained on ${opts.protocol.data}, not ${opts.data.name}`)
+  const out = resolve(opts.out)
+  checkCompareDir(out)
+  const lock = RunLock.acquire(out, opts.onNote)
+  try {
+    mkdirSync(out, { recursive: true })
+    writeAtomic(join(out, COMPARE_FILES.marker), `${JSON.stringify({ format: 'moas-compare', version: 1 })}\n`)
+    const summaries = new Map<string, RunSummary>()
+    for (const r of opts.runs) {
+      let summary = readSummary(r.dir, r.steps, opts.data.name === 'synthetic')
+      if (!summary) {
+        summary = await summarize(r.dir, r.variant, r.seed, r.steps, opts.data, opts.threads, opts.provider)
+        try {
+          writeAtomic(join(r.dir, COMPARE_FILES.summary), `${JSON.stringify(summary, null, 2)}\n`)
+        } catch {
+          opts.onNote?.(`could not cache ${COMPARE_FILES.summary} in ${r.dir} (read-only?); it is recomputed next time`)
+        }
+      }
+      summaries.set(`${r.variant}/${r.seed}`, summary)
+    }
+    const configs = new Map(order.map((v) => [v, opts.runs.find((r) => r.variant === v)!.run.model]))
+    const model = opts.runs[0].run.model
+    const preset = PRESET_NAMES.find((p) => {
+      const c = modelConfig(p, model.vocab_size, { attention: model.attention })
+      return SHARED_MODEL_KEYS.every((k) => c[k] === model[k])
+    }) ?? 'custom'
+    const seeds = [...new Set(opts.runs.map((r) => r.seed))].sort((a, b) => a - b)
+    const result = tabulate({ variants: order, seeds, protocol: opts.protocol, data: opts.data, provider: opts.provider, preset }, summaries, configs)
+    writeAtomic(join(out, COMPARE_FILES.json), `${JSON.stringify(result, null, 2)}\n`)
+    writeAtomic(join(out, COMPARE_FILES.markdown), renderMarkdown(result))
+    writeAtomic(join(out, COMPARE_FILES.chart), renderChart(result))
+    return result
+  } finally {
+    lock.release()
+  }
 }

@@ -1,10 +1,10 @@
 import { resolve } from 'node:path'
 import { type TrainPresetName, modelConfig } from '@moas/trainer'
-import { compare, loadDataset, renderMarkdown } from '@moas/trainer/node'
+import { collectCompare, compare, loadDataset, readCollectedRuns, renderMarkdown } from '@moas/trainer/node'
 import type { Command } from 'commander'
-import { EXIT } from '../errors'
 import { type Io, Progress } from '../io'
-import { addProtocolOptions, checkFits, checkScheduleFlags, checkThreadsEnv, modelFlags, presetOption, presetProtocol, protocolFlags, seedInt, sizeInt, variantList } from '../options'
+import { EXIT, UsageError } from '../errors'
+import { addProtocolOptions, checkFits, checkScheduleFlags, checkThreadsEnv, modelFlags, presetOption, presetProtocol, protocolFlags, seedInt, shellWord, sizeInt, trainFlagsFor, variantList } from '../options'
 
 export const DEFAULT_VARIANTS = ['mha', 'static-moas', 'moas']
 /** Seeds by default: enough for a verdict on the quick smoke preset; one paper run per variant is already slow. */
@@ -19,16 +19,26 @@ export function compareCommand(program: Command, io: Io, done: (code: number) =>
     .option('--seeds <n>', 'seeds per variant: 0 .. n-1 (default 3 for smoke, 1 for paper)', sizeInt)
     .option('--first-seed <n>', 'first seed (default 0)', seedInt)
     .option('--out <dir>', 'output directory (default runs/compare-<preset>)')
+    .option('--plan', 'print one `moas train` command per (variant, seed) instead of training, for any scheduler')
+    .option('--collect <dirs...>', 'tabulate finished run directories trained anywhere (same protocol), instead of training')
   addProtocolOptions(cmd)
   cmd.addHelpText('after', `
 Writes OUT/results.md, OUT/results.json and OUT/val_loss.svg, and prints the markdown table. Each run lives
 in OUT/<variant>/seed-<n>/; rerunning the same command skips finished runs and resumes unfinished ones.
 Verdicts: Welch's two-sided t-test (alpha 0.05) of each variant against the first, over seeds.
 
+Runs are independent: --plan prints the runs as \`moas train\` commands (one per line, to a shell loop, GNU
+parallel, a SLURM array or CI matrix jobs) writing OUT/<variant>/seed-<n>; then the same compare command
+(without --plan) finds them finished and only tabulates, or --collect DIR... tabulates run directories
+gathered from anywhere, refusing runs of different protocols.
+
 Examples:
   moas compare --preset smoke
+  moas compare --preset paper --seeds 5 --out runs/paper --plan | parallel -j 4
+  moas compare --collect runs/*/seed-* --variants mha,static-moas,moas --out docs/results/paper
   MOAS_DATA_DIR=/data moas compare --preset paper --variants mha,static-moas,moas --seeds 3 --out docs/results/paper`)
   cmd.action(async (opts) => {
+    if (opts.collect) return done(await collectCommand(opts, io))
     const preset = opts.preset as TrainPresetName
     const protocol = presetProtocol(preset, protocolFlags(opts))
     const variants: string[] = opts.variants ?? DEFAULT_VARIANTS
@@ -37,8 +47,15 @@ Examples:
     checkThreadsEnv(io.env)
     checkScheduleFlags(protocol, protocolFlags(opts))
     for (const v of variants) checkFits(modelConfig(preset, 64, { ...modelFlags(opts), attention: v })) // fail fast on a bad variant or size
-    const data = await loadDataset(protocol.data, { dataDir: opts.dataDir, env: io.env })
     const out = resolve(opts.out ?? `runs/compare-${preset}`)
+    if (opts.plan) {
+      const flags = trainFlagsFor(preset, protocol, opts.set)
+      for (const seed of seeds)
+        for (const v of variants) io.stdout(`${['moas', 'train', '--attention', v, '--seed', String(seed), ...flags, '--out', `${out}/${v}/seed-${seed}`].map(shellWord).join(' ')}\n`)
+      io.stderr(`moas compare: ${variants.length * seeds.length} runs planned; when they are done, the same compare command without --plan tabulates them (it resumes unfinished ones)\n`)
+      return done(EXIT.ok)
+    }
+    const data = await loadDataset(protocol.data, { dataDir: opts.dataDir, env: io.env })
     const progress = new Progress(io)
     try {
       const result = await compare({
@@ -59,4 +76,21 @@ Examples:
       progress.stop()
     }
   })
+}
+
+/** `moas compare --collect DIR…`: the table of finished runs trained anywhere. */
+async function collectCommand(opts: Record<string, any>, io: Io): Promise<number> {
+  const clash = ['plan', 'seeds', 'firstSeed', 'preset', 'set', ...Object.keys(protocolFlags(opts))].filter((k) => opts[k] !== undefined && !(k === 'preset' && opts.preset === 'smoke'))
+  if (clash.length) throw new UsageError(`--collect reads the protocol from the runs themselves; drop ${clash.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`)
+  if (!opts.out) throw new UsageError('--collect needs --out <dir>: a new folder for results.md, results.json and val_loss.svg')
+  checkThreadsEnv(io.env)
+  const { runs, protocol, tokenizer } = await readCollectedRuns(opts.collect as string[])
+  const data = await loadDataset(protocol.data, { dataDir: opts.dataDir, env: io.env, tokenizer })
+  const progress = new Progress(io)
+  const out = resolve(opts.out)
+  io.stderr(`moas compare: collecting ${runs.length} runs (${[...new Set(runs.map((r) => r.variant))].join(', ')}; seeds ${[...new Set(runs.map((r) => r.seed))].join(', ')})\n`)
+  const result = await collectCompare({ runs, protocol, data, out, variants: opts.variants, threads: opts.threads, provider: opts.device, onNote: (m) => progress.note(`moas compare: ${m}`) })
+  io.stdout(renderMarkdown(result))
+  io.stderr(`moas compare: wrote ${out}/results.md, results.json, val_loss.svg${result.complete ? '' : ` (incomplete: ${result.missing.join(', ')} not collected)`}\n`)
+  return EXIT.ok
 }
