@@ -1,5 +1,6 @@
 // Correctness of what the benchmarks count and compare (never their timings): FLOP counting, statistics,
 // the ONNX reader, and that the hand-written MatMul-only graph computes the gradients autodiff computes.
+import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { Graph, Session, grad, hostTensor, ops, serialize } from '@moas/tensor-core'
 import { matmulFlops, resolveDim } from './flops'
@@ -109,4 +110,69 @@ describe('decode bench', () => {
       expect(row.recompute === null).toBe(row.batch !== 1)
     }
   })
+})
+
+describe('prefill sweep', () => {
+  it('credits a GroupQueryAttention node with the causal pairs only: 2·2·d per (query, visible key) and head', async () => {
+    const { causalAttention, memoryEfficientAttention, useAttentionKernel } = await import('@moas/attention-schemes')
+    const [B, G, R, T, d] = [2, 2, 3, 8, 8]
+    const g = new Graph('gqa-flops')
+    useAttentionKernel(g, memoryEfficientAttention)
+    const q = g.input('q', 'float32', [B, G, R, T, d])
+    const k = g.input('k', 'float32', [B, G, 1, T, d])
+    g.output('y', causalAttention(q, k, k, { dropout: 0, training: false }))
+    expect(g.nodes.filter((n) => n.op === 'GroupQueryAttention')).toHaveLength(1)
+    expect(matmulFlops(g)).toBe(2 * 2 * d * ((T * (T + 1)) / 2) * G * R * B)
+  })
+
+  it('plans every part up to its limit, variants of one length back to back', async () => {
+    const { PREFILL_DEFAULTS, prefillPlan } = await import('./prefill')
+    const plan = prefillPlan(PREFILL_DEFAULTS)
+    const at = (T: number) => plan.filter((e) => e.T === T).map((e) => `${e.setting}/${e.kernel}/${e.part}/${e.variant}`)
+    expect(at(32768)).toEqual(['gqe/memory-efficient/model/gqa', 'gqe/memory-efficient/model/gqe', 'gqe/memory-efficient/core/gqa', 'gqe/memory-efficient/core/gqe'])
+    expect(at(4096)).toContain('gqe/composed/core/gqe')
+    expect(at(8192)).not.toContain('gqe/composed/model/gqa')
+    expect(at(8192)).toContain('paper/memory-efficient/model/moas-topk')
+    expect(at(16384)).toContain('gqe/memory-efficient/model/mqa')
+    expect(at(16384)).not.toContain('gqe/memory-efficient/model/gqe-no-shared')
+    expect(plan.map((e) => e.T)).toEqual([...plan.map((e) => e.T)].sort((a, b) => a - b))
+    // --variants: each one with its baseline, nothing else
+    const only = prefillPlan({ ...PREFILL_DEFAULTS, lengths: [1024], variants: ['gqe', 'moas-topk'] })
+    expect(only.map((e) => `${e.kernel}/${e.part}/${e.variant}`)).toEqual([
+      'memory-efficient/model/gqa', 'memory-efficient/model/gqe', 'memory-efficient/core/gqa', 'memory-efficient/core/gqe',
+      'composed/model/gqa', 'composed/model/gqe', 'composed/core/gqa', 'composed/core/gqe', 'memory-efficient/model/moas', 'memory-efficient/model/moas-topk',
+    ])
+    expect(() => prefillPlan({ ...PREFILL_DEFAULTS, variants: ['gqe-hardonly'] })).toThrow(/no measurement of gqe-hardonly; it measures gqa, gqe/)
+  })
+
+  it('runs each measurement in its own process and derives speed-ups, ceilings and goals from what it measured', async () => {
+    const { PREFILL_DEFAULTS, prefillChart, prefillMarkdown, runPrefill } = await import('./prefill')
+    const tiny = { n_layer: 1, n_head: 4, n_kv_head: 2, n_embd: 32, vocab: 11 }
+    const lines: string[] = []
+    const r = await runPrefill({
+      ...PREFILL_DEFAULTS, provider: 'cpu', threads: 1, lengths: [24], reps: 2, repsLong: 2, warmup: 1,
+      settings: { gqe: tiny, paper: tiny }, limits: { ablations: 24, references: 0, composed: 24, paper: 24 },
+    }, (m) => lines.push(m), fileURLToPath(new URL('../dist/prefill-worker.js', import.meta.url))) // built before tests (turbo)
+    expect(r.rows.map((x) => x.error ?? 'ok').filter((e) => e !== 'ok')).toEqual([])
+    expect(lines.at(-1)).toMatch(/\[#+\] 100% 13\/13 ETA 0 s/)
+    for (const row of r.rows) {
+      expect(row.run!.samples).toHaveLength(2)
+      expect(row.peakRssMiB).toBeGreaterThan(row.part === 'core' ? 20 : 30)
+      const baseline = row.setting === 'gqe' ? 'gqa' : 'moas'
+      if (row.variant === baseline) expect([row.speedup, row.ceiling]).toEqual([1, 1])
+      // memory-efficient: every attention call on GroupQueryAttention, except moas-topk's routed ones
+      if (row.kernel === 'composed' || row.variant === 'moas-topk') expect(row.ops!.groupQueryAttention).toBe(0)
+      else expect([row.ops!.groupQueryAttention, row.ops!.softmax]).toEqual([row.part === 'core' && row.variant === 'gqe' ? 2 : row.variant === 'moas' ? 3 : row.part === 'core' ? 1 : row.variant.startsWith('gqe') ? (row.variant === 'gqe-no-shared' ? 1 : 2) : 1, row.ops!.softmax])
+    }
+    // GQE's core: G·k + 1 = 3 query heads instead of 4, exactly
+    const core = r.rows.find((x) => x.kernel === 'memory-efficient' && x.part === 'core' && x.variant === 'gqe')!
+    expect(core.ceiling).toBeCloseTo(4 / 3, 12)
+    expect(r.goals.map((g) => g.met)).toEqual([false, false, expect.any(Boolean), expect.any(Boolean)])
+    expect(r.goals[0].measured).toBe('not measured') // nothing at 4k or more
+    expect(r.goals[2].measured).toMatch(/^24: [\d.]+× of [\d.]+× = [\d.]+$/)
+    const svg = prefillChart(r)
+    expect(svg).toMatch(/^<svg [^]*<\/svg>\n$/)
+    expect(svg).toContain('paper: 1.67–1.8× from 4k')
+    expect(prefillMarkdown(r)).toContain('| 24 | gqe |')
+  }, 120_000)
 })

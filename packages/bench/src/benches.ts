@@ -11,6 +11,8 @@ export interface BenchContext {
   reps?: number
   warmup?: number
   variants?: string[]
+  /** prefill: prompt lengths (--lengths). */
+  lengths?: number[]
   profile: boolean
   progress: (bench: string, message: string) => void
 }
@@ -22,6 +24,8 @@ export interface BenchOutput {
   markdown: string
   /** Everything measured, stored in results/<bench>.json. */
   result: unknown
+  /** More files written next to them: name → contents (the prefill chart). */
+  files?: Record<string, string>
 }
 
 interface Bench {
@@ -61,12 +65,12 @@ export const BENCHES = {
     },
   },
   prefill: {
-    about: 'forward of one sequence (T = 256/1024/2048), gqa vs gqe at 16 q / 8 kv heads',
+    about: 'the prefill sweep, 512 to 32k tokens: gqa vs gqe (ablations, mha, mqa), attention core alone, memory-efficient vs composed core, moas vs moas-topk; goals and an SVG chart',
     run: async (ctx) => {
       const p = await import('./prefill')
-      const cfg = { ...p.PREFILL_DEFAULTS, threads: ctx.threads, provider: ctx.provider, ...(ctx.reps ? { reps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
+      const cfg = { ...p.PREFILL_DEFAULTS, threads: ctx.threads, provider: ctx.provider, ...(ctx.lengths ? { lengths: ctx.lengths } : {}), ...(ctx.variants ? { variants: ctx.variants } : {}), ...(ctx.reps ? { reps: ctx.reps, repsLong: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
       const r = await p.runPrefill(cfg, (msg) => ctx.progress('prefill', msg))
-      return { text: p.describePrefill(r), markdown: p.prefillMarkdown(r), result: r }
+      return { text: p.describePrefill(r), markdown: p.prefillMarkdown(r), result: r, files: { 'prefill.svg': p.prefillChart(r) } }
     },
   },
   decode: {

@@ -28,8 +28,13 @@ export function liveNodes(graph: Graph): Node[] {
   return graph.nodes.filter((n) => live.has(n))
 }
 
-/** 2·m·n·k (times the broadcast batch) for a MatMul or Gemm node; 0 for any other op. */
+/**
+ * 2·m·n·k (times the broadcast batch) for a MatMul or Gemm node; for a com.microsoft GroupQueryAttention
+ * node, the q·kᵀ and p·v products over the (query, key) pairs causality keeps (a tiled kernel skips the
+ * rest): 2·2·d per pair and head; 0 for any other op.
+ */
 export function nodeFlops(node: Node, dims: Record<string, number>): number {
+  if (node.op === 'GroupQueryAttention') return groupQueryAttentionFlops(node, dims)
   if (node.op !== 'MatMul' && node.op !== 'Gemm') return 0
   const a = node.inputs[0]
   const y = node.outputs[0]
@@ -39,6 +44,19 @@ export function nodeFlops(node: Node, dims: Record<string, number>): number {
   const k = size(transA ? a!.shape[0] : a!.shape[a!.rank - 1])
   const outElems = y.shape.map(size).reduce((p, q) => p * q, 1)
   return 2 * outElems * k
+}
+
+function groupQueryAttentionFlops(node: Node, dims: Record<string, number>): number {
+  const size = (d: Dim) => resolveDim(d, dims, node.name)
+  const [query, , , pastKey] = node.inputs
+  const B = size(query!.shape[0])
+  const S = size(query!.shape[1])
+  const heads = node.attrs.num_heads.value as number
+  const d = size(query!.shape[2]) / heads
+  const P = pastKey ? size(pastKey.shape[2]) : 0
+  // Query t (0-based among the S new ones) sees the P past keys and new keys 0..t.
+  const pairs = S * P + (S * (S + 1)) / 2
+  return 2 * 2 * d * pairs * heads * B
 }
 
 /** A static dim, a named symbolic dim, or a product of such ('12*batch*seq'). */

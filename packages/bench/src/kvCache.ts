@@ -4,7 +4,8 @@
  * at the prefill benchmark's GQE setting. MoAS variants cache every branch (H + G + 1 heads per layer).
  */
 import { type GptConfig, kvCacheBytesPerToken, kvHeadsPerLayer } from '@moas/gpt'
-import { PREFILL_DEFAULTS, prefillModel } from './prefill'
+import { PREFILL_DEFAULTS } from './prefill'
+import { prefillGptConfig } from './prefillWorker'
 import { mdTable } from './report'
 import { TRAIN_VARIANTS, paperConfig } from './paper'
 
@@ -28,8 +29,9 @@ export function kvCacheTable(): KvRow[] {
     }
   }
   add('paper (4 layers, 6 heads, 384 wide, block 256)', TRAIN_VARIANTS.map((v) => paperConfig(v)))
-  const p = PREFILL_DEFAULTS
-  add(`GQE setting (${p.n_layer} layers, ${p.n_head} q / ${p.n_kv_head} kv heads, ${p.n_embd} wide, block ${Math.max(...p.lengths)})`, ['mha', 'gqa', 'mqa', 'gqe'].map((v) => prefillModel(v, p)))
+  const p = PREFILL_DEFAULTS.settings.gqe
+  const T = Math.max(...PREFILL_DEFAULTS.lengths)
+  add(`GQE setting (${p.n_layer} layers, ${p.n_head} q / ${p.n_kv_head} kv heads, ${p.n_embd} wide, block ${T})`, ['mha', 'gqa', 'mqa', 'gqe'].map((v) => prefillGptConfig(v, p, T)))
   return rows
 }
 

@@ -9,12 +9,13 @@ export const COMMITTED_RESULTS_DIR = fileURLToPath(new URL('../results/', import
 /** packages/bench/results/latest: where a plain run writes (git ignores it), so benchmarking never dirties the tree. */
 export const DEFAULT_RESULTS_DIR = fileURLToPath(new URL('../results/latest/', import.meta.url))
 
-export function writeResults(dir: string, bench: string, machine: MachineInfo, result: unknown, markdown: string): { json: string; md: string } {
+export function writeResults(dir: string, bench: string, machine: MachineInfo, result: unknown, markdown: string, extra: Record<string, string> = {}): { json: string; md: string } {
   mkdirSync(dir, { recursive: true })
   const json = join(dir, `${bench}.json`)
   const md = join(dir, `${bench}.md`)
   writeFileSync(json, `${JSON.stringify({ bench, machine, result }, null, 2)}\n`)
   writeFileSync(md, `# ${bench}\n\n${machineLine(machine)}\n\n${markdown}\n`)
+  for (const [name, text] of Object.entries(extra)) writeFileSync(join(dir, name), text)
   return { json, md }
 }
 

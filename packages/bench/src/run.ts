@@ -3,7 +3,7 @@
  * here. Prints each benchmark's figures and writes results/<bench>.json and .md.
  *
  *   node dist/run.js [--bench mlp-step,train-step,...] [--reps N] [--warmup N] [--threads N]
- *                    [--variants mha,moas] [--profile] [--json] [--out DIR | --update-results] [--list]
+ *                    [--variants mha,moas] [--lengths 512,4096] [--profile] [--json] [--out DIR | --update-results] [--list]
  */
 import { parseArgs } from 'node:util'
 import { BENCHES, type BenchContext, type BenchName, DEFAULT_BENCHES, benchNames } from './benches'
@@ -17,7 +17,8 @@ const USAGE = `usage: node dist/run.js [options]
   --warmup N        untimed runs before timing (default: each bench's own)
   --threads N       ONNX Runtime intra-op threads (default: MOAS_THREADS, else one per core)
   --device NAME     ONNX Runtime execution provider: cpu (default), wasm, webgpu, cuda
-  --variants LIST   train-step, decode: attention variants (default: all)
+  --variants LIST   train-step, decode, prefill: attention variants (default: all; prefill adds each one's baseline)
+  --lengths LIST    prefill: prompt lengths in tokens (default: 512,1024,2048,4096,8192,16384,32768)
   --profile         also run ONNX Runtime's profiler and print time per op type
   --json            print JSON lines only (progress and results), no prose
   --out DIR         where to write <bench>.json/.md (default: packages/bench/results/latest, ignored by git)
@@ -44,7 +45,7 @@ async function main(): Promise<void> {
       args: process.argv.slice(2).filter((a) => a !== '--'),
       options: {
         bench: { type: 'string' }, reps: { type: 'string' }, warmup: { type: 'string' }, threads: { type: 'string' },
-        variants: { type: 'string' }, device: { type: 'string' }, profile: { type: 'boolean' }, json: { type: 'boolean' }, out: { type: 'string' }, 'update-results': { type: 'boolean' },
+        variants: { type: 'string' }, lengths: { type: 'string' }, device: { type: 'string' }, profile: { type: 'boolean' }, json: { type: 'boolean' }, out: { type: 'string' }, 'update-results': { type: 'boolean' },
         list: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
       },
     }).values
@@ -59,6 +60,7 @@ async function main(): Promise<void> {
   const names = (args.bench ? args.bench.split(',').map((s) => s.trim()).filter(Boolean) : DEFAULT_BENCHES) as BenchName[]
   for (const n of names) if (!(n in BENCHES)) fail(`unknown benchmark '${n}'; choose from ${benchNames().join(', ')}`)
   const threads = positiveInt('threads', args.threads) ?? threadsFromEnv()
+  const lengths = args.lengths?.split(',').map((s) => positiveInt('lengths', s.trim())!)
   const provider = (args.device ?? 'cpu') as Provider
   if (!PROVIDERS.includes(provider)) fail(`unknown --device '${args.device}'; choose from ${PROVIDERS.join(', ')}`)
   // tensor-core's Session reads MOAS_THREADS for its default; set it so every session agrees.
@@ -81,6 +83,7 @@ async function main(): Promise<void> {
     reps: positiveInt('reps', args.reps),
     warmup: positiveInt('warmup', args.warmup),
     variants: args.variants?.split(',').map((s) => s.trim()).filter(Boolean),
+    lengths,
     profile: !!args.profile,
     progress: (bench, message) => {
       say(`  [${bench}] ${message}`)
@@ -96,7 +99,7 @@ async function main(): Promise<void> {
     try {
       const out = await BENCHES[name].run(ctx)
       // Load average when the bench started and when it ended: other work on the machine skews timings.
-      const files = writeResults(args.out ?? (args['update-results'] ? COMMITTED_RESULTS_DIR : DEFAULT_RESULTS_DIR), name, { ...before, loadAvgAfter: machineInfo(threads).loadAvg, device: provider }, out.result, out.markdown)
+      const files = writeResults(args.out ?? (args['update-results'] ? COMMITTED_RESULTS_DIR : DEFAULT_RESULTS_DIR), name, { ...before, loadAvgAfter: machineInfo(threads).loadAvg, device: provider }, out.result, out.markdown, 'files' in out ? out.files : undefined)
       say(`\n${out.text}\n  wrote ${files.json} and ${files.md} (${((performance.now() - t0) / 1000).toFixed(0)} s)`)
       emit({ event: 'result', bench: name, seconds: (performance.now() - t0) / 1000, result: out.result, files })
     } catch (e) {

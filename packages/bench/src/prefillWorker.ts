@@ -1,0 +1,157 @@
+/**
+ * One prefill measurement in a process of its own, so the peak resident memory it reports is this
+ * measurement's alone (a process's peak only grows): `node dist/prefill-worker.js '<job json>'` prints one
+ * JSON line (PrefillMeasurement). The prefill bench (prefill.ts) runs one per (length, variant, kernel).
+ */
+import { type AttentionKernel, causalAttention, composedAttention, memoryEfficientAttention, useAttentionKernel } from '@moas/attention-schemes'
+import { type GptConfig, buildGpt, resolveConfig } from '@moas/gpt'
+import { Graph, type HostTensor, type Provider, Session, type Tensor, hostTensor, initParams, ops } from '@moas/tensor-core'
+import { liveNodes, matmulFlops } from './flops'
+
+export interface PrefillModelShape {
+  n_layer: number
+  n_head: number
+  n_kv_head: number
+  n_embd: number
+  vocab: number
+}
+
+export interface PrefillJob {
+  variant: string
+  T: number
+  kernel: 'memory-efficient' | 'composed'
+  /** 'model': the whole forward (logits); 'core': the attention core alone, on random q, k, v. */
+  part: 'model' | 'core'
+  model: PrefillModelShape
+  warmup: number
+  reps: number
+  threads: number
+  provider: Provider
+}
+
+export interface PrefillMeasurement {
+  ms: number[]
+  /** FLOPs of the graph: GEMMs, and the causal attention pairs of GroupQueryAttention nodes (flops.ts). */
+  gflop: number
+  /** Resident memory once the graph and its weights exist in JS, before ONNX Runtime gets them (MiB). */
+  rssBeforeMiB: number
+  /** Peak resident memory of the process (MiB): getrusage's maxrss. */
+  peakRssMiB: number
+  /** Attention-core ops in the graph: GroupQueryAttention nodes and Softmax nodes (composed). */
+  ops: { groupQueryAttention: number; softmax: number }
+}
+
+const KERNELS: Record<PrefillJob['kernel'], AttentionKernel> = { 'memory-efficient': memoryEfficientAttention, composed: composedAttention }
+
+/** The attention calls one layer of `variant` makes, as (groups G, query heads per group R) per call. */
+export function coreCalls(variant: string, m: PrefillModelShape): { G: number; R: number; kvHead0: boolean }[] {
+  const H = m.n_head
+  const G = m.n_kv_head
+  switch (variant) {
+    case 'mha': return [{ G: H, R: 1, kvHead0: false }]
+    case 'gqa': return [{ G, R: H / G, kvHead0: false }]
+    case 'mqa': return [{ G: 1, R: H, kvHead0: false }]
+    // top-1 of each group's experts in one slot per group, plus the shared head on KV head 0
+    case 'gqe': return [{ G, R: 1, kvHead0: false }, { G: 1, R: 1, kvHead0: true }]
+    case 'gqe-no-shared': return [{ G, R: 1, kvHead0: false }]
+    default: throw new Error(`prefill core: no attention-core layout for '${variant}' (mha, gqa, mqa, gqe, gqe-no-shared)`)
+  }
+}
+
+/** The GPT config of a prefill measurement: `shape` at context length T, no bias, no dropout. */
+export function prefillGptConfig(variant: string, shape: PrefillModelShape, T: number): GptConfig {
+  const m = shape
+  return resolveConfig({ vocab_size: m.vocab, block_size: T, n_layer: m.n_layer, n_head: m.n_head, n_embd: m.n_embd, n_kv_head: m.n_kv_head, bias: false, dropout: 0, attention: variant })
+}
+
+function modelGraph(job: PrefillJob): { graph: Graph; feeds: Record<string, HostTensor>; params: Map<string, Float32Array | Float64Array> } {
+  const { model: m, T } = job
+  const cfg = prefillGptConfig(job.variant, m, T)
+  const g = new Graph(`prefill-${job.variant}-${T}`)
+  const gpt = buildGpt(g, cfg, { batch: 1, seq: T, training: false, withTargets: false, attentionKernel: KERNELS[job.kernel] })
+  g.output('logits', gpt.logits)
+  const ids = Array.from({ length: T }, (_, i) => (i * 7919) % m.vocab)
+  // Weights embedded as initializers, as an inference deployment would: ONNX Runtime packs each GEMM's
+  // weight once at load instead of on every run.
+  return { graph: g, feeds: { [gpt.idx.name]: hostTensor('int64', [1, T], ids) }, params: initParams(g, 1) }
+}
+
+function coreGraph(job: PrefillJob): { graph: Graph; feeds: Record<string, HostTensor> } {
+  const { model: m, T } = job
+  const d = m.n_embd / m.n_head
+  const g = new Graph(`core-${job.variant}-${T}`)
+  useAttentionKernel(g, KERNELS[job.kernel])
+  const feeds: Record<string, HostTensor> = {}
+  let seed = 1
+  const random = (n: number) => {
+    const a = new Float32Array(n)
+    for (let i = 0; i < n; i++) {
+      seed = (seed * 16807) % 2147483647
+      a[i] = seed / 2147483647 - 0.5
+    }
+    return a
+  }
+  const input = (name: string, shape: number[]): Tensor => {
+    feeds[name] = hostTensor('float32', shape, random(shape.reduce((p, q) => p * q, 1)))
+    return g.input(name, 'float32', shape)
+  }
+  const calls = coreCalls(job.variant, m)
+  const groups = calls[0].G
+  const k = input('k', [1, groups, 1, T, d])
+  const v = input('v', [1, groups, 1, T, d])
+  calls.forEach((c, i) => {
+    const q = input(`q${i}`, [1, c.G, c.R, T, d])
+    const [kc, vc] = c.kvHead0 ? [ops.slice(k, [0], [1], [1]), ops.slice(v, [0], [1], [1])] : [k, v]
+    g.output(`y${i}`, causalAttention(q, kc, vc, { dropout: 0, training: false }))
+  })
+  return { graph: g, feeds }
+}
+
+/** int64 scalars for the graph's data-dependent dims (moas-topk's routed token counts), as extra outputs. */
+function exposeSymbolicDims(g: Graph): string[] {
+  const seen = new Map<string, Tensor>()
+  for (const node of liveNodes(g))
+    for (const t of [...node.inputs, ...node.outputs])
+      t?.shape.forEach((d, axis) => {
+        if (typeof d === 'string' && !seen.has(d)) seen.set(d, ops.dimOf(t, axis))
+      })
+  for (const [name, t] of seen) g.output(`dim:${name}`, t)
+  return [...seen.keys()]
+}
+
+export async function measurePrefill(job: PrefillJob): Promise<PrefillMeasurement> {
+  const built = job.part === 'model' ? modelGraph(job) : { ...coreGraph(job), params: undefined }
+  const g = built.graph
+  const symbolic = exposeSymbolicDims(g)
+  const rssBeforeMiB = process.memoryUsage().rss / 2 ** 20
+  const session = await Session.create(g, { threads: job.threads, provider: job.provider, params: built.params })
+  const first = await session.run(built.feeds)
+  const dims = Object.fromEntries(symbolic.map((name) => [name, Number((first[`dim:${name}`].data as BigInt64Array)[0])]))
+  for (let i = 1; i < job.warmup; i++) await session.run(built.feeds)
+  const ms: number[] = []
+  for (let i = 0; i < job.reps; i++) {
+    const t0 = performance.now()
+    await session.run(built.feeds)
+    ms.push(performance.now() - t0)
+  }
+  await session.release()
+  return {
+    ms,
+    gflop: matmulFlops(g, dims) / 1e9,
+    rssBeforeMiB,
+    peakRssMiB: process.resourceUsage().maxRSS / 1024,
+    ops: { groupQueryAttention: g.nodes.filter((n) => n.op === 'GroupQueryAttention').length, softmax: g.nodes.filter((n) => n.op === 'Softmax').length },
+  }
+}
+
+if (process.argv[1] && /prefill-worker\.[cm]?js$/.test(process.argv[1])) {
+  const job = JSON.parse(process.argv[2]) as PrefillJob
+  process.env.MOAS_THREADS = String(job.threads)
+  measurePrefill(job).then(
+    (m) => process.stdout.write(`${JSON.stringify(m)}\n`),
+    (e) => {
+      process.stderr.write(`${(e as Error).message}\n`)
+      process.exit(1)
+    },
+  )
+}
