@@ -110,6 +110,18 @@ describe('decode bench', () => {
       expect(row.recompute === null).toBe(row.batch !== 1)
     }
   })
+
+  it('on the memory-efficient core: the same cache bytes, no recompute where the setting says so', async () => {
+    const { runDecode } = await import('./decode')
+    const model = { vocab_size: 20, block_size: 32, n_layer: 1, n_head: 4, n_embd: 32, n_kv_head: 2, dropout: 0, bias: false, balance_weight: 0.01 }
+    const r = await runDecode({ settings: [{ name: 'long', model, variants: ['gqa', 'gqe'], contexts: [12, 24], batches: [1], attention: 'memory-efficient', recompute: false }], steps: 2, warmup: 1, recomputeReps: 1, threads: 1 })
+    expect(r.rows.map((row) => `${row.variant}/${row.context}`)).toEqual(['gqa/12', 'gqa/24', 'gqe/12', 'gqe/24'])
+    for (const row of r.rows) {
+      expect(row.kvBytesPerToken).toBe(row.kvBytesPerTokenModel)
+      expect(row.kvBytesPerToken).toBe(2 * 2 * 8 * 4) // K and V, 2 KV heads of size 8, float32, 1 layer
+      expect([row.recompute, row.cacheSpeedup]).toEqual([null, null])
+    }
+  })
 })
 
 describe('prefill sweep', () => {

@@ -3,8 +3,11 @@
  * merged decoder graph), per variant, at several context lengths, batch 1 and 8, next to the bytes the
  * cache actually holds; and, in the same run, the full-recompute path (LogitsSession: the whole context
  * through the model for every new token), whose time over the cached step is the cache's speed-up.
- * Two settings: the MoAS paper's model (every variant, contexts up to its block_size 256) and GQE's main
- * setting (16 q / 8 kv heads, n_embd 1024, 2 layers) at longer contexts for the plain schemes and GQE.
+ * Three settings: the MoAS paper's model (every variant, contexts up to its block_size 256), GQE's main
+ * setting (16 q / 8 kv heads, n_embd 1024, 2 layers) at longer contexts for the plain schemes and GQE, and
+ * the same setting on the memory-efficient attention core from 1k to 32k of context (batch 1, no
+ * recompute: a 32k-token recompute per new token is the prefill sweep's job), where a step's time is
+ * the KV bytes it reads.
  */
 import { type GptConfig, VARIANTS, resolveConfig } from '@moas/gpt'
 import { DecoderSession, LogitsSession, buildLogitsGraph } from '@moas/inference'
@@ -19,6 +22,10 @@ export interface DecodeSetting {
   variants: string[]
   contexts: number[]
   batches: number[]
+  /** The attention core (default composed); 'memory-efficient' takes prompts of one length only. */
+  attention?: 'composed' | 'memory-efficient'
+  /** Time the full-recompute path too (default true). */
+  recompute?: boolean
 }
 
 export interface DecodeConfig {
@@ -35,11 +42,13 @@ export interface DecodeConfig {
 
 const paper = resolveConfig({ vocab_size: 283, block_size: 256, n_layer: 4, n_head: 6, n_embd: 384, n_kv_head: 2, dropout: 0, attention: 'mha' })
 const gqeMain = resolveConfig({ vocab_size: 283, block_size: 2048, n_layer: 2, n_head: 16, n_embd: 1024, n_kv_head: 8, dropout: 0, attention: 'gqa' })
+const gqeLong = resolveConfig({ ...gqeMain, block_size: 32768 })
 
 export const DECODE_DEFAULTS: Omit<DecodeConfig, 'threads'> = {
   settings: [
     { name: 'paper config (4 layers, 6 heads, n_embd 384)', model: paper, variants: [...VARIANTS], contexts: [32, 128, 255], batches: [1, 8] },
     { name: 'GQE main setting (2 layers, 16 q / 8 kv heads, n_embd 1024)', model: gqeMain, variants: ['mha', 'gqa', 'mqa', 'gqe'], contexts: [512, 2047], batches: [1] },
+    { name: 'long context: GQE main setting, memory-efficient core', model: gqeLong, variants: ['mha', 'gqa', 'mqa', 'gqe'], contexts: [1024, 4096, 16384, 32768], batches: [1], attention: 'memory-efficient', recompute: false },
   ],
   steps: 8, warmup: 2, recomputeReps: 3,
 }
@@ -71,13 +80,15 @@ export async function runDecode(cfg: DecodeConfig, log: (msg: string) => void = 
     for (const variant of setting.variants.filter((v) => !variants || variants.includes(v))) {
       const model = resolveConfig({ ...setting.model, attention: variant })
       const params = initParams(buildLogitsGraph(model), 1) as Map<string, Float32Array>
-      const session = await DecoderSession.create({ config: model, params }, { threads: cfg.threads, provider: cfg.provider })
-      const recompute = await LogitsSession.create({ config: model, params }, { threads: cfg.threads, provider: cfg.provider })
+      const session = await DecoderSession.create({ config: model, params }, { threads: cfg.threads, provider: cfg.provider, attention: setting.attention })
+      const recompute = setting.recompute === false ? null : await LogitsSession.create({ config: model, params }, { threads: cfg.threads, provider: cfg.provider })
       for (const batch of setting.batches) {
         for (const context of setting.contexts) {
           const start = Math.max(1, context - cfg.steps - cfg.warmup)
           const prompt = (b: number) => Array.from({ length: start }, (_, i) => (i * 31 + b * 7) % model.vocab_size)
+          const p0 = nowMs()
           await session.prefill(Array.from({ length: batch }, (_, b) => prompt(b)))
+          const prefillMs = nowMs() - p0
           const ms: number[] = []
           for (let s = 0; session.pastLength < context; s++) {
             const t0 = nowMs()
@@ -87,7 +98,7 @@ export async function runDecode(cfg: DecodeConfig, log: (msg: string) => void = 
           const step = summarize(ms)
           const kvBytesPerToken = session.cacheBytes / batch / session.pastLength
           let full: Timing | null = null
-          if (batch === 1) {
+          if (batch === 1 && recompute) {
             const ctx = prompt(0).concat(Array.from({ length: context - start }, (_, i) => i % model.vocab_size))
             const rms: number[] = []
             await recompute.next(ctx) // warm-up
@@ -98,7 +109,7 @@ export async function runDecode(cfg: DecodeConfig, log: (msg: string) => void = 
             }
             full = summarize(rms)
           }
-          log(`${variant} batch ${batch} context ${context}: ${step.median.toFixed(2)} ms/step${full ? `, recompute ${full.median.toFixed(1)} ms` : ''}`)
+          log(`${variant} batch ${batch} context ${context}: ${step.median.toFixed(2)} ms/step (prefill of ${start} tokens ${prefillMs.toFixed(0)} ms)${full ? `, recompute ${full.median.toFixed(1)} ms` : ''}`)
           rows.push({
             setting: setting.name, variant, batch, context, step, tokensPerS: batch / (step.median / 1000),
             kvBytesPerToken, kvBytesPerTokenModel: session.cacheBytesPerToken,
@@ -107,7 +118,7 @@ export async function runDecode(cfg: DecodeConfig, log: (msg: string) => void = 
         }
       }
       await session.release()
-      await recompute.release()
+      await recompute?.release()
     }
   }
   return { config: cfg, rows }
