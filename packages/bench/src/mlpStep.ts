@@ -9,7 +9,7 @@
  * graph computes dL/dx). Both are credited with the same FLOPs (the MatMul FLOPs, counted exactly from the
  * graphs), so the ratio of their GFLOP/s is the generated step's throughput relative to MatMul-only.
  */
-import { Graph, Session, adamw, adamwScalars, grad, hostTensor, type HostTensor, initParams, momentNames, nextName, ops, type Tensor } from '@moas/tensor-core'
+import { Graph, Session, adamw, randomNormal, adamwScalars, grad, hostTensor, type HostTensor, initParams, momentNames, nextName, ops, type Tensor } from '@moas/tensor-core'
 import { matmulFlops } from './flops'
 import { type GraphProfile, profileGraph } from './profile'
 import type { Provider } from '@moas/tensor-core'
@@ -97,15 +97,6 @@ function layerShapes(cfg: Pick<MlpStepConfig, 'width' | 'hidden' | 'blocks'>): [
   return Array.from({ length: 2 * cfg.blocks }, (_, l) => (l % 2 === 0 ? [cfg.hidden, cfg.width] : [cfg.width, cfg.hidden]))
 }
 
-function randn(n: number, seed: number, std = 1): Float32Array {
-  // A cheap LCG + Box–Muller: values only need to be well scaled, not statistically perfect.
-  let s = seed >>> 0
-  const u = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) + 1) / 4294967297
-  const out = new Float32Array(n)
-  for (let i = 0; i < n; i++) out[i] = std * Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u())
-  return out
-}
-
 /** Feeds and a state-advancing runner for the generated step: each run feeds back the previous next.*. */
 async function prepareStep(cfg: MlpStepConfig, x: HostTensor, cot: HostTensor) {
   const graph = buildMlpStepGraph(cfg)
@@ -143,14 +134,14 @@ async function prepareMatMulOnly(cfg: MlpStepConfig, x: HostTensor, cot: HostTen
   const graph = buildMatMulOnlyGraph(cfg)
   const session = await Session.create(graph, { threads: cfg.threads, provider: cfg.provider })
   const feeds: Record<string, HostTensor> = { x, cotangent: cot }
-  layerShapes(cfg).forEach(([out, inp], l) => (feeds[`w${l}`] = hostTensor('float32', [out, inp], randn(out * inp, 100 + l, weightStd(inp)))))
+  layerShapes(cfg).forEach(([out, inp], l) => (feeds[`w${l}`] = hostTensor('float32', [out, inp], randomNormal(out * inp, 100 + l, weightStd(inp)))))
   return { graph, session, run: () => session.run(feeds), feeds: () => feeds }
 }
 
 export async function runMlpStep(cfg: MlpStepConfig, log: (msg: string) => void = () => {}, profile = false): Promise<MlpStepResult> {
   let profiles: MlpStepResult['profiles']
-  const x = hostTensor('float32', [cfg.rows, cfg.width], randn(cfg.rows * cfg.width, 1))
-  const cot = hostTensor('float32', [cfg.rows, cfg.width], randn(cfg.rows * cfg.width, 2, 1 / cfg.rows))
+  const x = hostTensor('float32', [cfg.rows, cfg.width], randomNormal(cfg.rows * cfg.width, 1))
+  const cot = hostTensor('float32', [cfg.rows, cfg.width], randomNormal(cfg.rows * cfg.width, 2, 1 / cfg.rows))
   const step = await prepareStep(cfg, x, cot)
   const base = await prepareMatMulOnly(cfg, x, cot)
   const flops = matmulFlops(step.graph)

@@ -5,7 +5,7 @@
  */
 import { type AttentionKernel, causalAttention, composedAttention, memoryEfficientAttention, useAttentionKernel } from '@moas/attention-schemes'
 import { type GptConfig, buildGpt, resolveConfig } from '@moas/gpt'
-import { Graph, type HostTensor, type Provider, Session, type Tensor, hostTensor, initParams, ops } from '@moas/tensor-core'
+import { Graph, type HostTensor, type Provider, Session, type Tensor, hostTensor, initParams, ops, randomNormal } from '@moas/tensor-core'
 import { liveNodes, matmulFlops } from './flops'
 
 export interface PrefillModelShape {
@@ -83,16 +83,8 @@ function coreGraph(job: PrefillJob): { graph: Graph; feeds: Record<string, HostT
   useAttentionKernel(g, KERNELS[job.kernel])
   const feeds: Record<string, HostTensor> = {}
   let seed = 1
-  const random = (n: number) => {
-    const a = new Float32Array(n)
-    for (let i = 0; i < n; i++) {
-      seed = (seed * 16807) % 2147483647
-      a[i] = seed / 2147483647 - 0.5
-    }
-    return a
-  }
   const input = (name: string, shape: number[]): Tensor => {
-    feeds[name] = hostTensor('float32', shape, random(shape.reduce((p, q) => p * q, 1)))
+    feeds[name] = hostTensor('float32', shape, randomNormal(shape.reduce((p, q) => p * q, 1), seed++, 0.3))
     return g.input(name, 'float32', shape)
   }
   const calls = coreCalls(job.variant, m)

@@ -1,16 +1,64 @@
-/** Parameter initialization from a seed: a small PRNG so the same seed gives the same weights everywhere. */
+/** Parameter initialization from a seed, and the PRNG behind it, so the same seed gives the same weights everywhere. */
 import type { Graph } from './graph'
 
-/** mulberry32: tiny, fast, and good enough for weight init and data sampling; state is one uint32. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
+/**
+ * mulberry32: a tiny 32-bit PRNG, the one generator of the project (weight init, data sampling, corpora,
+ * sampling, benchmark inputs). Our own generator rather than Math.random, so every platform draws the same
+ * numbers, and its whole state is one integer, trivially saved in a checkpoint for an exact resume.
+ */
+export class Mulberry32 {
+  private s: number
+
+  constructor(seed: number) {
+    if (!Number.isFinite(seed)) throw new RangeError(`seed must be a finite number, got ${seed}`)
+    this.s = seed >>> 0
+  }
+
+  /** Next uniform 32-bit unsigned integer. */
+  nextU32(): number {
+    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0)
     t = Math.imul(t ^ (t >>> 15), t | 1)
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+    return (t ^ (t >>> 14)) >>> 0
   }
+
+  /** Uniform float in [0, 1). */
+  next(): number {
+    return this.nextU32() / 4294967296
+  }
+
+  /** Uniform integer in [0, n), n ≤ 2^32. (Bias is below 2^-32·n: irrelevant at our sizes.) */
+  int(n: number): number {
+    return Math.floor(this.next() * n)
+  }
+
+  /** Uniform integer in [lo, hi] inclusive. */
+  range(lo: number, hi: number): number {
+    return lo + this.int(hi - lo + 1)
+  }
+
+  /** A uniformly chosen element. */
+  pick<T>(items: readonly T[]): T {
+    return items[this.int(items.length)]
+  }
+
+  /** The full generator state (a uint32); `Mulberry32.fromState(rng.state())` continues the same sequence. */
+  state(): number {
+    return this.s
+  }
+
+  static fromState(state: number): Mulberry32 {
+    if (!Number.isInteger(state) || state < 0 || state > 0xffffffff) {
+      throw new RangeError(`PRNG state must be a uint32, got ${state}`)
+    }
+    return new Mulberry32(state)
+  }
+}
+
+/** mulberry32 as a function: uniform floats in [0, 1) from `seed`. */
+export function mulberry32(seed: number): () => number {
+  const rng = new Mulberry32(seed)
+  return () => rng.next()
 }
 
 /** Standard normal samples by Box–Muller. */
@@ -41,5 +89,13 @@ export function initParams(graph: Graph, seed: number): Map<string, Float32Array
     else if (p.init.kind === 'normal') for (let i = 0; i < n; i++) arr[i] = normal() * (p.init as { std: number }).std
     out.set(p.tensor.name, arr)
   }
+  return out
+}
+
+/** `n` float32 samples of N(0, std²) from `seed` (benchmark inputs, test data). */
+export function randomNormal(n: number, seed: number, std = 1): Float32Array {
+  const normal = normalSampler(mulberry32(seed))
+  const out = new Float32Array(n)
+  for (let i = 0; i < n; i++) out[i] = std * normal()
   return out
 }

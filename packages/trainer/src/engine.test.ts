@@ -1,7 +1,7 @@
 import { resolveConfig } from '@moas/gpt'
 import { describe, expect, it } from 'vitest'
 import { BatchSampler } from './data/batches'
-import { Mulberry32 } from './data/prng'
+import { Mulberry32 } from '@moas/tensor-core'
 import { EvalSession, PAPER_OPTIM, TrainingSession, buildTrainingGraph, initialParams } from './engine'
 import { Xoshiro128 } from './noise'
 

@@ -1,5 +1,5 @@
 import { DataError } from './errors.js'
-import { Mulberry32 } from './prng.js'
+import { Mulberry32 } from '@moas/tensor-core'
 
 /** A batch of B sequences of T token ids, row-major [B, T], int64 as ONNX models take them. */
 export interface Batch {

@@ -1,4 +1,4 @@
-import { Mulberry32 } from './prng.js'
+import { Mulberry32 } from '@moas/tensor-core'
 
 /**
  * The synthetic corpus: a default dataset that needs no download and on which attention schemes
