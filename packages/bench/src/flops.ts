@@ -4,7 +4,7 @@
  * figure is the GEMM work (of nodes that reach an output), the part a fast step spends its time on, so GFLOP/s reads as "how close to
  * the MatMul roofline". Symbolic dims ('batch', 'seq', 'batch*seq') are bound through `dims`.
  */
-import type { Dim, Graph, Node } from '@moas/tensor-core'
+import { type Dim, Graph, type Node, type Tensor, ops } from '@moas/tensor-core'
 
 export function matmulFlops(graph: Graph, dims: Record<string, number> = {}): number {
   let total = 0
@@ -68,4 +68,35 @@ export function resolveDim(d: Dim, dims: Record<string, number>, where = ''): nu
     if (v === undefined) throw new Error(`matmulFlops: symbolic dim '${t}' (of '${d}'${where ? ` in node '${where}'` : ''}) has no size; pass it in dims, e.g. { ${t}: 12 }`)
     return p * v
   }, 1)
+}
+
+/**
+ * The GEMMs of `graph` alone: for every live MatMul one MatMul with operands of the same shapes (so the
+ * same broadcasting and the same exact FLOPs) and nothing else: no layout transposes, masks, softmax,
+ * elementwise backward or optimizer. The roofline a training step is measured against.
+ *
+ * Each GEMM reads its own graph inputs (`a<i>`, `b<i>`): distinct inputs keep ONNX Runtime from merging
+ * equal GEMMs. Feeding one buffer per shape under all its names costs no copies (onnxruntime-node wraps
+ * an input buffer in place). Each product is reduced to a scalar and the scalars summed into the one
+ * output `sum`: nothing can be pruned and no GEMM result is copied out; the reduction reads each product
+ * once, which the real step also does at least once.
+ */
+export function matmulOnlyGraph(graph: Graph, dims: Record<string, number> = {}): { graph: Graph; inputs: { name: string; shape: number[] }[] } {
+  const g = new Graph(`${graph.name}_matmul_only`)
+  const inputs: { name: string; shape: number[] }[] = []
+  const sums: Tensor[] = []
+  liveNodes(graph).forEach((node, i) => {
+    if (node.op === 'Gemm') throw new Error(`matmulOnlyGraph: Gemm node '${node.name}' is not supported (tensor-core emits MatMul)`)
+    if (node.op !== 'MatMul') return
+    const operand = (t: Tensor, name: string) => {
+      const shape = t.shape.map((d) => resolveDim(d, dims, node.name))
+      inputs.push({ name, shape })
+      return g.input(name, 'float32', shape)
+    }
+    const y = ops.matmul(operand(node.inputs[0]!, `a${i}`), operand(node.inputs[1]!, `b${i}`))
+    sums.push(ops.reduceSum(y, y.shape.map((_, d) => d)))
+  })
+  if (!sums.length) throw new Error(`matmulOnlyGraph: graph '${graph.name}' has no live MatMul`)
+  g.output('sum', ops.sum(sums))
+  return { graph: g, inputs }
 }

@@ -9,9 +9,9 @@
  */
 import { type GptConfig, kvCacheBytesPerToken, paramCounts } from '@moas/gpt'
 import { PAPER_OPTIM, TrainingSession, Xoshiro128, initialParams } from '@moas/trainer'
-import { matmulFlops } from './flops'
+import { matmulFlops, matmulOnlyGraph } from './flops'
 import { PAPER_VOCAB, TRAIN_VARIANTS, paperConfig } from './paper'
-import type { Provider } from '@moas/tensor-core'
+import { type HostTensor, Mulberry32, type Provider, Session, hostTensor, randomNormal } from '@moas/tensor-core'
 import { mdTable } from './report'
 import { type Timing, nowMs, summarize } from './stats'
 
@@ -37,16 +37,26 @@ export interface TrainStepRow {
   params: number
   /** MatMul GFLOP of one training step (exact, from the graph). */
   gflop: number
+  /** MatMul nodes of the step (the GEMMs the MatMul-only graph runs). */
+  gemms: number
   step: Timing
+  /** The same GEMMs alone (matmulOnlyGraph of the training graph), measured in the same rotation. */
+  matmulOnly: Timing
+  /** matmulOnly median / step median: the step's throughput as a fraction of its GEMMs' alone. */
+  roofline: number
   tokensPerS: number
   gflops: number
   /** This variant's median ms / the median of the mha steps interleaved with it; null without mha. */
   vsMha: number | null
+  /** This variant's MatMul FLOPs / mha's (null without mha): the ratio its time over mha would have at equal efficiency. */
+  flopRatio: number | null
   kvBytesPerToken: number
   /** Session creation (graph build + serialization + ONNX Runtime optimization), ms. */
   setupMs: number
   /** Median ms the trainer spends per step drawing dropout noise in JS (not part of `step`). */
   noiseMs: number
+  /** noiseMs / step median. */
+  noiseShare: number
   noiseValues: number
 }
 
@@ -58,22 +68,46 @@ export interface TrainStepResult {
 
 /** Uniform random token ids: their values do not change the work, they only need to be valid. */
 function randomTokens(n: number, vocab: number, seed: number): BigInt64Array {
-  const out = new BigInt64Array(n)
-  let s = seed >>> 0
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0
-    out[i] = BigInt(Math.floor((s / 4294967296) * vocab))
-  }
-  return out
+  const rng = new Mulberry32(seed)
+  return BigInt64Array.from({ length: n }, () => BigInt(rng.int(vocab)))
 }
 
-/** The trainer's own TrainingSession for one variant: `step()` runs one fused update (next.* fed back inside). */
+/**
+ * The variant's GEMMs alone (matmulOnlyGraph of its training graph), timed as session.run like the step.
+ * One random buffer per distinct shape, fed under every input of that shape.
+ */
+async function prepareMatMulOnly(variant: string, trainGraph: TrainingSession['graph'], cfg: TrainStepConfig) {
+  const { graph, inputs } = matmulOnlyGraph(trainGraph)
+  const flops = matmulFlops(graph)
+  if (flops !== matmulFlops(trainGraph)) throw new Error(`train-step ${variant}: the MatMul-only graph does ${flops} FLOPs, the step ${matmulFlops(trainGraph)}; the comparison would be unfair`)
+  const session = await Session.create(graph, { threads: cfg.threads, provider: cfg.provider })
+  const byShape = new Map<string, HostTensor>()
+  const feeds: Record<string, HostTensor> = {}
+  for (const { name, shape } of inputs) {
+    const key = shape.join('x')
+    if (!byShape.has(key)) byShape.set(key, hostTensor('float32', shape, randomNormal(shape.reduce((a, b) => a * b, 1), byShape.size + 1, 0.1)))
+    feeds[name] = byShape.get(key)!
+  }
+  const ms: number[] = []
+  const step = async (timed: boolean) => {
+    const t0 = nowMs()
+    await session.run(feeds)
+    if (timed) ms.push(nowMs() - t0)
+  }
+  return { step, ms, gemms: inputs.length / 2, release: () => session.release() }
+}
+
+/**
+ * The trainer's own TrainingSession for one variant (`step()` runs one fused update, next.* fed back
+ * inside), and the MatMul-only graph of the same GEMMs beside it.
+ */
 async function prepareVariant(variant: string, cfg: TrainStepConfig) {
   const model = paperConfig(variant, cfg.vocab)
   const t0 = nowMs()
   const session = await TrainingSession.create(model, { batch: cfg.batch, seq: cfg.seq, optim: PAPER_OPTIM, threads: cfg.threads, provider: cfg.provider }, { params: initialParams(model, 1), noise: new Xoshiro128(1) })
   const setupMs = nowMs() - t0
   const graph = session.graph
+  const matmulOnly = await prepareMatMulOnly(variant, graph, cfg)
   const n = cfg.batch * cfg.seq
   const x = randomTokens(n, cfg.vocab, 1)
   const y = randomTokens(n, cfg.vocab, 2)
@@ -92,52 +126,87 @@ async function prepareVariant(variant: string, cfg: TrainStepConfig) {
       noiseMs.push(session.lastTiming.noiseMs)
     }
   }
-  for (let i = 0; i < cfg.warmup; i++) await step(false)
-  const row = (samples: number[]): Omit<TrainStepRow, 'vsMha'> => {
-    const timing = summarize(samples)
+  for (let i = 0; i < cfg.warmup; i++) {
+    await step(false)
+    await matmulOnly.step(false)
+  }
+  const row = (): Omit<TrainStepRow, 'vsMha' | 'flopRatio'> => {
+    const timing = summarize(ms)
+    const mm = summarize(matmulOnly.ms)
     const flops = matmulFlops(graph)
+    const noise = summarize(noiseMs).median
     return {
-      variant, params: paramCounts(model).total, gflop: flops / 1e9, step: timing,
-      tokensPerS: (cfg.batch * cfg.seq) / (timing.median / 1000), gflops: flops / 1e9 / (timing.median / 1000),
-      kvBytesPerToken: kvCacheBytesPerToken(model), setupMs, noiseMs: summarize(noiseMs).median, noiseValues: session.noisePerPass,
+      variant, params: paramCounts(model).total, gflop: flops / 1e9, gemms: matmulOnly.gemms, step: timing, matmulOnly: mm,
+      roofline: mm.median / timing.median, tokensPerS: n / (timing.median / 1000), gflops: flops / 1e9 / (timing.median / 1000),
+      kvBytesPerToken: kvCacheBytesPerToken(model), setupMs, noiseMs: noise, noiseShare: noise / timing.median, noiseValues: session.noisePerPass,
     }
   }
-  return { variant, step, ms, row, release: () => session.release() }
+  const release = async () => {
+    await session.release()
+    await matmulOnly.release()
+  }
+  return { variant, step, ms, matmulOnly, row, release }
 }
 
 export async function runTrainStep(cfg: TrainStepConfig, log: (msg: string) => void = () => {}): Promise<TrainStepResult> {
-  const rows: TrainStepRow[] = []
   // mha stays alive and alternates step by step with each other variant in turn, so every "vs mha" ratio
-  // compares runs taken under the same background load. Only two sessions exist at a time (each holds its
-  // own activation arena: 1.7 GiB for mha, 3.3 GiB for moas).
+  // compares runs taken under the same background load; each variant's MatMul-only graph runs in the same
+  // rotation. Only two training sessions exist at a time (each holds its own activation arena: 1.7 GiB
+  // for mha, 3.3 GiB for moas).
   const mha = cfg.variants.includes('mha') ? await prepareVariant('mha', cfg) : null
   const others = cfg.variants.filter((v) => v !== 'mha')
-  const pairs: { row: Omit<TrainStepRow, 'vsMha'>; mhaMs: number[] }[] = []
+  const pairs: { row: Omit<TrainStepRow, 'vsMha' | 'flopRatio'>; mhaMs: number[] }[] = []
   for (const v of mha && others.length === 0 ? [] : others) {
     const r = await prepareVariant(v, cfg)
     const mhaFrom = mha?.ms.length ?? 0
     for (let i = 0; i < cfg.reps; i++) {
-      const order = mha ? (i % 2 === 0 ? [mha, r] : [r, mha]) : [r]
-      for (const x of order) await x.step(true)
+      const runs = [(t: boolean) => r.step(t), (t: boolean) => r.matmulOnly.step(t), ...(mha ? [(t: boolean) => mha.step(t), (t: boolean) => mha.matmulOnly.step(t)] : [])]
+      // Rotate the order so no measurement always follows the same one's allocations.
+      for (let j = 0; j < runs.length; j++) await runs[(i + j) % runs.length](true)
     }
     await r.release()
-    const row = r.row(r.ms)
+    const row = r.row()
     pairs.push({ row, mhaMs: mha ? mha.ms.slice(mhaFrom) : [] })
-    log(`${v}: ${row.step.median.toFixed(0)} ms/step median of ${cfg.reps}${mha ? `, mha alongside ${summarize(mha.ms.slice(mhaFrom)).median.toFixed(0)} ms` : ''} (setup ${(row.setupMs / 1000).toFixed(1)} s)`)
+    log(`${v}: ${row.step.median.toFixed(0)} ms/step, MatMul-only ${row.matmulOnly.median.toFixed(0)} ms (${row.roofline.toFixed(2)}), median of ${cfg.reps}${mha ? `; mha alongside ${summarize(mha.ms.slice(mhaFrom)).median.toFixed(0)} ms` : ''} (setup ${(row.setupMs / 1000).toFixed(1)} s)`)
   }
+  const rows: TrainStepRow[] = []
+  let mhaGflop: number | null = null
   if (mha) {
-    if (others.length === 0) for (let i = 0; i < cfg.reps; i++) await mha.step(true)
+    if (others.length === 0)
+      for (let i = 0; i < cfg.reps; i++) {
+        await mha.step(true)
+        await mha.matmulOnly.step(true)
+      }
     await mha.release()
     // mha's own row pools every mha step of the run.
-    const row = mha.row(mha.ms)
-    rows.push({ ...row, vsMha: 1 })
-    log(`mha: ${row.step.median.toFixed(0)} ms/step median of ${mha.ms.length}`)
+    const row = mha.row()
+    mhaGflop = row.gflop
+    rows.push({ ...row, vsMha: 1, flopRatio: 1 })
+    log(`mha: ${row.step.median.toFixed(0)} ms/step, MatMul-only ${row.matmulOnly.median.toFixed(0)} ms (${row.roofline.toFixed(2)}), median of ${mha.ms.length}`)
   }
-  for (const p of pairs) rows.push({ ...p.row, vsMha: p.mhaMs.length ? p.row.step.median / summarize(p.mhaMs).median : null })
+  for (const p of pairs)
+    rows.push({ ...p.row, vsMha: p.mhaMs.length ? p.row.step.median / summarize(p.mhaMs).median : null, flopRatio: mhaGflop === null ? null : p.row.gflop / mhaGflop })
   rows.sort((a, b) => cfg.variants.indexOf(a.variant) - cfg.variants.indexOf(b.variant))
   const { attention: _, ...model } = paperConfig('mha', cfg.vocab)
   return { config: cfg, model, rows }
 }
+
+/** Issue 9's goals for the step: mha at ≥ 0.8 of its MatMul-only time, each variant's cost over mha within 1.1× its FLOP ratio, dropout noise ≤ 5 % of a step. */
+export const STEP_GOALS = { mhaRoofline: 0.8, flopRatioSlack: 1.1, noiseShare: 0.05 }
+
+/** The issue 9 goals a row meets or misses, as short phrases. */
+export function stepGoals(r: TrainStepRow): { text: string; met: boolean }[] {
+  const out: { text: string; met: boolean }[] = []
+  if (r.variant === 'mha') out.push({ text: `MatMul-only fraction ${r.roofline.toFixed(2)} (goal ≥ ${STEP_GOALS.mhaRoofline})`, met: r.roofline >= STEP_GOALS.mhaRoofline })
+  else if (r.vsMha !== null && r.flopRatio !== null) {
+    const slack = r.vsMha / r.flopRatio
+    out.push({ text: `time/FLOP ratio over mha ${slack.toFixed(2)} (goal ≤ ${STEP_GOALS.flopRatioSlack})`, met: slack <= STEP_GOALS.flopRatioSlack })
+  }
+  out.push({ text: `noise ${(100 * r.noiseShare).toFixed(1)} % of a step (goal ≤ ${100 * STEP_GOALS.noiseShare} %)`, met: r.noiseShare <= STEP_GOALS.noiseShare })
+  return out
+}
+
+const stepGoalNote = (r: TrainStepRow) => stepGoals(r).map((g) => `${g.text}: ${g.met ? 'met' : 'NOT met'}`).join('; ')
 
 const goalNote = (r: TrainStepRow) => {
   const g = TRAIN_GOALS[r.variant]
@@ -149,25 +218,28 @@ const goalNote = (r: TrainStepRow) => {
 export function describeTrainStep(r: TrainStepResult): string {
   const c = r.config
   const lines = [
-    `train-step: paper config (batch ${c.batch} × ${c.seq} tokens, vocab ${c.vocab}, ${r.model.n_layer} layers, ${r.model.n_head} heads, ${r.model.n_embd} wide, dropout ${r.model.dropout}); fused forward + backward + AdamW, one session.run; warmup ${c.warmup}, median of ${c.reps} (mha: of all its steps, taken alternately with each other variant; "vs mha" compares each variant with the mha steps interleaved with it)`,
-    `  graph: @moas/trainer's TrainingSession (buildTrainingGraph); ms/step = session.run; noise = the trainer's JS dropout-noise draw per step (extra); GFLOP/s = exact MatMul FLOPs of the graph / median`,
-    `  ${'variant'.padEnd(12)} ${'params'.padStart(9)} ${'ms/step'.padStart(8)} ${'min–max'.padStart(13)} ${'tokens/s'.padStart(9)} ${'GFLOP'.padStart(7)} ${'GFLOP/s'.padStart(8)} ${'vs mha'.padStart(7)} ${'noise ms'.padStart(9)}`,
+    `train-step: paper config (batch ${c.batch} × ${c.seq} tokens, vocab ${c.vocab}, ${r.model.n_layer} layers, ${r.model.n_head} heads, ${r.model.n_embd} wide, dropout ${r.model.dropout}); fused forward + backward + AdamW, one session.run; warmup ${c.warmup}, median of ${c.reps} (mha: of all its steps, taken in rotation with each other variant; "vs mha" compares each variant with the mha steps interleaved with it)`,
+    `  graph: @moas/trainer's TrainingSession (buildTrainingGraph); ms/step = session.run; MatMul-only = the same GEMMs alone (same shapes, same FLOPs), in the same rotation; of MM = MatMul-only ms / step ms; FLOP ratio = MatMul FLOPs / mha's; noise = the trainer's JS dropout-noise draw per step (extra)`,
+    `  ${'variant'.padEnd(12)} ${'params'.padStart(10)} ${'ms/step'.padStart(8)} ${'min–max'.padStart(11)} ${'MM ms'.padStart(6)} ${'of MM'.padStart(6)} ${'GFLOP'.padStart(6)} ${'GFLOP/s'.padStart(8)} ${'vs mha'.padStart(7)} ${'FLOP×'.padStart(6)} ${'noise'.padStart(6)}`,
   ]
   for (const row of r.rows)
     lines.push(
-      `  ${row.variant.padEnd(12)} ${row.params.toLocaleString('en-US').padStart(9)} ${row.step.median.toFixed(0).padStart(8)} ${`${row.step.min.toFixed(0)}–${row.step.max.toFixed(0)}`.padStart(13)} ${row.tokensPerS.toFixed(0).padStart(9)} ${row.gflop.toFixed(1).padStart(7)} ${row.gflops.toFixed(1).padStart(8)} ${row.vsMha === null ? '      -' : `${row.vsMha.toFixed(2)}×`.padStart(7)} ${row.noiseMs.toFixed(0).padStart(9)}  ${goalNote(row)}`,
+      `  ${row.variant.padEnd(12)} ${row.params.toLocaleString('en-US').padStart(10)} ${row.step.median.toFixed(0).padStart(8)} ${`${row.step.min.toFixed(0)}–${row.step.max.toFixed(0)}`.padStart(11)} ${row.matmulOnly.median.toFixed(0).padStart(6)} ${row.roofline.toFixed(2).padStart(6)} ${row.gflop.toFixed(1).padStart(6)} ${row.gflops.toFixed(1).padStart(8)} ${row.vsMha === null ? '-'.padStart(7) : `${row.vsMha.toFixed(2)}×`.padStart(7)} ${row.flopRatio === null ? '-'.padStart(6) : `${row.flopRatio.toFixed(2)}×`.padStart(6)} ${`${row.noiseMs.toFixed(0)} ms`.padStart(6)}`,
     )
+  lines.push('  goals (issue 9 §3):')
+  for (const row of r.rows) lines.push(`    ${row.variant.padEnd(12)} ${[stepGoalNote(row), goalNote(row)].filter(Boolean).join('; ')}`)
   return lines.join('\n')
 }
 
 export function trainStepMarkdown(r: TrainStepResult): string {
   const c = r.config
   return [
-    `Paper config: batch ${c.batch} × ${c.seq} tokens, vocab ${c.vocab}, ${r.model.n_layer} layers, ${r.model.n_head} heads, ${r.model.n_embd} wide, dropout ${r.model.dropout}. One fused session.run (forward + backward + AdamW) per step (@moas/trainer's TrainingSession); ms/step is session.run, "noise ms" the trainer's JS dropout-noise draw per step on top of it; warmup ${c.warmup}, median of ${c.reps}. mha runs alternately with each other variant in turn: its row pools all its steps, and "vs mha" compares each variant with the mha steps interleaved with it. GFLOP = exact MatMul FLOPs of the training graph.`,
+    `Paper config: batch ${c.batch} × ${c.seq} tokens, vocab ${c.vocab}, ${r.model.n_layer} layers, ${r.model.n_head} heads, ${r.model.n_embd} wide, dropout ${r.model.dropout}. One fused session.run (forward + backward + AdamW) per step (@moas/trainer's TrainingSession); ms/step is session.run, "noise ms" the trainer's JS dropout-noise draw per step on top of it; warmup ${c.warmup}, median of ${c.reps}. "MatMul-only" runs the same GEMMs alone (every MatMul of the training graph with its operand shapes, so the same FLOPs; no transposes, masks, softmax, elementwise backward or optimizer), in the same rotation as the steps; "of MatMul-only" is its time over the step's. mha runs in rotation with each other variant in turn: its row pools all its steps, and "vs mha" compares each variant with the mha steps interleaved with it; "FLOP ratio" is the variant's MatMul FLOPs over mha's, the ratio "vs mha" would have at equal efficiency.`,
     '',
-    mdTable(['variant', 'params', 'ms/step median (min–max)', 'tokens/s', 'GFLOP/step', 'GFLOP/s', 'vs mha', 'noise ms', 'goal'], r.rows.map((row) => [
-      row.variant, row.params.toLocaleString('en-US'), `${row.step.median.toFixed(0)} (${row.step.min.toFixed(0)}–${row.step.max.toFixed(0)})`, row.tokensPerS.toFixed(0),
-      row.gflop.toFixed(1), row.gflops.toFixed(1), row.vsMha === null ? '-' : `${row.vsMha.toFixed(2)}×`, row.noiseMs.toFixed(0), goalNote(row) || '-',
+    mdTable(['variant', 'params', 'ms/step median (min–max)', 'MatMul-only ms', 'of MatMul-only', 'GFLOP/step', 'GFLOP/s', 'vs mha', 'FLOP ratio', 'noise ms', 'goals'], r.rows.map((row) => [
+      row.variant, row.params.toLocaleString('en-US'), `${row.step.median.toFixed(0)} (${row.step.min.toFixed(0)}–${row.step.max.toFixed(0)})`, row.matmulOnly.median.toFixed(0), row.roofline.toFixed(2),
+      row.gflop.toFixed(1), row.gflops.toFixed(1), row.vsMha === null ? '-' : `${row.vsMha.toFixed(2)}×`, row.flopRatio === null ? '-' : `${row.flopRatio.toFixed(2)}×`, row.noiseMs.toFixed(0),
+      [stepGoalNote(row), goalNote(row)].filter(Boolean).join('; '),
     ])),
   ].join('\n')
 }
