@@ -8,6 +8,7 @@ import { PAPER_OPTIM, buildTrainingGraph } from '@moas/trainer'
 import { liveNodes, matmulFlops, matmulOnlyGraph, resolveDim } from './flops'
 import { buildMatMulOnlyGraph, buildMlpStepGraph } from './mlpStep'
 import { opCounts, readOnnxGraph } from './onnxInspect'
+import { syntheticFeeds } from './profile'
 import { summarize } from './stats'
 
 const small = { rows: 6, width: 4, hidden: 5, blocks: 2 }
@@ -113,6 +114,28 @@ describe('matmulOnlyGraph (the train-step roofline)', () => {
     expect(matmulFlops(graph)).toBe(matmulFlops(train))
     expect(graph.nodes.filter((n) => n.op === 'MatMul').length).toBe(liveNodes(train).filter((n) => n.op === 'MatMul').length)
     expect(new Set(graph.nodes.map((n) => n.op))).toEqual(new Set(['MatMul', 'ReduceSum', 'Sum', 'Identity'])) // Identity: the named output
+  })
+})
+
+describe('syntheticFeeds (profiling a graph without its driver)', () => {
+  it('fills every input and parameter with valid values: token ids in range, noise, scalars 1, params by their init', async () => {
+    const cfg = resolveConfig({ vocab_size: 11, attention: 'mha', dropout: 0.1 }, 'smoke')
+    const train = buildTrainingGraph(cfg, { batch: 2, seq: 8, optim: PAPER_OPTIM }).graph
+    const feeds = syntheticFeeds(train, 11)
+    for (const t of [...train.inputs, ...train.params.map((p) => p.tensor)]) {
+      expect(feeds[t.name].dtype).toBe(t.dtype)
+      expect(feeds[t.name].shape).toEqual(t.shape)
+    }
+    const ids = [...train.inputs].filter((t) => t.dtype === 'int64').flatMap((t) => Array.from(feeds[t.name].data as BigInt64Array, Number))
+    expect(Math.min(...ids)).toBeGreaterThanOrEqual(0)
+    expect(Math.max(...ids)).toBeLessThan(11)
+    expect(train.inputs.some((t) => t.dtype === 'uint16')).toBe(true)
+    // The training graph runs on them and gives a finite loss.
+    const out = await (await Session.create(train)).run(feeds, ['loss'])
+    expect(Number.isFinite(out.loss.data[0] as number)).toBe(true)
+    const bad = new Graph('sym')
+    bad.input('x', 'float32', ['batch', 3])
+    expect(() => syntheticFeeds(bad, 1)).toThrow(/symbolic dim 'batch'/)
   })
 })
 

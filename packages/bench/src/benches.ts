@@ -86,9 +86,12 @@ export const BENCHES = {
     about: 'training step per attention variant at the paper config (ms/iter, tokens/s, GFLOP/s, vs mha)',
     run: async (ctx) => {
       const t = await import('./trainStep')
-      const cfg = { ...t.TRAIN_STEP_DEFAULTS, threads: ctx.threads, provider: ctx.provider, ...(ctx.variants ? { variants: ctx.variants } : {}), ...(ctx.reps ? { reps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
+      const { formatProfile } = await import('./profile')
+      const cfg = { ...t.TRAIN_STEP_DEFAULTS, threads: ctx.threads, provider: ctx.provider, profile: ctx.profile, ...(ctx.variants ? { variants: ctx.variants } : {}), ...(ctx.reps ? { reps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
       const r = await t.runTrainStep(cfg, (msg) => ctx.progress('train-step', msg))
-      return { text: t.describeTrainStep(r), markdown: t.trainStepMarkdown(r), result: r }
+      let text = t.describeTrainStep(r)
+      for (const [variant, p] of Object.entries(r.profiles ?? {})) text += `\n\n  ONNX Runtime profile, ${variant} step:\n${formatProfile({ ...p, optimizedNodes: [] })}`
+      return { text, markdown: t.trainStepMarkdown(r), result: r }
     },
   },
   'torch-step': {

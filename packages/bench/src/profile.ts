@@ -8,7 +8,7 @@ import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { type Graph, type HostTensor, serialize } from '@moas/tensor-core'
+import { type Graph, type HostTensor, Mulberry32, hostTensor, initParams, randomNormal, serialize } from '@moas/tensor-core'
 import { type OnnxNode, opCounts, readOnnxGraph } from './onnxInspect'
 
 export interface ProfileRow {
@@ -100,6 +100,29 @@ export async function profileGraph(graph: Graph, feeds: Record<string, HostTenso
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
+}
+
+/**
+ * Feeds for any graph, to profile it without the code that normally drives it: parameters from their
+ * declared init, int64 inputs uniform in [0, intBound) (token ids), uint16 inputs uniform (dropout noise),
+ * float scalars 1 (learning rate, bias corrections), other float inputs N(0, 0.02²) (Adam moments, data).
+ */
+export function syntheticFeeds(graph: Graph, intBound: number, seed = 1): Record<string, HostTensor> {
+  const feeds: Record<string, HostTensor> = {}
+  const rng = new Mulberry32(seed)
+  for (const [name, data] of initParams(graph, seed)) feeds[name] = hostTensor(data instanceof Float64Array ? 'float64' : 'float32', graph.params.find((p) => p.tensor.name === name)!.tensor.shape as number[], data)
+  for (const t of graph.inputs) {
+    const shape = t.shape.map((d) => {
+      if (typeof d !== 'number') throw new Error(`syntheticFeeds: input '${t.name}' has the symbolic dim '${d}'; build the graph with static sizes`)
+      return d
+    })
+    const n = shape.reduce((a, b) => a * b, 1)
+    if (t.dtype === 'int64') feeds[t.name] = hostTensor('int64', shape, BigInt64Array.from({ length: n }, () => BigInt(rng.int(intBound))))
+    else if (t.dtype === 'uint16') feeds[t.name] = hostTensor('uint16', shape, Uint16Array.from({ length: n }, () => rng.int(65536)))
+    else if (t.dtype === 'float32') feeds[t.name] = hostTensor('float32', shape, n === 1 ? [1] : randomNormal(n, rng.nextU32(), 0.02))
+    else throw new Error(`syntheticFeeds: input '${t.name}' has dtype ${t.dtype}, which this helper does not fill`)
+  }
+  return feeds
 }
 
 export function formatProfile(p: GraphProfile, topNodes = 12): string {

@@ -12,6 +12,7 @@ import { PAPER_OPTIM, TrainingSession, Xoshiro128, initialParams } from '@moas/t
 import { matmulFlops, matmulOnlyGraph } from './flops'
 import { PAPER_VOCAB, TRAIN_VARIANTS, paperConfig } from './paper'
 import { type HostTensor, Mulberry32, type Provider, Session, hostTensor, randomNormal } from '@moas/tensor-core'
+import { type GraphProfile, profileGraph, syntheticFeeds } from './profile'
 import { mdTable } from './report'
 import { type Timing, nowMs, summarize } from './stats'
 
@@ -28,6 +29,8 @@ export interface TrainStepConfig {
   warmup: number
   reps: number
   threads: number
+  /** Also run each variant's step under ONNX Runtime's profiler (kernel time per op type and scope). */
+  profile?: boolean
 }
 
 export const TRAIN_STEP_DEFAULTS: Omit<TrainStepConfig, 'threads'> = { variants: [...TRAIN_VARIANTS], batch: 12, seq: 256, vocab: PAPER_VOCAB, warmup: 1, reps: 5 }
@@ -64,6 +67,8 @@ export interface TrainStepResult {
   config: TrainStepConfig
   model: Omit<GptConfig, 'attention'>
   rows: TrainStepRow[]
+  /** With `profile`: per variant, where the step's kernel time goes. */
+  profiles?: Record<string, Omit<GraphProfile, 'optimizedNodes'>>
 }
 
 /** Uniform random token ids: their values do not change the work, they only need to be valid. */
@@ -145,7 +150,12 @@ async function prepareVariant(variant: string, cfg: TrainStepConfig) {
     await session.release()
     await matmulOnly.release()
   }
-  return { variant, step, ms, matmulOnly, row, release }
+  // Profiled after the timing, on a fresh session of the same graph with synthetic feeds.
+  const profile = async (): Promise<Omit<GraphProfile, 'optimizedNodes'>> => {
+    const { optimizedNodes: _, ...p } = await profileGraph(graph, syntheticFeeds(graph, cfg.vocab), { threads: cfg.threads, runs: 2 })
+    return p
+  }
+  return { variant, step, ms, matmulOnly, row, release, profile }
 }
 
 export async function runTrainStep(cfg: TrainStepConfig, log: (msg: string) => void = () => {}): Promise<TrainStepResult> {
@@ -156,6 +166,12 @@ export async function runTrainStep(cfg: TrainStepConfig, log: (msg: string) => v
   const mha = cfg.variants.includes('mha') ? await prepareVariant('mha', cfg) : null
   const others = cfg.variants.filter((v) => v !== 'mha')
   const pairs: { row: Omit<TrainStepRow, 'vsMha' | 'flopRatio'>; mhaMs: number[] }[] = []
+  const profiles: Record<string, Omit<GraphProfile, 'optimizedNodes'>> = {}
+  const profileOf = async (r: { variant: string; profile: () => Promise<Omit<GraphProfile, 'optimizedNodes'>> }) => {
+    if (!cfg.profile) return
+    log(`${r.variant}: profiling the step (ONNX Runtime profiler)`)
+    profiles[r.variant] = await r.profile()
+  }
   for (const v of mha && others.length === 0 ? [] : others) {
     const r = await prepareVariant(v, cfg)
     const mhaFrom = mha?.ms.length ?? 0
@@ -165,6 +181,7 @@ export async function runTrainStep(cfg: TrainStepConfig, log: (msg: string) => v
       for (let j = 0; j < runs.length; j++) await runs[(i + j) % runs.length](true)
     }
     await r.release()
+    await profileOf(r)
     const row = r.row()
     pairs.push({ row, mhaMs: mha ? mha.ms.slice(mhaFrom) : [] })
     log(`${v}: ${row.step.median.toFixed(0)} ms/step, MatMul-only ${row.matmulOnly.median.toFixed(0)} ms (${row.roofline.toFixed(2)}), median of ${cfg.reps}${mha ? `; mha alongside ${summarize(mha.ms.slice(mhaFrom)).median.toFixed(0)} ms` : ''} (setup ${(row.setupMs / 1000).toFixed(1)} s)`)
@@ -178,6 +195,7 @@ export async function runTrainStep(cfg: TrainStepConfig, log: (msg: string) => v
         await mha.matmulOnly.step(true)
       }
     await mha.release()
+    await profileOf(mha)
     // mha's own row pools every mha step of the run.
     const row = mha.row()
     mhaGflop = row.gflop
@@ -188,7 +206,7 @@ export async function runTrainStep(cfg: TrainStepConfig, log: (msg: string) => v
     rows.push({ ...p.row, vsMha: p.mhaMs.length ? p.row.step.median / summarize(p.mhaMs).median : null, flopRatio: mhaGflop === null ? null : p.row.gflop / mhaGflop })
   rows.sort((a, b) => cfg.variants.indexOf(a.variant) - cfg.variants.indexOf(b.variant))
   const { attention: _, ...model } = paperConfig('mha', cfg.vocab)
-  return { config: cfg, model, rows }
+  return { config: cfg, model, rows, ...(cfg.profile ? { profiles } : {}) }
 }
 
 /** Issue 9's goals for the step: mha at ≥ 0.8 of its MatMul-only time, each variant's cost over mha within 1.1× its FLOP ratio, dropout noise ≤ 5 % of a step. */
