@@ -29,6 +29,10 @@ export interface TorchStepRow {
   params: number
   step: Timing
   tokensPerS: number
+  /** moas's own training step of the same variant, measured in the same run right after PyTorch's. */
+  moas: Timing | null
+  /** PyTorch median / moas median: how many times faster moas's step is. */
+  speedup: number | null
 }
 
 export interface TorchStepResult {
@@ -62,7 +66,7 @@ export async function runTorchStep(cfg: TorchStepConfig, log: (msg: string) => v
         torch = r.torch
         blas = r.blas
         const step = summarize(r.ms)
-        rows.push({ variant: r.variant, params: r.params, step, tokensPerS: (cfg.batch * cfg.seq) / (step.median / 1000) })
+        rows.push({ variant: r.variant, params: r.params, step, tokensPerS: (cfg.batch * cfg.seq) / (step.median / 1000), moas: null, speedup: null })
         log(`${r.variant}: ${step.median.toFixed(0)} ms/step (PyTorch ${r.torch}, BLAS ${r.blas.join(', ') || 'unknown'})`)
       }
     })
@@ -70,6 +74,14 @@ export async function runTorchStep(cfg: TorchStepConfig, log: (msg: string) => v
     child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`torch-step: ${python} ${SCRIPT} exited with ${code}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`))))
     child.stdin.end(JSON.stringify(job))
   })
+  // The ratio users ask for: moas's step of the same variants, same batch, threads and repetitions, in this run.
+  log('timing moas\'s training step of the same variants (train-step) for the ratio')
+  const { runTrainStep, TRAIN_STEP_DEFAULTS } = await import('./trainStep')
+  const moas = await runTrainStep({ ...TRAIN_STEP_DEFAULTS, variants: cfg.variants, batch: cfg.batch, seq: cfg.seq, warmup: cfg.warmup, reps: cfg.reps, threads: cfg.threads }, log)
+  for (const row of rows) {
+    const m = moas.rows.find((r) => r.variant === row.variant)
+    if (m) Object.assign(row, { moas: m.step, speedup: row.step.median / m.step.median })
+  }
   return { config: cfg, python, torch, blas, rows }
 }
 
@@ -78,19 +90,23 @@ export function describeTorchStep(r: TorchStepResult): string {
   const lines = [
     `torch-step: PyTorch reference model (tools/reference), paper config, batch ${c.batch} × ${c.seq}; forward + backward + torch.optim.AdamW step; warmup ${c.warmup}, median of ${c.reps}`,
     `  PyTorch ${r.torch} (${r.python}), ${c.threads} threads, BLAS: ${r.blas.join(', ') || 'unknown'}`,
-    `  ${'variant'.padEnd(12)} ${'params'.padStart(11)} ${'ms/step'.padStart(8)} ${'min–max'.padStart(13)} ${'tokens/s'.padStart(9)}`,
+    `  moas ms = @moas/trainer's step of the same variant measured in the same run (train-step); ratio = PyTorch / moas`,
+    `  ${'variant'.padEnd(12)} ${'params'.padStart(11)} ${'ms/step'.padStart(8)} ${'min–max'.padStart(13)} ${'tokens/s'.padStart(9)} ${'moas ms'.padStart(8)} ${'ratio'.padStart(6)}`,
   ]
   for (const row of r.rows)
-    lines.push(`  ${row.variant.padEnd(12)} ${row.params.toLocaleString('en-US').padStart(11)} ${row.step.median.toFixed(0).padStart(8)} ${`${row.step.min.toFixed(0)}–${row.step.max.toFixed(0)}`.padStart(13)} ${row.tokensPerS.toFixed(0).padStart(9)}`)
+    lines.push(`  ${row.variant.padEnd(12)} ${row.params.toLocaleString('en-US').padStart(11)} ${row.step.median.toFixed(0).padStart(8)} ${`${row.step.min.toFixed(0)}–${row.step.max.toFixed(0)}`.padStart(13)} ${row.tokensPerS.toFixed(0).padStart(9)} ${(row.moas ? row.moas.median.toFixed(0) : '-').padStart(8)} ${(row.speedup === null ? '-' : `${row.speedup.toFixed(2)}×`).padStart(6)}`)
   return lines.join('\n')
 }
 
 export function torchStepMarkdown(r: TorchStepResult): string {
   const c = r.config
   return [
-    `PyTorch ${r.torch} reference model (tools/reference/moas_reference.py), paper config, batch ${c.batch} × ${c.seq}, ${c.threads} threads, BLAS ${r.blas.join(', ') || 'unknown'}; forward + backward + AdamW; warmup ${c.warmup}, median of ${c.reps}.`,
+    `PyTorch ${r.torch} reference model (tools/reference/moas_reference.py), paper config, batch ${c.batch} × ${c.seq}, ${c.threads} threads, BLAS ${r.blas.join(', ') || 'unknown'}; forward + backward + AdamW; warmup ${c.warmup}, median of ${c.reps}. "moas ms" is @moas/trainer's step of the same variant, measured in the same run right after; the ratio is PyTorch's median over moas's.`,
     '',
-    mdTable(['variant', 'params', 'ms/step median (min–max)', 'tokens/s'], r.rows.map((row) => [row.variant, row.params.toLocaleString('en-US'), `${row.step.median.toFixed(0)} (${row.step.min.toFixed(0)}–${row.step.max.toFixed(0)})`, row.tokensPerS.toFixed(0)])),
+    mdTable(['variant', 'params', 'PyTorch ms/step median (min–max)', 'tokens/s', 'moas ms/step', 'PyTorch / moas'], r.rows.map((row) => [
+      row.variant, row.params.toLocaleString('en-US'), `${row.step.median.toFixed(0)} (${row.step.min.toFixed(0)}–${row.step.max.toFixed(0)})`, row.tokensPerS.toFixed(0),
+      row.moas ? row.moas.median.toFixed(0) : '-', row.speedup === null ? '-' : `${row.speedup.toFixed(2)}×`,
+    ])),
   ].join('\n')
 }
 
