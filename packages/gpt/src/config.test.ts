@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ConfigError, PRESETS, VARIANTS, didYouMean, resolveConfig } from './config'
+import { ConfigError, PRESETS, VARIANTS, didYouMean, queryHeadsPerToken, resolveConfig } from './config'
 import { fixtureNames, loadFixture } from './reference-fixtures'
 
 const base = { vocab_size: 11, block_size: 8, n_layer: 2, n_head: 4, n_embd: 8 }
@@ -78,5 +78,20 @@ describe('resolveConfig', () => {
     expect(err({ ...base, attention: 'mha', moas_top_k: -1 })).toBe('moas_top_k must be a positive integer, got -1')
     const cfg = resolveConfig({ ...base, attention: 'mha', n_kv_head: 2, moas_top_k: 2, gqe_shared_kv: 'own' })
     expect(Object.keys(cfg)).toEqual(['vocab_size', 'block_size', 'n_layer', 'n_head', 'n_embd', 'bias', 'dropout', 'attention', 'balance_weight'])
+  })
+})
+
+describe('queryHeadsPerToken', () => {
+  it("counts the attending query heads: GQE's 9 of 16 at 16 q / 8 kv heads (the paper's figure), dense branches in full", () => {
+    const at = (attention: string, extra = {}) => queryHeadsPerToken(resolveConfig({ vocab_size: 10, n_head: 16, n_embd: 256, n_kv_head: 8, attention, ...extra }, 'smoke'))
+    expect(at('gqa')).toBe(16)
+    expect(at('gqe')).toBe(9)
+    expect(at('gqe-hard-only')).toBe(9)
+    expect(at('gqe-no-renorm')).toBe(9)
+    expect(at('gqe-no-shared')).toBe(8)
+    expect(at('gqe', { gqe_top_k: 2 })).toBe(17)
+    expect(at('moas')).toBe(48)
+    expect(at('moas-topk')).toBe(16)
+    expect(at('mqa')).toBe(16)
   })
 })

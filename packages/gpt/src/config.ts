@@ -72,6 +72,20 @@ export function kvHeadsPerLayer(cfg: GptConfig): number {
   throw new Error(`kvHeadsPerLayer: unknown variant ${v}`)
 }
 
+/**
+ * Query heads that attend per token and layer (the attention core's work): mha, gqa and mqa H; static-moas
+ * and moas run every branch densely (3H); moas-topk its k chosen branches (k·H); GQE its k·G selected
+ * experts plus the always-on shared head (none in gqe-no-shared). At 16 q / 8 kv heads, top-1: gqe 9.
+ */
+export function queryHeadsPerToken(cfg: GptConfig): number {
+  const v = cfg.attention
+  if (v === 'mha' || v === 'gqa' || v === 'mqa') return cfg.n_head
+  if (v === 'static-moas' || v === 'moas') return 3 * cfg.n_head
+  if (v === 'moas-topk') return cfg.moas_top_k! * cfg.n_head
+  if (isGqe(v)) return cfg.gqe_top_k! * cfg.n_kv_head! + (v === 'gqe-no-shared' ? 0 : 1)
+  throw new Error(`queryHeadsPerToken: unknown variant ${v}`)
+}
+
 /** The number of MoAS branches (mha, gqa, mqa). */
 export const MOAS_SCHEMES = ['mha', 'gqa', 'mqa'] as const
 

@@ -1,6 +1,6 @@
 export {
   CONFIG_KEYS, ConfigError, type GptConfig, type GptConfigInput, PRESETS, type PresetName, SHARED_KV_SOURCES,
-  type SharedKvSource, VARIANTS, type Variant, didYouMean, isGqe, isMoas, isRouted, kvHeadsPerLayer, resolveConfig,
+  type SharedKvSource, VARIANTS, type Variant, didYouMean, isGqe, isMoas, isRouted, kvHeadsPerLayer, queryHeadsPerToken, resolveConfig,
 } from './config'
 export { type BuildOptions, DECODER_IO, type DecoderTensors, type GptGraph, buildGpt } from './model'
 export { gqeSlots } from './gqe'

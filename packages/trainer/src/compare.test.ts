@@ -8,7 +8,7 @@ import { CharTokenizer } from '@moas/inference'
 import { syntheticCorpus } from './data/synthetic'
 import { paperSplit } from './data/split'
 import { type Dataset, TRAIN_PRESETS } from './presets'
-import { welchTTest } from './stats'
+import { hedgesG, welchTTest } from './stats'
 
 const temps: string[] = []
 const tempDir = () => {
@@ -57,11 +57,17 @@ describe('compare', () => {
     for (const c of mha.curve) expect(c.min).toBeLessThanOrEqual(c.mean)
     const w = welchTTest(moas.full_val_loss!.values, mha.full_val_loss!.values)!
     expect(moas.vs_baseline!.full).toEqual(w)
+    expect(moas.vs_baseline!.hedges_g).toBe(hedgesG(moas.full_val_loss!.values, mha.full_val_loss!.values))
+    expect(mha.query_heads_per_token).toBe(model.n_head)
+    expect(moas.query_heads_per_token).toBe(3 * model.n_head)
     expect(moas.vs_baseline!.text).toMatch(/(beyond|within) seed noise/)
     expect(mha.vs_baseline).toBeNull()
 
     const md = readFileSync(join(out, 'results.md'), 'utf8')
-    expect(md).toMatch(/\| moas \| [\d,]+ \([\d,]+\) \| \d\.\d{4} ± \d\.\d{4} \|/)
+    expect(md).toMatch(/\| moas \| [\d,]+ \([\d,]+\) \| \d+ \| \d\.\d{4} ± \d\.\d{4} \|/)
+    // Δ with the Welch interval, as numbers the stats give.
+    const ci = `[${w.ci95.map((x) => `${x >= 0 ? '+' : ''}${x.toFixed(4)}`).join(', ')}]`
+    expect(md).toContain(ci)
     expect(md).toContain("Welch's two-sided t-test")
     expect(JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')).variants).toHaveLength(2)
     const svg = readFileSync(join(out, 'val_loss.svg'), 'utf8')

@@ -11,7 +11,7 @@
  * (the baseline) by Welch's two-sided t-test (unequal variances) at α = 0.05 on the full-split loss;
  * the test on the paper's metric is reported beside it.
  */
-import { type GptConfigInput, VARIANTS, kvCacheBytesPerToken, paramCounts } from '@moas/gpt'
+import { type GptConfigInput, VARIANTS, kvCacheBytesPerToken, paramCounts, queryHeadsPerToken } from '@moas/gpt'
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -24,7 +24,7 @@ import { SYNTHETIC_TASKS, type SyntheticTask } from './data/synthetic'
 import { evaluateTokens, syntheticTaskAccuracy } from './evaluate'
 import { type Dataset, PRESET_NAMES, type RunConfig, type TrainPresetName, type TrainProtocol, diffRunConfigs, makeRunConfig, modelConfig, protocolOfRun } from './presets'
 import { RunLock } from './run-lock'
-import { mean, sampleStd, type WelchResult, welchTTest } from './stats'
+import { hedgesG, mean, sampleStd, type WelchResult, welchTTest } from './stats'
 import { type LogRecord, type TrainResult, medianMs, readLog, readRun, train } from './train'
 
 export const ALPHA = 0.05
@@ -75,6 +75,8 @@ export interface Verdict {
   /** Welch test on the full-split loss, and on the paper's final val loss. */
   full: WelchResult | null
   val: WelchResult | null
+  /** Hedges' g of the full-split loss against the baseline (null with fewer than two seeds). */
+  hedges_g: number | null
   text: string
 }
 
@@ -82,6 +84,8 @@ export interface VariantResult {
   variant: string
   params: { total: number; excluding_position_embedding: number }
   kv_cache_bytes_per_token: number
+  /** Query heads that attend per token and layer (@moas/gpt's queryHeadsPerToken). */
+  query_heads_per_token: number
   seeds: number[]
   final_val_loss: Stat | null
   full_val_loss: Stat | null
@@ -267,6 +271,7 @@ function tabulate(opts: TableSpec, summaries: Map<string, RunSummary>, configs: 
       variant,
       params: { total: counts.total, excluding_position_embedding: counts.excludingPositionEmbedding },
       kv_cache_bytes_per_token: kvCacheBytesPerToken(cfg),
+      query_heads_per_token: queryHeadsPerToken(cfg),
       seeds: runs.map((r) => r.seed),
       final_val_loss: stat(runs.flatMap((r) => (r.final_val_loss === null ? [] : [r.final_val_loss]))),
       full_val_loss: stat(runs.map((r) => r.full_val_loss)),
@@ -301,14 +306,18 @@ function verdict(v: VariantResult, base: VariantResult): Verdict {
   if (!full) text = 'n/a: needs ≥2 seeds'
   else if (full.p < ALPHA) text = `${full.diff < 0 ? 'better' : 'worse'} than ${base.variant} beyond seed noise (p = ${fmtP(full.p)})`
   else text = `within seed noise of ${base.variant} (p = ${fmtP(full.p)})`
-  return { full, val, text }
+  const g = v.full_val_loss && base.full_val_loss ? hedgesG(v.full_val_loss.values, base.full_val_loss.values) : null
+  return { full, val, hedges_g: g, text }
 }
 
 const fmtP = (p: number) => (p < 0.001 ? p.toExponential(1) : p.toFixed(3))
 const fmt = (s: Stat | null, digits = 4) => (s ? (s.std === null ? s.mean.toFixed(digits) : `${s.mean.toFixed(digits)} ± ${s.std.toFixed(digits)}`) : '–')
 const fmtTest = (w: WelchResult | null) => (w ? `t = ${w.t.toFixed(2)}, df = ${Number.isNaN(w.df) ? 'n/a' : w.df.toFixed(1)}, p = ${fmtP(w.p)}` : 'n/a')
 const int = (n: number) => n.toLocaleString('en-US')
-const delta = (a: Stat | null, b: Stat | null) => (a && b ? `${a.mean >= b.mean ? '+' : ''}${(a.mean - b.mean).toFixed(4)}` : '–')
+const signed = (x: number, digits = 4) => `${x >= 0 ? '+' : ''}${x.toFixed(digits)}`
+/** Δ of the means, with the Welch 95 % confidence interval when there are seeds enough. */
+const delta = (a: Stat | null, b: Stat | null, w: WelchResult | null) => (a && b ? `${signed(a.mean - b.mean)}${w ? ` [${signed(w.ci95[0])}, ${signed(w.ci95[1])}]` : ''}` : '–')
+const bpc = (s: Stat | null) => (s ? `${(s.mean / Math.LN2).toFixed(3)}` : '–')
 
 export function renderMarkdown(r: CompareResult): string {
   const base = r.variants[0]?.variant
@@ -316,17 +325,18 @@ export function renderMarkdown(r: CompareResult): string {
     `# moas compare: ${r.preset} preset on ${r.data.name}`,
     '',
     `${r.protocol.steps} updates, batch ${r.protocol.batch_size}${r.protocol.accum > 1 ? ` × ${r.protocol.accum}` : ''}, lr ${r.protocol.lr} ${r.protocol.schedule}, seeds ${r.seeds.join(', ')}. ` +
-      `Val loss: mean over ${r.protocol.eval_iters} random val batches at the last update (the paper's metric); full split: the deterministic evaluation of all ${int(r.data.val_tokens)} val characters. Mean ± sample std over seeds. Loss in nats.`,
+      `Val loss: mean over ${r.protocol.eval_iters} random val batches at the last update (the paper's metric); full split: the deterministic evaluation of all ${int(r.data.val_tokens)} val characters. Mean ± sample std over seeds. Loss in nats; bpc = full-split loss / ln 2. ` +
+      `q heads: query heads attending per token and layer. Δ full: difference of the means with its Welch 95 % confidence interval; g: Hedges' g (standardized difference, small-sample corrected).`,
     '',
-    `| variant | params (excl. pos. emb.) | val loss @${r.protocol.steps} | full-split val loss | ms/iter | Δ full vs ${base} | Welch (full split) | Welch (val loss) | verdict |`,
-    '|---|---:|---:|---:|---:|---:|---|---|---|',
+    `| variant | params (excl. pos. emb.) | q heads | val loss @${r.protocol.steps} | full-split val loss | bpc | ms/iter | Δ full vs ${base} [95 % CI] | g | Welch (full split) | Welch (val loss) | verdict |`,
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|',
   ]
   const tasks = r.variants.some((v) => v.task_accuracy)
   for (const v of r.variants) {
     const d = v.vs_baseline
     lines.push(
-      `| ${v.variant} | ${int(v.params.total)} (${int(v.params.excluding_position_embedding)}) | ${fmt(v.final_val_loss)} | ${fmt(v.full_val_loss)} | ${v.ms_per_iter ? v.ms_per_iter.mean.toFixed(0) : '–'} | ` +
-        `${d ? delta(v.full_val_loss, r.variants[0].full_val_loss) : 'baseline'} | ` +
+      `| ${v.variant} | ${int(v.params.total)} (${int(v.params.excluding_position_embedding)}) | ${v.query_heads_per_token} | ${fmt(v.final_val_loss)} | ${fmt(v.full_val_loss)} | ${bpc(v.full_val_loss)} | ${v.ms_per_iter ? v.ms_per_iter.mean.toFixed(0) : '–'} | ` +
+        `${d ? delta(v.full_val_loss, r.variants[0].full_val_loss, d.full) : 'baseline'} | ${d && d.hedges_g !== null ? d.hedges_g.toFixed(2) : '–'} | ` +
         `${d ? fmtTest(d.full) : '–'} | ${d ? fmtTest(d.val) : '–'} | ${d ? d.text : 'baseline'} |`,
     )
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { incompleteBeta, logGamma, mean, sampleStd, studentTCdf, welchTTest } from './stats'
+import { hedgesG, incompleteBeta, logGamma, mean, sampleStd, studentTCdf, studentTQuantile, welchTTest } from './stats'
 
 // Reference values from mpmath at 30 digits (mpmath.betainc(a, b, 0, x, regularized=True)), an independent
 // arbitrary-precision implementation, and from closed forms where they exist.
@@ -48,6 +48,30 @@ describe('welchTTest', () => {
     expect(s.t).toBeCloseTo(-4.1786874677049832, 10)
     expect(s.df).toBeCloseTo(3.5971779402173667, 10)
     expect(s.p).toBeCloseTo(0.017353383445853967, 10)
+  })
+
+  it('gives the 95 % confidence interval of the difference that scipy gives', () => {
+    // scipy 1.17 stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    const r = welchTTest([1, 2, 3, 4], [2.5, 3.5, 6])!
+    expect(r.ci95[0]).toBeCloseTo(-5.105606021882218, 9)
+    expect(r.ci95[1]).toBeCloseTo(2.1056060218822177, 9)
+    const s = welchTTest([2.294, 2.299, 2.289], [2.3093, 2.312, 2.305])!
+    expect(s.ci95[0]).toBeCloseTo(-0.025026959460284687, 9)
+    expect(s.ci95[1]).toBeCloseTo(-0.0045063738730485026, 9)
+  })
+
+  it('t quantiles match scipy.stats.t.ppf, and are symmetric', () => {
+    expect(studentTQuantile(0.975, 3.7)).toBeCloseTo(2.8675207071911895, 9)
+    expect(studentTQuantile(0.975, 1)).toBeCloseTo(12.706204736174694, 8)
+    expect(studentTQuantile(0.975, 100)).toBeCloseTo(1.9839715185235518, 9)
+    expect(studentTQuantile(0.025, 3.7)).toBeCloseTo(-2.8675207071911895, 9)
+    expect(() => studentTQuantile(1, 3)).toThrow(/q must be in/)
+  })
+
+  it("Hedges' g matches the textbook formula (pooled std, small-sample correction)", () => {
+    expect(hedgesG([1, 2, 3, 4], [2.5, 3.5, 6])).toBeCloseTo(-0.8329016506052046, 12)
+    expect(hedgesG([1], [1, 2])).toBeNull()
+    expect(hedgesG([1, 1], [1, 1])).toBeNull()
   })
 
   it('needs two values per group and handles zero variance', () => {

@@ -86,6 +86,8 @@ export interface WelchResult {
   df: number
   /** Two-sided p-value. */
   p: number
+  /** 95 % confidence interval of mean(a) − mean(b) (Welch: t quantile at df, unequal variances). */
+  ci95: [number, number]
 }
 
 /**
@@ -99,9 +101,39 @@ export function welchTTest(a: readonly number[], b: readonly number[]): WelchRes
   const vb = sampleStd(b) ** 2 / b.length
   const diff = mean(a) - mean(b)
   const se2 = va + vb
-  if (se2 === 0) return { diff, t: diff === 0 ? 0 : Math.sign(diff) * Infinity, df: NaN, p: diff === 0 ? 1 : 0 }
+  if (se2 === 0) return { diff, t: diff === 0 ? 0 : Math.sign(diff) * Infinity, df: NaN, p: diff === 0 ? 1 : 0, ci95: [diff, diff] }
   const t = diff / Math.sqrt(se2)
   const df = se2 ** 2 / (va ** 2 / (a.length - 1) + vb ** 2 / (b.length - 1))
   const p = incompleteBeta(df / 2, 0.5, df / (df + t * t))
-  return { diff, t, df, p }
+  const half = studentTQuantile(0.975, df) * Math.sqrt(se2)
+  return { diff, t, df, p, ci95: [diff - half, diff + half] }
+}
+
+/** The q-quantile of Student's t with df degrees of freedom (0 < q < 1), by bisection on studentTCdf. */
+export function studentTQuantile(q: number, df: number): number {
+  if (!(q > 0 && q < 1)) throw new RangeError(`studentTQuantile: q must be in (0, 1), got ${q}`)
+  if (q === 0.5) return 0
+  if (q < 0.5) return -studentTQuantile(1 - q, df)
+  let lo = 0
+  let hi = 1
+  while (studentTCdf(hi, df) < q) hi *= 2
+  for (let i = 0; i < 200 && hi - lo > 1e-12 * hi; i++) {
+    const mid = (lo + hi) / 2
+    if (studentTCdf(mid, df) < q) lo = mid
+    else hi = mid
+  }
+  return (lo + hi) / 2
+}
+
+/**
+ * Hedges' g: the standardized mean difference (mean(a) − mean(b)) / pooled sample std, with the small-sample
+ * correction 1 − 3 / (4 (n_a + n_b) − 9). Null with fewer than two values per group or zero pooled variance.
+ */
+export function hedgesG(a: readonly number[], b: readonly number[]): number | null {
+  const na = a.length
+  const nb = b.length
+  if (na < 2 || nb < 2) return null
+  const pooled = Math.sqrt(((na - 1) * sampleStd(a) ** 2 + (nb - 1) * sampleStd(b) ** 2) / (na + nb - 2))
+  if (pooled === 0) return null
+  return ((mean(a) - mean(b)) / pooled) * (1 - 3 / (4 * (na + nb) - 9))
 }
