@@ -77,15 +77,17 @@ describe('causalAttention', () => {
     })
   }
 
-  it('applies dropout to the probabilities, from caller-fed noise', async () => {
+  for (const dtype of ['float64', 'float32'] as const)
+  it(`applies dropout to the probabilities, from caller-fed noise (${dtype}${dtype === 'float32' ? ': rescaled after p·v' : ''})`, async () => {
     const shape = [1, 2, 2, 6, 4]
     const [B, G, R, T, d] = shape
     const feeds: Record<string, HostTensor> = feedsFor(shape, 30)
+    if (dtype === 'float32') for (const n of ['q', 'k', 'v']) feeds[n] = hostTensor('float32', feeds[n].shape as number[], Float32Array.from(feeds[n].data as Float64Array))
     const g = new Graph('attn-drop')
     g.dropoutNoise = true
-    const q = g.input('q', 'float64', [B, G, R, T, d])
-    const k = g.input('k', 'float64', [B, G, 1, T, d])
-    const v = g.input('v', 'float64', [B, G, 1, T, d])
+    const q = g.input('q', dtype, [B, G, R, T, d])
+    const k = g.input('k', dtype, [B, G, 1, T, d])
+    const v = g.input('v', dtype, [B, G, 1, T, d])
     g.output('y', causalAttention(q, k, v, { dropout: 0.25, training: true }))
     expect(g.noiseInputs.length).toBe(1)
     expect(g.noiseInputs[0].shape).toEqual([B, G, R, T, T])
@@ -94,11 +96,13 @@ describe('causalAttention', () => {
     for (let i = 0; i < n; i++) noise[i] = (i * 40503) % 65536 // a spread of values on both sides of the threshold
     feeds[g.noiseInputs[0].name] = hostTensor('uint16', [B, G, R, T, T], noise)
     const y = (await (await Session.create(g)).run(feeds)).y
+    if (dtype === 'float32') expect(g.nodes.filter((n) => n.op === 'Mul' && n.outputs[0].shape.length === 4).length, 'the scale multiplies p·v, not the probabilities').toBe(1)
     const threshold = Math.round(0.25 * 65536)
-    const ref = referenceAttention(feeds.q, feeds.k, feeds.v, (i) => (noise[i] < threshold ? 0 : 1 / (1 - threshold / 65536)))
-    expect(maxAbsDiff(y.data as Float64Array, ref)).toBeLessThan(1e-12)
+    const f64 = feedsFor(shape, 30)
+    const ref = referenceAttention(f64.q, f64.k, f64.v, (i) => (noise[i] < threshold ? 0 : 1 / (1 - threshold / 65536)))
+    expect(maxAbsDiff(y.data as Float64Array, ref)).toBeLessThan(dtype === 'float64' ? 1e-12 : 1e-5)
     // and the mask really dropped something
-    expect(maxAbsDiff(ref, referenceAttention(feeds.q, feeds.k, feeds.v))).toBeGreaterThan(1e-3)
+    expect(maxAbsDiff(ref, referenceAttention(f64.q, f64.k, f64.v))).toBeGreaterThan(1e-3)
   })
 
   it('records each call on its graph (query heads G·R, KV heads, head dim), for tests and cost accounting', () => {

@@ -101,8 +101,13 @@ function foldedAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionCoreOpt
   const scores = opts.mask
     ? ops.reshapeTo(folded, unfoldedShape(folded, R), [B, G, R, T, Tk])
     : ops.reshape(folded, [B, G, R, T, Tk])
-  const probs = ops.dropout(ops.softmax(ops.add(scores, opts.mask ?? causalMaskFor(q, T)), -1), opts.dropout, opts.training)
-  const out = ops.matmul(fold(probs), vf) // [B, G, R·T, d]
+  // Dropout's 1 / (1 − p) is applied to the [R·T, d] output, not the [R·T, Tk] probabilities: one
+  // full-size multiply fewer (ONNX Runtime even fuses the scale into the MatMul, as a float32 alpha). Not
+  // in float64 graphs, where that float32 alpha would cost them their precision (~3e-8 relative).
+  const probs = ops.softmax(ops.add(scores, opts.mask ?? causalMaskFor(q, T)), -1)
+  const dropped = q.dtype === 'float64' ? { y: ops.dropout(probs, opts.dropout, opts.training), scale: 1 } : ops.dropoutUnscaled(probs, opts.dropout, opts.training)
+  const pv = ops.matmul(fold(dropped.y), vf) // [B, G, R·T, d]
+  const out = dropped.scale === 1 ? pv : ops.mul(pv, dropped.scale)
   return opts.mask ? ops.reshapeTo(out, unfoldedShape(out, R), q.shape) : ops.reshape(out, [B, G, R, T, d])
 }
 

@@ -33,4 +33,24 @@ describe('noise-input dropout', () => {
     expect(ops.dropout(x, 1e-7, true)).toBe(x)
     expect(ops.dropout(x, 0.5, false)).toBe(x)
   })
+
+  it('dropoutUnscaled keeps the same elements unscaled and returns the scale; without noise inputs the scale is 1', async () => {
+    const g = new Graph('unscaled')
+    g.dropoutNoise = true
+    const x = g.input('x', 'float64', [4])
+    const d = ops.dropoutUnscaled(x, 0.25, true)
+    g.output('y', d.y)
+    const threshold = Math.round(0.25 * 65536)
+    expect(d.scale).toBe(1 / (1 - threshold / 65536))
+    const xs = [1, -2, 3, 4]
+    const noise = [0, threshold, threshold - 1, 65535]
+    const out = await (await testSession(g)).run({ x: hostTensor('float64', [4], xs), [g.noiseInputs[0].name]: hostTensor('uint16', [4], noise) })
+    expect(Array.from(out.y.data as Float64Array)).toEqual([0, -2, 0, 4])
+    expect(ops.dropoutUnscaled(x, 0.5, false)).toEqual({ y: x, scale: 1 })
+    const plain = new Graph('onnx-dropout')
+    const z = plain.input('z', 'float32', [4])
+    const u = ops.dropoutUnscaled(z, 0.5, true)
+    expect(u.scale).toBe(1)
+    expect(u.y.producer!.op).toBe('Dropout') // ONNX Dropout rescales itself
+  })
 })

@@ -462,22 +462,42 @@ export function dropout(x: Tensor, ratio: number, training: boolean, seed?: numb
   if (!training || ratio === 0) return x
   const g = x.graph
   if (g.dropoutNoise) {
-    if (numel(x.shape) === null) fail('Dropout', 'noise-input dropout needs a static shape; build the training graph with static batch and sequence sizes', x)
-    const threshold = Math.round(ratio * 65536)
-    const noise = g.input(g.freshName('noise'), 'uint16', x.shape, `dropout noise (uniform uint16), drop where < ${threshold}`)
-    g.noiseInputs.push(noise)
+    const k = noiseKeep(x, ratio)
     // x · mask with mask = [noise ≥ threshold] / (1 − fraction), not Where(noise < threshold, 0, x·scale):
     // ONNX Runtime's Where with a broadcast scalar is 2-3× slower than Mul on attention-sized tensors, and
     // the backward pass reuses the mask (dx = g · mask). Same values: kept x·scale, dropped 0 (−0 for x < 0).
-    if (threshold === 0) return x
-    const keep = cast(greater(noise, g.scalar(threshold - 1, 'uint16')), x.dtype)
-    return mul(x, mul(keep, 1 / (1 - threshold / 65536)))
+    return k ? mul(x, mul(k.keep, k.scale)) : x
   }
   const attrs: Record<string, AttrValue> = seed === undefined ? {} : { seed: attr.int(seed) }
   const [y] = g.addNode('Dropout', [x, g.scalar(ratio, x.dtype), g.constant([1], [], 'bool', 'training_mode')], [
     { dtype: x.dtype, shape: x.shape }, { dtype: 'bool', shape: x.shape },
   ], attrs)
   return y
+}
+
+/**
+ * Dropout without its rescale: `y` = x · keep, and the factor 1 / (1 − fraction) still to apply. For a
+ * caller that can apply it to a smaller tensor downstream: attention rescales after p·v, [T, d] values per
+ * head instead of [T, T], one full-size multiply fewer per layer. dropout(x) = y · scale. Without noise
+ * inputs (ONNX Dropout rescales itself) and when nothing is dropped, the scale is 1.
+ */
+export function dropoutUnscaled(x: Tensor, ratio: number, training: boolean, seed?: number): { y: Tensor; scale: number } {
+  requireFloat('Dropout', x)
+  if (!(ratio >= 0 && ratio < 1)) fail('Dropout', `ratio must be in [0, 1), got ${ratio}`, x)
+  if (!training || ratio === 0 || !x.graph.dropoutNoise) return { y: dropout(x, ratio, training, seed), scale: 1 }
+  const k = noiseKeep(x, ratio)
+  return k ? { y: mul(x, k.keep), scale: k.scale } : { y: x, scale: 1 }
+}
+
+/** A noise-input dropout site: the uint16 noise input, keep = [noise ≥ threshold] in x's dtype, and 1 / (1 − fraction). */
+function noiseKeep(x: Tensor, ratio: number): { keep: Tensor; scale: number } | null {
+  const g = x.graph
+  if (numel(x.shape) === null) fail('Dropout', 'noise-input dropout needs a static shape; build the training graph with static batch and sequence sizes', x)
+  const threshold = Math.round(ratio * 65536)
+  const noise = g.input(g.freshName('noise'), 'uint16', x.shape, `dropout noise (uniform uint16), drop where < ${threshold}`)
+  g.noiseInputs.push(noise)
+  if (threshold === 0) return null
+  return { keep: cast(greater(noise, g.scalar(threshold - 1, 'uint16')), x.dtype), scale: 1 / (1 - threshold / 65536) }
 }
 
 /**
