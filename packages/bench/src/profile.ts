@@ -110,7 +110,8 @@ export async function profileGraph(graph: Graph, feeds: Record<string, HostTenso
 export function syntheticFeeds(graph: Graph, intBound: number, seed = 1): Record<string, HostTensor> {
   const feeds: Record<string, HostTensor> = {}
   const rng = new Mulberry32(seed)
-  for (const [name, data] of initParams(graph, seed)) feeds[name] = hostTensor(data instanceof Float64Array ? 'float64' : 'float32', graph.params.find((p) => p.tensor.name === name)!.tensor.shape as number[], data)
+  const init = initParams(graph, seed)
+  for (const { tensor } of graph.params) feeds[tensor.name] = hostTensor(tensor.dtype, tensor.shape as number[], init.get(tensor.name)!)
   for (const t of graph.inputs) {
     const shape = t.shape.map((d) => {
       if (typeof d !== 'number') throw new Error(`syntheticFeeds: input '${t.name}' has the symbolic dim '${d}'; build the graph with static sizes`)
