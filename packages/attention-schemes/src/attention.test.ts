@@ -89,15 +89,16 @@ describe('causalAttention', () => {
     const k = g.input('k', dtype, [B, G, 1, T, d])
     const v = g.input('v', dtype, [B, G, 1, T, d])
     g.output('y', causalAttention(q, k, v, { dropout: 0.25, training: true }))
-    expect(g.noiseInputs.length).toBe(1)
-    expect(g.noiseInputs[0].shape).toEqual([B, G, R, T, T])
+    expect(g.dropoutMasks.length).toBe(1)
+    expect(g.dropoutMasks[0].input.shape).toEqual([B, G, R, T, T])
     const n = B * G * R * T * T
     const noise = new Uint16Array(n)
     for (let i = 0; i < n; i++) noise[i] = (i * 40503) % 65536 // a spread of values on both sides of the threshold
-    feeds[g.noiseInputs[0].name] = hostTensor('uint16', [B, G, R, T, T], noise)
+    const threshold = Math.round(0.25 * 65536)
+    expect(g.dropoutMasks[0].threshold).toBe(threshold)
+    feeds[g.dropoutMasks[0].input.name] = hostTensor('bool', [B, G, R, T, T], Uint8Array.from(noise, (v) => (v >= threshold ? 1 : 0)))
     const y = (await (await Session.create(g)).run(feeds)).y
     if (dtype === 'float32') expect(g.nodes.filter((n) => n.op === 'Mul' && n.outputs[0].shape.length === 4).length, 'the scale multiplies p·v, not the probabilities').toBe(1)
-    const threshold = Math.round(0.25 * 65536)
     const f64 = feedsFor(shape, 30)
     const ref = referenceAttention(f64.q, f64.k, f64.v, (i) => (noise[i] < threshold ? 0 : 1 / (1 - threshold / 65536)))
     expect(maxAbsDiff(y.data as Float64Array, ref)).toBeLessThan(dtype === 'float64' ? 1e-12 : 1e-5)

@@ -175,6 +175,6 @@ describe('groupedAttention numerics', () => {
     g.dropoutNoise = true
     const x = g.input('x', 'float32', [2, 5, 16])
     groupedAttention(x, { ...base, nKvHead: 2, dropout: 0.1 }, 'a.', { training: true })
-    expect(g.noiseInputs.map((t) => t.shape)).toEqual([[2, 2, 2, 5, 5], [2, 5, 16]])
+    expect(g.dropoutMasks.map((m) => m.input.shape)).toEqual([[2, 2, 2, 5, 5], [2, 5, 16]])
   })
 })

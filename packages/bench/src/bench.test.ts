@@ -129,7 +129,11 @@ describe('syntheticFeeds (profiling a graph without its driver)', () => {
     const ids = [...train.inputs].filter((t) => t.dtype === 'int64').flatMap((t) => Array.from(feeds[t.name].data as BigInt64Array, Number))
     expect(Math.min(...ids)).toBeGreaterThanOrEqual(0)
     expect(Math.max(...ids)).toBeLessThan(11)
-    expect(train.inputs.some((t) => t.dtype === 'uint16')).toBe(true)
+    const masks = train.dropoutMasks.map((m) => feeds[m.input.name].data as Uint8Array)
+    expect(masks.length).toBeGreaterThan(0)
+    const kept = masks.reduce((a, m) => a + m.reduce((s, v) => s + v, 0), 0) / masks.reduce((a, m) => a + m.length, 0)
+    expect(kept).toBeGreaterThan(0.8) // dropped at each site's own rate (0.1 here)
+    expect(kept).toBeLessThan(0.97)
     // The training graph runs on them and gives a finite loss.
     const out = await (await Session.create(train)).run(feeds, ['loss'])
     expect(Number.isFinite(out.loss.data[0] as number)).toBe(true)
@@ -250,4 +254,15 @@ describe('prefill sweep', () => {
     expect(svg).toContain('paper: 1.67–1.8× from 4k')
     expect(prefillMarkdown(r)).toContain('| 24 | gqe |')
   }, 120_000)
+})
+
+describe('dropout-mask bench', () => {
+  it('times both formulations of one site on the same mask and reports their ratio', async () => {
+    const { runDropoutMask } = await import('./dropoutMask')
+    const r = await runDropoutMask({ shape: [3, 8, 12], ratio: 0.25, warmup: 1, reps: 2, threads: 1 })
+    expect(r.elements).toBe(288)
+    expect(r.noise.draw.samples).toHaveLength(2)
+    expect(r.speedup).toBeCloseTo((r.noise.draw.median + r.noise.graph.median) / (r.keep.draw.median + r.keep.graph.median), 9)
+    await expect(runDropoutMask({ shape: [3, 5], ratio: 0.1, warmup: 0, reps: 1, threads: 1 })).rejects.toThrow(/multiple of 4/)
+  })
 })

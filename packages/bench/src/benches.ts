@@ -48,6 +48,15 @@ export const BENCHES = {
       return { text, markdown: m.mlpStepMarkdown(r), result }
     },
   },
+  'dropout-mask': {
+    about: 'one paper-sized dropout site: uint16 noise compared in the graph vs a bool keep mask drawn in JS (what tensor-core builds)',
+    run: async (ctx) => {
+      const m = await import('./dropoutMask')
+      const cfg = { ...m.DROPOUT_MASK_DEFAULTS, threads: ctx.threads, provider: ctx.provider, ...(ctx.reps ? { reps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
+      const r = await m.runDropoutMask(cfg, (msg) => ctx.progress('dropout-mask', msg))
+      return { text: m.describeDropoutMask(r), markdown: m.dropoutMaskMarkdown(r), result: r }
+    },
+  },
   export: {
     about: 'moas export: onnx/model.onnx size in float32 and float16 per variant, and the float16 logit difference (no timing)',
     run: async (ctx) => {

@@ -104,7 +104,7 @@ export async function profileGraph(graph: Graph, feeds: Record<string, HostTenso
 
 /**
  * Feeds for any graph, to profile it without the code that normally drives it: parameters from their
- * declared init, int64 inputs uniform in [0, intBound) (token ids), uint16 inputs uniform (dropout noise),
+ * declared init, int64 inputs uniform in [0, intBound) (token ids), dropout keep masks at each site's rate,
  * float scalars 1 (learning rate, bias corrections), other float inputs N(0, 0.02²) (Adam moments, data).
  */
 export function syntheticFeeds(graph: Graph, intBound: number, seed = 1): Record<string, HostTensor> {
@@ -112,6 +112,7 @@ export function syntheticFeeds(graph: Graph, intBound: number, seed = 1): Record
   const rng = new Mulberry32(seed)
   const init = initParams(graph, seed)
   for (const { tensor } of graph.params) feeds[tensor.name] = hostTensor(tensor.dtype, tensor.shape as number[], init.get(tensor.name)!)
+  const dropRate = new Map(graph.dropoutMasks.map((m) => [m.input.name, m.threshold]))
   for (const t of graph.inputs) {
     const shape = t.shape.map((d) => {
       if (typeof d !== 'number') throw new Error(`syntheticFeeds: input '${t.name}' has the symbolic dim '${d}'; build the graph with static sizes`)
@@ -119,7 +120,7 @@ export function syntheticFeeds(graph: Graph, intBound: number, seed = 1): Record
     })
     const n = shape.reduce((a, b) => a * b, 1)
     if (t.dtype === 'int64') feeds[t.name] = hostTensor('int64', shape, BigInt64Array.from({ length: n }, () => BigInt(rng.int(intBound))))
-    else if (t.dtype === 'uint16') feeds[t.name] = hostTensor('uint16', shape, Uint16Array.from({ length: n }, () => rng.int(65536)))
+    else if (dropRate.has(t.name)) feeds[t.name] = hostTensor('bool', shape, Uint8Array.from({ length: n }, () => (rng.int(65536) >= dropRate.get(t.name)! ? 1 : 0)))
     else if (t.dtype === 'float32') feeds[t.name] = hostTensor('float32', shape, n === 1 ? [1] : randomNormal(n, rng.nextU32(), 0.02))
     else throw new Error(`syntheticFeeds: input '${t.name}' has dtype ${t.dtype}, which this helper does not fill`)
   }

@@ -210,14 +210,14 @@ describe('dropout sites (spec: embeddings; attention probabilities and residual 
       const g = new Graph('train')
       g.dropoutNoise = true
       const m = buildGpt(g, cfg, { batch: 2, seq: 8, training: true, withTargets: true })
-      expect(g.noiseInputs.length).toBe(expected)
+      expect(g.dropoutMasks.length).toBe(expected)
       const inf = new Graph('eval')
       inf.dropoutNoise = true
       buildGpt(inf, cfg, { batch: 2, seq: 8, training: false, withTargets: true })
-      expect(inf.noiseInputs.length).toBe(0)
+      expect(inf.dropoutMasks.length).toBe(0)
       if (v !== 'moas') return
       g.output('loss', m.loss!)
-      const noise = Object.fromEntries(g.noiseInputs.map((t, i) => [t.name, hostTensor('uint16', t.shape as number[], Uint16Array.from({ length: (t.shape as number[]).reduce((a, b) => a * b, 1) }, (_, j) => ((j + 1) * 40503 * (i + 3)) & 0xffff))]))
+      const noise = Object.fromEntries(g.dropoutMasks.map(({ input, threshold }, i) => [input.name, hostTensor('bool', input.shape as number[], Uint8Array.from({ length: (input.shape as number[]).reduce((a, b) => a * b, 1) }, (_, j) => ((((j + 1) * 40503 * (i + 3)) & 0xffff) >= threshold ? 1 : 0)))]))
       const ids = tokens(16, 13, 1)
       const out = await (await Session.create(g)).run({ ...feedsOf(randomWeights(g, 1), g), ...noise, idx: hostTensor('int64', [2, 8], ids), targets: hostTensor('int64', [2, 8], ids) })
       expect(Number.isFinite(Number(out.loss.data[0]))).toBe(true)

@@ -82,6 +82,16 @@ export interface ConstantInfo {
 }
 
 /**
+ * One noise-input dropout site: a bool graph input, true where the element is kept, that the caller fills
+ * each step so that an element is dropped with probability `threshold` / 65536 (the trainer: from uniform
+ * uint16 noise, kept where noise ≥ threshold). The graph scales kept elements by 65536 / (65536 − threshold).
+ */
+export interface DropoutMaskInput {
+  readonly input: Tensor
+  readonly threshold: number
+}
+
+/**
  * A computation graph under construction. Nodes are appended in execution order, so `nodes` is always
  * topologically sorted; autodiff and serialization rely on that.
  */
@@ -92,9 +102,9 @@ export class Graph {
   readonly constants: ConstantInfo[] = []
   readonly outputs: Tensor[] = []
   readonly docs = new Map<string, string>()
-  /** uint16 inputs that feed dropout masks when `dropoutNoise` is on (see ops.dropout). */
-  readonly noiseInputs: Tensor[] = []
-  /** Take dropout randomness from caller-fed noise inputs instead of ONNX Dropout's internal RNG. */
+  /** The bool keep-mask inputs of the dropout sites when `dropoutNoise` is on, in graph-input order (see ops.dropout). */
+  readonly dropoutMasks: DropoutMaskInput[] = []
+  /** Take dropout randomness from caller-fed keep masks instead of ONNX Dropout's internal RNG. */
   dropoutNoise = false
   private readonly names = new Set<string>()
   private readonly scopes: string[] = []

@@ -92,7 +92,7 @@ function trainingStep(dtype: DType) {
   }
   feeds.idx = hostTensor('int64', [B, T], Array.from({ length: B * T }, () => Math.floor(rand() * V)))
   feeds.targets = hostTensor('int64', [B * T], Array.from({ length: B * T }, () => Math.floor(rand() * V)))
-  for (const n of g.noiseInputs) feeds[n.name] = hostTensor('uint16', n.shape as number[], Array.from({ length: n.shape.reduce((a: number, b) => a * (b as number), 1) }, () => Math.floor(rand() * 65536)))
+  for (const { input, threshold } of g.dropoutMasks) feeds[input.name] = hostTensor('bool', input.shape as number[], Array.from({ length: input.shape.reduce((a: number, b) => a * (b as number), 1) }, () => (Math.floor(rand() * 65536) >= threshold ? 1 : 0)))
   const sc = adamwScalars(1, 1e-2)
   Object.assign(feeds, { lr: hostTensor(dtype, [], [sc.lr]), bias_correction1: hostTensor(dtype, [], [sc.biasCorrection1]), bias_correction2: hostTensor(dtype, [], [sc.biasCorrection2]) })
   return { g, feeds }

@@ -46,7 +46,8 @@ describe('training graph', () => {
     for (const [name, d] of decay) if (/\.ln_|ln_f|\.bias$/.test(name)) expect(d, name).toBe(false)
     expect([...decay.keys()].some((n) => n.endsWith('.bias'))).toBe(true)
     // Dropout comes from caller-fed noise, and the step outputs what the loop needs.
-    expect(g.noiseInputs.length).toBeGreaterThan(0)
+    expect(g.dropoutMasks.length).toBeGreaterThan(0)
+    expect(g.dropoutMasks.every((m) => m.input.dtype === 'bool' && m.threshold === Math.round(0.1 * 65536))).toBe(true)
     for (const o of ['loss', 'ce', 'balance', 'grad_norm', 'next.transformer.wte.weight', 'next.adam.m.transformer.wte.weight'])
       expect(g.outputs.map((t) => t.name)).toContain(o)
   })

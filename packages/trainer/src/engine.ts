@@ -11,8 +11,8 @@
  *   gradient of the whole batch for the cross entropy (a mean over tokens); the router balance loss is a
  *   nonlinear function of batch-mean gates, so with a router it is computed per micro-batch (as every
  *   framework's accumulation does).
- * - Dropout: the training graphs are built with `graph.dropoutNoise = true`; every dropout site is a uint16
- *   input we fill from a seeded generator (noise.ts) into buffers allocated once.
+ * - Dropout: the training graphs are built with `graph.dropoutNoise = true`; every dropout site is a bool
+ *   keep-mask input we fill from a seeded generator (noise.ts) into buffers allocated once.
  * - Eval (no dropout, no balance loss) and logits (for generation) graphs share the parameter names, so
  *   the training parameters are fed to them as they are.
  */
@@ -259,7 +259,7 @@ export class TrainingSession {
     const main = await Session.create(built.graph, { threads: opts.threads, provider: opts.provider })
     const apply = applyGraph ? await Session.create(applyGraph.graph, { threads: opts.threads, provider: opts.provider }) : null
     const optimizer = init.optimizer ?? { step: 0, m: new Map(), v: new Map() }
-    return new TrainingSession(cfg, full, built.graph, main, apply, new NoiseFeeder(built.graph.noiseInputs, init.noise), { main: built, apply: applyGraph }, init.params, optimizer)
+    return new TrainingSession(cfg, full, built.graph, main, apply, new NoiseFeeder(built.graph.dropoutMasks, init.noise), { main: built, apply: applyGraph }, init.params, optimizer)
   }
 
   /** Updates applied so far. */

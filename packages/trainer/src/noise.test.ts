@@ -39,21 +39,50 @@ describe('Xoshiro128', () => {
   })
 })
 
+describe('keep masks', () => {
+  it('fillKeep makes the decisions of fill() read as uint16 pairs, for every tail length, and consumes the same words', () => {
+    for (const n of [0, 1, 2, 3, 4, 5, 6, 7, 13, 64, 1001]) {
+      for (const threshold of [0, 1, 6554, 65535]) {
+        const a = new Xoshiro128(11 + n)
+        const b = new Xoshiro128(11 + n)
+        const w = new Uint32Array(Math.ceil(n / 2))
+        a.fill(w)
+        const halves = new Uint16Array(w.buffer, 0, n)
+        const keep = new Uint8Array(Math.ceil(n / 4) * 4)
+        b.fillKeep(keep, n, threshold)
+        expect([...keep.subarray(0, n)]).toEqual([...halves].map((h) => (h >= threshold ? 1 : 0)))
+        expect(b.state()).toEqual(a.state()) // the same stream position afterwards
+      }
+    }
+  })
+
+  it('refuses an unaligned or unpadded buffer', () => {
+    const g = new Xoshiro128(1)
+    expect(() => g.fillKeep(new Uint8Array(6), 6, 100)).toThrow(/padded to whole words/)
+    expect(() => g.fillKeep(new Uint8Array(12).subarray(1, 9), 8, 100)).toThrow(/aligned/)
+  })
+})
+
 describe('NoiseFeeder', () => {
-  it('reuses one buffer per noise input and refills it deterministically', () => {
+  it('reuses one bool buffer per mask input and refills it deterministically, dropping at each site\'s threshold', () => {
     const g = new Graph('n')
-    const a = g.input('noise/a', 'uint16', [3, 5]) // odd element count: padded to whole words
-    const b = g.input('noise/b', 'uint16', [4])
+    const a = { input: g.input('keep/a', 'bool', [3, 5]), threshold: 6554 } // odd element count: padded to whole words
+    const b = { input: g.input('keep/b', 'bool', [400]), threshold: 32768 }
     const f = new NoiseFeeder([a, b], new Xoshiro128(3))
-    const bufA = f.feeds['noise/a'].data
+    expect(f.size).toBe(415)
+    const bufA = f.feeds['keep/a'].data
+    expect(f.feeds['keep/a'].dtype).toBe('bool')
     f.fill()
     const first = [...bufA]
     f.fill()
-    expect(f.feeds['noise/a'].data).toBe(bufA) // same buffer, new values
+    expect(f.feeds['keep/a'].data).toBe(bufA) // same buffer, new values
     expect([...bufA]).not.toEqual(first)
     expect(bufA.length).toBe(15)
+    const kept = [...(f.feeds['keep/b'].data as Uint8Array)].filter((v) => v === 1).length
+    expect(kept).toBeGreaterThan(150) // half kept at threshold 32768
+    expect(kept).toBeLessThan(250)
     const g2 = new NoiseFeeder([a, b], new Xoshiro128(3))
     g2.fill()
-    expect([...g2.feeds['noise/a'].data]).toEqual(first)
+    expect([...g2.feeds['keep/a'].data]).toEqual(first)
   })
 })
