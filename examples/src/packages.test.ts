@@ -5,7 +5,7 @@
  * Node built-in.
  */
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -25,6 +25,18 @@ describe('package lint (publint)', () => {
       const pkgDir = join(root, dir)
       const { messages, pkg } = await publint({ pkgDir, level: 'warning', strict: true })
       expect(messages.map((m) => `${m.type}: ${formatMessage(m, pkg)}`)).toEqual([])
+    })
+  }
+})
+
+describe('READMEs as the npm registry shows them', () => {
+  // npm renders a package's README alone: a relative link resolves only against a `repository` field, and
+  // none is set yet (no public repository URL), so every link must be absolute or an in-page anchor.
+  for (const dir of PUBLISHED) {
+    it(`${dir}/README.md: no relative links`, () => {
+      const text = readFileSync(join(root, dir, 'README.md'), 'utf8')
+      const targets = [...text.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1])
+      expect(targets.filter((t) => !/^(https?:\/\/|#)/.test(t)), 'write them as absolute URLs (npm package pages) or as plain text').toEqual([])
     })
   }
 })
