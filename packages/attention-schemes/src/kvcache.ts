@@ -11,6 +11,8 @@ export class LayerKvCache {
   private taken = 0
   private readonly keys: Tensor[] = []
   private readonly values: Tensor[] = []
+  private readonly newKeys: Tensor[] = []
+  private readonly newValues: Tensor[] = []
 
   /**
    * @param pastKey, pastValue [B, kvHeads, P, d], the graph inputs of this layer's past
@@ -54,12 +56,25 @@ export class LayerKvCache {
     this.taken += G
     this.keys.push(keys)
     this.values.push(values)
+    this.newKeys.push(k)
+    this.newValues.push(v)
     return { keys, values }
   }
 
   /** The layer's present key and value [B, kvHeads, P + T, d]; every head must have been taken. */
   present(): { key: Tensor; value: Tensor } {
-    if (this.taken !== this.heads) throw new GraphError(`LayerKvCache: the layer's attention took ${this.taken} of its ${this.heads} cached KV heads; the cache layout and the model disagree`)
+    this.checkTaken()
     return { key: ops.concat(this.keys, 1), value: ops.concat(this.values, 1) }
+  }
+
+  /** Only this run's new keys and values [B, kvHeads, T, d], in the present's head order. */
+  appended(): { key: Tensor; value: Tensor } {
+    this.checkTaken()
+    const one = (ts: Tensor[]) => (ts.length === 1 ? ts[0] : ops.concat(ts, 1))
+    return { key: one(this.newKeys), value: one(this.newValues) }
+  }
+
+  private checkTaken(): void {
+    if (this.taken !== this.heads) throw new GraphError(`LayerKvCache: the layer's attention took ${this.taken} of its ${this.heads} cached KV heads; the cache layout and the model disagree`)
   }
 }

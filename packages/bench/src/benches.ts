@@ -11,7 +11,7 @@ export interface BenchContext {
   reps?: number
   warmup?: number
   variants?: string[]
-  /** prefill: prompt lengths (--lengths). */
+  /** prefill: prompt lengths; decode: the long-context setting's contexts (--lengths). */
   lengths?: number[]
   profile: boolean
   progress: (bench: string, message: string) => void
@@ -57,6 +57,15 @@ export const BENCHES = {
       return { text: m.describeDropoutMask(r), markdown: m.dropoutMaskMarkdown(r), result: r }
     },
   },
+  'ort-io': {
+    about: 'a KV-cache-sized tensor in and out of onnxruntime-node: feeding, returning, returning into a pre-allocated array (why long-context decode steps cost more than their kernels)',
+    run: async (ctx) => {
+      const m = await import('./ortIo')
+      const cfg = { ...m.ORT_IO_DEFAULTS, threads: ctx.threads, ...(ctx.reps ? { reps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
+      const r = await m.runOrtIo(cfg, (msg) => ctx.progress('ort-io', msg))
+      return { text: m.describeOrtIo(r), markdown: m.ortIoMarkdown(r), result: r }
+    },
+  },
   export: {
     about: 'moas export: onnx/model.onnx size in float32 and float16 per variant, and the float16 logit difference (no timing)',
     run: async (ctx) => {
@@ -86,7 +95,9 @@ export const BENCHES = {
     about: 'tokens/s of KV-cache decoding per variant, batch 1 and 8, KV bytes held, vs full recompute',
     run: async (ctx) => {
       const d = await import('./decode')
-      const cfg = { ...d.DECODE_DEFAULTS, threads: ctx.threads, provider: ctx.provider, ...(ctx.reps ? { steps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
+      // --lengths sets the long-context setting's contexts (the memory-efficient one).
+      const settings = ctx.lengths ? d.DECODE_DEFAULTS.settings.map((s) => (s.attention === 'memory-efficient' ? { ...s, contexts: ctx.lengths! } : s)) : d.DECODE_DEFAULTS.settings
+      const cfg = { ...d.DECODE_DEFAULTS, settings, threads: ctx.threads, provider: ctx.provider, ...(ctx.reps ? { steps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
       const r = await d.runDecode(cfg, (msg) => ctx.progress('decode', msg), ctx.variants)
       return { text: d.describeDecode(r), markdown: d.decodeMarkdown(r), result: r }
     },

@@ -33,17 +33,18 @@ export interface GraphProfile {
 }
 
 /** The slice of onnxruntime-node's API used here (bench does not depend on it directly, so no types). */
-interface OrtSession {
-  run(feeds: Record<string, unknown>): Promise<unknown>
+export interface OrtSession {
+  run(feeds: Record<string, unknown>, fetches?: Record<string, unknown>): Promise<unknown>
   endProfiling(): void
   release(): Promise<void>
 }
-interface OrtNode {
+export interface OrtNode {
   Tensor: new (type: string, data: unknown, dims: number[]) => unknown
   InferenceSession: { create(bytes: Uint8Array, opts: Record<string, unknown>): Promise<OrtSession> }
 }
 
-function loadOrtNode(): OrtNode {
+/** onnxruntime-node itself (the copy tensor-core resolves), for what tensor-core's Session does not expose. */
+export function loadOrtNode(): OrtNode {
   const tc = fileURLToPath(import.meta.resolve('@moas/tensor-core'))
   return createRequire(tc)('onnxruntime-node') as OrtNode
 }

@@ -49,6 +49,14 @@ export interface BuildOptions {
    */
   padding?: boolean
   /**
+   * kvCache only: what the graph returns of the cache. 'present' (default, what ONNX decoder clients
+   * expect): present.{i}.key/value, the whole cache [B, kv heads, P + T, d]. 'appended': only this run's
+   * new positions, appended.{i}.key/value [B, kv heads, T, d], for a caller that keeps the cache itself
+   * (DecoderSession): returning a tensor from ONNX Runtime to JS costs ~100 ms per 128 MiB on this CPU
+   * (`pnpm bench --bench ort-io`), more than a step's kernels at long contexts, while feeding one is cheap.
+   */
+  cacheOutputs?: 'present' | 'appended'
+  /**
    * The attention core's implementation for every attention call of this graph (default: the composed
    * reference, `composedAttention`). The long-context work swaps in a memory-efficient kernel here.
    */
@@ -66,11 +74,17 @@ export const DECODER_IO = {
   logits: 'logits',
   presentKey: (layer: number | string) => `present.${layer}.key`,
   presentValue: (layer: number | string) => `present.${layer}.value`,
+  /** buildGpt's `cacheOutputs: 'appended'`: only the new positions' keys and values. */
+  appendedKey: (layer: number | string) => `appended.${layer}.key`,
+  appendedValue: (layer: number | string) => `appended.${layer}.value`,
   /** Symbolic dims: batch, new positions T, cached positions P. */
   dims: { batch: 'batch_size', seq: 'sequence_length', past: 'past_sequence_length' },
 } as const
 
-/** A decoder graph's cache tensors, per layer: past inputs [B, kv heads, P, d] and present outputs [B, kv heads, P+T, d]. */
+/**
+ * A decoder graph's cache tensors, per layer: past inputs [B, kv heads, P, d] and present outputs
+ * [B, kv heads, P+T, d] (with `cacheOutputs: 'appended'`, the appended outputs [B, kv heads, T, d]).
+ */
 export interface DecoderTensors {
   attentionMask: Tensor
   positionIds: Tensor
@@ -106,6 +120,7 @@ export function buildGpt(graph: Graph, cfg: GptConfig, opts: BuildOptions): GptG
   if (opts.kvCache && (opts.training || opts.withTargets)) throw new GraphError('buildGpt: kvCache builds an inference decoder graph; build training and loss graphs without it')
 
   if (opts.padding !== undefined && !opts.kvCache) throw new GraphError('buildGpt: padding is an option of kvCache decoder graphs')
+  if (opts.cacheOutputs !== undefined && !opts.kvCache) throw new GraphError('buildGpt: cacheOutputs is an option of kvCache decoder graphs')
   if (opts.attentionKernel) useAttentionKernel(graph, opts.attentionKernel)
   const idx = graph.input(opts.kvCache ? DECODER_IO.inputIds : 'idx', 'int64', [B, T], 'token ids')
   const targets = opts.withTargets ? graph.input('targets', 'int64', [B, T], 'next-token ids') : null
@@ -124,7 +139,7 @@ export function buildGpt(graph: Graph, cfg: GptConfig, opts: BuildOptions): GptG
     const a = graph.scope(`h${i}`, () => {
       const cache = decoder ? new LayerKvCache(decoder.past[i].key, decoder.past[i].value, decoder.mask, decoder.querySlots, decoder.keyValid, opts.padding === false) : undefined
       const out = attention(layerNorm(h, `${prefix}ln_1`, cfg.bias), cfg, `${prefix}attn.`, { ...ctx, cache }, routed, i)
-      if (cache) decoder!.present.push(cache.present())
+      if (cache) decoder!.present.push(opts.cacheOutputs === 'appended' ? cache.appended() : cache.present())
       h = ops.add(h, out.y)
       h = ops.add(h, mlp(layerNorm(h, `${prefix}ln_2`, cfg.bias), cfg, `${prefix}mlp.`, ctx))
       return out
@@ -146,10 +161,15 @@ export function buildGpt(graph: Graph, cfg: GptConfig, opts: BuildOptions): GptG
   let decoderTensors: DecoderTensors | null = null
   if (decoder) {
     graph.output(DECODER_IO.logits, logits)
-    const present = decoder.present.map((p, i) => ({
-      key: graph.output(DECODER_IO.presentKey(i), p.key, 'keys of the past and new positions [batch, kv heads, past + new, head dim]'),
-      value: graph.output(DECODER_IO.presentValue(i), p.value, 'values of the past and new positions'),
-    }))
+    const present = decoder.present.map((p, i) => opts.cacheOutputs === 'appended'
+      ? {
+          key: graph.output(DECODER_IO.appendedKey(i), p.key, 'keys of the new positions [batch, kv heads, new, head dim]'),
+          value: graph.output(DECODER_IO.appendedValue(i), p.value, 'values of the new positions'),
+        }
+      : {
+          key: graph.output(DECODER_IO.presentKey(i), p.key, 'keys of the past and new positions [batch, kv heads, past + new, head dim]'),
+          value: graph.output(DECODER_IO.presentValue(i), p.value, 'values of the past and new positions'),
+        })
     decoderTensors = { attentionMask: decoder.attentionMask, positionIds: decoder.positionIds, past: decoder.past, present }
   }
   return { idx, targets, logits, ceLoss, balanceLoss, loss, gates, chosen, decoder: decoderTensors }

@@ -53,6 +53,20 @@ describe('DecoderSession', () => {
     await expect(DecoderSession.create({ config: tiny('mha'), params: weights(tiny('mha')) }, { attention: 'flash' as never })).rejects.toThrow(/'flash' is not a kernel/)
   })
 
+  it('keeps its own cache (the graph returns only the new positions) like full recompute while the buffers grow past 256 positions, across batch shapes', async () => {
+    const cfg = resolveConfig({ vocab_size: tokenizer.vocabSize, block_size: 600, n_layer: 2, n_head: 4, n_embd: 16, dropout: 0, attention: 'moas' })
+    const params = weights(cfg)
+    const session = await DecoderSession.create({ config: cfg, params })
+    const long = Array.from({ length: 250 }, (_, i) => (i * 7) % tokenizer.vocabSize)
+    const r = await generate(session, tokenizer, [tokenizer.decode(long)], { temperature: 0, maxNewTokens: 12 })
+    expect(r.ids[0]).toEqual(await greedyReference(cfg, params, long, 12)) // the cache grows from 250 to 261 positions: its buffers regrow at 257
+    expect(session.cacheBytes).toBe(kvCacheBytesPerToken(cfg) * 261) // the last token is returned, not yet cached
+    const prompts = ['abc de', 'fghijklm', 'nop']
+    const again = await generate(session, tokenizer, prompts, { temperature: 0, maxNewTokens: 6 }) // the same buffers, a [3, …] layout
+    for (const [b, p] of prompts.entries()) expect(again.ids[b], p).toEqual(await greedyReference(cfg, params, [...tokenizer.encode(p)], 6))
+    await session.release()
+  })
+
   it('refuses a context beyond block_size with a clear error, and generate slides its window instead', async () => {
     const cfg = tiny('gqa')
     const params = weights(cfg)

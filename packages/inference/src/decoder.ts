@@ -18,12 +18,14 @@ export interface DecoderGraphOptions {
   attentionKernel?: AttentionKernel
   /** Whether the graph takes left-padded batches (default true; see buildGpt's `padding`). */
   padding?: boolean
+  /** What the graph returns of the cache (default 'present'; see buildGpt's `cacheOutputs`). */
+  cacheOutputs?: 'present' | 'appended'
 }
 
 /** The merged decoder graph of `cfg` (inputs and outputs named as in DECODER_IO). */
 export function buildDecoderGraph(cfg: GptConfig, opts: DecoderGraphOptions = {}): Graph {
   const g = new Graph(`decoder-${cfg.attention}`)
-  buildGpt(g, cfg, { batch: DECODER_IO.dims.batch, seq: DECODER_IO.dims.seq, training: false, withTargets: false, kvCache: true, routingStats: opts.routing, dtype: opts.dtype, attentionKernel: opts.attentionKernel, padding: opts.padding })
+  buildGpt(g, cfg, { batch: DECODER_IO.dims.batch, seq: DECODER_IO.dims.seq, training: false, withTargets: false, kvCache: true, routingStats: opts.routing, dtype: opts.dtype, attentionKernel: opts.attentionKernel, padding: opts.padding, cacheOutputs: opts.cacheOutputs })
   return g
 }
 
@@ -57,8 +59,15 @@ export interface DecoderStep {
   routing: Record<string, HostTensor>
 }
 
+type CacheArray = Float32Array | Uint16Array
+
+/** Cache positions a kept cache buffer grows by, so it is reallocated once per this many decode steps. */
+const CACHE_GROWTH = 256
+
 export class DecoderSession {
   private past: Record<string, HostTensor> = {}
+  /** Per past input, the buffer its cache lives in (sessions built from weights, which return only the appended positions). */
+  private buffers = new Map<string, CacheArray>()
   private mask: number[][] = []
   private positions: number[] = []
 
@@ -70,20 +79,25 @@ export class DecoderSession {
     readonly dtype: 'float32' | 'float16',
     /** Whether the graph takes left-padded batches (false for the memory-efficient kernel). */
     readonly padding: boolean = true,
+    /** Whether the graph returns only the appended positions' K/V and this session keeps the cache. */
+    private readonly keepsCache: boolean = false,
   ) {}
 
   static async create(model: DecoderModel, opts: DecoderSessionOptions = {}): Promise<DecoderSession> {
     const efficient = opts.attention === 'memory-efficient'
     if (opts.attention !== undefined && opts.attention !== 'composed' && !efficient) throw new InferenceError(`attention '${opts.attention}' is not a kernel; use 'composed' or 'memory-efficient'`)
     if (efficient && 'onnx' in model) throw new InferenceError("attention: 'memory-efficient' builds the graph from weights; an exported ONNX model runs the kernel it was exported with")
-    const graph = () => buildDecoderGraph(model.config, { routing: opts.routing, dtype: model.dtype, ...(efficient ? { attentionKernel: memoryEfficientAttention, padding: false } : {}) })
+    // From weights the graph returns only the new positions' K/V and the session keeps the cache: ONNX
+    // Runtime returning the whole present each step costs more than the step's kernels at long contexts.
+    // An exported model has the present outputs ONNX decoder clients expect.
+    const graph = () => buildDecoderGraph(model.config, { routing: opts.routing, dtype: model.dtype, cacheOutputs: 'appended', ...(efficient ? { attentionKernel: memoryEfficientAttention, padding: false } : {}) })
     const session = 'onnx' in model
       ? await Session.create(model.onnx, { provider: opts.provider, threads: opts.threads, externalData: model.externalData })
       : await Session.create(graph(), { provider: opts.provider, threads: opts.threads, params: model.dtype === 'float16' ? halfParams(model.params) : model.params })
     const names = session.outputNames
-    for (const want of [DECODER_IO.logits, DECODER_IO.presentKey(0)])
+    for (const want of [DECODER_IO.logits, 'onnx' in model ? DECODER_IO.presentKey(0) : DECODER_IO.appendedKey(0)])
       if (!names.includes(want)) throw new InferenceError(`the ONNX model has no '${want}' output; it is not a moas decoder export (outputs: ${names.slice(0, 6).join(', ')})`)
-    return new DecoderSession(session, model.config, opts.provider ?? 'cpu', model.dtype ?? 'float32', !efficient)
+    return new DecoderSession(session, model.config, opts.provider ?? 'cpu', model.dtype ?? 'float32', !efficient, !('onnx' in model))
   }
 
   /** Rows in the current batch. */
@@ -168,12 +182,14 @@ export class DecoderSession {
     })
     this.mask = mask
     this.positions = valid.map((row, b) => this.positions[b] + row.reduce((n, v) => n + v, 0))
-    this.past = {}
     const used = new Set<string>([DECODER_IO.logits])
     for (let i = 0; i < this.config.n_layer; i++) {
-      for (const [present, past] of [[DECODER_IO.presentKey(i), DECODER_IO.pastKey(i)], [DECODER_IO.presentValue(i), DECODER_IO.pastValue(i)]]) {
-        this.past[past] = out[present]
-        used.add(present)
+      const pairs = this.keepsCache
+        ? [[DECODER_IO.appendedKey(i), DECODER_IO.pastKey(i)], [DECODER_IO.appendedValue(i), DECODER_IO.pastValue(i)]]
+        : [[DECODER_IO.presentKey(i), DECODER_IO.pastKey(i)], [DECODER_IO.presentValue(i), DECODER_IO.pastValue(i)]]
+      for (const [output, past] of pairs) {
+        this.past[past] = this.keepsCache ? this.append(past, out[output]) : out[output]
+        used.add(output)
       }
     }
     const routing = Object.fromEntries(Object.entries(out).filter(([name]) => !used.has(name)))
@@ -184,7 +200,33 @@ export class DecoderSession {
     return { logits, length: T, routing }
   }
 
+  /**
+   * The cache of `past` grown by the run's new positions [B, heads, T, d], in place in its buffer: each
+   * (row, head) block of P positions moves up to its slot in the [B, heads, P + T, d] layout (last block
+   * first, so no block overwrites one not yet moved) and the new positions go after it. One memmove of
+   * the cache per step, against ONNX Runtime allocating and returning a whole new present.
+   */
+  private append(past: string, appended: HostTensor): HostTensor {
+    const old = this.past[past]
+    const [B, heads, T, d] = appended.shape
+    const P = old.shape[2]
+    const n = B * heads * (P + T) * d
+    let buf = this.buffers.get(past)
+    if (!buf || buf.length < n) {
+      const positions = Math.max(P + T, Math.min(Math.ceil((P + T) / CACHE_GROWTH) * CACHE_GROWTH, this.config.block_size))
+      const grown = this.dtype === 'float16' ? new Uint16Array(B * heads * positions * d) : new Float32Array(B * heads * positions * d)
+      if (P) for (let r = 0; r < B * heads; r++) grown.set((old.data as CacheArray).subarray(r * P * d, (r + 1) * P * d) as never, r * (P + T) * d)
+      buf = grown
+      this.buffers.set(past, buf)
+    } else if (P) for (let r = B * heads - 1; r > 0; r--) buf.copyWithin(r * (P + T) * d, r * P * d, (r + 1) * P * d)
+    const src = appended.data as CacheArray
+    for (let r = 0; r < B * heads; r++) buf.set(src.subarray(r * T * d, (r + 1) * T * d) as never, r * (P + T) * d + P * d)
+    return hostTensor(this.dtype, [B, heads, P + T, d], buf.subarray(0, n))
+  }
+
   async release(): Promise<void> {
+    this.buffers.clear()
+    this.past = {}
     await this.session.release()
   }
 }
