@@ -1,0 +1,40 @@
+// Pools the per-run summaries in logs/ (what `moas compare` writes as summary.json in each run directory)
+// into one table per variant over every seed found, with the statistics `moas compare` uses (@moas/trainer's
+// Welch test and Hedges' g). Needed because seed 0 (2026-11-22) and seeds 1-2 (2026-12-03) were trained on
+// different machines and only seed 0's logs and summaries were kept, not its checkpoints, so
+// `moas compare --collect` (which re-reads run directories) cannot take all three.
+// Run after `pnpm build`: node docs/results/paper-compare/pool-seeds.mjs > docs/results/paper-compare/pooled.md
+import { readFileSync, readdirSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { hedgesG, mean, sampleStd, welchTTest } from '../../../packages/trainer/dist/index.js'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const PAPER = { mha: 2.294, 'static-moas': 2.3093, moas: 2.3074 } // the paper's single runs at update 500 (seed-facts)
+const runs = readdirSync(join(here, 'logs')).filter((f) => f.endsWith('.summary.json')).map((f) => JSON.parse(readFileSync(join(here, 'logs', f), 'utf8')))
+const order = ['mha', 'static-moas', 'moas'].filter((v) => runs.some((r) => r.variant === v))
+const by = Object.fromEntries(order.map((v) => [v, runs.filter((r) => r.variant === v && r.steps === 500).sort((a, b) => a.seed - b.seed)]))
+const fmt = (xs) => (xs.length > 1 ? `${mean(xs).toFixed(4)} ± ${sampleStd(xs).toFixed(4)}` : xs.length ? xs[0].toFixed(4) : '–')
+const signed = (x) => `${x >= 0 ? '+' : ''}${x.toFixed(4)}`
+const p = (w) => (w.p < 0.001 ? w.p.toExponential(1) : w.p.toFixed(3))
+
+const lines = ['| variant | seeds | val loss @500 (20 batches, paper metric) | full val split | paper @500 | ms/iter |', '|---|---|---:|---:|---:|---:|']
+for (const v of order) {
+  const rs = by[v]
+  lines.push(`| ${v} | ${rs.map((r) => r.seed).join(', ')} | ${fmt(rs.map((r) => r.final_val_loss))} | ${fmt(rs.map((r) => r.full_val_loss))} | ${PAPER[v]?.toFixed(4) ?? '–'} | ${rs.map((r) => Math.round(r.ms_per_iter)).join(', ')} |`)
+}
+lines.push('', '| comparison (full val split) | Δ mean [Welch 95 % CI] | t, df | p | Hedges\' g | verdict (α 0.05) |', '|---|---|---|---:|---:|---|')
+const pairs = [['static-moas', 'mha'], ['moas', 'mha'], ['moas', 'static-moas']].filter(([a, b]) => by[a]?.length && by[b]?.length)
+for (const [a, b] of pairs) {
+  const xa = by[a].map((r) => r.full_val_loss)
+  const xb = by[b].map((r) => r.full_val_loss)
+  const w = welchTTest(xa, xb)
+  const g = hedgesG(xa, xb)
+  if (!w) {
+    lines.push(`| ${a} − ${b} | ${signed(mean(xa) - mean(xb))} | n/a | n/a | n/a | needs ≥ 2 seeds each |`)
+    continue
+  }
+  const verdict = w.p < 0.05 ? `${w.diff < 0 ? 'lower' : 'higher'} beyond seed noise` : 'within seed noise'
+  lines.push(`| ${a} − ${b} | ${signed(w.diff)} [${signed(w.ci95[0])}, ${signed(w.ci95[1])}] | ${w.t.toFixed(2)}, ${w.df.toFixed(1)} | ${p(w)} | ${g === null ? 'n/a' : g.toFixed(2)} | ${verdict} |`)
+}
+process.stdout.write(`${lines.join('\n')}\n`)
