@@ -113,7 +113,7 @@ export function syntheticFeeds(graph: Graph, intBound: number, seed = 1): Record
   const rng = new Mulberry32(seed)
   const init = initParams(graph, seed)
   for (const { tensor } of graph.params) feeds[tensor.name] = hostTensor(tensor.dtype, tensor.shape as number[], init.get(tensor.name)!)
-  const dropRate = new Map(graph.dropoutMasks.map((m) => [m.input.name, m.threshold]))
+  const thresholds = new Map(graph.dropoutMasks.map((m) => [m.input.name, m.threshold]))
   for (const t of graph.inputs) {
     const shape = t.shape.map((d) => {
       if (typeof d !== 'number') throw new Error(`syntheticFeeds: input '${t.name}' has the symbolic dim '${d}'; build the graph with static sizes`)
@@ -121,7 +121,7 @@ export function syntheticFeeds(graph: Graph, intBound: number, seed = 1): Record
     })
     const n = shape.reduce((a, b) => a * b, 1)
     if (t.dtype === 'int64') feeds[t.name] = hostTensor('int64', shape, BigInt64Array.from({ length: n }, () => BigInt(rng.int(intBound))))
-    else if (dropRate.has(t.name)) feeds[t.name] = hostTensor('bool', shape, Uint8Array.from({ length: n }, () => (rng.int(65536) >= dropRate.get(t.name)! ? 1 : 0)))
+    else if (thresholds.has(t.name)) feeds[t.name] = hostTensor('bool', shape, Uint8Array.from({ length: n }, () => (rng.int(65536) >= thresholds.get(t.name)! ? 1 : 0)))
     else if (t.dtype === 'float32') feeds[t.name] = hostTensor('float32', shape, n === 1 ? [1] : randomNormal(n, rng.nextU32(), 0.02))
     else throw new Error(`syntheticFeeds: input '${t.name}' has dtype ${t.dtype}, which this helper does not fill`)
   }
