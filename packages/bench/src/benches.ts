@@ -91,6 +91,15 @@ export const BENCHES = {
       return { text: p.describePrefill(r), markdown: p.prefillMarkdown(r), result: r, files: { 'prefill.svg': p.prefillChart(r) } }
     },
   },
+  'attention-core': {
+    about: 'every attention-core candidate alone at GQE\'s setting, 1k to 16k tokens: tiled and one-GEMM GroupQueryAttention, opset-23 Attention, composed, and two tiled standard-op graphs (time and peak memory)',
+    run: async (ctx) => {
+      const a = await import('./attentionCore')
+      const cfg = { ...a.ATTENTION_CORE_DEFAULTS, threads: ctx.threads, provider: ctx.provider, ...(ctx.lengths ? { lengths: ctx.lengths } : {}), ...(ctx.reps ? { reps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
+      const r = await a.runAttentionCore(cfg, (msg) => ctx.progress('attention-core', msg))
+      return { text: a.describeAttentionCore(r), markdown: a.attentionCoreMarkdown(r), result: r }
+    },
+  },
   decode: {
     about: 'tokens/s of KV-cache decoding per variant, batch 1 and 8, KV bytes held, vs full recompute',
     run: async (ctx) => {

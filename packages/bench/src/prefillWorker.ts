@@ -6,6 +6,7 @@
 import { type AttentionKernel, causalAttention, composedAttention, memoryEfficientAttention, useAttentionKernel } from '@moas/attention-schemes'
 import { type GptConfig, buildGpt, resolveConfig } from '@moas/gpt'
 import { Graph, type HostTensor, type Provider, Session, type Tensor, hostTensor, initParams, ops, randomNormal } from '@moas/tensor-core'
+import { type CandidateKernel, candidateKernel } from './attentionCandidates'
 import { liveNodes, matmulFlops } from './flops'
 
 export interface PrefillModelShape {
@@ -19,7 +20,10 @@ export interface PrefillModelShape {
 export interface PrefillJob {
   variant: string
   T: number
-  kernel: 'memory-efficient' | 'composed'
+  /** The two shipped kernels, or (part 'core' only) a measured candidate (attentionCandidates.ts). */
+  kernel: 'memory-efficient' | 'composed' | CandidateKernel
+  /** Tile size of the blocked candidates (default 512). */
+  block?: number
   /** 'model': the whole forward (logits); 'core': the attention core alone, on random q, k, v. */
   part: 'model' | 'core'
   model: PrefillModelShape
@@ -41,7 +45,11 @@ export interface PrefillMeasurement {
   ops: { groupQueryAttention: number; softmax: number }
 }
 
-const KERNELS: Record<PrefillJob['kernel'], AttentionKernel> = { 'memory-efficient': memoryEfficientAttention, composed: composedAttention }
+function kernelOf(job: PrefillJob): AttentionKernel {
+  if (job.kernel === 'memory-efficient') return memoryEfficientAttention
+  if (job.kernel === 'composed') return composedAttention
+  return candidateKernel(job.kernel, job.block)
+}
 
 /** The attention calls one layer of `variant` makes, as (groups G, query heads per group R) per call. */
 export function coreCalls(variant: string, m: PrefillModelShape): { G: number; R: number; kvHead0: boolean }[] {
@@ -68,7 +76,7 @@ function modelGraph(job: PrefillJob): { graph: Graph; feeds: Record<string, Host
   const { model: m, T } = job
   const cfg = prefillGptConfig(job.variant, m, T)
   const g = new Graph(`prefill-${job.variant}-${T}`)
-  const gpt = buildGpt(g, cfg, { batch: 1, seq: T, training: false, withTargets: false, attentionKernel: KERNELS[job.kernel] })
+  const gpt = buildGpt(g, cfg, { batch: 1, seq: T, training: false, withTargets: false, attentionKernel: kernelOf(job) })
   g.output('logits', gpt.logits)
   const ids = Array.from({ length: T }, (_, i) => (i * 7919) % m.vocab)
   // Weights embedded as initializers, as an inference deployment would: ONNX Runtime packs each GEMM's
@@ -80,7 +88,7 @@ function coreGraph(job: PrefillJob): { graph: Graph; feeds: Record<string, HostT
   const { model: m, T } = job
   const d = m.n_embd / m.n_head
   const g = new Graph(`core-${job.variant}-${T}`)
-  useAttentionKernel(g, KERNELS[job.kernel])
+  useAttentionKernel(g, kernelOf(job))
   const feeds: Record<string, HostTensor> = {}
   let seed = 1
   const input = (name: string, shape: number[]): Tensor => {

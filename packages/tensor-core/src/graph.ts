@@ -1,6 +1,9 @@
 import { type DType, type TypedArrayFor, allocTyped, float16Bits } from './dtype'
 import { GraphError } from './errors'
 
+/** The default-domain ONNX opset moas graphs declare: at 21 every op tensor-core emits has a CPU kernel. */
+export const OPSET = 21
+
 /** A dimension: a static size, or a named symbolic size such as 'batch' or 'batch*seq'. */
 export type Dim = number | string
 export type Shape = readonly Dim[]
@@ -106,6 +109,11 @@ export class Graph {
   readonly dropoutMasks: DropoutMaskInput[] = []
   /** Take dropout randomness from caller-fed keep masks instead of ONNX Dropout's internal RNG. */
   dropoutNoise = false
+  /**
+   * The default-domain opset the model declares (OPSET, 21, unless raised). Raise it only for a graph that
+   * needs a newer op (e.g. opset-23 Attention): ONNX Runtime has no CPU kernel for the random ops at ≥ 22.
+   */
+  opset = OPSET
   private readonly names = new Set<string>()
   private readonly scopes: string[] = []
   private readonly scalarCache = new Map<string, Tensor>()

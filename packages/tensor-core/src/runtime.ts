@@ -7,8 +7,8 @@
 import { type Ort, type Provider, defaultThreads, loadOrt, maxThreads } from './backend'
 import { type DType, allocTyped, type TypedArrayFor } from './dtype'
 import { RuntimeError } from './errors'
-import type { Graph, Shape } from './graph'
-import { OPSET, type SerializeOptions, serialize } from './serialize'
+import { type Graph, OPSET, type Shape } from './graph'
+import { type SerializeOptions, serialize } from './serialize'
 
 export type { Provider } from './backend'
 export const PROVIDERS: readonly Provider[] = ['cpu', 'cuda', 'webgpu', 'wasm']
@@ -158,7 +158,7 @@ function explainLoadError(msg: string, provider: Provider, graph: Graph | null):
   const unknown = /No Op registered for (\S+) with domain_version of (\d+)/.exec(msg)
   if (unknown) {
     const node = findNode(unknown[1])
-    return `ONNX Runtime rejected the model: op '${unknown[1]}' ${node ? `(node '${node.name}') ` : ''}is not an ONNX opset ${OPSET} op it knows in domain '${node?.domain || 'ai.onnx'}'; check the op type (case-sensitive) and domain, or build it from standard ops. (ONNX Runtime on '${provider}': ${msg.trim()})`
+    return `ONNX Runtime rejected the model: op '${unknown[1]}' ${node ? `(node '${node.name}') ` : ''}is not an ONNX opset ${graph?.opset ?? OPSET} op it knows in domain '${node?.domain || 'ai.onnx'}'; check the op type (case-sensitive) and domain, or build it from standard ops. (ONNX Runtime on '${provider}': ${msg.trim()})`
   }
   const noKernel = /Could not find an implementation for (\w+)\((\d+)\) node with name '([^']*)'/.exec(msg)
   if (noKernel) {

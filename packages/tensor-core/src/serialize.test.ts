@@ -7,7 +7,8 @@ import { Graph } from './graph'
 import { initParams } from './init'
 import * as ops from './ops'
 import { hostTensor } from './runtime'
-import { IR_VERSION, OPSET, serialize } from './serialize'
+import { OPSET } from './graph'
+import { IR_VERSION, serialize } from './serialize'
 import { testSession } from './testing/provider'
 
 type Field = { field: number; wire: number; value: bigint | Uint8Array }
@@ -88,6 +89,8 @@ describe('ModelProto encoding', () => {
     const opsets = all(m, 8).map((o) => msg(o.value))
     expect(opsets.map((o) => [str(one(o, 1)), Number(one(o, 2))])).toEqual([['', 21]])
     expect(OPSET).toBe(21)
+    g.opset = 23 // a graph raised for a newer op declares that opset
+    expect(all(fields(serialize(g)), 8).map((o) => Number(one(msg(o.value), 2)))).toEqual([23])
     const meta = all(m, 14).map((p) => msg(p.value)).map((p) => [str(one(p, 1)), str(one(p, 2))])
     expect(meta).toEqual([['moas.variant', 'test']])
 

@@ -7,7 +7,6 @@ import { type DType, ONNX_DTYPE, type TypedArrayFor } from './dtype'
 import { GraphError } from './errors'
 import type { AttrValue, ConstantValue, Graph, Shape, Tensor } from './graph'
 
-export const OPSET = 21
 export const IR_VERSION = 10
 export const PRODUCER = 'moas'
 
@@ -158,7 +157,7 @@ export function serializeWithExternalData(graph: Graph, opts: SerializeOptions &
   return { model, data, location: opts.externalDataFile }
 }
 
-/** Encode `graph` as an ONNX ModelProto (opset 21, IR 10). */
+/** Encode `graph` as an ONNX ModelProto (IR 10, default-domain opset `graph.opset`: 21 unless raised). */
 export function serialize(graph: Graph, opts: SerializeOptions = {}): Uint8Array {
   if (opts.externalDataFile) throw new GraphError('serialize: externalData needs serializeWithExternalData, which returns the data file too')
   return encode(graph, opts, null)
@@ -221,7 +220,7 @@ function encode(graph: Graph, opts: SerializeOptions, external: ((bytes: Uint8Ar
     for (const t of inputs) gw.message(11, (vw) => writeValueInfo(vw, t.name, t.dtype, t.shape, graph.docs.get(t.name)))
     for (const t of graph.outputs) gw.message(12, (vw) => writeValueInfo(vw, t.name, t.dtype, t.shape, graph.docs.get(t.name)))
   })
-  w.message(8, (ow) => { ow.string(1, ''); ow.int(2, OPSET) })
+  w.message(8, (ow) => { ow.string(1, ''); ow.int(2, graph.opset) })
   if (usesMs) w.message(8, (ow) => { ow.string(1, 'com.microsoft'); ow.int(2, 1) })
   for (const [k, v] of Object.entries(opts.metadata ?? {})) w.message(14, (mw) => { mw.string(1, k); mw.string(2, v) })
   return w.finish().slice()
