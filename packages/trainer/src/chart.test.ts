@@ -43,6 +43,18 @@ describe('valLossChart', () => {
     expect(valLossChart([{ name: 'mha', points: curve(2.5, 0.02) }])).toBe(valLossChart([{ name: 'mha', points: curve(2.5, 0.02) }]))
   })
 
+  it('draws each seed as a thin line in its series colour, titled with the seed', () => {
+    const seeds = [0, 1, 2].map((seed) => ({ seed, points: curve(2.5 + seed * 0.01, 0).map((p) => ({ step: p.step, value: p.mean })) }))
+    const svg = valLossChart([{ name: 'mha', points: curve(2.51, 0.01), seeds }, { name: 'moas', points: curve(2.6, 0.01) }])
+    assertWellFormed(svg)
+    const thin = svg.match(/<polyline [^>]*stroke-width="1"[^>]*><title>[^<]*<\/title><\/polyline>/g) ?? []
+    expect(thin).toHaveLength(3)
+    expect(thin.every((l) => l.includes('stroke="#0072B2"'))).toBe(true)
+    expect(thin[2]).toContain('<title>mha, seed 2</title>')
+    expect(svg).toContain('thin lines: one per seed')
+    expect(valLossChart([{ name: 'mha', points: curve(2.51, 0.01) }])).not.toContain('thin lines')
+  })
+
   it('draws no band for a single seed and survives empty or flat data', () => {
     const flat = [{ step: 10, mean: 2, min: 2, max: 2 }]
     const svg = valLossChart([{ name: 'one', points: flat }])

@@ -14,6 +14,8 @@ export interface CurvePoint {
 export interface CurveSeries {
   name: string
   points: readonly CurvePoint[]
+  /** Each seed's own curve, drawn as a thin line in the series' colour under its mean. */
+  seeds?: readonly { seed: number; points: readonly { step: number; value: number }[] }[]
 }
 
 export interface ChartOptions {
@@ -85,6 +87,12 @@ export function valLossChart(series: readonly CurveSeries[], opts: ChartOptions 
     }
   })
   series.forEach((s, i) => {
+    for (const run of s.seeds ?? []) {
+      const p = run.points.filter((q) => Number.isFinite(q.step) && Number.isFinite(q.value))
+      if (p.length > 1) out.push(`<polyline points="${p.map((q) => `${f(X(q.step))},${f(Y(q.value))}`).join(' ')}" fill="none" stroke="${COLORS[i % COLORS.length]}" stroke-width="1" stroke-opacity="0.5"><title>${esc(`${s.name}, seed ${run.seed}`)}</title></polyline>`)
+    }
+  })
+  series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length]
     const p = s.points.filter((q) => [q.step, q.mean, q.min, q.max].every(Number.isFinite))
     if (p.length) out.push(`<polyline points="${p.map((q) => `${f(X(q.step))},${f(Y(q.mean))}`).join(' ')}" fill="none" stroke="${color}" stroke-width="2"/>`)
@@ -95,6 +103,7 @@ export function valLossChart(series: readonly CurveSeries[], opts: ChartOptions 
   })
   out.push(`<text x="${f(W - m.right + 15)}" y="${f(m.top + 10 + series.length * 20 + 8)}" fill="#666666" font-size="10">line: mean over seeds</text>`)
   out.push(`<text x="${f(W - m.right + 15)}" y="${f(m.top + 10 + series.length * 20 + 22)}" fill="#666666" font-size="10">band: min-max over seeds</text>`)
+  if (series.some((s) => s.seeds?.length)) out.push(`<text x="${f(W - m.right + 15)}" y="${f(m.top + 10 + series.length * 20 + 36)}" fill="#666666" font-size="10">thin lines: one per seed</text>`)
   out.push('</svg>')
   return out.join('\n') + '\n'
 }

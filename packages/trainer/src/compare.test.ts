@@ -71,7 +71,10 @@ describe('compare', () => {
     expect(md).toContain("Welch's two-sided t-test")
     expect(JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')).variants).toHaveLength(2)
     const svg = readFileSync(join(out, 'val_loss.svg'), 'utf8')
-    expect(svg.match(/<polyline /g)).toHaveLength(2)
+    // a mean line per variant, and a thin line per (variant, seed)
+    expect(svg.match(/<polyline /g)).toHaveLength(2 + 4)
+    expect(svg).toContain('<title>moas, seed 1</title>')
+    expect(moas.seed_curves.map((c) => [c.seed, c.curve.length])).toEqual(moas.seeds.map((seed) => [seed, moas.curve.length]))
 
     // A rerun of a finished comparison trains nothing and gives the same table.
     seen.length = 0

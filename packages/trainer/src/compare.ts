@@ -93,6 +93,8 @@ export interface VariantResult {
   /** Synthetic data only: per task, the accuracy on its determined characters over seeds. */
   task_accuracy?: Record<SyntheticTask, Stat | null>
   curve: { step: number; mean: number; min: number; max: number }[]
+  /** Each seed's own val curve (the chart draws them under the mean). */
+  seed_curves: { seed: number; curve: { step: number; val_loss: number }[] }[]
   /** Against the baseline (null for the baseline itself). */
   vs_baseline: Verdict | null
 }
@@ -280,6 +282,7 @@ function tabulate(opts: TableSpec, summaries: Map<string, RunSummary>, configs: 
         : {}),
       ms_per_iter: stat(runs.flatMap((r) => (r.ms_per_iter === null ? [] : [r.ms_per_iter]))),
       curve,
+      seed_curves: runs.map((r) => ({ seed: r.seed, curve: r.curve })),
       vs_baseline: null,
     }
   })
@@ -353,7 +356,11 @@ export function renderMarkdown(r: CompareResult): string {
 }
 
 export function renderChart(r: CompareResult): string {
-  const series: CurveSeries[] = r.variants.map((v) => ({ name: v.variant, points: v.curve }))
+  const series: CurveSeries[] = r.variants.map((v) => ({
+    name: v.variant,
+    points: v.curve,
+    seeds: v.seed_curves.map((c) => ({ seed: c.seed, points: c.curve.map((p) => ({ step: p.step, value: p.val_loss })) })),
+  }))
   const n = r.seeds.length
   return valLossChart(series, { title: `val loss, ${r.preset} preset on ${r.data.name} (${n} seed${n > 1 ? 's' : ''})`, xLabel: 'update', yLabel: 'val loss (nats)' })
 }
