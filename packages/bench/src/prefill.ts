@@ -57,7 +57,7 @@ export const LIMIT_REASONS: Record<keyof PrefillConfig['limits'], string> = {
   ablations: 'the ablations cost what gqe costs (same slots); measured to 8k to keep the sweep under an hour',
   references: 'mha and mqa attend with all 16 query heads, like gqa; measured to 16k to keep the sweep under an hour',
   composed: "the composed core holds every head's [T, T] scores: 16 heads at 8k is 4 GiB per layer's scores alone",
-  paper: "moas-topk's routed queries attend from scattered positions, which GroupQueryAttention cannot take: that branch runs the composed core, whose [T, T] scores bound the length",
+  paper: "moas-topk's routed queries attend from scattered positions, which GroupQueryAttention cannot take: that branch runs the composed core (in blocks of routed queries), whose scores grow with T",
 }
 
 export interface PrefillEntry {

@@ -53,6 +53,8 @@ export interface BuildContext {
   cache?: LayerKvCache
   /** 'none' = exact (erf) GELU, the spec; 'tanh' only for float64 gradient checks (see gelu). */
   gelu: 'none' | 'tanh'
+  /** moas-topk's routed prefill: routed queries per attention call (see GptBuildOptions.routedQueryBlock). */
+  routedQueryBlock?: number
 }
 
 /**

@@ -36,6 +36,13 @@ export interface BuildOptions {
    */
   routedTopK?: boolean
   /**
+   * moas-topk's routed path in a graph with a static sequence length and no KV cache: attend the routed
+   * queries in blocks of this many, each against the keys up to its largest position, so that no work
+   * goes to keys every query of a block has masked (default ROUTED_QUERY_BLOCK = 512; 0: one call over
+   * all keys, which is also what symbolic lengths and decoder graphs get).
+   */
+  routedQueryBlock?: number
+  /**
    * Build the merged decoder graph (prefill when the past is empty, decode when T = 1) with the input and
    * output names of published ONNX decoders (DECODER_IO): input_ids, attention_mask, position_ids and
    * past_key_values.{i}.key/value in; logits and present.{i}.key/value out. Inference only.
@@ -114,7 +121,7 @@ export function buildGpt(graph: Graph, cfg: GptConfig, opts: BuildOptions): GptG
   const dtype = opts.dtype ?? 'float32'
   const { batch: B, seq: T } = opts
   if (typeof T === 'number' && T > cfg.block_size) throw new GraphError(`buildGpt: seq ${T} exceeds block_size ${cfg.block_size}; the position embedding has ${cfg.block_size} rows`)
-  const ctx: BuildContext = { training: opts.training, gelu: opts.gelu ?? 'none' }
+  const ctx: BuildContext = { training: opts.training, gelu: opts.gelu ?? 'none', routedQueryBlock: opts.routedQueryBlock }
   const routed = opts.routedTopK ?? !opts.training
   if (routed && opts.training) throw new GraphError('buildGpt: routedTopK is an inference path; training graphs use the dense top-k formulation')
   if (opts.kvCache && (opts.training || opts.withTargets)) throw new GraphError('buildGpt: kvCache builds an inference decoder graph; build training and loss graphs without it')
@@ -204,7 +211,7 @@ function attention(x: Tensor, cfg: GptConfig, prefix: string, ctx: BuildContext,
   if (v === 'mha' || v === 'gqa' || v === 'mqa') return plainScheme(x, cfg, v, prefix, ctx)
   if (v === 'static-moas') return staticMoas(x, cfg, prefix, ctx)
   if (v === 'moas') return moas(x, cfg, prefix, ctx)
-  if (v === 'moas-topk') return routed ? moasTopKRouted(x, cfg, prefix, layer, ctx.cache) : moasTopKDense(x, cfg, prefix, ctx)
+  if (v === 'moas-topk') return routed ? moasTopKRouted(x, cfg, prefix, layer, ctx.cache, ctx.routedQueryBlock) : moasTopKDense(x, cfg, prefix, ctx)
   if (isGqe(v)) return gqe(x, cfg, prefix, ctx)
   throw new GraphError(`buildGpt: unknown attention variant '${v}'`)
 }

@@ -1,6 +1,6 @@
 /** Properties every variant must have, independent of the reference fixtures. */
 import { attentionCalls, groupedAttention } from '@moas/attention-schemes'
-import { Graph, Session, hostTensor } from '@moas/tensor-core'
+import { Graph, Session, hostTensor, ops } from '@moas/tensor-core'
 import { describe, expect, it } from 'vitest'
 import { VARIANTS, type Variant, resolveConfig } from './config'
 import { buildGpt } from './model'
@@ -132,6 +132,48 @@ describe('moas-topk routed inference (gather routed queries, one attention per b
       expect(Array.from(routed.out.c0.data as BigInt64Array, Number)).toEqual(Array.from({ length: T * k }, (_, i) => i % k))
       expect(relErr(f32(routed.out.logits), f32(dense.out.logits))).toBeLessThan(1e-6)
     }
+  })
+
+  it('a static-length prefill attends its routed queries in blocks, each against the keys up to its last position, with the same logits', async () => {
+    for (const [k, B, block] of [[1, 1, 8], [2, 1, 5], [1, 3, 8], [2, 3, 16]]) {
+      const cfg = tiny('moas-topk', { moas_top_k: k, block_size: 48 })
+      const T = 37
+      const ids = tokens(B * T, 13, 90 + k + B)
+      const blocked = await runGpt(cfg, { batch: B, seq: T, routedQueryBlock: block }, 5, ids, T)
+      const dense = await runGpt(cfg, { batch: B, seq: T, routedTopK: false }, blocked.params, ids, T)
+      const oneCall = await runGpt(cfg, { batch: B, seq: T, routedQueryBlock: 0 }, blocked.params, ids, T)
+      expect(relErr(f32(blocked.out.logits), f32(dense.out.logits)), `k=${k} B=${B} block=${block}`).toBeLessThan(1e-6)
+      expect(relErr(f32(oneCall.out.logits), f32(dense.out.logits))).toBeLessThan(1e-6)
+      const calls = attentionCalls(blocked.graph)
+      expect(calls).toHaveLength(cfg.n_layer * 3 * Math.ceil(T / block))
+      expect(calls.every((c) => /^routed_\d+_m?[a-z]+\.q\d+$/.test(String(c.seq)) && /\.k\d+$/.test(String(c.keys))), 'block slots and their key bounds are data-dependent').toBe(true)
+      expect(attentionCalls(oneCall.graph)).toHaveLength(cfg.n_layer * 3)
+    }
+    // The key bounds, read from a run: every block of the first layer's first branch attends to fewer
+    // than all T keys unless it holds a query at the last position, and the bounds never decrease (batch 1).
+    const cfg = tiny('moas-topk', { block_size: 48 })
+    const T = 37
+    const keyCounts = (m: any, g: Graph) => {
+      g.output('logits', m.logits)
+      attentionCalls(g).slice(0, Math.ceil(T / 8)).forEach((c, i) => g.output(`k${i}`, ops.dimOf(c.k, 3)))
+    }
+    const run = await runGpt(cfg, { batch: 1, seq: T, routedQueryBlock: 8 }, 5, tokens(T, 13, 92), T, keyCounts)
+    const bounds = Object.keys(run.out).filter((n) => n.startsWith('k')).map((n) => Number((run.out[n].data as BigInt64Array)[0]))
+    expect(bounds.every((b, i) => b <= T && (i === 0 || b >= bounds[i - 1]))).toBe(true)
+    expect(bounds[0]).toBeLessThan(T)
+  })
+
+  it('blocks also when a branch receives no token (its blocks are all empty)', async () => {
+    const cfg = tiny('moas-topk', { block_size: 48 })
+    const T = 20
+    const ids = tokens(T, 13, 4)
+    const g = new Graph('w')
+    buildGpt(g, cfg, { batch: 1, seq: T, training: false, withTargets: false })
+    const weights = randomWeights(g, 3)
+    for (const [name, w] of weights) if (name.includes('.router.0.')) w.fill(0) // every token picks branch 0
+    const blocked = await runGpt(cfg, { batch: 1, seq: T, routedQueryBlock: 6 }, weights, ids, T)
+    const dense = await runGpt(cfg, { batch: 1, seq: T, routedTopK: false }, weights, ids, T)
+    expect(relErr(f32(blocked.out.logits), f32(dense.out.logits))).toBeLessThan(1e-6)
   })
 
   it('routes a batch whose rows choose differently (each branch padded to the row with most routed tokens)', async () => {

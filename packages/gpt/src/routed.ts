@@ -23,7 +23,10 @@ import { type Tensor, ops } from '@moas/tensor-core'
 import { type GptConfig, MOAS_SCHEMES } from './config'
 import { type AttentionOutput, type Scheme, moasGates, schemeConfig } from './moas'
 
-export function moasTopKRouted(x: Tensor, cfg: GptConfig, prefix: string, layer: number, cache?: LayerKvCache): AttentionOutput {
+/** Routed queries per attention call in a prefill with a static length (buildGpt's routedQueryBlock default). */
+export const ROUTED_QUERY_BLOCK = 512
+
+export function moasTopKRouted(x: Tensor, cfg: GptConfig, prefix: string, layer: number, cache?: LayerKvCache, block = ROUTED_QUERY_BLOCK): AttentionOutput {
   const p = moasGates(x, cfg, prefix)
   const top = topKGates(p, cfg.moas_top_k!)
   const ys = MOAS_SCHEMES.map((s, i) => {
@@ -32,7 +35,7 @@ export function moasTopKRouted(x: Tensor, cfg: GptConfig, prefix: string, layer:
     const positions = routedPositions(chose, `routed_${layer}_${s}`) // [B, n]
     const rows = ops.expand(ops.unsqueeze(positions, [-1]), [x.shape[0], positions.shape[1], x.shape[2]]) // [B, n, C]
     const weight = ops.gatherElements(ops.slice(top.dense, [i], [i + 1], [-1]), ops.unsqueeze(positions, [-1]), 1) // [B, n, 1]
-    const out = ops.mul(routedScheme(x, positions, rows, cfg, s, `${prefix}${s}.`, cache), weight)
+    const out = ops.mul(routedScheme(x, positions, rows, cfg, s, `${prefix}${s}.`, cache, block), weight)
     // Positions are distinct within a row, so a plain scatter (no reduction) puts every row back once.
     return ops.scatterElements(ops.zerosLike(x), rows, out, 1)
   })
@@ -58,7 +61,7 @@ function routedPositions(chose: Tensor, dim: string): Tensor {
  * position (and the cache), attention in which the query at slot P + pos sees key j iff j <= P + pos (and
  * attention_mask allows it), then c_proj. Parameters as groupedAttention names them, so weights are shared.
  */
-function routedScheme(x: Tensor, positions: Tensor, rows: Tensor, cfg: GptConfig, scheme: Scheme, prefix: string, cache?: LayerKvCache): Tensor {
+function routedScheme(x: Tensor, positions: Tensor, rows: Tensor, cfg: GptConfig, scheme: Scheme, prefix: string, cache: LayerKvCache | undefined, block: number): Tensor {
   const sc = schemeConfig(scheme, cfg)
   const { C, G, R, d } = schemeDims(sc)
   const proj = schemeProjections(x.graph, sc, prefix, x.dtype)
@@ -69,9 +72,50 @@ function routedScheme(x: Tensor, positions: Tensor, rows: Tensor, cfg: GptConfig
   let kh = splitHeads(k, G, d)
   let vh = splitHeads(v, G, d)
   if (cache) ({ keys: kh, values: vh } = cache.extend(kh, vh))
-  const slots = cache ? ops.add(positions, ops.sub(ops.dimOf(cache.keyValid, 1), ops.dimOf(x, 1))) : positions // P + position
-  const keys = cache ? cache.keyValid : { length: ops.dimOf(x, 1), dim: x.shape[1] }
-  const mask = visibilityMask(slots, keys, x.dtype as 'float32' | 'float64' | 'float16')
-  const o = causalAttention(qg, ops.unsqueeze(kh, [2]), ops.unsqueeze(vh, [2]), { dropout: 0, training: false, mask }) // [B, G, R, n, d]
+  const T = x.shape[1]
+  const dtype = x.dtype as 'float32' | 'float64' | 'float16'
+  let o: Tensor // [B, G, R, n, d]
+  if (!cache && typeof T === 'number' && block > 0 && T > block) o = blockedRoutedAttention(qg, kh, vh, positions, T, block, dtype)
+  else {
+    const slots = cache ? ops.add(positions, ops.sub(ops.dimOf(cache.keyValid, 1), ops.dimOf(x, 1))) : positions // P + position
+    const keys = cache ? cache.keyValid : { length: ops.dimOf(x, 1), dim: x.shape[1] }
+    const mask = visibilityMask(slots, keys, dtype)
+    o = causalAttention(qg, ops.unsqueeze(kh, [2]), ops.unsqueeze(vh, [2]), { dropout: 0, training: false, mask })
+  }
   return proj.out(ops.reshape(ops.transpose(o, [0, 3, 1, 2, 4]), [B, n, C])) // heads in order h = g·R + r
+}
+
+/**
+ * A prefill's routed queries in blocks of `block` slots, each attending only to the keys up to the
+ * block's last position: a routed query at position t sees keys 0..t, so keys past a block's largest
+ * position are masked for all of it, and skipping them halves the work of one call over all T keys
+ * (the scores held at once shrink by about T / block as well). The block count is data-dependent, so
+ * ceil(T / block) blocks are built (n ≤ T) and the ones past n are empty. Bounds are computed in the
+ * graph: block b takes slots [min(b·block, n), min((b+1)·block, n)) and keys [0, 1 + the largest
+ * position among them, over the batch). Padding slots (batch > 1) hold unchosen positions in
+ * increasing order after the chosen ones, so the bound is a maximum over the block, not its last slot.
+ * qg [B, G, R, n, d]; kh, vh [B, G, T, d]; positions int64 [B, n].
+ */
+function blockedRoutedAttention(qg: Tensor, kh: Tensor, vh: Tensor, positions: Tensor, T: number, block: number, dtype: 'float32' | 'float64' | 'float16'): Tensor {
+  const g = qg.graph
+  const n = ops.dimOf(positions, 1)
+  const label = String(positions.shape[1])
+  const at = (v: number) => g.scalar(v, 'int64')
+  // One leading 0 so that the reduction for block b, over shifted slots [start, end + 1), is never empty
+  // (an empty block reduces over the previous block's last position, or 0): ReduceMax of nothing fails.
+  const shifted = ops.concat([ops.constantOfShape(ops.concat([ops.slice(ops.shapeOf(positions), [0], [1], [0]), g.ints([1])], 0), 0, 'int64', [positions.shape[0], 1]), positions], 1)
+  const outs: Tensor[] = []
+  for (let b = 0; b * block < T; b++) {
+    const start = ops.minimum(at(b * block), n)
+    const end = ops.minimum(at((b + 1) * block), n)
+    const qDim = `${label}.q${b}`
+    const slots = ops.sliceAt(positions, start, end, 1, qDim) // [B, n_b]
+    const keyEnd = ops.add(ops.reduceMax(ops.sliceAt(shifted, start, ops.add(end, at(1)), 1, `${label}.r${b}`), [0, 1]), at(1))
+    const kDim = `${label}.k${b}`
+    const keys = (t: Tensor) => ops.unsqueeze(ops.sliceAt(t, at(0), keyEnd, 2, kDim), [2]) // [B, G, 1, k_b, d]
+    const mask = visibilityMask(slots, { length: keyEnd, dim: kDim }, dtype)
+    outs.push(causalAttention(ops.sliceAt(qg, start, end, 3, qDim), keys(kh), keys(vh), { dropout: 0, training: false, mask }))
+  }
+  // The blocks' slot counts add up to n at run time; say so in the shape.
+  return ops.reshapeTo(ops.concat(outs, 3), ops.shapeOf(qg), qg.shape)
 }
