@@ -26,11 +26,6 @@ function staticT(q: Tensor, block: number, name: string): number {
   return T
 }
 
-/** The [b, b] additive causal mask of a diagonal tile (0 where key <= query, -inf above). */
-function diagonalMask(q: Tensor, b: number): Tensor {
-  return ops.causalMask(q, b)
-}
-
 const gqaNaive: AttentionKernel = (q, k, v) => {
   const g = q.graph
   const [B, G, R, T, d] = q.shape as [Dim, number, number, Dim, number]
@@ -58,7 +53,7 @@ function queryBlocked(block: number): AttentionKernel {
     const T = staticT(q, block, 'query-blocked')
     const g = q.graph
     const [B, G, R, , d] = q.shape as [Dim, number, number, number, number]
-    const diag = diagonalMask(q, block)
+    const diag = ops.causalMask(q, block) // the diagonal tile's [b, b] additive mask
     const qs = ops.mul(q, 1 / Math.sqrt(d))
     const outs: Tensor[] = []
     for (let i = 0; i < T / block; i++) {
@@ -80,7 +75,7 @@ function tiledOnline(block: number): AttentionKernel {
   return (q, k, v) => {
     const T = staticT(q, block, 'tiled-online')
     const [B, G, R, , d] = q.shape as [Dim, number, number, number, number]
-    const diag = diagonalMask(q, block)
+    const diag = ops.causalMask(q, block) // the diagonal tile's [b, b] additive mask
     const qs = ops.mul(q, 1 / Math.sqrt(d))
     const tile = (t: Tensor, j: number) => ops.reshape(ops.slice(t, [j * block], [(j + 1) * block], [3]), [B, G, block, d])
     const outs: Tensor[] = []

@@ -123,6 +123,8 @@ export function buildGpt(graph: Graph, cfg: GptConfig, opts: BuildOptions): GptG
   if (typeof T === 'number' && T > cfg.block_size) throw new GraphError(`buildGpt: seq ${T} exceeds block_size ${cfg.block_size}; the position embedding has ${cfg.block_size} rows`)
   const ctx: BuildContext = { training: opts.training, gelu: opts.gelu ?? 'none', routedQueryBlock: opts.routedQueryBlock }
   const routed = opts.routedTopK ?? !opts.training
+  if (opts.routedQueryBlock !== undefined && !(Number.isInteger(opts.routedQueryBlock) && opts.routedQueryBlock >= 0))
+    throw new GraphError(`buildGpt: routedQueryBlock must be a whole number of routed queries per attention call (0 for one call), got ${opts.routedQueryBlock}`)
   if (routed && opts.training) throw new GraphError('buildGpt: routedTopK is an inference path; training graphs use the dense top-k formulation')
   if (opts.kvCache && (opts.training || opts.withTargets)) throw new GraphError('buildGpt: kvCache builds an inference decoder graph; build training and loss graphs without it')
 

@@ -163,6 +163,10 @@ describe('moas-topk routed inference (gather routed queries, one attention per b
     expect(bounds[0]).toBeLessThan(T)
   })
 
+  it('refuses a routedQueryBlock that is not a whole non-negative number', () => {
+    for (const bad of [-1, 2.5, Number.NaN]) expect(() => buildGpt(new Graph('x'), tiny('moas-topk'), { batch: 1, seq: 8, training: false, withTargets: false, routedQueryBlock: bad })).toThrow(/routedQueryBlock must be a whole number/)
+  })
+
   it('blocks also when a branch receives no token (its blocks are all empty)', async () => {
     const cfg = tiny('moas-topk', { block_size: 48 })
     const T = 20
