@@ -91,6 +91,7 @@ describe('causalAttention', () => {
     g.output('y', causalAttention(q, k, v, { dropout: 0.25, training: true }))
     expect(g.dropoutMasks.length).toBe(1)
     expect(g.dropoutMasks[0].input.shape).toEqual([B, G, R, T, T])
+    expect(g.dropoutMasks[0].causal).toBe(true) // a plain causal square: the trainer may skip the upper triangle
     const n = B * G * R * T * T
     const noise = new Uint16Array(n)
     for (let i = 0; i < n; i++) noise[i] = (i * 40503) % 65536 // a spread of values on both sides of the threshold
@@ -104,6 +105,16 @@ describe('causalAttention', () => {
     expect(maxAbsDiff(y.data as Float64Array, ref)).toBeLessThan(dtype === 'float64' ? 1e-12 : 1e-5)
     // and the mask really dropped something
     expect(maxAbsDiff(ref, referenceAttention(f64.q, f64.k, f64.v))).toBeGreaterThan(1e-3)
+  })
+
+  it('marks its dropout site causal only without a mask (a mask may let a query see keys above the diagonal)', () => {
+    const g = new Graph('masked-drop')
+    g.dropoutNoise = true
+    const q = g.input('q', 'float32', [1, 2, 1, 4, 8])
+    const k = g.input('k', 'float32', [1, 2, 1, 4, 8])
+    causalAttention(q, k, k, { dropout: 0.1, training: true, mask: g.input('mask', 'float32', [1, 1, 1, 4, 4]) })
+    causalAttention(q, k, k, { dropout: 0.1, training: true })
+    expect(g.dropoutMasks.map((m) => m.causal === true)).toEqual([false, true])
   })
 
   it('records each call on its graph (query heads G·R, KV heads, head dim), for tests and cost accounting', () => {

@@ -105,7 +105,10 @@ function foldedAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionCoreOpt
   // full-size multiply fewer (ONNX Runtime even fuses the scale into the MatMul, as a float32 alpha). Not
   // in float64 graphs, where that float32 alpha would cost them their precision (~3e-8 relative).
   const probs = ops.softmax(ops.add(scores, opts.mask ?? causalMaskFor(q, T)), -1)
-  const dropped = q.dtype === 'float64' ? { y: ops.dropout(probs, opts.dropout, opts.training), scale: 1 } : ops.dropoutUnscaled(probs, opts.dropout, opts.training)
+  // Plain causal square: the probabilities above the diagonal are exactly 0, so the dropout mask's values
+  // there never matter and the trainer draws only the lower triangle (half the noise).
+  const site = { causal: !opts.mask && typeof T === 'number' && T === Tk }
+  const dropped = q.dtype === 'float64' ? { y: ops.dropout(probs, opts.dropout, opts.training, undefined, site), scale: 1 } : ops.dropoutUnscaled(probs, opts.dropout, opts.training, undefined, site)
   const pv = ops.matmul(fold(dropped.y), vf) // [B, G, R·T, d]
   const out = dropped.scale === 1 ? pv : ops.mul(pv, dropped.scale)
   return opts.mask ? ops.reshapeTo(out, unfoldedShape(out, R), q.shape) : ops.reshape(out, [B, G, R, T, d])

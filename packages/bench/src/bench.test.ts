@@ -259,10 +259,17 @@ describe('prefill sweep', () => {
 describe('dropout-mask bench', () => {
   it('times both formulations of one site on the same mask and reports their ratio', async () => {
     const { runDropoutMask } = await import('./dropoutMask')
-    const r = await runDropoutMask({ shape: [3, 8, 12], ratio: 0.25, warmup: 1, reps: 2, threads: 1 })
+    const r = await runDropoutMask({ shape: [3, 8, 12], ratio: 0.25, warmup: 1, reps: 2, threads: 1, variants: ['mha'] })
     expect(r.elements).toBe(288)
     expect(r.noise.draw.samples).toHaveLength(2)
     expect(r.speedup).toBeCloseTo((r.noise.draw.median + r.noise.graph.median) / (r.keep.draw.median + r.keep.graph.median), 9)
-    await expect(runDropoutMask({ shape: [3, 5], ratio: 0.1, warmup: 0, reps: 1, threads: 1 })).rejects.toThrow(/multiple of 4/)
+    // The paper step's masks for mha: 4 causal attention sites of [12, 6, 256, 256], whose rows draw 256 · 130 of 256² flags.
+    const [mha] = r.step
+    expect(mha).toMatchObject({ variant: 'mha', causalSites: 4 })
+    expect(mha.drawn.full).toBe(mha.elements)
+    expect(mha.elements - mha.drawn['causal-rows']).toBe(4 * 12 * 6 * (256 * 256 - 256 * 130))
+    expect(mha.ms.full.samples).toHaveLength(2)
+    expect(mha.ratio).toBeCloseTo(mha.ms['causal-rows'].median / mha.ms.full.median, 9)
+    await expect(runDropoutMask({ shape: [3, 5], ratio: 0.1, warmup: 0, reps: 1, threads: 1, variants: [] })).rejects.toThrow(/multiple of 4/)
   })
 })

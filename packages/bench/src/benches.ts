@@ -49,10 +49,10 @@ export const BENCHES = {
     },
   },
   'dropout-mask': {
-    about: 'one paper-sized dropout site: uint16 noise compared in the graph vs a bool keep mask drawn in JS (what tensor-core builds)',
+    about: "one paper-sized dropout site: uint16 noise compared in the graph vs a bool keep mask drawn in JS (what tensor-core builds); a whole step's masks per variant, full vs causal rows",
     run: async (ctx) => {
       const m = await import('./dropoutMask')
-      const cfg = { ...m.DROPOUT_MASK_DEFAULTS, threads: ctx.threads, provider: ctx.provider, ...(ctx.reps ? { reps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
+      const cfg = { ...m.DROPOUT_MASK_DEFAULTS, threads: ctx.threads, provider: ctx.provider, ...(ctx.reps ? { reps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}), ...(ctx.variants ? { variants: ctx.variants } : {}) }
       const r = await m.runDropoutMask(cfg, (msg) => ctx.progress('dropout-mask', msg))
       return { text: m.describeDropoutMask(r), markdown: m.dropoutMaskMarkdown(r), result: r }
     },

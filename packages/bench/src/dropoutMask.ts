@@ -5,10 +5,15 @@
  * - keep (what tensor-core builds): the caller decides keep in its loop (Xoshiro128.fillKeep) and the graph
  *   computes x · Cast(keep).
  * The two give the same mask from the same generator state (checked here), so the difference is cost only.
+ * Then the draw of a whole training step's masks per variant (the trainer's NoiseFeeder on the paper
+ * training graph's sites), both layouts interleaved: 'full' (every entry) and 'causal-rows' (causal
+ * attention sites draw only each query's visible keys; what the trainer does).
  */
+import { buildGpt } from '@moas/gpt'
 import { Graph, Session, hostTensor, ops } from '@moas/tensor-core'
 import type { Provider } from '@moas/tensor-core'
-import { Xoshiro128 } from '@moas/trainer'
+import { NOISE_LAYOUTS, NoiseFeeder, type NoiseLayout, Xoshiro128 } from '@moas/trainer'
+import { paperConfig } from './paper'
 import { mdTable } from './report'
 import { type Timing, nowMs, summarize } from './stats'
 
@@ -19,9 +24,24 @@ export interface DropoutMaskConfig {
   warmup: number
   reps: number
   threads: number
+  /** Variants whose whole-step draw is timed (paper config, batch 12 × 256). */
+  variants: string[]
 }
 
-export const DROPOUT_MASK_DEFAULTS: Omit<DropoutMaskConfig, 'threads'> = { shape: [12, 6, 256, 256], ratio: 0.1, warmup: 3, reps: 11 }
+export const DROPOUT_MASK_DEFAULTS: Omit<DropoutMaskConfig, 'threads'> = { shape: [12, 6, 256, 256], ratio: 0.1, warmup: 3, reps: 11, variants: ['mha', 'moas'] }
+
+/** One training step's masks: what is fed, what each layout draws, and the draw's time. */
+export interface StepDrawRow {
+  variant: string
+  sites: number
+  causalSites: number
+  /** Mask elements fed per step. */
+  elements: number
+  drawn: Record<NoiseLayout, number>
+  ms: Record<NoiseLayout, Timing>
+  /** causal-rows median / full median. */
+  ratio: number
+}
 
 export interface DropoutMaskResult {
   config: DropoutMaskConfig
@@ -31,6 +51,7 @@ export interface DropoutMaskResult {
   keep: { draw: Timing; graph: Timing; total: number }
   /** noise total / keep total (medians). */
   speedup: number
+  step: StepDrawRow[]
 }
 
 function maskGraph(shape: number[], threshold: number, fed: 'noise' | 'keep'): Graph {
@@ -85,8 +106,36 @@ export async function runDropoutMask(cfg: DropoutMaskConfig, progress: (m: strin
   }
   const noise = side(samples.noiseDraw, samples.noiseGraph)
   const kept = side(samples.keepDraw, samples.keepGraph)
-  return { config: cfg, elements: n, noise, keep: kept, speedup: noise.total / kept.total }
+  const step = cfg.variants.map((v) => stepDraw(v, cfg, progress))
+  return { config: cfg, elements: n, noise, keep: kept, speedup: noise.total / kept.total, step }
 }
+
+function stepDraw(variant: string, cfg: DropoutMaskConfig, progress: (m: string) => void): StepDrawRow {
+  const g = new Graph(`masks-${variant}`)
+  g.dropoutNoise = true
+  buildGpt(g, paperConfig(variant), { batch: 12, seq: 256, training: true, withTargets: true })
+  const feeders = Object.fromEntries(NOISE_LAYOUTS.map((l) => [l, new NoiseFeeder(g.dropoutMasks, new Xoshiro128(3), l)])) as Record<NoiseLayout, NoiseFeeder>
+  const samples = Object.fromEntries(NOISE_LAYOUTS.map((l) => [l, [] as number[]])) as Record<NoiseLayout, number[]>
+  for (let r = 0; r < cfg.warmup + cfg.reps; r++) {
+    for (const l of NOISE_LAYOUTS) {
+      const t0 = nowMs()
+      feeders[l].fill()
+      if (r >= cfg.warmup) samples[l].push(nowMs() - t0)
+    }
+    progress(`${variant} step masks ${r + 1}/${cfg.warmup + cfg.reps}`)
+  }
+  const ms = Object.fromEntries(NOISE_LAYOUTS.map((l) => [l, summarize(samples[l])])) as Record<NoiseLayout, Timing>
+  const drawn = Object.fromEntries(NOISE_LAYOUTS.map((l) => [l, feeders[l].drawn])) as Record<NoiseLayout, number>
+  return {
+    variant, sites: g.dropoutMasks.length, causalSites: g.dropoutMasks.filter((m) => m.causal).length, elements: feeders.full.size,
+    drawn, ms, ratio: ms['causal-rows'].median / ms.full.median,
+  }
+}
+
+const stepRows = (r: DropoutMaskResult) => r.step.map((s) => [
+  s.variant, `${s.sites} (${s.causalSites} causal)`, (s.elements / 1e6).toFixed(1), (s.drawn['causal-rows'] / 1e6).toFixed(1), cell(s.ms.full), cell(s.ms['causal-rows']), `${s.ratio.toFixed(2)}×`,
+])
+const STEP_HEADER = ['variant', 'sites', 'M elements fed', "M drawn ('causal-rows')", "ms 'full'", "ms 'causal-rows'", 'ratio']
 
 const cell = (t: Timing) => `${t.median.toFixed(2)} (${t.min.toFixed(2)}–${t.max.toFixed(2)})`
 
@@ -98,6 +147,9 @@ export function describeDropoutMask(r: DropoutMaskResult): string {
     row('uint16 noise, graph x·Cast(Greater(noise)):', r.noise),
     row('bool keep drawn in JS, graph x·Cast(keep):', r.keep),
     `  per site: ${r.speedup.toFixed(2)}× faster with the keep mask (${(r.noise.total - r.keep.total).toFixed(2)} ms saved; the same mask either way, checked)`,
+    `  a whole paper training step's masks (NoiseFeeder.fill), layouts interleaved; medians (min–max):`,
+    `    ${STEP_HEADER.join(' | ')}`,
+    ...stepRows(r).map((row) => `    ${row.join(' | ')}`),
   ].join('\n')
 }
 
@@ -112,5 +164,9 @@ export function dropoutMaskMarkdown(r: DropoutMaskResult): string {
     ]),
     '',
     `Per site the keep mask is **${r.speedup.toFixed(2)}×** faster (${(r.noise.total - r.keep.total).toFixed(2)} ms saved); both give the same mask from the same generator state (checked by the bench).`,
+    '',
+    `A whole training step's masks at the paper config (batch 12 × 256; the trainer's NoiseFeeder on every dropout site of the training graph), the two layouts interleaved, warmup ${c.warmup}, ${c.reps} runs; ms, median (min–max). 'full' draws every entry (trainer states of version 1); 'causal-rows' (what the trainer does) draws only each query's visible keys at causal attention sites, whose entries above the diagonal multiply probabilities that are exactly 0:`,
+    '',
+    mdTable(STEP_HEADER, stepRows(r)),
   ].join('\n')
 }

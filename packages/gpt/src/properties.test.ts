@@ -1,6 +1,6 @@
 /** Properties every variant must have, independent of the reference fixtures. */
 import { attentionCalls, groupedAttention } from '@moas/attention-schemes'
-import { Graph, Session, hostTensor, ops } from '@moas/tensor-core'
+import { Graph, Session, grad, hostTensor, ops } from '@moas/tensor-core'
 import { describe, expect, it } from 'vitest'
 import { VARIANTS, type Variant, resolveConfig } from './config'
 import { buildGpt } from './model'
@@ -269,4 +269,49 @@ describe('dropout sites (spec: embeddings; attention probabilities and residual 
       expect(Number.isFinite(Number(out.loss.data[0]))).toBe(true)
     })
   }
+
+  // DropoutMaskInput.causal lets the trainer leave the upper triangle of those masks undrawn: prove that no
+  // value there changes the loss or any gradient, bit for bit, and that only plain causal squares are marked.
+  const causalSites: [Variant, number][] = [['mha', 2], ['gqa', 2], ['static-moas', 6], ['moas', 6], ['moas-topk', 6], ['gqe', 4], ['gqe-no-shared', 2]]
+  for (const [v, expected] of causalSites) {
+    it(`${v}: ${expected} causal attention sites, and what their masks hold above the diagonal changes neither loss nor gradients`, async () => {
+      const B = 2, T = 8
+      const g = new Graph('train')
+      g.dropoutNoise = true
+      const m = buildGpt(g, tiny(v, { dropout: 0.3 }), { batch: B, seq: T, training: true, withTargets: true })
+      const causal = g.dropoutMasks.filter((s) => s.causal)
+      expect(causal.length).toBe(expected)
+      for (const s of causal) expect(s.input.shape.slice(-2)).toEqual([T, T])
+      g.output('loss', m.loss!)
+      const grads = grad(m.loss!, g.params.map((p) => p.tensor))
+      grads.forEach((d, i) => g.output(`grad/${i}`, d))
+      const masks = (upper: number) => Object.fromEntries(g.dropoutMasks.map(({ input, threshold, causal: c }, i) => {
+        const shape = input.shape as number[]
+        const flags = Uint8Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, j) => {
+          const above = c && j % T > Math.floor(j / T) % T
+          const r = ((j + 1) * 40503 * (i + 3) + (above ? upper : 0)) & 0xffff
+          return r >= threshold ? 1 : 0
+        })
+        return [input.name, hostTensor('bool', shape, flags)]
+      }))
+      const ids = tokens(B * T, 13, 5)
+      const base = { ...feedsOf(randomWeights(g, 2), g), idx: hostTensor('int64', [B, T], ids), targets: hostTensor('int64', [B, T], ids) }
+      const session = await Session.create(g)
+      const a = await session.run({ ...base, ...masks(0) })
+      const b = await session.run({ ...base, ...masks(12345) })
+      const c = await session.run({ ...base, ...masks(0), ...Object.fromEntries(causal.map((s) => [s.input.name, hostTensor('bool', s.input.shape as number[], upperZeroed(masks(0)[s.input.name].data as Uint8Array, T))])) })
+      for (const name of Object.keys(a)) {
+        expect([...(b[name].data as Float32Array)]).toEqual([...(a[name].data as Float32Array)])
+        expect([...(c[name].data as Float32Array)]).toEqual([...(a[name].data as Float32Array)])
+      }
+      expect(Number(a.loss.data[0])).toBeGreaterThan(0)
+    })
+  }
+  const upperZeroed = (flags: Uint8Array, T: number) => flags.map((f, j) => (j % T > Math.floor(j / T) % T ? 0 : f))
+
+  it('a causal mark on anything but [..., T, T] probabilities is refused', () => {
+    const g = new Graph('x')
+    g.dropoutNoise = true
+    expect(() => ops.dropout(g.input('p', 'float32', [2, 4, 5]), 0.1, true, undefined, { causal: true })).toThrow(/causal site needs \[\.\.\., T, T\]/)
+  })
 })

@@ -92,6 +92,13 @@ export interface ConstantInfo {
 export interface DropoutMaskInput {
   readonly input: Tensor
   readonly threshold: number
+  /**
+   * The site drops causal attention probabilities whose last two axes are [T, T] (query × key): every
+   * entry above the diagonal multiplies a probability that is exactly 0, in the forward and the backward
+   * pass, so its mask value never matters and a caller may leave it unfilled (the trainer draws only the
+   * lower triangle, about half the noise of such a site).
+   */
+  readonly causal?: boolean
 }
 
 /**

@@ -448,6 +448,12 @@ export function layerNorm(x: Tensor, scale: Tensor, bias: Tensor | null, eps = 1
   return y
 }
 
+/** What a dropout site drops, for noise-input dropout (see DropoutMaskInput.causal). */
+export interface DropoutSite {
+  /** x holds causal self-attention probabilities on its last two axes ([T, T], zero above the diagonal). */
+  causal?: boolean
+}
+
 /**
  * Dropout; the identity (no node) when not training or ratio is 0. Two sources of randomness:
  * - default: ONNX Dropout with training_mode (its mask output is reused by the backward pass);
@@ -455,15 +461,16 @@ export function layerNorm(x: Tensor, scale: Tensor, bias: Tensor | null, eps = 1
  *   `graph.dropoutMasks` with its threshold round(ratio·65536)), filled by the caller from its own seeded
  *   PRNG each step so that an element is dropped with probability threshold / 65536; kept elements are
  *   scaled by 1/(1 − that fraction). The caller owns the random stream, so a resumed run reproduces the
- *   uninterrupted one exactly, and every runtime sees the same masks.
+ *   uninterrupted one exactly, and every runtime sees the same masks. `site.causal` marks causal attention
+ *   probabilities, whose masks the caller need only fill below the diagonal (DropoutMaskInput.causal).
  */
-export function dropout(x: Tensor, ratio: number, training: boolean, seed?: number): Tensor {
+export function dropout(x: Tensor, ratio: number, training: boolean, seed?: number, site: DropoutSite = {}): Tensor {
   requireFloat('Dropout', x)
   if (!(ratio >= 0 && ratio < 1)) fail('Dropout', `ratio must be in [0, 1), got ${ratio}`, x)
   if (!training || ratio === 0) return x
   const g = x.graph
   if (g.dropoutNoise) {
-    const k = noiseKeep(x, ratio)
+    const k = noiseKeep(x, ratio, site)
     // x · mask with mask = [noise ≥ threshold] / (1 − fraction), not Where(noise < threshold, 0, x·scale):
     // ONNX Runtime's Where with a broadcast scalar is 2-3× slower than Mul on attention-sized tensors, and
     // the backward pass reuses the mask (dx = g · mask). Same values: kept x·scale, dropped 0 (−0 for x < 0).
@@ -482,11 +489,11 @@ export function dropout(x: Tensor, ratio: number, training: boolean, seed?: numb
  * head instead of [T, T], one full-size multiply fewer per layer. dropout(x) = y · scale. Without noise
  * inputs (ONNX Dropout rescales itself) and when nothing is dropped, the scale is 1.
  */
-export function dropoutUnscaled(x: Tensor, ratio: number, training: boolean, seed?: number): { y: Tensor; scale: number } {
+export function dropoutUnscaled(x: Tensor, ratio: number, training: boolean, seed?: number, site: DropoutSite = {}): { y: Tensor; scale: number } {
   requireFloat('Dropout', x)
   if (!(ratio >= 0 && ratio < 1)) fail('Dropout', `ratio must be in [0, 1), got ${ratio}`, x)
   if (!training || ratio === 0 || !x.graph.dropoutNoise) return { y: dropout(x, ratio, training, seed), scale: 1 }
-  const k = noiseKeep(x, ratio)
+  const k = noiseKeep(x, ratio, site)
   return k ? { y: mul(x, k.keep), scale: k.scale } : { y: x, scale: 1 }
 }
 
@@ -496,12 +503,14 @@ export function dropoutUnscaled(x: Tensor, ratio: number, training: boolean, see
  * and half the bytes fed (bool vs uint16), for about the same cost in the caller's loop; a static-moas
  * paper step ran 6-11 % faster this way (`pnpm bench --bench dropout-mask` times one site both ways).
  */
-function noiseKeep(x: Tensor, ratio: number): { keep: Tensor; scale: number } | null {
+function noiseKeep(x: Tensor, ratio: number, site: DropoutSite): { keep: Tensor; scale: number } | null {
   const g = x.graph
   if (numel(x.shape) === null) fail('Dropout', 'noise-input dropout needs a static shape; build the training graph with static batch and sequence sizes', x)
   const threshold = Math.round(ratio * 65536)
-  const input = g.input(g.freshName('keep'), 'bool', x.shape, `dropout keep mask: drop with probability ${threshold}/65536`)
-  g.dropoutMasks.push({ input, threshold })
+  const [tq, tk] = x.shape.slice(-2)
+  if (site.causal && !(x.shape.length >= 2 && tq === tk)) fail('Dropout', `a causal site needs [..., T, T] attention probabilities, got shape [${x.shape.join(', ')}]; pass causal only for causal self-attention without a cache`, x)
+  const input = g.input(g.freshName('keep'), 'bool', x.shape, `dropout keep mask: drop with probability ${threshold}/65536${site.causal ? ' (entries above the diagonal unused)' : ''}`)
+  g.dropoutMasks.push(site.causal ? { input, threshold, causal: true } : { input, threshold })
   if (threshold === 0) return null
   return { keep: cast(input, x.dtype), scale: 1 / (1 - threshold / 65536) }
 }

@@ -30,7 +30,7 @@ import {
   initParams,
 } from '@moas/tensor-core'
 import { paramFeeds } from '@moas/inference'
-import { NoiseFeeder, type Xoshiro128 } from './noise'
+import { type NoiseLayout, NoiseFeeder, type Xoshiro128 } from './noise'
 
 export interface OptimOptions {
   beta1: number
@@ -250,7 +250,7 @@ export class TrainingSession {
   static async create(
     cfg: GptConfig,
     opts: TrainingSessionOptions,
-    init: { params: ReadonlyMap<string, Float32Array>; optimizer?: OptimizerState; noise: Xoshiro128 },
+    init: { params: ReadonlyMap<string, Float32Array>; optimizer?: OptimizerState; noise: Xoshiro128; noiseLayout?: NoiseLayout },
   ): Promise<TrainingSession> {
     const full = { batch: opts.batch, seq: opts.seq ?? cfg.block_size, accum: opts.accum ?? 1, optim: opts.optim }
     if (!(Number.isInteger(full.accum) && full.accum >= 1)) throw new RangeError(`accum must be a positive integer, got ${full.accum}`)
@@ -259,7 +259,7 @@ export class TrainingSession {
     const main = await Session.create(built.graph, { threads: opts.threads, provider: opts.provider })
     const apply = applyGraph ? await Session.create(applyGraph.graph, { threads: opts.threads, provider: opts.provider }) : null
     const optimizer = init.optimizer ?? { step: 0, m: new Map(), v: new Map() }
-    return new TrainingSession(cfg, full, built.graph, main, apply, new NoiseFeeder(built.graph.dropoutMasks, init.noise), { main: built, apply: applyGraph }, init.params, optimizer)
+    return new TrainingSession(cfg, full, built.graph, main, apply, new NoiseFeeder(built.graph.dropoutMasks, init.noise, init.noiseLayout), { main: built, apply: applyGraph }, init.params, optimizer)
   }
 
   /** Updates applied so far. */
@@ -267,9 +267,14 @@ export class TrainingSession {
     return this.t
   }
 
-  /** Uint16 noise values drawn per forward pass. */
+  /** Uint16 noise values drawn per forward pass (keep flags decided; causal rows skip the unused triangle). */
   get noisePerPass(): number {
-    return this.noise.size
+    return this.noise.drawn
+  }
+
+  /** How the dropout noise fills causal attention masks (saved with the generator state). */
+  get noiseLayout(): NoiseLayout {
+    return this.noise.layout
   }
 
   /** Apply one update with learning rate `lr`: `accum` micro-batches, each filled by `fillBatch`. */

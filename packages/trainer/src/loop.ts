@@ -7,7 +7,7 @@
 import type { Provider } from '@moas/tensor-core'
 import { BatchSampler } from './data/batches'
 import { EvalSession, type OptimizerState, type RoutingSummary, TrainingSession, initialParams } from './engine'
-import { Xoshiro128 } from './noise'
+import { type NoiseLayout, Xoshiro128 } from './noise'
 import { type Dataset, type RunConfig, deriveSeed, lrSchedule } from './presets'
 import { type LrSchedule, lrAt } from './schedule'
 
@@ -50,6 +50,8 @@ export interface LoopStart {
   optimizer?: OptimizerState
   sampler: BatchSampler
   noise: Xoshiro128
+  /** How the noise fills causal attention masks (default 'causal-rows'; a resumed version-1 state: 'full'). */
+  noiseLayout?: NoiseLayout
 }
 
 /** A fresh run's start: parameters, batch sampler and dropout noise, each from its own seed derived from run.seed. */
@@ -87,7 +89,7 @@ export class TrainLoop {
 
   static async create(run: RunConfig, data: Dataset, steps: number, start: LoopStart, opts: { provider?: Provider; threads?: number } = {}): Promise<TrainLoop> {
     const device = opts.provider ?? 'cpu'
-    const session = await TrainingSession.create(run.model, { batch: run.batch_size, accum: run.accum, optim: optimOf(run), threads: opts.threads, provider: device }, { params: start.params, optimizer: start.optimizer, noise: start.noise })
+    const session = await TrainingSession.create(run.model, { batch: run.batch_size, accum: run.accum, optim: optimOf(run), threads: opts.threads, provider: device }, { params: start.params, optimizer: start.optimizer, noise: start.noise, noiseLayout: start.noiseLayout })
     try {
       const evaluator = await EvalSession.create(run.model, { threads: opts.threads, provider: device })
       return new TrainLoop(run, data, steps, session, evaluator, start.sampler, device)

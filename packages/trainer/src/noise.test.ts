@@ -56,6 +56,29 @@ describe('keep masks', () => {
     }
   })
 
+  it('fillKeepCausal gives each row its visible keys (padded to four) from the stream in order, and writes nothing else', () => {
+    const matrices = 3, T = 12, threshold = 20000
+    const a = new Xoshiro128(5)
+    const b = new Xoshiro128(5)
+    const out = new Uint8Array(matrices * T * T).fill(7) // 7: not written
+    a.fillKeepCausal(out, matrices, T, threshold)
+    let words = 0
+    for (let m = 0; m < matrices; m++) {
+      for (let i = 0; i < T; i++) {
+        const width = 4 * (Math.floor(i / 4) + 1) // keys 0..i rounded up to whole groups of four
+        const row = new Uint8Array(width)
+        b.fillKeep(row, width, threshold) // the same stream, row after row
+        words += width / 2
+        const at = (m * T + i) * T
+        expect([...out.subarray(at, at + width)]).toEqual([...row])
+        expect([...out.subarray(at + width, at + T)].every((x) => x === 7)).toBe(true)
+      }
+    }
+    expect(a.state()).toEqual(b.state())
+    expect(words).toBe(matrices * T * (T / 2 + 2) / 2) // what NoiseFeeder.drawn counts, in words
+    expect(() => a.fillKeepCausal(new Uint8Array(3 * 36), 3, 6, threshold)).toThrow(/multiple of 4/)
+  })
+
   it('refuses an unaligned or unpadded buffer', () => {
     const g = new Xoshiro128(1)
     expect(() => g.fillKeep(new Uint8Array(6), 6, 100)).toThrow(/padded to whole words/)
@@ -84,5 +107,38 @@ describe('NoiseFeeder', () => {
     const g2 = new NoiseFeeder([a, b], new Xoshiro128(3))
     g2.fill()
     expect([...g2.feeds['keep/a'].data]).toEqual(first)
+  })
+})
+
+describe('NoiseFeeder layouts for causal attention masks', () => {
+  const g = new Graph('c')
+  const attn = { input: g.input('keep/attn', 'bool', [2, 8, 8]), threshold: 6554, causal: true }
+  const resid = { input: g.input('keep/resid', 'bool', [2, 8, 3]), threshold: 6554 }
+  const odd = { input: g.input('keep/odd', 'bool', [1, 6, 6]), threshold: 6554, causal: true } // T not a multiple of 4
+
+  it("'causal-rows' (the default) draws only the rows' visible keys of causal sites, the rest in full", () => {
+    const f = new NoiseFeeder([attn, resid, odd], new Xoshiro128(9))
+    expect(f.layout).toBe('causal-rows')
+    expect(f.size).toBe(128 + 48 + 36)
+    expect(f.drawn).toBe(2 * 8 * (8 / 2 + 2) + 48 + 36)
+    f.fill()
+    const ref = new Xoshiro128(9)
+    const rows = new Uint8Array(128)
+    ref.fillKeepCausal(rows, 2, 8, 6554)
+    const rest = new Uint8Array(48)
+    ref.fillKeep(rest, 48, 6554)
+    expect([...f.feeds['keep/attn'].data]).toEqual([...rows])
+    expect([...f.feeds['keep/resid'].data]).toEqual([...rest])
+    expect(f.feeds['keep/attn'].data[7]).toBe(0) // row 0 draws keys 0..3 only: key 7 stays 0
+  })
+
+  it("'full' draws every entry, as version-1 trainer states expect", () => {
+    const f = new NoiseFeeder([attn, resid], new Xoshiro128(9), 'full')
+    expect(f.drawn).toBe(f.size)
+    f.fill()
+    const ref = new Xoshiro128(9)
+    const all = new Uint8Array(128)
+    ref.fillKeep(all, 128, 6554)
+    expect([...f.feeds['keep/attn'].data]).toEqual([...all])
   })
 })

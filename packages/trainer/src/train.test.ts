@@ -1,4 +1,5 @@
 import { readFileSync, mkdtempSync, rmSync, existsSync, renameSync, cpSync, writeFileSync, mkdirSync } from 'node:fs'
+import { createHash } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { resolveConfig } from '@moas/gpt'
@@ -56,6 +57,32 @@ describe('train', () => {
     // The log of the resumed run reads as one run: steps 1..8, each once.
     expect(readLog(join(c, 'log.jsonl')).map((r) => r.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
     expect(full.records[7].loss).toBeLessThan(full.records[0].loss)
+  })
+
+  it('a version-1 trainer state (causal masks drawn in full) keeps drawing them in full, exactly, across resumes', async () => {
+    const a = join(tempDir(), 'a')
+    await train(options(a, { steps: 2 }))
+    const state = JSON.parse(readFileSync(join(a, 'trainer_state.json'), 'utf8'))
+    expect(state).toMatchObject({ version: 2, noise_layout: 'causal-rows' })
+    // Rewrite it as the trainer before noise layouts wrote it (and the checkpoint manifest's checksum).
+    delete state.noise_layout
+    state.version = 1
+    const text = `${JSON.stringify(state, null, 2)}\n`
+    writeFileSync(join(a, 'trainer_state.json'), text)
+    const manifest = JSON.parse(readFileSync(join(a, 'COMPLETE'), 'utf8'))
+    manifest.sha256['trainer_state.json'] = createHash('sha256').update(text).digest('hex')
+    writeFileSync(join(a, 'COMPLETE'), JSON.stringify(manifest))
+    const b = join(tempDir(), 'b')
+    cpSync(a, b, { recursive: true })
+    const straight = await train(options(a, { steps: 4, resume: true }))
+    expect((await readRun(a)).state).toMatchObject({ version: 2, noise_layout: 'full', step: 4 })
+    await train(options(b, { steps: 3, resume: true }))
+    const twice = await train(options(b, { steps: 4, resume: true }))
+    expect(twice.records.map((r) => r.loss)).toEqual(straight.records.map((r) => r.loss))
+    // ...and the fresh run, drawing only the rows' visible keys, took other masks from step 3 on.
+    const fresh = await train(options(join(tempDir(), 'c'), { steps: 4 }))
+    expect(fresh.records.slice(0, 2).map((r) => r.loss)).toEqual(straight.records.slice(0, 2).map((r) => r.loss))
+    expect(fresh.records[2].loss).not.toBe(straight.records[2].loss)
   })
 
   it('Ctrl-C (abort) saves a checkpoint; resuming it reproduces the uninterrupted run', async () => {

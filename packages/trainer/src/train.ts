@@ -26,7 +26,7 @@ import { DataError } from './data/errors'
 import type { OptimizerState } from './engine'
 import { DivergedStep, type LogRecord, TrainLoop, freshStart } from './loop'
 import { DivergenceError, TrainError } from './errors'
-import { type NoiseState, Xoshiro128 } from './noise'
+import { NOISE_LAYOUTS, type NoiseLayout, type NoiseState, Xoshiro128 } from './noise'
 
 export type { LogRecord } from './loop'
 import { type Dataset, type RunConfig, deriveSeed, diffRunConfigs } from './presets'
@@ -36,12 +36,15 @@ export const RUN_FILES = { state: 'trainer_state.json', optimizer: 'optimizer.sa
 
 export interface TrainerState {
   format: 'moas-trainer-state'
-  version: 1
+  /** 2 since causal attention masks are drawn by rows (noise_layout); a version-1 state resumes with 'full'. */
+  version: 1 | 2
   step: number
   steps: number
   finished: boolean
   sampler: BatchSamplerState
   noise: NoiseState
+  /** How the noise stream fills causal attention masks (absent in version 1: 'full'). */
+  noise_layout?: NoiseLayout
   /** Eval batches are drawn from deriveSeed(seed, 'eval', step): nothing to save. */
   eval_batches: 'derived from (seed, step)'
   lr: { next: number }
@@ -173,9 +176,9 @@ function parseState(text: string, path: string): TrainerState {
     throw new CheckpointError(`${path}: not valid JSON (${(e as Error).message})`)
   }
   const ok =
-    s && s.format === 'moas-trainer-state' && s.version === 1 && Number.isInteger(s.step) && s.step >= 0 && Number.isInteger(s.steps) &&
+    s && s.format === 'moas-trainer-state' && (s.version === 1 || (s.version === 2 && NOISE_LAYOUTS.includes(s.noise_layout))) && Number.isInteger(s.step) && s.step >= 0 && Number.isInteger(s.steps) &&
     typeof s.sampler === 'object' && Array.isArray(s.noise) && typeof s.run === 'object' && s.run && typeof s.run.model === 'object'
-  if (!ok) throw new CheckpointError(`${path}: not a moas trainer state (expected format "moas-trainer-state" version 1 with step, steps, sampler, noise, run)`)
+  if (!ok) throw new CheckpointError(`${path}: not a moas trainer state (expected format "moas-trainer-state" version 1, or 2 with noise_layout ${NOISE_LAYOUTS.map((l) => `"${l}"`).join(' or ')}, with step, steps, sampler, noise, run)`)
   return s as TrainerState
 }
 
@@ -279,6 +282,8 @@ async function trainLocked(opts: TrainOptions, out: string, note: (m: string) =>
   let optimizer: OptimizerState | undefined
   let sampler: BatchSampler
   let noise: Xoshiro128
+  // A version-1 state was written by a trainer that drew causal masks in full: keep drawing them so.
+  let noiseLayout: NoiseLayout = 'causal-rows'
   let records: LogRecord[]
   let mustSave: boolean
   if (opts.resume) {
@@ -293,6 +298,7 @@ async function trainLocked(opts: TrainOptions, out: string, note: (m: string) =>
     sampler = BatchSampler.fromState(data.train, saved.state.sampler)
     checkSamplerTrajectory(out, run, data, saved.state)
     noise = Xoshiro128.fromState(saved.state.noise)
+    noiseLayout = saved.state.noise_layout ?? 'full'
     records = saved.records
     // Recovering from a crash mid-save reads DIR.next or DIR.prev: save once so DIR is whole again.
     mustSave = saved.checkpoint.dir !== out
@@ -302,7 +308,7 @@ async function trainLocked(opts: TrainOptions, out: string, note: (m: string) =>
     records = []
     mustSave = true // a run directory is a valid checkpoint from its first moment
   }
-  const loop = await TrainLoop.create(run, data, steps, { params, optimizer, sampler, noise }, { provider: opts.provider, threads: opts.threads })
+  const loop = await TrainLoop.create(run, data, steps, { params, optimizer, sampler, noise, noiseLayout }, { provider: opts.provider, threads: opts.threads })
   const { session } = loop
   const logPath = join(out, RUN_FILES.log)
   const logText = () => records.map((r) => `${JSON.stringify(r)}\n`).join('')
@@ -318,8 +324,8 @@ async function trainLocked(opts: TrainOptions, out: string, note: (m: string) =>
   const saveNow = async () => {
     const step = session.step
     const state: TrainerState = {
-      format: 'moas-trainer-state', version: 1, step, steps, finished: step >= steps,
-      sampler: sampler.state(), noise: session.noiseState(), eval_batches: 'derived from (seed, step)',
+      format: 'moas-trainer-state', version: 2, step, steps, finished: step >= steps,
+      sampler: sampler.state(), noise: session.noiseState(), noise_layout: session.noiseLayout, eval_batches: 'derived from (seed, step)',
       lr: { next: loop.nextLr }, checkpoint_interval: opts.checkpointInterval, run,
     }
     const opt = session.optimizerState()
