@@ -115,6 +115,7 @@ async function train() {
         $('train-status').textContent = `update ${r.step} of ${steps}: loss ${r.loss.toFixed(4)}${r.val_loss !== undefined ? `, val ${r.val_loss.toFixed(4)}` : ''} (${r.ms} ms, ${r.device})`
       },
     })
+    $('train-status').textContent += trained.stateOnDevice ? '; parameters and Adam moments stayed on the GPU between updates' : '; parameters and Adam moments went to JS and back every update'
     const session = await DecoderSession.create(trained.model, { provider: ($('train-provider') as HTMLSelectElement).value as PageProvider, threads })
     const g = await generate(session, trained.model.tokenizer, ['the '], { maxNewTokens: 80, temperature: 0 })
     await session.release()

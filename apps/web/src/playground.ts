@@ -120,21 +120,30 @@ export class Playground {
 }
 
 /** Train the smoke model in the page: the trainer's TrainLoop, as `moas train --preset smoke` runs it. */
-export async function trainInPage(opts: { variant: string; steps: number; seed: number; provider: PageProvider; onRecord?: (r: LogRecord) => void }): Promise<{ records: LogRecord[]; model: LoadedModel }> {
+/**
+ * `accum`: micro-batches per update (the smoke preset's 1 by default). `stateLocations`: where the state
+ * was after each update (TrainingSession.stateLocation; an update with an eval downloads it, so 'cpu').
+ * `stateOnDevice` (WebGPU): parameters and Adam moments stay in GPU buffers between updates (the default
+ * there); false copies them to JS and back every update, as the wasm provider must. `stateOnDevice` in the
+ * result says which ran.
+ */
+export async function trainInPage(opts: { variant: string; steps: number; seed: number; provider: PageProvider; stateOnDevice?: boolean; accum?: number; onRecord?: (r: LogRecord) => void }): Promise<{ records: LogRecord[]; model: LoadedModel; stateOnDevice: boolean; stateLocations: string[] }> {
   const data = syntheticDataset()
-  const protocol = { ...TRAIN_PRESETS.smoke, steps: opts.steps }
+  const protocol = { ...TRAIN_PRESETS.smoke, steps: opts.steps, accum: opts.accum ?? TRAIN_PRESETS.smoke.accum }
   const run = makeRunConfig(protocol, modelConfig('smoke', data.tokenizer.vocabSize, { attention: opts.variant }), data, opts.seed)
-  const loop = await TrainLoop.create(run, data, opts.steps, freshStart(run, data), { provider: opts.provider, threads })
+  const loop = await TrainLoop.create(run, data, opts.steps, freshStart(run, data), { provider: opts.provider, threads, stateOnDevice: opts.stateOnDevice })
   const records: LogRecord[] = []
+  const stateLocations: string[] = []
   try {
     while (!loop.done) {
       const r = await loop.next()
       records.push(r)
+      stateLocations.push(loop.session.stateLocation)
       opts.onRecord?.(r)
     }
-    const params = new Map([...loop.session.params()].map(([k, v]) => [k, Float32Array.from(v)]))
+    const params = new Map([...(await loop.session.params())].map(([k, v]) => [k, Float32Array.from(v)]))
     const model: LoadedModel = { config: run.model, params, tokenizer: data.tokenizer as CharTokenizer, extra: { training: { data: run.data, step: loop.step } }, where: 'this page' }
-    return { records, model }
+    return { records, model, stateOnDevice: loop.session.stateOnDevice, stateLocations }
   } finally {
     await loop.release()
   }

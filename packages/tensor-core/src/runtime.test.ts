@@ -47,12 +47,26 @@ describe('execution providers in Node', () => {
     expect(s.message).toMatch(/^execution provider 'webgpu' is not available here \(.+\)\. WebGPU needs a GPU adapter: in Node, libvulkan and a Vulkan driver/)
   })
 
+  // Device outputs (WebGPU buffers) run in the browser tests (apps/web); here: what is refused, and why.
+  it('deviceOutputs: refused on host providers, and for names that are not outputs', async () => {
+    for (const provider of ['cpu', 'wasm', 'cuda'] as const) {
+      const e = await rejected(Session.create(tiny(), { provider, deviceOutputs: ['y'] }))
+      expect(e).toBeInstanceOf(RuntimeError)
+      expect(e.message).toMatch(new RegExp(`^deviceOutputs needs the webgpu provider, not '${provider}': .*leave deviceOutputs empty$`))
+    }
+    const e = await rejected(Session.create(tiny(), { provider: 'webgpu', deviceOutputs: ['y', 'z'] }))
+    expect(e.message).toBe('deviceOutputs names z, not outputs of the graph (its outputs: y)')
+  })
+
   for (const provider of ['cpu', 'wasm'] as const) {
     it(`'${provider}' runs and reports itself`, async () => {
       const s = await Session.create(tiny(), { provider })
       expect(s.provider).toBe(provider)
       const out = await s.run({ x: hostTensor('float32', [3], [0, 1, -1]) })
       expect(Array.from(out.y.data as Float32Array)).toEqual([1, Math.fround(Math.E), Math.fround(Math.exp(-1))])
+      const split = await s.runOnDevice({ x: hostTensor('float32', [3], [0, 1, -1]) })
+      expect(Object.keys(split.device)).toEqual([]) // host providers hand every output back to JS
+      expect(Array.from(split.host.y.data as Float32Array)).toEqual(Array.from(out.y.data as Float32Array))
     })
   }
 })

@@ -32,8 +32,57 @@ export function hostTensor(dtype: DType, shape: readonly number[], data?: TypedA
   return { dtype, shape, data: arr }
 }
 
+/**
+ * A tensor ONNX Runtime keeps on the device (a WebGPU buffer): what `runOnDevice` returns for the outputs
+ * named in `deviceOutputs`. Feed it to any session on the same provider without a copy; `download()`
+ * copies it to JS; `dispose()` frees the buffer (a tensor no feed table holds any more must be disposed,
+ * or the device memory leaks until the page or process ends).
+ */
+export class DeviceTensor {
+  private disposed = false
+  /** @internal */
+  constructor(
+    readonly dtype: DType,
+    readonly shape: readonly number[],
+    /** @internal the onnxruntime Tensor holding the buffer. */
+    readonly ortTensor: import('onnxruntime-common').Tensor,
+  ) {}
+
+  get location(): string {
+    return this.ortTensor.location
+  }
+
+  get isDisposed(): boolean {
+    return this.disposed
+  }
+
+  /** Copy the values to JS (the device buffer stays). */
+  async download(): Promise<HostTensor> {
+    if (this.disposed) throw new RuntimeError('DeviceTensor.download: the tensor was disposed')
+    return { dtype: this.dtype, shape: this.shape, data: (await this.ortTensor.getData(false)) as TypedArrayFor }
+  }
+
+  dispose(): void {
+    if (this.disposed) return
+    this.disposed = true
+    this.ortTensor.dispose()
+  }
+}
+
+/** A feed: values in JS, or a tensor an earlier run left on the device. */
+export type Feed = HostTensor | DeviceTensor
+
+/** Providers whose outputs ONNX Runtime's JS API can leave on the device ('gpu-buffer': WebGPU only, in onnxruntime-web and -node 1.30). */
+export const DEVICE_OUTPUT_PROVIDERS: readonly Provider[] = ['webgpu']
+
 export interface SessionOptions {
   provider?: Provider
+  /**
+   * Outputs ONNX Runtime should leave on the device (`preferredOutputLocation: 'gpu-buffer'`), returned by
+   * `runOnDevice` as DeviceTensors. WebGPU only: the cpu and wasm providers already hand back host memory,
+   * and onnxruntime-node 1.30's JS API has no CUDA memory location (its 'gpu-buffer' is a WebGPU buffer).
+   */
+  deviceOutputs?: readonly string[]
   /** Intra-op threads (cpu); default one per core, or MOAS_THREADS. */
   threads?: number
   optimization?: 'disabled' | 'basic' | 'extended' | 'all'
@@ -79,6 +128,14 @@ export class Session {
     }
     const threads = opts.threads ?? defaultThreads()
     checkThreads(threads)
+    const deviceOutputs = [...(opts.deviceOutputs ?? [])]
+    if (deviceOutputs.length && !DEVICE_OUTPUT_PROVIDERS.includes(provider))
+      throw new RuntimeError(`deviceOutputs needs the webgpu provider, not '${provider}': cpu and wasm outputs are host memory already, and onnxruntime-node's JS API cannot keep a CUDA tensor on the GPU; leave deviceOutputs empty`)
+    if (deviceOutputs.length && outputs.length) {
+      const known = new Set(outputs.map((o) => o.name))
+      const unknown = deviceOutputs.filter((n) => !known.has(n))
+      if (unknown.length) throw new RuntimeError(`deviceOutputs names ${unknown.slice(0, 4).join(', ')}${unknown.length > 4 ? ' and more' : ''}, not outputs of the graph (its outputs: ${[...known].slice(0, 6).join(', ')}${known.size > 6 ? ', ...' : ''})`)
+    }
     if (provider === 'wasm') (ort.env as any).wasm.numThreads = threads
     let session
     try {
@@ -89,6 +146,7 @@ export class Session {
         graphOptimizationLevel: opts.optimization ?? 'all',
         ...(opts.optimizedModelPath ? { optimizedModelFilePath: opts.optimizedModelPath } : {}),
         ...(opts.externalData ? { externalData: opts.externalData } : {}),
+        ...(deviceOutputs.length ? { preferredOutputLocation: Object.fromEntries(deviceOutputs.map((n) => [n, 'gpu-buffer' as const])) } : {}),
       })
     } catch (e) {
       throw new RuntimeError(explainLoadError((e as Error).message, provider, model instanceof Uint8Array ? null : model))
@@ -96,15 +154,38 @@ export class Session {
     return new Session(ort, session, provider, inputs, outputs, !(model instanceof Uint8Array))
   }
 
-  /** Run the graph. Every declared input must be fed with its dtype and a shape that fits its declaration. */
-  async run(feeds: Record<string, HostTensor>, fetch?: readonly string[]): Promise<Record<string, HostTensor>> {
+  /**
+   * Run the graph. Every declared input must be fed with its dtype and a shape that fits its declaration.
+   * Every output comes back to JS (device outputs are downloaded and their buffers freed).
+   */
+  async run(feeds: Record<string, Feed>, fetch?: readonly string[]): Promise<Record<string, HostTensor>> {
+    const { host, device } = await this.runOnDevice(feeds, fetch)
+    for (const [name, t] of Object.entries(device)) {
+      host[name] = await t.download()
+      t.dispose()
+    }
+    return host
+  }
+
+  /** Run the graph, leaving the outputs named in `deviceOutputs` on the device (the caller disposes them). */
+  async runOnDevice(feeds: Record<string, Feed>, fetch?: readonly string[]): Promise<{ host: Record<string, HostTensor>; device: Record<string, DeviceTensor> }> {
     this.check(feeds)
     const ortFeeds: Record<string, import('onnxruntime-common').Tensor> = {}
-    for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new this.ort.Tensor(t.dtype as any, t.data as any, t.shape as number[])
+    for (const [name, t] of Object.entries(feeds)) {
+      if (t instanceof DeviceTensor) {
+        if (t.isDisposed) throw new RuntimeError(`feed '${name}' is a DeviceTensor that was disposed; feed the tensor that replaced it`)
+        ortFeeds[name] = t.ortTensor
+      } else ortFeeds[name] = new this.ort.Tensor(t.dtype as any, t.data as any, t.shape as number[])
+    }
     const res = fetch ? await this.session.run(ortFeeds, fetch as string[]) : await this.session.run(ortFeeds)
-    const out: Record<string, HostTensor> = {}
-    for (const [name, t] of Object.entries(res)) out[name] = { dtype: ORT_TYPE[t.type] ?? (t.type as DType), shape: t.dims as number[], data: t.data as TypedArrayFor }
-    return out
+    const host: Record<string, HostTensor> = {}
+    const device: Record<string, DeviceTensor> = {}
+    for (const [name, t] of Object.entries(res)) {
+      const dtype = ORT_TYPE[t.type] ?? (t.type as DType)
+      if (t.location === 'cpu' || t.location === 'cpu-pinned') host[name] = { dtype, shape: t.dims as number[], data: t.data as TypedArrayFor }
+      else device[name] = new DeviceTensor(dtype, t.dims as number[], t)
+    }
+    return { host, device }
   }
 
   /** Input names as ONNX Runtime reports them after loading the model (embedded parameters excluded). */
@@ -121,7 +202,7 @@ export class Session {
     await this.session.release()
   }
 
-  private check(feeds: Record<string, HostTensor>): void {
+  private check(feeds: Record<string, Feed>): void {
     if (!this.validate) return
     const missing = this.inputs.filter((s) => !(s.name in feeds)).map((s) => s.name)
     if (missing.length) throw new RuntimeError(`missing feed${missing.length > 1 ? 's' : ''}: ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ` and ${missing.length - 8} more` : ''}; the graph needs ${this.inputs.length} inputs`)
@@ -145,7 +226,7 @@ export class Session {
         }
       })
       const n = t.shape.reduce((a, b) => a * b, 1)
-      if (t.data.length !== n) throw new RuntimeError(`feed '${s.name}' holds ${t.data.length} values but its shape [${t.shape.join(',')}] needs ${n}`)
+      if (!(t instanceof DeviceTensor) && t.data.length !== n) throw new RuntimeError(`feed '${s.name}' holds ${t.data.length} values but its shape [${t.shape.join(',')}] needs ${n}`)
     }
   }
 }

@@ -29,7 +29,7 @@ async function losses(cfg: ReturnType<typeof tiny>, opts: { batch: number; accum
   const sampler = new BatchSampler(tokens, cfg.block_size, opts.batch, 5)
   const out = []
   for (let i = 0; i < opts.steps; i++) out.push(await session.update(1e-3, feeder(sampler)))
-  const params = session.params()
+  const params = await session.params()
   await session.release()
   return { out, params }
 }
@@ -79,6 +79,17 @@ describe('TrainingSession', () => {
     let maxDiff = 0
     for (let i = 0; i < p.length; i++) maxDiff = Math.max(maxDiff, Math.abs(p[i] - q[i]))
     expect(maxDiff).toBeLessThan(1e-5)
+  })
+
+  it('keeps its state in JS on host providers, and refuses stateOnDevice there', async () => {
+    const cfg = tiny()
+    const init = () => ({ params: initialParams(cfg, 0), noise: new Xoshiro128(0) })
+    const s = await TrainingSession.create(cfg, { batch: 2, optim: PAPER_OPTIM }, init())
+    expect(s.stateOnDevice).toBe(false)
+    await s.release()
+    await expect(TrainingSession.create(cfg, { batch: 2, optim: PAPER_OPTIM, provider: 'wasm', stateOnDevice: true }, init())).rejects.toThrow(
+      "stateOnDevice needs a provider whose outputs can stay on the device (webgpu), not 'wasm'; leave it unset",
+    )
   })
 
   it('eval loss of the initial model is close to ln(vocab)', async () => {

@@ -19,6 +19,9 @@
 import { type GptConfig, buildGpt, isGqe } from '@moas/gpt'
 import {
   type AdamWGraph,
+  DEVICE_OUTPUT_PROVIDERS,
+  DeviceTensor,
+  type Feed,
   Graph,
   type HostTensor,
   type ParamInfo,
@@ -166,6 +169,12 @@ export interface TrainingSessionOptions {
   threads?: number
   /** Execution provider of the sessions (default cpu). */
   provider?: Provider
+  /**
+   * Keep parameters and Adam moments on the device between updates (the next.* outputs stay in WebGPU
+   * buffers and are fed back as they are), instead of copying them to JS and back every update. Default:
+   * on for webgpu, the only provider whose outputs ONNX Runtime's JS API can leave on the device.
+   */
+  stateOnDevice?: boolean
 }
 
 const f32 = (data: Float32Array, shape: readonly number[]): HostTensor => ({ dtype: 'float32', shape, data })
@@ -193,22 +202,26 @@ export class TrainingSession {
   private readonly bc2 = scalar()
   private readonly x: BigInt64Array
   private readonly y: BigInt64Array
-  /** Per parameter: its feeds (HostTensor objects shared by every feed table) and names. */
-  private readonly state: { names: StateNames; p: HostTensor; m: HostTensor; v: HostTensor; grad?: Float32Array }[]
-  private readonly trainFeeds: Record<string, HostTensor> = {}
-  private readonly applyFeeds: Record<string, HostTensor> = {}
+  /** Per parameter: its names and current values (in JS, or on the device once an update has run there). */
+  private readonly state: { names: StateNames; p: Feed; m: Feed; v: Feed; grad?: Float32Array }[]
+  private readonly trainFeeds: Record<string, Feed> = {}
+  private readonly applyFeeds: Record<string, Feed> = {}
   private t: number
   /** ms of the last update spent drawing dropout noise in JS and inside session.run. */
   readonly lastTiming = { noiseMs: 0, runMs: 0 }
+  /** The state copied to JS since the last update (params() and optimizerState() download it once). */
+  private hostCopy: Promise<{ p: Float32Array; m: Float32Array; v: Float32Array }[]> | null = null
 
   private constructor(
     readonly cfg: GptConfig,
-    readonly opts: Required<Omit<TrainingSessionOptions, 'threads' | 'provider'>>,
+    readonly opts: Required<Omit<TrainingSessionOptions, 'threads' | 'provider' | 'stateOnDevice'>>,
     /** The graph of the main session (the fused step, or the grads graph with accumulation). */
     readonly graph: Graph,
     private readonly main: Session,
     private readonly apply: Session | null,
     private readonly noise: NoiseFeeder,
+    /** Whether parameters and moments stay on the device between updates. */
+    readonly stateOnDevice: boolean,
     built: { main: TrainingGraph; apply: TrainingGraph | null },
     params: ReadonlyMap<string, Float32Array>,
     optimizer: OptimizerState,
@@ -233,18 +246,24 @@ export class TrainingSession {
       const p = f32(value, shape)
       const m = f32(optimizer.m.get(names.param) ?? new Float32Array(n), shape)
       const v = f32(optimizer.v.get(names.param) ?? new Float32Array(n), shape)
-      this.trainFeeds[names.param] = p
-      const opt = apply ? this.applyFeeds : this.trainFeeds
-      opt[names.m] = m
-      opt[names.v] = v
       let g: Float32Array | undefined
       if (apply) {
-        this.applyFeeds[names.param] = p
         g = new Float32Array(n)
         this.applyFeeds[grads.get(names.param)!] = f32(g, shape)
       }
-      return { names: { ...names, grad: gradOutputs.get(names.param) }, p, m, v, grad: g }
+      const entry = { names: { ...names, grad: gradOutputs.get(names.param) }, p: p as Feed, m: m as Feed, v: v as Feed, grad: g }
+      this.feedState(entry)
+      return entry
     })
+  }
+
+  /** Put one parameter's current values into the feed tables that read them. */
+  private feedState(s: { names: StateNames; p: Feed; m: Feed; v: Feed }): void {
+    this.trainFeeds[s.names.param] = s.p
+    const opt = this.apply ? this.applyFeeds : this.trainFeeds
+    if (this.apply) this.applyFeeds[s.names.param] = s.p
+    opt[s.names.m] = s.m
+    opt[s.names.v] = s.v
   }
 
   static async create(
@@ -254,12 +273,29 @@ export class TrainingSession {
   ): Promise<TrainingSession> {
     const full = { batch: opts.batch, seq: opts.seq ?? cfg.block_size, accum: opts.accum ?? 1, optim: opts.optim }
     if (!(Number.isInteger(full.accum) && full.accum >= 1)) throw new RangeError(`accum must be a positive integer, got ${full.accum}`)
+    const provider = opts.provider ?? 'cpu'
+    const stateOnDevice = opts.stateOnDevice ?? DEVICE_OUTPUT_PROVIDERS.includes(provider)
+    if (stateOnDevice && !DEVICE_OUTPUT_PROVIDERS.includes(provider))
+      throw new RangeError(`stateOnDevice needs a provider whose outputs can stay on the device (${DEVICE_OUTPUT_PROVIDERS.join(', ')}), not '${provider}'; leave it unset`)
     const built = full.accum === 1 ? buildTrainingGraph(cfg, full) : buildGradGraph(cfg, full)
     const applyGraph = full.accum === 1 ? null : buildApplyGraph(built.graph.params, full.optim)
-    const main = await Session.create(built.graph, { threads: opts.threads, provider: opts.provider })
-    const apply = applyGraph ? await Session.create(applyGraph.graph, { threads: opts.threads, provider: opts.provider }) : null
+    // The graph holding the optimizer returns next.* (parameters and moments): those stay on the device.
+    const nextNames = (g: TrainingGraph) => (stateOnDevice ? g.optimizer!.state.flatMap((s) => [s.nextParam, s.nextM, s.nextV]) : [])
+    const main = await Session.create(built.graph, { threads: opts.threads, provider, deviceOutputs: applyGraph ? [] : nextNames(built) })
+    const apply = applyGraph ? await Session.create(applyGraph.graph, { threads: opts.threads, provider, deviceOutputs: nextNames(applyGraph) }) : null
     const optimizer = init.optimizer ?? { step: 0, m: new Map(), v: new Map() }
-    return new TrainingSession(cfg, full, built.graph, main, apply, new NoiseFeeder(built.graph.dropoutMasks, init.noise, init.noiseLayout), { main: built, apply: applyGraph }, init.params, optimizer)
+    return new TrainingSession(cfg, full, built.graph, main, apply, new NoiseFeeder(built.graph.dropoutMasks, init.noise, init.noiseLayout), stateOnDevice, { main: built, apply: applyGraph }, init.params, optimizer)
+  }
+
+  /**
+   * Where the parameters and moments are now: 'cpu' (JS memory) or ONNX Runtime's device location
+   * ('gpu-buffer'); 'cpu+gpu-buffer' if mixed. A download (params(), optimizerState()) turns ONNX Runtime's
+   * tensors into CPU ones, so after an eval or a checkpoint it reads 'cpu' until the next update (which
+   * uploads that copy once and leaves its outputs on the device again).
+   */
+  get stateLocation(): string {
+    const where = new Set(this.state.flatMap((s) => [s.p, s.m, s.v].map((t) => (t instanceof DeviceTensor ? t.location : 'cpu'))))
+    return [...where].sort().join('+')
   }
 
   /** Updates applied so far. */
@@ -286,36 +322,44 @@ export class TrainingSession {
     this.bc2.data[0] = s.biasCorrection2
     this.lastTiming.noiseMs = 0
     this.lastTiming.runMs = 0
+    this.hostCopy = null
     const result = this.apply ? await this.accumulatedUpdate(fillBatch) : await this.fusedUpdate(fillBatch)
     this.t = t
     return result
   }
 
   /** Fill the batch and the noise, then run the main session (timing both). */
-  private async forward(fillBatch: FillBatch): Promise<Record<string, HostTensor>> {
+  private async forward(fillBatch: FillBatch) {
     fillBatch(this.x, this.y)
     const t0 = performance.now()
     this.noise.fill()
     const t1 = performance.now()
-    const out = await this.main.run(this.trainFeeds)
+    const out = await this.main.runOnDevice(this.trainFeeds)
     this.lastTiming.noiseMs += t1 - t0
     this.lastTiming.runMs += performance.now() - t1
     return out
   }
 
-  /** The next.* outputs become the next feeds as they are (ONNX Runtime hands back fresh buffers). */
-  private takeNext(out: Record<string, HostTensor>): void {
+  /**
+   * The next.* outputs become the next feeds as they are (ONNX Runtime hands back fresh buffers, in JS or
+   * on the device); the device buffers they replace are freed.
+   */
+  private takeNext(out: { host: Record<string, HostTensor>; device: Record<string, DeviceTensor> }): void {
+    const next = (name: string): Feed => out.device[name] ?? out.host[name]
     for (const s of this.state) {
-      s.p.data = out[s.names.nextParam].data
-      s.m.data = out[s.names.nextM].data
-      s.v.data = out[s.names.nextV].data
+      for (const old of [s.p, s.m, s.v]) if (old instanceof DeviceTensor) old.dispose()
+      s.p = next(s.names.nextParam)
+      s.m = next(s.names.nextM)
+      s.v = next(s.names.nextV)
+      this.feedState(s)
     }
   }
 
   private async fusedUpdate(fillBatch: FillBatch): Promise<StepResult> {
     const out = await this.forward(fillBatch)
     this.takeNext(out)
-    return { loss: num(out.loss), ce: num(out.ce), balance: num(out.balance), gradNorm: num(out.grad_norm) }
+    const h = out.host
+    return { loss: num(h.loss), ce: num(h.ce), balance: num(h.balance), gradNorm: num(h.grad_norm) }
   }
 
   private async accumulatedUpdate(fillBatch: FillBatch): Promise<StepResult> {
@@ -325,7 +369,7 @@ export class TrainingSession {
     let balance = 0
     for (const s of this.state) s.grad!.fill(0)
     for (let i = 0; i < k; i++) {
-      const out = await this.forward(fillBatch)
+      const { host: out } = await this.forward(fillBatch)
       loss += num(out.loss) / k
       ce += num(out.ce) / k
       balance += num(out.balance) / k
@@ -336,22 +380,31 @@ export class TrainingSession {
       }
     }
     const t0 = performance.now()
-    const out = await this.apply!.run(this.applyFeeds)
+    const out = await this.apply!.runOnDevice(this.applyFeeds)
     this.lastTiming.runMs += performance.now() - t0
     this.takeNext(out)
-    return { loss, ce, balance, gradNorm: num(out.grad_norm) }
+    return { loss, ce, balance, gradNorm: num(out.host.grad_norm) }
   }
 
-  /** The current parameters (the live arrays: do not modify). */
-  params(): Map<string, Float32Array> {
-    return new Map(this.state.map((s) => [s.names.param, s.p.data as Float32Array]))
+  /** The state in JS: the live arrays on a host provider; with stateOnDevice, one download per update. */
+  private host() {
+    const data = async (t: Feed) => (t instanceof DeviceTensor ? (await t.download()).data : t.data) as Float32Array
+    this.hostCopy ??= Promise.all(this.state.map(async (s) => ({ p: await data(s.p), m: await data(s.m), v: await data(s.v) })))
+    return this.hostCopy
   }
 
-  optimizerState(): OptimizerState {
+  /** The current parameters (do not modify: on host providers these are the arrays the next update reads). */
+  async params(): Promise<Map<string, Float32Array>> {
+    const h = await this.host()
+    return new Map(this.state.map((s, i) => [s.names.param, h[i].p]))
+  }
+
+  async optimizerState(): Promise<OptimizerState> {
+    const h = await this.host()
     return {
       step: this.t,
-      m: new Map(this.state.map((s) => [s.names.param, s.m.data as Float32Array])),
-      v: new Map(this.state.map((s) => [s.names.param, s.v.data as Float32Array])),
+      m: new Map(this.state.map((s, i) => [s.names.param, h[i].m])),
+      v: new Map(this.state.map((s, i) => [s.names.param, h[i].v])),
     }
   }
 
@@ -360,6 +413,7 @@ export class TrainingSession {
   }
 
   async release(): Promise<void> {
+    for (const s of this.state) for (const t of [s.p, s.m, s.v]) if (t instanceof DeviceTensor) t.dispose()
     await this.main.release()
     await this.apply?.release()
   }

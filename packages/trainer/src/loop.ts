@@ -87,9 +87,10 @@ export class TrainLoop {
     this.fill = (x, y) => void sampler.nextInto(x, y)
   }
 
-  static async create(run: RunConfig, data: Dataset, steps: number, start: LoopStart, opts: { provider?: Provider; threads?: number } = {}): Promise<TrainLoop> {
+  /** `stateOnDevice`: see TrainingSessionOptions (default: on for webgpu). */
+  static async create(run: RunConfig, data: Dataset, steps: number, start: LoopStart, opts: { provider?: Provider; threads?: number; stateOnDevice?: boolean } = {}): Promise<TrainLoop> {
     const device = opts.provider ?? 'cpu'
-    const session = await TrainingSession.create(run.model, { batch: run.batch_size, accum: run.accum, optim: optimOf(run), threads: opts.threads, provider: device }, { params: start.params, optimizer: start.optimizer, noise: start.noise, noiseLayout: start.noiseLayout })
+    const session = await TrainingSession.create(run.model, { batch: run.batch_size, accum: run.accum, optim: optimOf(run), threads: opts.threads, provider: device, stateOnDevice: opts.stateOnDevice }, { params: start.params, optimizer: start.optimizer, noise: start.noise, noiseLayout: start.noiseLayout })
     try {
       const evaluator = await EvalSession.create(run.model, { threads: opts.threads, provider: device })
       return new TrainLoop(run, data, steps, session, evaluator, start.sampler, device)
@@ -122,7 +123,7 @@ export class TrainLoop {
     if (!Number.isFinite(res.loss) || !Number.isFinite(res.gradNorm)) throw new DivergedStep(rec)
     if (step % this.run.eval_interval === 0 || step === this.steps) {
       const e0 = performance.now()
-      const e = await this.evaluator.meanLoss(this.session.params(), evalBatches(this.run, this.data.val, step))
+      const e = await this.evaluator.meanLoss(await this.session.params(), evalBatches(this.run, this.data.val, step))
       rec.val_loss = e.loss
       if (e.routing) rec.routing = { share: e.routing.share.map((l) => l.map((x) => round(x, 4))), entropy: e.routing.entropy.map((h) => round(h, 4)) }
       rec.eval_ms = round(performance.now() - e0, 1)

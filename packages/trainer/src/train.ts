@@ -328,14 +328,14 @@ async function trainLocked(opts: TrainOptions, out: string, note: (m: string) =>
       sampler: sampler.state(), noise: session.noiseState(), noise_layout: session.noiseLayout, eval_batches: 'derived from (seed, step)',
       lr: { next: loop.nextLr }, checkpoint_interval: opts.checkpointInterval, run,
     }
-    const opt = session.optimizerState()
+    const opt = await session.optimizerState()
     const moments = new Map<string, { dtype: 'float32'; shape: number[]; data: Float32Array }>()
     for (const [name, m] of opt.m) moments.set(momentNames(name).m, { dtype: 'float32', shape: [m.length], data: m })
     for (const [name, v] of opt.v) moments.set(momentNames(name).v, { dtype: 'float32', shape: [v.length], data: v })
     const { model, ...training } = run
     await saveCheckpoint(out, {
       config: model,
-      params: session.params(),
+      params: await session.params(),
       tokenizer: data.tokenizer.toJSON(),
       extra: { training: { ...training, step, steps } },
       extraFiles: {
