@@ -4,7 +4,8 @@
 // JS and back every update, alternating the two; wasm in the same run as a baseline. Prints the machine,
 // the adapter and per-update medians; writes results/latest/train-state.{json,md} (results/ with
 // --update-results). Usage: pnpm --filter @moas/web bench:train-state [--steps N] [--rounds N] [--update-results]
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -27,6 +28,13 @@ const rounds = positive('rounds')
 const CHROMIUM = process.env.MOAS_CHROMIUM ?? '/usr/bin/chromium'
 const appDir = fileURLToPath(new URL('..', import.meta.url))
 
+/** onnxruntime-web's version (its package.json is not exported, so it is read beside the resolved entry). */
+function ortWebVersion() {
+  const entry = createRequire(import.meta.url).resolve('onnxruntime-web')
+  const root = entry.slice(0, entry.lastIndexOf('onnxruntime-web') + 'onnxruntime-web'.length)
+  return JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version
+}
+
 const data = syntheticDataset()
 const model = modelConfig('smoke', data.tokenizer.vocabSize, { attention: 'moas' })
 const stateFloats = paramInfos(model).reduce((n, p) => n + p.tensor.shape.reduce((a, b) => a * b, 1), 0) * 3
@@ -46,6 +54,8 @@ try {
   const adapter = await page.evaluate(() => globalThis.moasPlayground.chooseProvider())
   if (adapter.provider !== 'webgpu') throw new Error(`Chromium offered no WebGPU adapter (${adapter.why}); nothing to measure`)
   const threads = await page.evaluate(() => globalThis.moasPlayground.threads)
+  const chromiumVersion = browser.version()
+  const ortWeb = ortWebVersion()
   const modes = [
     { name: 'webgpu, state on the GPU', provider: 'webgpu', stateOnDevice: true },
     { name: 'webgpu, state to JS and back', provider: 'webgpu', stateOnDevice: false },
@@ -69,7 +79,7 @@ try {
   const header = [
     `# Training state on the GPU in the browser (issue 8 §3)`,
     '',
-    `${machine.date}, ${describeMachine(machine)}; Chromium (${CHROMIUM}), WebGPU: ${adapter.why}; wasm threads ${threads}.`,
+    `${machine.date}, ${describeMachine(machine)} (the Node process only drives the page); in the page: onnxruntime-web ${ortWeb} in Chromium ${chromiumVersion} (${CHROMIUM}), ${adapter.why}, wasm threads ${threads}.`,
     `Model: the page's smoke moas (${model.n_layer} layers, ${model.n_head} heads, ${model.n_embd} wide, batch ${TRAIN_PRESETS.smoke.batch_size} × ${model.block_size}); state: parameters + Adam m + v = ${stateFloats} floats (${(stateFloats * 4 / 2 ** 20).toFixed(2)} MiB) per update each way when it goes to JS.`,
     `${steps} updates per run (the first not counted), ${rounds} runs per WebGPU mode alternating, one wasm run; ms per update as the trainer logs it (batch, noise, forward + backward + AdamW).`,
     '',
@@ -82,7 +92,7 @@ try {
   const dir = join(appDir, 'results', values['update-results'] ? '' : 'latest')
   mkdirSync(dir, { recursive: true })
   writeFileSync(join(dir, 'train-state.md'), md)
-  writeFileSync(join(dir, 'train-state.json'), `${JSON.stringify({ machine, chromium: CHROMIUM, adapter: adapter.why, wasmThreads: threads, model, stateFloats, steps, rounds, rows }, null, 2)}\n`)
+  writeFileSync(join(dir, 'train-state.json'), `${JSON.stringify({ machine, chromium: { path: CHROMIUM, version: chromiumVersion }, ortWeb, adapter: adapter.why, wasmThreads: threads, model, stateFloats, steps, rounds, rows }, null, 2)}\n`)
   console.log(`wrote ${join(dir, 'train-state.{md,json}')}`)
 } finally {
   await browser.close()
