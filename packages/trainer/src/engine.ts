@@ -4,6 +4,7 @@
  * - Training step (accum = 1): one graph does forward + backward + AdamW, so one `session.run` per step.
  *   Parameters and Adam moments go in as inputs and come back as `next.*` outputs, which become the next
  *   step's feeds as they are (ONNX Runtime hands us fresh buffers; we never copy them again).
+ *   On WebGPU (`stateOnDevice`) those outputs stay in GPU buffers and are fed back from there.
  * - Gradient accumulation (accum > 1): a grads-only graph runs once per micro-batch, JavaScript sums the
  *   gradients into buffers allocated once, and a small apply graph does clipping + AdamW on their mean.
  *   This is the simplest correct split: the fused graph would need the gradient sum inside ONNX, and
