@@ -1,6 +1,6 @@
 /** The page: wires the DOM to playground.ts. */
 import { DecoderSession, generate } from '@moas/inference'
-import { type GenerationReport, type PageProvider, Playground, attentionKernelCheck, choiceLabels, chooseProvider, filesReader, modelFolderZip, threads, trainInPage, urlReader } from './playground'
+import { type GenerationReport, type PageProvider, Playground, attentionKernelCheck, choiceLabels, deviceOutputCheck, chooseProvider, filesReader, modelFolderZip, threads, trainInPage, urlReader } from './playground'
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T
 const COLORS = ['#f4b9b2', '#b5d6f5', '#c6e8b4', '#f3e1a8', '#d9c5ef', '#b8ebe0', '#f5c9e4', '#d6d6d6']
@@ -164,5 +164,5 @@ document.body.ondrop = (e) => {
 }
 
 // For the browser tests (and the curious): the same functions the buttons use.
-;(globalThis as unknown as { moasPlayground: unknown }).moasPlayground = { playground, load, run, train, trainInPage, chooseProvider, urlReader, threads, attentionKernelCheck }
+;(globalThis as unknown as { moasPlayground: unknown }).moasPlayground = { playground, load, run, train, trainInPage, chooseProvider, urlReader, threads, attentionKernelCheck, deviceOutputCheck }
 void load()

@@ -11,7 +11,7 @@ import {
   type CharTokenizer, type FolderReader, type LoadedModel, type ModelFolder, type RoutingChoice,
   DecoderSession, buildLogitsGraph, exportModelFiles, generate, openModelFolder, readModelFolder, routingChoices,
 } from '@moas/inference'
-import { initParams } from '@moas/tensor-core'
+import { Graph, Session, hostTensor, initParams, ops } from '@moas/tensor-core'
 import { type LogRecord, TRAIN_PRESETS, TrainLoop, freshStart, makeRunConfig, modelConfig, syntheticDataset } from '@moas/trainer'
 import { zipSync } from 'fflate'
 
@@ -179,3 +179,28 @@ export async function attentionKernelCheck(provider: PageProvider): Promise<{ ma
   }
   return { maxDiff: logits[0].reduce((m, v, i) => Math.max(m, Math.abs(v - logits[1][i])), 0) }
 }
+
+/**
+ * tensor-core's device outputs on this browser's WebGPU, for the browser tests: y = 2x left in a GPU
+ * buffer, fed back as x (y = 4x, no copy), then downloaded; `run` on the same session returns host memory;
+ * a disposed tensor is refused as a feed.
+ */
+export async function deviceOutputCheck(): Promise<{ location: string; fedBack: number[]; viaRun: number[]; disposedFeed: string }> {
+  const g = new Graph('double')
+  g.output('y', ops.mul(g.input('x', 'float32', [4]), 2))
+  const s = await Session.create(g, { provider: 'webgpu', deviceOutputs: ['y'] })
+  try {
+    const first = (await s.runOnDevice({ x: hostTensor('float32', [4], [1, 2, 3, -4]) })).device.y
+    const second = (await s.runOnDevice({ x: first })).device.y
+    const fedBack = Array.from((await second.download()).data as Float32Array)
+    const location = first.location
+    first.dispose()
+    second.dispose()
+    const viaRun = Array.from((await s.run({ x: hostTensor('float32', [4], [1, 2, 3, -4]) })).y.data as Float32Array)
+    const disposedFeed = await s.runOnDevice({ x: first }).then(() => 'accepted', (e: Error) => e.message)
+    return { location, fedBack, viaRun, disposedFeed }
+  } finally {
+    await s.release()
+  }
+}
+

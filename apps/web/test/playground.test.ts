@@ -166,6 +166,16 @@ describe.skipIf(!hasChromium)('the playground in Chromium', () => {
     await page.close()
   })
 
+  it("tensor-core's device outputs on WebGPU: left in a GPU buffer, fed back without a copy, downloaded; a disposed one is refused", async () => {
+    const page = await open()
+    const r = await page.evaluate(() => (globalThis as any).moasPlayground.deviceOutputCheck())
+    expect(r.location).toBe('gpu-buffer')
+    expect(r.fedBack).toEqual([4, 8, 12, -16])
+    expect(r.viaRun).toEqual([2, 4, 6, -8])
+    expect(r.disposedFeed).toBe("feed 'x' is a DeviceTensor that was disposed; feed the tensor that replaced it")
+    await page.close()
+  })
+
   // Issue 8 §3: on WebGPU the parameters and Adam moments stay in GPU buffers between updates (fed back
   // as ONNX Runtime left them). Three updates, so updates 2 and 3 read state that never left the GPU; the
   // same run with the state copied to JS every update must give the same losses and parameters.
