@@ -122,7 +122,7 @@ export class Playground {
 /** Train the smoke model in the page: the trainer's TrainLoop, as `moas train --preset smoke` runs it. */
 /**
  * `accum`: micro-batches per update (the smoke preset's 1 by default). `stateLocations`: where the state
- * was after each update (TrainingSession.stateLocation; an update with an eval downloads it, so 'cpu').
+ * was after each update (TrainingSession.stateLocation).
  * `stateOnDevice` (WebGPU): parameters and Adam moments stay in GPU buffers between updates (the default
  * there); false copies them to JS and back every update, as the wasm provider must. `stateOnDevice` in the
  * result says which ran.

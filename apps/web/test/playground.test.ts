@@ -68,13 +68,18 @@ async function nodeGreedy(prompt: string, tokens: number) {
 
 /** The losses of Node's TrainLoop (cpu) for the smoke moas model with seed 3: what the page must reproduce. */
 async function nodeTrainLosses(steps: number, accum = 1): Promise<number[]> {
+  return (await nodeTrainRecords(steps, accum)).map((r) => r.loss)
+}
+
+/** Node's TrainLoop records (cpu): losses, and val_loss at the eval updates. */
+async function nodeTrainRecords(steps: number, accum = 1): Promise<{ loss: number; val_loss?: number }[]> {
   const data = syntheticDataset()
   const run = makeRunConfig({ ...TRAIN_PRESETS.smoke, steps, accum }, modelConfig('smoke', data.tokenizer.vocabSize, { attention: 'moas' }), data, 3)
   const loop = await TrainLoop.create(run, data, steps, freshStart(run, data))
-  const losses: number[] = []
-  while (!loop.done) losses.push((await loop.next()).loss)
+  const records: { loss: number; val_loss?: number }[] = []
+  while (!loop.done) records.push(await loop.next())
   await loop.release()
-  return losses
+  return records
 }
 
 describe.skipIf(!hasChromium)('the playground in Chromium', () => {
@@ -186,7 +191,7 @@ describe.skipIf(!hasChromium)('the playground in Chromium', () => {
       const pg = (globalThis as any).moasPlayground
       const run = async (stateOnDevice?: boolean) => {
         const t = await pg.trainInPage({ variant: 'moas', steps: n, seed: 3, provider: 'webgpu', stateOnDevice })
-        return { onDevice: t.stateOnDevice, where: t.stateLocations, records: t.records.map((x: { loss: number; device: string }) => [x.loss, x.device]), params: t.model.params as Map<string, Float32Array> }
+        return { onDevice: t.stateOnDevice, where: t.stateLocations, val: t.records.at(-1).val_loss, records: t.records.map((x: { loss: number; device: string }) => [x.loss, x.device]), params: t.model.params as Map<string, Float32Array> }
       }
       const device = await run()
       const host = await run(false)
@@ -195,15 +200,18 @@ describe.skipIf(!hasChromium)('the playground in Chromium', () => {
         const q = host.params.get(name)!
         for (let i = 0; i < p.length; i++) maxDiff = Math.max(maxDiff, Math.abs(p[i] - q[i]))
       }
-      return { device: { onDevice: device.onDevice, where: device.where, records: device.records }, host: { onDevice: host.onDevice, where: host.where, records: host.records }, maxDiff, count: device.params.size }
+      return { device: { onDevice: device.onDevice, where: device.where, val: device.val, records: device.records }, host: { onDevice: host.onDevice, where: host.where, records: host.records }, maxDiff, count: device.params.size }
     }, steps)
     expect(r.device.onDevice).toBe(true)
     expect(r.host.onDevice).toBe(false)
-    // ONNX Runtime really left the state in GPU buffers after updates 1 and 2 (update 3 ends with the
-    // eval, which downloads it); the host run's state never left JS.
-    expect(r.device.where).toEqual(['gpu-buffer', 'gpu-buffer', 'cpu'])
+    // ONNX Runtime really left the state in GPU buffers after every update, the last one's eval included
+    // (it reads the parameters from the GPU); the host run's state never left JS.
+    expect(r.device.where).toEqual(['gpu-buffer', 'gpu-buffer', 'gpu-buffer'])
     expect(r.host.where).toEqual(['cpu', 'cpu', 'cpu'])
-    const nodeLosses = await nodeTrainLosses(steps)
+    const node = await nodeTrainRecords(steps)
+    const nodeLosses = node.map((x) => x.loss)
+    expect(r.device.val).toBeDefined()
+    expect(Math.abs(r.device.val - node.at(-1)!.val_loss!), 'val_loss of the last update').toBeLessThan(1e-4)
     expect(r.device.records).toHaveLength(steps)
     r.device.records.forEach(([l, device]: [number, string], i: number) => {
       expect(device).toBe('webgpu')

@@ -290,9 +290,9 @@ export class TrainingSession {
 
   /**
    * Where the parameters and moments are now: 'cpu' (JS memory) or ONNX Runtime's device location
-   * ('gpu-buffer'); 'cpu+gpu-buffer' if mixed. A download (params(), optimizerState()) turns ONNX Runtime's
-   * tensors into CPU ones, so after an eval or a checkpoint it reads 'cpu' until the next update (which
-   * uploads that copy once and leaves its outputs on the device again).
+   * ('gpu-buffer'); 'cpu+gpu-buffer' if mixed. A download (params(), optimizerState(): a checkpoint, an
+   * export) turns ONNX Runtime's tensors into CPU ones, so afterwards it reads 'cpu' until the next update
+   * (which uploads that copy once and leaves its outputs on the device again). Evals read paramFeeds().
    */
   get stateLocation(): string {
     const where = new Set(this.state.flatMap((s) => [s.p, s.m, s.v].map((t) => (t instanceof DeviceTensor ? t.location : 'cpu'))))
@@ -394,6 +394,14 @@ export class TrainingSession {
     return this.hostCopy
   }
 
+  /**
+   * The current parameters as feeds for another session on the same provider (EvalSession.meanLossOnFeeds):
+   * with stateOnDevice the GPU buffers themselves, so an eval needs no download. Valid until the next update.
+   */
+  paramFeeds(): Record<string, Feed> {
+    return Object.fromEntries(this.state.map((s) => [s.names.param, s.p]))
+  }
+
   /** The current parameters (do not modify: on host providers these are the arrays the next update reads). */
   async params(): Promise<Map<string, Float32Array>> {
     const h = await this.host()
@@ -445,7 +453,12 @@ export class EvalSession {
    * weighting each batch by its number of targets. Sums in float64.
    */
   async meanLoss(params: ReadonlyMap<string, Float32Array>, batches: Iterable<{ x: BigInt64Array; y: BigInt64Array }>): Promise<{ loss: number; tokens: number; routing?: RoutingSummary }> {
-    const feeds = paramFeeds(params, this.infos)
+    return this.meanLossOnFeeds(paramFeeds(params, this.infos), batches)
+  }
+
+  /** meanLoss with the parameters given as feeds (TrainingSession.paramFeeds(): on WebGPU, GPU buffers). */
+  async meanLossOnFeeds(params: Readonly<Record<string, Feed>>, batches: Iterable<{ x: BigInt64Array; y: BigInt64Array }>): Promise<{ loss: number; tokens: number; routing?: RoutingSummary }> {
+    const feeds: Record<string, Feed> = { ...params }
     let sum = 0
     let tokens = 0
     const S = this.choices

@@ -123,7 +123,7 @@ export class TrainLoop {
     if (!Number.isFinite(res.loss) || !Number.isFinite(res.gradNorm)) throw new DivergedStep(rec)
     if (step % this.run.eval_interval === 0 || step === this.steps) {
       const e0 = performance.now()
-      const e = await this.evaluator.meanLoss(await this.session.params(), evalBatches(this.run, this.data.val, step))
+      const e = await this.evaluator.meanLossOnFeeds(this.session.paramFeeds(), evalBatches(this.run, this.data.val, step))
       rec.val_loss = e.loss
       if (e.routing) rec.routing = { share: e.routing.share.map((l) => l.map((x) => round(x, 4))), entropy: e.routing.entropy.map((h) => round(h, 4)) }
       rec.eval_ms = round(performance.now() - e0, 1)
