@@ -80,3 +80,23 @@ describe('attention-core bench', () => {
     expect(attentionCoreMarkdown(r)).toContain('`onnx-attention`: ONNX opset-23 Attention')
   }, 120_000)
 })
+
+describe('core-heads bench', () => {
+  it('times every layout at each thread count, every call on the shipped kernel, with head-times against the 8-head call', async () => {
+    const { CORE_HEADS_LAYOUTS, coreHeadsGraph, coreHeadsMarkdown, runCoreHeads } = await import('./coreHeads')
+    // the gqe layout is the two calls the GQE layer makes: 8 one-head slots, then the shared head
+    const gqe = coreHeadsGraph(CORE_HEADS_LAYOUTS.find((l) => l.name === 'gqe')!, 16, 8).graph
+    const heads = gqe.nodes.filter((n) => n.op === 'GroupQueryAttention').map((n) => Number(n.attrs.num_heads.value))
+    expect(heads).toEqual([8, 1])
+    const r = await runCoreHeads({ lengths: [32], headDim: 8, warmup: 1, reps: 2, threads: [1, 2], provider: 'cpu' })
+    expect(r.rows).toHaveLength(2 * CORE_HEADS_LAYOUTS.length)
+    for (const row of r.rows) {
+      expect(row.run.samples).toHaveLength(2)
+      expect(row.gqaNodes).toBe(CORE_HEADS_LAYOUTS.find((l) => l.name === row.layout)!.calls.length)
+      if (row.layout === 'heads-8') expect(row.headTimes).toBeCloseTo(8, 10)
+      else expect(row.headTimes).toBeGreaterThan(0)
+    }
+    expect(r.speedups.map((s) => s.threads)).toEqual([1, 2])
+    expect(coreHeadsMarkdown(r)).toContain('gqa ÷ gqe')
+  })
+})

@@ -225,7 +225,7 @@ describe('prefill sweep', () => {
   })
 
   it('runs each measurement in its own process and derives speed-ups, ceilings and goals from what it measured', async () => {
-    const { PREFILL_DEFAULTS, prefillChart, prefillMarkdown, runPrefill } = await import('./prefill')
+    const { PREFILL_DEFAULTS, describePrefill, prefillChart, prefillMarkdown, runPrefill } = await import('./prefill')
     const tiny = { n_layer: 1, n_head: 4, n_kv_head: 2, n_embd: 32, vocab: 11 }
     const lines: string[] = []
     const r = await runPrefill({
@@ -249,6 +249,14 @@ describe('prefill sweep', () => {
     expect(r.goals.map((g) => g.met)).toEqual([false, false, expect.any(Boolean), expect.any(Boolean)])
     expect(r.goals[0].measured).toBe('not measured') // nothing at 4k or more
     expect(r.goals[2].measured).toMatch(/^24: [\d.]+× of [\d.]+× = [\d.]+$/)
+    // a goal not met says why where it was measured, never where it was not
+    const [text, md] = [describePrefill(r), prefillMarkdown(r)]
+    expect(r.goals[1].reasonIfNotMet).toBeTruthy()
+    for (const g of r.goals) {
+      const shown = !g.met && g.measured !== 'not measured' && !!g.reasonIfNotMet
+      expect(text.includes(`why: ${g.reasonIfNotMet}`)).toBe(shown)
+      expect(md.includes(`| ${g.reasonIfNotMet} |`)).toBe(shown)
+    }
     const svg = prefillChart(r)
     expect(svg).toMatch(/^<svg [^]*<\/svg>\n$/)
     expect(svg).toContain('paper: 1.67–1.8× from 4k')

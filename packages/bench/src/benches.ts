@@ -100,6 +100,16 @@ export const BENCHES = {
       return { text: a.describeAttentionCore(r), markdown: a.attentionCoreMarkdown(r), result: r }
     },
   },
+  'core-heads': {
+    about: "the memory-efficient attention core by query heads per call (8, 9, 16; gqa; gqe's two calls) at 1 thread and the run's threads: why GQE's core gains less than 16/9 on few threads",
+    run: async (ctx) => {
+      const c = await import('./coreHeads')
+      const threads = [...new Set([1, ctx.threads])]
+      const cfg = { ...c.CORE_HEADS_DEFAULTS, threads, provider: ctx.provider, ...(ctx.lengths ? { lengths: ctx.lengths } : {}), ...(ctx.reps ? { reps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
+      const r = await c.runCoreHeads(cfg, (msg) => ctx.progress('core-heads', msg))
+      return { text: c.describeCoreHeads(r), markdown: c.coreHeadsMarkdown(r), result: r }
+    },
+  },
   decode: {
     about: 'tokens/s of KV-cache decoding per variant, batch 1 and 8, KV bytes held, vs full recompute',
     run: async (ctx) => {

@@ -118,6 +118,8 @@ export interface PrefillGoal {
   goal: string
   met: boolean
   measured: string
+  /** Where the goal is not met: the cause measured on the machines this was run on, and the bench that measures it. */
+  reasonIfNotMet?: string
 }
 
 export interface PrefillResult {
@@ -220,8 +222,16 @@ export function prefillGoals(cfg: PrefillConfig, rows: PrefillRow[], memoryExpon
   const budgetMiB = 24 * 1024
   return [
     { goal: "GQE's whole-model speed-up ≥ 0.9 × its FLOP ceiling at every length ≥ 4k", ...perLength(model, (r) => r.efficiency, (v) => v >= 0.9, (r) => `${fmt(r.speedup)} of ${fmt(r.ceiling)} = ${fmt(r.efficiency, 2, '')}`) },
-    { goal: "GQE's attention-core speed-up ≥ 1.6× at every length ≥ 4k (ceiling 16/9)", ...perLength(core, (r) => r.speedup, (v) => v >= 1.6, (r) => fmt(r.speedup)) },
-    { goal: 'routed moas-topk ≥ 0.8 × its FLOP ceiling over dense moas', ...perLength(topk, (r) => r.efficiency, (v) => v >= 0.8, (r) => `${fmt(r.speedup)} of ${fmt(r.ceiling)} = ${fmt(r.efficiency, 2, '')}`) },
+    {
+      goal: "GQE's attention-core speed-up ≥ 1.6× at every length ≥ 4k (ceiling 16/9)",
+      ...perLength(core, (r) => r.speedup, (v) => v >= 1.6, (r) => fmt(r.speedup)),
+      reasonIfNotMet: "measured on a 2-core AMD EPYC (docs/performance.md): at 1 thread the core comes within 2 % of its ceiling; at 2, ONNX Runtime's GroupQueryAttention spreads gqa's one 16-head call over the threads better than gqe's 8-head call, and gqe's 1-head shared-head call runs on one thread (`pnpm bench --bench core-heads` measures both on this machine)",
+    },
+    {
+      goal: 'routed moas-topk ≥ 0.8 × its FLOP ceiling over dense moas',
+      ...perLength(topk, (r) => r.efficiency, (v) => v >= 0.8, (r) => `${fmt(r.speedup)} of ${fmt(r.ceiling)} = ${fmt(r.efficiency, 2, '')}`),
+      reasonIfNotMet: "routed queries sit at scattered positions, which GroupQueryAttention cannot take, so the routed branches run the composed core (in blocks of routed queries), whose non-GEMM work grows with T",
+    },
     {
       goal: `${String(longest / 1024).startsWith('8') ? 'an' : 'a'} ${longest / 1024}k-token prefill of the GQE setting within 24 GiB, peak memory about linear in T`,
       met: !!top?.peakRssMiB && top.peakRssMiB < budgetMiB && memoryExponent !== null && memoryExponent <= 1.2,
@@ -262,6 +272,9 @@ function intro(r: PrefillResult): string[] {
   ]
 }
 
+/** A goal's measured cause, where it was measured and not met ('' otherwise). */
+const whyNot = (g: PrefillGoal) => (!g.met && g.measured !== 'not measured' && g.reasonIfNotMet) || ''
+
 export function describePrefill(r: PrefillResult): string {
   const widths = [6, 14, 9, 13, 9, 8, 8, 8, 8, 8]
   const line = (cs: string[]) => `  ${cs.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' ')}`
@@ -272,7 +285,7 @@ export function describePrefill(r: PrefillResult): string {
     out.push('', `  ${s.title}`, line(HEADER.slice(0, 9).concat('÷ ceiling')), ...rows.map((row) => line(cells(row))))
   }
   out.push('', '  goals')
-  for (const g of r.goals) out.push(`  ${g.met ? 'met    ' : 'NOT MET'} ${g.goal}`, `          ${g.measured}`)
+  for (const g of r.goals) out.push(`  ${g.met ? 'met    ' : 'NOT MET'} ${g.goal}`, `          ${g.measured}`, ...(whyNot(g) ? [`          why: ${whyNot(g)}`] : []))
   return out.join('\n')
 }
 
@@ -282,7 +295,7 @@ export function prefillMarkdown(r: PrefillResult): string {
     const rows = r.rows.filter(s.match)
     if (rows.length) out.push('', `## ${s.title}`, '', mdTable(HEADER, rows.map(cells)))
   }
-  out.push('', '## goals', '', mdTable(['goal', 'met', 'measured'], r.goals.map((g) => [g.goal, g.met ? 'met' : '**not met**', g.measured])))
+  out.push('', '## goals', '', mdTable(['goal', 'met', 'measured', 'why not'], r.goals.map((g) => [g.goal, g.met ? 'met' : '**not met**', g.measured, whyNot(g)])))
   return out.join('\n')
 }
 
