@@ -95,3 +95,36 @@ describe('consumer install of the packed tarballs', () => {
     expect(imports.map((i) => i.path)).toContain('onnxruntime-web')
   })
 })
+
+describe('the release check (`pnpm release` runs scripts/check-release.mjs before publishing)', () => {
+  type ReleaseCheck = { publishedPackages: (root: string) => string[]; releaseProblems: (root: string) => string[] }
+  const load = async () => (await import(new URL('../../scripts/check-release.mjs', import.meta.url).href)) as ReleaseCheck
+
+  it('publishes exactly the packages this file lints and packs', async () => {
+    expect((await load()).publishedPackages(root)).toEqual([...PUBLISHED].sort())
+  })
+
+  it('refuses a package without a repository or with the wrong directory, naming it and the fix; passes a complete one', async () => {
+    const { releaseProblems } = await load()
+    const scratch = mkdtempSync(join(tmpdir(), 'moas-release-'))
+    try {
+      const write = (rel: string, pkg: object) => {
+        execFileSync('mkdir', ['-p', join(scratch, rel)])
+        writeFileSync(join(scratch, rel, 'package.json'), JSON.stringify(pkg))
+      }
+      write('packages/a', { name: '@x/a', license: 'MIT' })
+      write('packages/b', { name: '@x/b', license: 'MIT', repository: { type: 'git', url: 'git+https://example.org/x.git', directory: 'packages/a' } })
+      write('packages/c', { name: '@x/c', license: 'MIT', repository: { type: 'git', url: 'git+https://example.org/x.git', directory: 'packages/c' } })
+      write('apps/private', { name: 'p', private: true })
+      const problems = releaseProblems(scratch)
+      expect(problems).toHaveLength(2)
+      expect(problems[0]).toMatch(/^@x\/a \(packages\/a\): no "repository" field.*"directory": "packages\/a"/)
+      expect(problems[1]).toMatch(/^@x\/b \(packages\/b\): "repository.directory" is "packages\/a"/)
+      rmSync(join(scratch, 'packages/a'), { recursive: true })
+      rmSync(join(scratch, 'packages/b'), { recursive: true })
+      expect(releaseProblems(scratch)).toEqual([])
+    } finally {
+      rmSync(scratch, { recursive: true, force: true })
+    }
+  })
+})
