@@ -21,6 +21,8 @@ export function publishedPackages(root) {
 
 /** What would make a published package's metadata wrong on npm, one message per problem (none: ready). */
 export function releaseProblems(root) {
+  if (!existsSync(join(root, 'package.json'))) return [`${root}: no package.json, so this is not the workspace root; run it from the repository root or pass the root: node scripts/check-release.mjs ROOT`]
+  if (publishedPackages(root).length === 0) return [`${root}: no package to publish (none under packages/ or apps/ without "private": true); pass the workspace root: node scripts/check-release.mjs ROOT`]
   const problems = []
   for (const rel of publishedPackages(root)) {
     const pkg = JSON.parse(readFileSync(join(root, rel, 'package.json'), 'utf8'))

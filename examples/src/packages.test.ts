@@ -96,6 +96,13 @@ describe('consumer install of the packed tarballs', () => {
   })
 })
 
+describe('pnpm bench (the root script)', () => {
+  it('builds the bench and hands its flags to the runner: `pnpm bench --list` lists the benches', () => {
+    const out = sh(pnpm, ['bench', '--list'], root)
+    for (const name of ['mlp-step', 'prefill', 'core-heads', 'decode', 'train-step']) expect(out).toMatch(new RegExp(`^${name} `, 'm'))
+  }, 120_000)
+})
+
 describe('the release check (`pnpm release` runs scripts/check-release.mjs before publishing)', () => {
   type ReleaseCheck = { publishedPackages: (root: string) => string[]; releaseProblems: (root: string) => string[] }
   const load = async () => (await import(new URL('../../scripts/check-release.mjs', import.meta.url).href)) as ReleaseCheck
@@ -104,7 +111,7 @@ describe('the release check (`pnpm release` runs scripts/check-release.mjs befor
     expect((await load()).publishedPackages(root)).toEqual([...PUBLISHED].sort())
   })
 
-  it('refuses a package without a repository or with the wrong directory, naming it and the fix; passes a complete one', async () => {
+  it('refuses a package without a repository or with the wrong directory, naming it and the fix, and a root that is not a workspace; passes a complete one', async () => {
     const { releaseProblems } = await load()
     const scratch = mkdtempSync(join(tmpdir(), 'moas-release-'))
     try {
@@ -112,10 +119,13 @@ describe('the release check (`pnpm release` runs scripts/check-release.mjs befor
         execFileSync('mkdir', ['-p', join(scratch, rel)])
         writeFileSync(join(scratch, rel, 'package.json'), JSON.stringify(pkg))
       }
+      expect(releaseProblems(scratch)).toEqual([expect.stringMatching(/no package\.json, so this is not the workspace root/)])
+      write('.', { name: 'root', private: true })
+      write('apps/private', { name: 'p', private: true })
+      expect(releaseProblems(scratch)).toEqual([expect.stringMatching(/no package to publish/)])
       write('packages/a', { name: '@x/a', license: 'MIT' })
       write('packages/b', { name: '@x/b', license: 'MIT', repository: { type: 'git', url: 'git+https://example.org/x.git', directory: 'packages/a' } })
       write('packages/c', { name: '@x/c', license: 'MIT', repository: { type: 'git', url: 'git+https://example.org/x.git', directory: 'packages/c' } })
-      write('apps/private', { name: 'p', private: true })
       const problems = releaseProblems(scratch)
       expect(problems).toHaveLength(2)
       expect(problems[0]).toMatch(/^@x\/a \(packages\/a\): no "repository" field.*"directory": "packages\/a"/)

@@ -117,6 +117,24 @@ describe('matmulOnlyGraph (the train-step roofline)', () => {
   })
 })
 
+describe('prefill --profile', () => {
+  it("profiles each whole-model forward of the plan, shipped kernel only, with the weights embedded (not fed)", async () => {
+    const { PREFILL_DEFAULTS, profilePrefill } = await import('./prefill')
+    const tiny = { n_layer: 1, n_head: 4, n_kv_head: 2, n_embd: 32, vocab: 11 }
+    const cfg = { ...PREFILL_DEFAULTS, provider: 'cpu' as const, threads: 1, lengths: [16], variants: ['gqe', 'moas-topk'], settings: { gqe: tiny, paper: tiny } }
+    const profiles = await profilePrefill(cfg, () => {}, 2)
+    expect(profiles.map((p) => `${p.setting}/${p.variant}/${p.T}`)).toEqual(['gqe/gqa/16', 'gqe/gqe/16', 'paper/moas/16', 'paper/moas-topk/16'])
+    for (const { variant, profile } of profiles) {
+      expect(profile.runs).toBe(2)
+      const ops = new Map(profile.byOp.map((r) => [r.key, r]))
+      // gqa's and gqe's attention runs on GroupQueryAttention; moas-topk scatters its routed rows back
+      if (variant.startsWith('gq')) expect(ops.get('GroupQueryAttention')?.ms).toBeGreaterThan(0)
+      if (variant === 'moas-topk') expect(ops.has('ScatterND')).toBe(true)
+      expect(profile.byOp.reduce((a, r) => a + r.ms, 0)).toBeLessThanOrEqual(profile.runMs * 1.05)
+    }
+  }, 60_000)
+})
+
 describe('syntheticFeeds (profiling a graph without its driver)', () => {
   it('fills every input and parameter with valid values: token ids in range, noise, scalars 1, params by their init', async () => {
     const cfg = resolveConfig({ vocab_size: 11, attention: 'mha', dropout: 0.1 }, 'smoke')

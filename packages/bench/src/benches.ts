@@ -88,7 +88,13 @@ export const BENCHES = {
       const p = await import('./prefill')
       const cfg = { ...p.PREFILL_DEFAULTS, threads: ctx.threads, provider: ctx.provider, ...(ctx.lengths ? { lengths: ctx.lengths } : {}), ...(ctx.variants ? { variants: ctx.variants } : {}), ...(ctx.reps ? { reps: ctx.reps, repsLong: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
       const r = await p.runPrefill(cfg, (msg) => ctx.progress('prefill', msg))
-      return { text: p.describePrefill(r), markdown: p.prefillMarkdown(r), result: r, files: { 'prefill.svg': p.prefillChart(r) } }
+      let text = p.describePrefill(r)
+      if (!ctx.profile) return { text, markdown: p.prefillMarkdown(r), result: r, files: { 'prefill.svg': p.prefillChart(r) } }
+      const { formatProfile } = await import('./profile')
+      const profiles = await p.profilePrefill(cfg, (msg) => ctx.progress('prefill', msg))
+      for (const x of profiles) text += `\n\n  ONNX Runtime profile, ${x.setting} ${x.variant} prefill at T=${x.T}:\n${formatProfile(x.profile)}`
+      const result = { ...r, profiles: profiles.map((x) => ({ ...x, profile: { ...x.profile, optimizedNodes: undefined } })) }
+      return { text, markdown: p.prefillMarkdown(r), result, files: { 'prefill.svg': p.prefillChart(r) } }
     },
   },
   'attention-core': {

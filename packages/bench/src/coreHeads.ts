@@ -11,24 +11,18 @@
  * on KV head 0: the two calls the GQE layer makes). Head-times are a call's time over 1/8 of the 8-head
  * call's at the same thread count; gqa ÷ gqe is the core speed-up the prefill sweep measures.
  */
-import { causalAttention, memoryEfficientAttention, useAttentionKernel } from '@moas/attention-schemes'
-import { Graph, type HostTensor, type Provider, Session, type Tensor, hostTensor, ops, randomNormal } from '@moas/tensor-core'
+import { memoryEfficientAttention } from '@moas/attention-schemes'
+import { type Graph, type HostTensor, type Provider, Session } from '@moas/tensor-core'
+import { type AttentionCall, attentionCallsGraph } from './prefillWorker'
 import { mdTable } from './report'
 import { type Timing, nowMs, summarize } from './stats'
-
-/** One causalAttention call: G groups of R query heads, on all G KV heads or on KV head 0 only. */
-interface CoreCall {
-  G: number
-  R: number
-  kvHead0?: boolean
-}
 
 export interface CoreHeadsLayout {
   name: string
   about: string
   /** Query heads that attend (over every call). */
   queryHeads: number
-  calls: CoreCall[]
+  calls: AttentionCall[]
 }
 
 export const CORE_HEADS_LAYOUTS: readonly CoreHeadsLayout[] = [
@@ -73,23 +67,7 @@ export interface CoreHeadsResult {
 
 /** The graph of one layout at length T: inputs q{i}, k, v; outputs y{i}. */
 export function coreHeadsGraph(layout: CoreHeadsLayout, T: number, d: number): { graph: Graph; feeds: Record<string, HostTensor> } {
-  const g = new Graph(`core-heads-${layout.name}-${T}`)
-  useAttentionKernel(g, memoryEfficientAttention)
-  const feeds: Record<string, HostTensor> = {}
-  let seed = 1
-  const input = (name: string, shape: number[]): Tensor => {
-    feeds[name] = hostTensor('float32', shape, randomNormal(shape.reduce((p, q) => p * q, 1), seed++, 0.3))
-    return g.input(name, 'float32', shape)
-  }
-  const kvHeads = Math.max(...layout.calls.filter((c) => !c.kvHead0).map((c) => c.G), 1)
-  const k = input('k', [1, kvHeads, 1, T, d])
-  const v = input('v', [1, kvHeads, 1, T, d])
-  layout.calls.forEach((c, i) => {
-    const q = input(`q${i}`, [1, c.G, c.R, T, d])
-    const [kc, vc] = c.kvHead0 ? [ops.slice(k, [0], [1], [1]), ops.slice(v, [0], [1], [1])] : [k, v]
-    g.output(`y${i}`, causalAttention(q, kc, vc, { dropout: 0, training: false }))
-  })
-  return { graph: g, feeds }
+  return attentionCallsGraph(`core-heads-${layout.name}-${T}`, layout.calls, T, d, memoryEfficientAttention)
 }
 
 export async function runCoreHeads(cfg: CoreHeadsConfig, progress: (m: string) => void = () => {}): Promise<CoreHeadsResult> {

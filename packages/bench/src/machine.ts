@@ -1,7 +1,8 @@
 /** What a figure was measured on: printed with every benchmark and stored in every results file. */
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync, realpathSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 export interface MachineInfo {
@@ -53,11 +54,23 @@ function cpuModel(): string {
   return cpus()[0]?.model ?? 'unknown'
 }
 
+/**
+ * A require() that resolves from tensor-core's package: onnxruntime-node is tensor-core's dependency, not
+ * bench's. Found by walking up to node_modules/@moas/tensor-core rather than import.meta.resolve, which
+ * vitest's module runner does not provide.
+ */
+export function tensorCoreRequire(): NodeRequire {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    const candidate = join(dir, 'node_modules', '@moas', 'tensor-core', 'package.json')
+    if (existsSync(candidate)) return createRequire(realpathSync(candidate))
+    if (dirname(dir) === dir) throw new Error('bench: @moas/tensor-core is not installed next to @moas/bench; run pnpm install')
+  }
+}
+
 /** onnxruntime-node's version, resolved from tensor-core (which depends on it; bench does not directly). */
 function ortVersion(): string {
   try {
-    const tc = fileURLToPath(import.meta.resolve('@moas/tensor-core'))
-    return createRequire(tc)('onnxruntime-node/package.json').version as string
+    return tensorCoreRequire()('onnxruntime-node/package.json').version as string
   } catch {
     return 'unknown'
   }

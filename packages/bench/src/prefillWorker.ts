@@ -45,14 +45,21 @@ export interface PrefillMeasurement {
   ops: { groupQueryAttention: number; softmax: number }
 }
 
-function kernelOf(job: PrefillJob): AttentionKernel {
+function kernelOf(job: Pick<PrefillJob, 'kernel' | 'block'>): AttentionKernel {
   if (job.kernel === 'memory-efficient') return memoryEfficientAttention
   if (job.kernel === 'composed') return composedAttention
   return candidateKernel(job.kernel, job.block)
 }
 
+/** One causalAttention call: G groups of R query heads, on all G KV heads or (kvHead0) on KV head 0 only. */
+export interface AttentionCall {
+  G: number
+  R: number
+  kvHead0?: boolean
+}
+
 /** The attention calls one layer of `variant` makes, as (groups G, query heads per group R) per call. */
-export function coreCalls(variant: string, m: PrefillModelShape): { G: number; R: number; kvHead0: boolean }[] {
+export function coreCalls(variant: string, m: PrefillModelShape): AttentionCall[] {
   const H = m.n_head
   const G = m.n_kv_head
   switch (variant) {
@@ -72,7 +79,7 @@ export function prefillGptConfig(variant: string, shape: PrefillModelShape, T: n
   return resolveConfig({ vocab_size: m.vocab, block_size: T, n_layer: m.n_layer, n_head: m.n_head, n_embd: m.n_embd, n_kv_head: m.n_kv_head, bias: false, dropout: 0, attention: variant })
 }
 
-function modelGraph(job: PrefillJob): { graph: Graph; feeds: Record<string, HostTensor>; params: Map<string, Float32Array | Float64Array> } {
+export function prefillModelGraph(job: Pick<PrefillJob, 'variant' | 'T' | 'model' | 'kernel' | 'block'>): { graph: Graph; feeds: Record<string, HostTensor>; params: Map<string, Float32Array | Float64Array> } {
   const { model: m, T } = job
   const cfg = prefillGptConfig(job.variant, m, T)
   const g = new Graph(`prefill-${job.variant}-${T}`)
@@ -84,21 +91,23 @@ function modelGraph(job: PrefillJob): { graph: Graph; feeds: Record<string, Host
   return { graph: g, feeds: { [gpt.idx.name]: hostTensor('int64', [1, T], ids) }, params: initParams(g, 1) }
 }
 
-function coreGraph(job: PrefillJob): { graph: Graph; feeds: Record<string, HostTensor> } {
-  const { model: m, T } = job
-  const d = m.n_embd / m.n_head
-  const g = new Graph(`core-${job.variant}-${T}`)
-  useAttentionKernel(g, kernelOf(job))
+/**
+ * The attention core alone: `calls` on random q{i} [1, G, R, T, d] and one k, v [1, kvHeads, 1, T, d]
+ * (kvHeads: the widest call not on KV head 0), outputs y{i}. The prefill sweep's core part and the
+ * core-heads bench both time this graph.
+ */
+export function attentionCallsGraph(name: string, calls: AttentionCall[], T: number, d: number, kernel: AttentionKernel): { graph: Graph; feeds: Record<string, HostTensor> } {
+  const g = new Graph(name)
+  useAttentionKernel(g, kernel)
   const feeds: Record<string, HostTensor> = {}
   let seed = 1
-  const input = (name: string, shape: number[]): Tensor => {
-    feeds[name] = hostTensor('float32', shape, randomNormal(shape.reduce((p, q) => p * q, 1), seed++, 0.3))
-    return g.input(name, 'float32', shape)
+  const input = (inputName: string, shape: number[]): Tensor => {
+    feeds[inputName] = hostTensor('float32', shape, randomNormal(shape.reduce((p, q) => p * q, 1), seed++, 0.3))
+    return g.input(inputName, 'float32', shape)
   }
-  const calls = coreCalls(job.variant, m)
-  const groups = calls[0].G
-  const k = input('k', [1, groups, 1, T, d])
-  const v = input('v', [1, groups, 1, T, d])
+  const kvHeads = Math.max(...calls.filter((c) => !c.kvHead0).map((c) => c.G), 1)
+  const k = input('k', [1, kvHeads, 1, T, d])
+  const v = input('v', [1, kvHeads, 1, T, d])
   calls.forEach((c, i) => {
     const q = input(`q${i}`, [1, c.G, c.R, T, d])
     const [kc, vc] = c.kvHead0 ? [ops.slice(k, [0], [1], [1]), ops.slice(v, [0], [1], [1])] : [k, v]
@@ -106,6 +115,8 @@ function coreGraph(job: PrefillJob): { graph: Graph; feeds: Record<string, HostT
   })
   return { graph: g, feeds }
 }
+
+const coreGraph = (job: PrefillJob) => attentionCallsGraph(`core-${job.variant}-${job.T}`, coreCalls(job.variant, job.model), job.T, job.model.n_embd / job.model.n_head, kernelOf(job))
 
 /** int64 scalars for the graph's data-dependent dims (moas-topk's routed token counts), as extra outputs. */
 function exposeSymbolicDims(g: Graph): string[] {
@@ -120,7 +131,7 @@ function exposeSymbolicDims(g: Graph): string[] {
 }
 
 export async function measurePrefill(job: PrefillJob): Promise<PrefillMeasurement> {
-  const built = job.part === 'model' ? modelGraph(job) : { ...coreGraph(job), params: undefined }
+  const built = job.part === 'model' ? prefillModelGraph(job) : { ...coreGraph(job), params: undefined }
   const g = built.graph
   const symbolic = exposeSymbolicDims(g)
   const rssBeforeMiB = process.memoryUsage().rss / 2 ** 20

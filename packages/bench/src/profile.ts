@@ -4,11 +4,10 @@
  * profiler, so this opens onnxruntime-node directly (resolved through tensor-core, which depends on it).
  */
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { type Graph, type HostTensor, Mulberry32, hostTensor, initParams, randomNormal, serialize } from '@moas/tensor-core'
+import { tensorCoreRequire } from './machine'
 import { type OnnxNode, opCounts, readOnnxGraph } from './onnxInspect'
 
 export interface ProfileRow {
@@ -45,17 +44,17 @@ export interface OrtNode {
 
 /** onnxruntime-node itself (the copy tensor-core resolves), for what tensor-core's Session does not expose. */
 export function loadOrtNode(): OrtNode {
-  const tc = fileURLToPath(import.meta.resolve('@moas/tensor-core'))
-  return createRequire(tc)('onnxruntime-node') as OrtNode
+  return tensorCoreRequire()('onnxruntime-node') as OrtNode
 }
 
-export async function profileGraph(graph: Graph, feeds: Record<string, HostTensor>, opts: { threads: number; runs: number; warmup?: number }): Promise<GraphProfile> {
+/** ONNX Runtime's per-kernel profile of `graph` over `opts.runs` runs; `params` are embedded as initializers (not fed). */
+export async function profileGraph(graph: Graph, feeds: Record<string, HostTensor>, opts: { threads: number; runs: number; warmup?: number; params?: Map<string, Float32Array | Float64Array> }): Promise<GraphProfile> {
   const ort = loadOrtNode()
   const dir = mkdtempSync(join(tmpdir(), 'moas-profile-'))
   try {
     const optimized = join(dir, 'optimized.onnx')
     const common = { executionProviders: ['cpu'], intraOpNumThreads: opts.threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3 }
-    const bytes = serialize(graph)
+    const bytes = serialize(graph, { params: opts.params })
     // The first runs grow the memory arena; they are profiled too but left out of the figures.
     const ortFeeds = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, new ort.Tensor(t.dtype, t.data, t.shape as number[])]))
     const session = await ort.InferenceSession.create(bytes, { ...common, enableProfiling: true, profileFilePrefix: join(dir, 'trace'), optimizedModelFilePath: optimized })

@@ -19,7 +19,7 @@ const USAGE = `usage: node dist/run.js [options]
   --device NAME     ONNX Runtime execution provider: cpu (default), wasm, webgpu, cuda
   --variants LIST   train-step, decode, prefill: attention variants (default: all; prefill adds each one's baseline)
   --lengths LIST    prefill: prompt lengths in tokens (default: 512,1024,2048,4096,8192,16384,32768); attention-core: likewise (default 1024..16384); core-heads: likewise (default 4096,8192); decode: the long-context contexts
-  --profile         mlp-step, train-step: also run ONNX Runtime's profiler and print time per op type and scope
+  --profile         mlp-step, train-step, prefill (each whole-model forward): also run ONNX Runtime's profiler and print time per op type and scope
   --json            print JSON lines only (progress and results), no prose
   --out DIR         where to write <bench>.json/.md (default: packages/bench/results/latest, ignored by git)
   --update-results  write into packages/bench/results, the committed figures the READMEs quote
