@@ -204,6 +204,13 @@ describe('export and generate with a model folder', () => {
     // the same prompt alone gives the same text as in the left-padded batch
     const alone = await run(['generate', '--model', out, '--prompt', 'a dog', '--tokens', '5', '--temperature', '0', '--json'])
     expect(JSON.parse(alone.stdout.split('\n')[0]).completion).toBe(lines[1].completion)
+    // --graph weights: the decoder built from the folder's weights writes the same text, and says so
+    const w = await run(['generate', '--model', out, '--graph', 'weights', ...args])
+    expect(w.code, w.stderr).toBe(0)
+    expect(w.stdout.split('\n')[0]).toBe(a.stdout.split('\n')[0])
+    expect([JSON.parse(w.stdout.split('\n')[1]).graph, JSON.parse(b.stdout.split('\n')[1]).graph]).toEqual(['weights', 'exported'])
+    expectOneLineError(await run(['generate', '--model', out, '--graph', 'onnx', ...args]), /--graph onnx: choose exported .* or weights/)
+    expectOneLineError(await run(['generate', '--checkpoint', runDir, '--graph', 'weights', ...args]), /--graph applies to --model/)
   })
 
   it('bad input: one line, non-zero exit, nothing half-written', async () => {

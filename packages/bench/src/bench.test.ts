@@ -196,6 +196,15 @@ describe('decode bench', () => {
     }
   })
 
+  it("from an exported folder: its own graph and the decoder built from its weights hold the same cache", async () => {
+    const { runDecode } = await import('./decode')
+    const model = { vocab_size: 20, block_size: 16, n_layer: 1, n_head: 4, n_embd: 16, n_kv_head: 2, dropout: 0, bias: false, balance_weight: 0.01 }
+    const settings = (['exported', 'weights'] as const).map((folder) => ({ name: folder, model, variants: ['gqe'], contexts: [12], batches: [1], recompute: false, folder }))
+    const r = await runDecode({ settings, steps: 2, warmup: 1, recomputeReps: 1, threads: 1 })
+    expect(r.rows.map((row) => row.setting)).toEqual(['exported', 'weights'])
+    for (const row of r.rows) expect([row.kvBytesPerToken, row.recompute]).toEqual([row.kvBytesPerTokenModel, null])
+  })
+
   it('on the memory-efficient core: the same cache bytes, no recompute where the setting says so', async () => {
     const { runDecode } = await import('./decode')
     const model = { vocab_size: 20, block_size: 32, n_layer: 1, n_head: 4, n_embd: 32, n_kv_head: 2, dropout: 0, bias: false, balance_weight: 0.01 }

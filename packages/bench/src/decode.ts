@@ -7,10 +7,11 @@
  * setting (16 q / 8 kv heads, n_embd 1024, 2 layers) at longer contexts for the plain schemes and GQE, and
  * the same setting on the memory-efficient attention core from 1k to 32k of context (batch 1, no
  * recompute: a 32k-token recompute per new token is the prefill sweep's job), where a step's time is
- * the KV bytes it reads.
+ * the KV bytes it reads. Last, an exported model folder of the GQE setting run two ways (its own graph,
+ * and the decoder built from its weights), to show what the exported graph's full-cache outputs cost.
  */
 import { type GptConfig, VARIANTS, resolveConfig } from '@moas/gpt'
-import { DecoderSession, LogitsSession, buildLogitsGraph } from '@moas/inference'
+import { CharTokenizer, DecoderSession, LogitsSession, buildLogitsGraph, exportModelFiles, openModelFolder, readModelFolder } from '@moas/inference'
 import { initParams } from '@moas/tensor-core'
 import type { Provider } from '@moas/tensor-core'
 import { mdTable } from './report'
@@ -26,6 +27,12 @@ export interface DecodeSetting {
   attention?: 'composed' | 'memory-efficient'
   /** Time the full-recompute path too (default true). */
   recompute?: boolean
+  /**
+   * Run the model from an exported model folder (exportModelFiles, in memory): 'exported' its own
+   * onnx/model.onnx, which returns the whole cache every step; 'weights' the decoder openModelFolder
+   * builds from the folder's weights (the session keeps the cache). Default: weights in memory.
+   */
+  folder?: 'exported' | 'weights'
 }
 
 export interface DecodeConfig {
@@ -43,12 +50,28 @@ export interface DecodeConfig {
 const paper = resolveConfig({ vocab_size: 283, block_size: 256, n_layer: 4, n_head: 6, n_embd: 384, n_kv_head: 2, dropout: 0, attention: 'mha' })
 const gqeMain = resolveConfig({ vocab_size: 283, block_size: 2048, n_layer: 2, n_head: 16, n_embd: 1024, n_kv_head: 8, dropout: 0, attention: 'gqa' })
 const gqeLong = resolveConfig({ ...gqeMain, block_size: 32768 })
+const gqeFolder = resolveConfig({ ...gqeMain, block_size: 8192 })
+
+/** A decoder on `model` as the setting says: from its weights, or from an exported folder of them. */
+async function decoderFor(setting: DecodeSetting, model: GptConfig, params: Map<string, Float32Array>, opts: { threads: number; provider?: Provider }): Promise<DecoderSession> {
+  if (!setting.folder) return DecoderSession.create({ config: model, params }, { ...opts, attention: setting.attention })
+  // Any tokenizer of the model's vocabulary size: the bench feeds token ids, not text.
+  const tokenizer = CharTokenizer.fromText(String.fromCodePoint(...Array.from({ length: model.vocab_size }, (_, i) => 0x100 + i)))
+  const files = exportModelFiles({ config: model, params, tokenizer, extra: {}, where: 'bench' })
+  const enc = new TextEncoder()
+  const folder = await readModelFolder(async (p) => (files[p] === undefined ? undefined : typeof files[p] === 'string' ? enc.encode(files[p] as string) : (files[p] as Uint8Array)), 'bench')
+  return openModelFolder(folder, { ...opts, graph: setting.folder, attention: setting.folder === 'weights' ? setting.attention : undefined })
+}
 
 export const DECODE_DEFAULTS: Omit<DecodeConfig, 'threads'> = {
   settings: [
     { name: 'paper config (4 layers, 6 heads, n_embd 384)', model: paper, variants: [...VARIANTS], contexts: [32, 128, 255], batches: [1, 8] },
     { name: 'GQE main setting (2 layers, 16 q / 8 kv heads, n_embd 1024)', model: gqeMain, variants: ['mha', 'gqa', 'mqa', 'gqe'], contexts: [512, 2047], batches: [1] },
     { name: 'long context: GQE main setting, memory-efficient core', model: gqeLong, variants: ['mha', 'gqa', 'mqa', 'gqe'], contexts: [1024, 4096, 16384, 32768], batches: [1], attention: 'memory-efficient', recompute: false },
+    // An exported folder's graph (composed core, as exported) against the decoder built from its weights:
+    // what returning the whole cache every step costs. 8k: the composed prefill's scores still fit.
+    { name: "exported folder's graph: GQE main setting, composed core", model: gqeFolder, variants: ['gqa', 'gqe'], contexts: [2047, 8191], batches: [1], recompute: false, folder: 'exported' },
+    { name: "the same folder, graph 'weights'", model: gqeFolder, variants: ['gqa', 'gqe'], contexts: [2047, 8191], batches: [1], recompute: false, folder: 'weights' },
   ],
   steps: 8, warmup: 2, recomputeReps: 3,
 }
@@ -80,7 +103,7 @@ export async function runDecode(cfg: DecodeConfig, log: (msg: string) => void = 
     for (const variant of setting.variants.filter((v) => !variants || variants.includes(v))) {
       const model = resolveConfig({ ...setting.model, attention: variant })
       const params = initParams(buildLogitsGraph(model), 1) as Map<string, Float32Array>
-      const session = await DecoderSession.create({ config: model, params }, { threads: cfg.threads, provider: cfg.provider, attention: setting.attention })
+      const session = await decoderFor(setting, model, params, { threads: cfg.threads, provider: cfg.provider })
       const recompute = setting.recompute === false ? null : await LogitsSession.create({ config: model, params }, { threads: cfg.threads, provider: cfg.provider })
       for (const batch of setting.batches) {
         for (const context of setting.contexts) {

@@ -1,13 +1,14 @@
 /** Model folders: export, read back, run; float16 storage; every broken folder is refused clearly. */
 import { type GptConfig, type Variant, kvHeadsPerLayer, resolveConfig } from '@moas/gpt'
 import { randomWeights } from '@moas/gpt/testing'
+import { float16Bits, float16Values } from '@moas/tensor-core'
 import { describe, expect, it } from 'vitest'
 import { DecoderSession } from './decoder'
 import { MODEL_FOLDER_FILES, exportModelFiles } from './export'
 import { generate } from './generate'
 import { buildLogitsGraph } from './logits'
 import type { LoadedModel } from './model'
-import { openModelFolder, readModelFolder } from './model-folder'
+import { modelFolderWeights, openModelFolder, readModelFolder } from './model-folder'
 import { CharTokenizer, fromHuggingFaceTokenizer, toHuggingFaceTokenizer } from './tokenizer'
 
 const tokenizer = CharTokenizer.fromText('the quick brown fox, jumps! 0123')
@@ -91,6 +92,50 @@ describe('model folder export', () => {
     expect(texts[1]).toBe(texts[0])
     const without = Object.fromEntries(Object.entries(split).filter(([k]) => k !== MODEL_FOLDER_FILES.onnxData))
     await expect(readModelFolder(reader(without), 'm')).rejects.toThrow(/onnx\/model.onnx_data is missing/)
+  })
+
+  it("graph 'weights': the folder's weights read back exactly (float32, float16, external data) and generate what the exported graph does", async () => {
+    const prompts = ['the quick', 'fox']
+    for (const [v, exportOpts] of [['moas-topk', {}], ['gqe', { dtype: 'float16' }], ['mha', { externalData: true }]] as const) {
+      const m = model(v)
+      const folder = await readModelFolder(reader(exportModelFiles(m, exportOpts)), 'mem')
+      const weights = modelFolderWeights(folder)
+      expect([...weights.keys()].sort()).toEqual([...m.params.keys()].sort())
+      for (const [name, w] of m.params) {
+        // float16 exports hold the weights rounded to float16: read back exactly those values
+        const want = 'dtype' in exportOpts ? float16Values(float16Bits(w)) : w
+        expect(weights.get(name), `${v} ${name}`).toEqual(want)
+      }
+      const exported = await openModelFolder(folder)
+      const rebuilt = await openModelFolder(folder, { graph: 'weights' })
+      expect(rebuilt.dtype).toBe(exported.dtype)
+      const a = await generate(exported, folder.tokenizer, prompts, { temperature: 0, maxNewTokens: 12 })
+      const b = await generate(rebuilt, folder.tokenizer, prompts, { temperature: 0, maxNewTokens: 12 })
+      expect(b.completions, v).toEqual(a.completions)
+      expect(rebuilt.cacheBytes).toBe(exported.cacheBytes)
+      await exported.release()
+      await rebuilt.release()
+    }
+  })
+
+  it("graph 'weights' takes the memory-efficient core; the exported graph refuses a kernel choice; a foreign model.onnx is named", async () => {
+    const m = model('gqe')
+    const files = exportModelFiles(m)
+    const folder = await readModelFolder(reader(files), 'mem')
+    const prompt = [[...tokenizer.encode('the quick')]]
+    const composed = await openModelFolder(folder, { graph: 'weights' })
+    const efficient = await openModelFolder(folder, { graph: 'weights', attention: 'memory-efficient' })
+    const [x, y] = [await composed.prefill(prompt), await efficient.prefill(prompt)]
+    let diff = 0
+    for (let i = 0; i < x.logits.length; i++) diff = Math.max(diff, Math.abs(x.logits[i] - y.logits[i]))
+    expect(diff).toBeLessThan(1e-4)
+    await composed.release()
+    await efficient.release()
+    await expect(openModelFolder(folder, { attention: 'memory-efficient' })).rejects.toThrow(/runs the kernel it was exported with.*graph: 'weights'/)
+    await expect(openModelFolder(folder, { graph: 'rebuilt' as 'weights' })).rejects.toThrow(/graph 'rebuilt': use 'exported'.*or 'weights'/)
+    const other = exportModelFiles(model('mha', { n_embd: 32 }))
+    const foreign = await readModelFolder(reader({ ...files, [MODEL_FOLDER_FILES.onnx]: other[MODEL_FOLDER_FILES.onnx] }), 'm')
+    await expect(openModelFolder(foreign, { graph: 'weights' })).rejects.toThrow(/^m\/onnx\/model.onnx: (no weight|weight '.*' is \[).*not this config's moas export/)
   })
 
   it('tokenizer.json is character level with the same ids, and reads back', () => {

@@ -2,13 +2,14 @@
  * Reading an exported model folder (browser-safe: the caller supplies a reader, e.g. fetch or
  * node:fs in `@moas/inference/node`). Everything is checked before a session is made: the files are
  * there, config.json is a moas export of a format this version reads, the tokenizer fits the config;
- * openModelFolder then probes the ONNX graph with one token and checks its outputs against the config.
+ * openModelFolder then probes the graph with one token and checks its outputs against the config.
  */
 import { ConfigError, type GptConfig, kvHeadsPerLayer, resolveConfig } from '@moas/gpt'
-import type { Provider } from '@moas/tensor-core'
-import { DecoderSession } from './decoder'
+import { type Provider, float16Values, onnxInitializerData, readOnnxModel } from '@moas/tensor-core'
+import { DecoderSession, type DecoderSessionOptions } from './decoder'
 import { InferenceError } from './errors'
 import { MODEL_FOLDER_FILES, MODEL_FOLDER_VERSION } from './export'
+import { buildLogitsGraph } from './logits'
 import { type CharTokenizer, fromHuggingFaceTokenizer } from './tokenizer'
 
 /** Reads a file of the folder by relative path; undefined when it does not exist. */
@@ -68,13 +69,66 @@ export async function readModelFolder(read: FolderReader, where: string): Promis
   return { config, tokenizer, onnx: await need(MODEL_FOLDER_FILES.onnx), externalData, dtype, moas, where }
 }
 
-/** A DecoderSession on the folder's ONNX graph, after a one-token probe that its outputs fit the config. */
-export async function openModelFolder(folder: ModelFolder, opts: { provider?: Provider; threads?: number } = {}): Promise<DecoderSession> {
+/**
+ * The folder's weights, read out of onnx/model.onnx (and its external data): every parameter the
+ * decoder graph of its config declares, by name, as float32 (a float16 export's values converted
+ * exactly; the session converts them back).
+ */
+export function modelFolderWeights(folder: ModelFolder): Map<string, Float32Array> {
+  let initializers: ReturnType<typeof readOnnxModel>['initializers']
+  try {
+    initializers = readOnnxModel(folder.onnx).initializers
+  } catch (e) {
+    throw new InferenceError(`${folder.where}/${MODEL_FOLDER_FILES.onnx}: cannot read its weights (${(e as Error).message}); export the checkpoint again`)
+  }
+  const weights = new Map<string, Float32Array>()
+  for (const { tensor } of buildLogitsGraph(folder.config).params) {
+    const t = initializers.get(tensor.name)
+    const fix = "the file is not this config's moas export (export it again, or open it with graph: 'exported')"
+    if (!t) throw new InferenceError(`${folder.where}/${MODEL_FOLDER_FILES.onnx}: no weight '${tensor.name}'; ${fix}`)
+    if (t.dims.join(',') !== tensor.shape.join(',')) throw new InferenceError(`${folder.where}/${MODEL_FOLDER_FILES.onnx}: weight '${tensor.name}' is [${t.dims.join(', ')}], config.json implies [${tensor.shape.join(', ')}]; ${fix}`)
+    let data
+    try {
+      data = onnxInitializerData(t, folder.externalData)
+    } catch (e) {
+      throw new InferenceError(`${folder.where}/${MODEL_FOLDER_FILES.onnx}: ${(e as Error).message}`)
+    }
+    if (t.dtype === 'float32') weights.set(tensor.name, data as Float32Array)
+    else if (t.dtype === 'float16') weights.set(tensor.name, float16Values(data as Uint16Array))
+    else throw new InferenceError(`${folder.where}/${MODEL_FOLDER_FILES.onnx}: weight '${tensor.name}' is ${t.dtype}, not float32 or float16; ${fix}`)
+  }
+  return weights
+}
+
+export interface OpenModelFolderOptions {
+  provider?: Provider
+  threads?: number
+  /**
+   * Which graph runs: 'exported' (default) the folder's own onnx/model.onnx, exactly what other ONNX
+   * clients run; 'weights' a decoder graph built here from the config and the weights read out of it
+   * (modelFolderWeights). The same outputs (tested), but the session keeps the KV cache and the graph
+   * returns only the new positions, where the exported graph returns the whole cache every step (the
+   * format ONNX decoder clients expect), which onnxruntime-node copies into JS at ~100 ms per 128 MiB:
+   * at long contexts that copy outweighs the step. 'weights' also takes any attention kernel.
+   */
+  graph?: 'exported' | 'weights'
+  /** With graph 'weights': the attention core (DecoderSessionOptions.attention). */
+  attention?: DecoderSessionOptions['attention']
+}
+
+/** A DecoderSession on the folder's model, after a one-token probe that its outputs fit the config. */
+export async function openModelFolder(folder: ModelFolder, opts: OpenModelFolderOptions = {}): Promise<DecoderSession> {
+  const graph = opts.graph ?? 'exported'
+  if (graph !== 'exported' && graph !== 'weights') throw new InferenceError(`graph '${graph}': use 'exported' (the folder's onnx/model.onnx) or 'weights' (built from its weights)`)
+  if (opts.attention !== undefined && graph !== 'weights') throw new InferenceError("attention: an exported graph runs the kernel it was exported with; open the folder with graph: 'weights' to choose one")
+  const sessionOpts = { provider: opts.provider, threads: opts.threads }
   let session: DecoderSession
   try {
-    session = await DecoderSession.create({ config: folder.config, onnx: folder.onnx, externalData: folder.externalData, dtype: folder.dtype }, opts)
+    session = graph === 'weights'
+      ? await DecoderSession.create({ config: folder.config, params: modelFolderWeights(folder), dtype: folder.dtype }, { ...sessionOpts, attention: opts.attention })
+      : await DecoderSession.create({ config: folder.config, onnx: folder.onnx, externalData: folder.externalData, dtype: folder.dtype }, sessionOpts)
   } catch (e) {
-    if (e instanceof InferenceError) throw new InferenceError(`${folder.where}/${MODEL_FOLDER_FILES.onnx}: ${e.message}`)
+    if (e instanceof InferenceError) throw new InferenceError(e.message.startsWith(folder.where) ? e.message : `${folder.where}/${MODEL_FOLDER_FILES.onnx}: ${e.message}`)
     throw new InferenceError(`${folder.where}/${MODEL_FOLDER_FILES.onnx}: ONNX Runtime cannot load it (${(e as Error).message.split('\n')[0]}); export the checkpoint again`)
   }
   const cfg = folder.config

@@ -6,6 +6,11 @@ import { deviceOption, nonNegativeInt, nonNegativeNumber, positiveInt, seedInt, 
 import { readTextFile } from './eval'
 import { openModelSource } from './model-source'
 
+const graphChoice = (v: string) => {
+  if (v !== 'exported' && v !== 'weights') throw new UsageError(`--graph ${v}: choose exported (the folder's onnx/model.onnx) or weights (built from its weights)`)
+  return v
+}
+
 const probability = (v: string) => {
   const p = Number(v)
   if (!(p > 0 && p <= 1)) throw new UsageError(`--top-p ${v}: must be a number in (0, 1]`)
@@ -27,6 +32,7 @@ export function generateCommand(program: Command, io: Io, done: (code: number) =
     .option('--seed <n>', 'sampling seed', seedInt, 0)
     .option('--skip-unknown', 'drop prompt characters outside the vocabulary instead of refusing the prompt')
     .option('--json', 'print one JSON line per prompt and a summary line instead of streaming the text')
+    .option('--graph <which>', "with --model: 'exported' runs the folder's onnx/model.onnx (default); 'weights' builds the decoder from its weights, keeps the KV cache in the session (faster at long contexts, same text)", graphChoice)
     .option('--threads <n>', 'ONNX Runtime intra-op threads', threadCount)
     .addOption(deviceOption())
     .addHelpText('after', `
@@ -38,11 +44,13 @@ block_size / 2 characters).
 
 Examples:
   moas generate --checkpoint runs/paper-moas --prompt "The history of " --tokens 300 --temperature 0.8 --top-k 40
-  moas generate --model models/moas --prompts prompts.txt --temperature 0 --json`)
+  moas generate --model models/moas --prompts prompts.txt --temperature 0 --json
+  moas generate --model models/gqe --graph weights --prompt "the " --tokens 2000`)
     .action(async (opts) => {
       if ((opts.prompt === undefined) === (opts.prompts === undefined)) throw new UsageError('give exactly one of --prompt TEXT or --prompts FILE')
       const prompts: string[] = opts.prompt !== undefined ? [opts.prompt] : readTextFile(opts.prompts, '--prompts').split('\n').filter((l) => l.length > 0)
       if (prompts.length === 0) throw new UsageError(`--prompts ${opts.prompts}: no non-empty line`)
+      if (opts.graph !== undefined && opts.model === undefined) throw new UsageError('--graph applies to --model (an exported folder); a --checkpoint always builds the graph from its weights')
       const { session: decoder, tokenizer } = await openModelSource(opts)
       const onUnknown = opts.skipUnknown ? 'skip' : 'error'
       for (const p of prompts) tokenizer.encode(p, { onUnknown }) // refuse a bad prompt before printing anything
@@ -62,7 +70,7 @@ Examples:
         prompts: prompts.length, tokens: opts.tokens,
         prefill_tokens: r.prefill.tokens, prefill_tokens_per_s: perSecond(r.prefill.tokens, r.prefill.ms),
         decode_tokens: r.decode.tokens, decode_tokens_per_s: perSecond(r.decode.tokens, r.decode.ms),
-        kv_cache_bytes: r.cacheBytes, window_slides: r.slides, device: decoder.provider,
+        kv_cache_bytes: r.cacheBytes, window_slides: r.slides, device: decoder.provider, graph: opts.model !== undefined ? (opts.graph ?? 'exported') : 'weights',
       }
       if (opts.json) {
         prompts.forEach((p, i) => io.stdout(`${JSON.stringify({ prompt: p, completion: r.completions[i], tokens: r.ids[i].length })}\n`))
