@@ -11,7 +11,7 @@
  * and the decoder built from its weights), to show what the exported graph's full-cache outputs cost.
  */
 import { type GptConfig, VARIANTS, resolveConfig } from '@moas/gpt'
-import { CharTokenizer, DecoderSession, LogitsSession, buildLogitsGraph, exportModelFiles, openModelFolder, readModelFolder } from '@moas/inference'
+import { CharTokenizer, DecoderSession, LogitsSession, buildLogitsGraph, exportModelFiles, memoryFolderReader, openModelFolder, readModelFolder } from '@moas/inference'
 import { initParams } from '@moas/tensor-core'
 import type { Provider } from '@moas/tensor-core'
 import { mdTable } from './report'
@@ -58,8 +58,7 @@ async function decoderFor(setting: DecodeSetting, model: GptConfig, params: Map<
   // Any tokenizer of the model's vocabulary size: the bench feeds token ids, not text.
   const tokenizer = CharTokenizer.fromText(String.fromCodePoint(...Array.from({ length: model.vocab_size }, (_, i) => 0x100 + i)))
   const files = exportModelFiles({ config: model, params, tokenizer, extra: {}, where: 'bench' })
-  const enc = new TextEncoder()
-  const folder = await readModelFolder(async (p) => (files[p] === undefined ? undefined : typeof files[p] === 'string' ? enc.encode(files[p] as string) : (files[p] as Uint8Array)), 'bench')
+  const folder = await readModelFolder(memoryFolderReader(files), 'bench')
   return openModelFolder(folder, { ...opts, graph: setting.folder, attention: setting.folder === 'weights' ? setting.attention : undefined })
 }
 

@@ -4,7 +4,7 @@
  * the largest difference between their logits for the same prompt, relative to the largest float32 logit.
  */
 import { VARIANTS, resolveConfig } from '@moas/gpt'
-import { CharTokenizer, type LoadedModel, MODEL_FOLDER_FILES, buildLogitsGraph, exportModelFiles, openModelFolder, readModelFolder } from '@moas/inference'
+import { CharTokenizer, type LoadedModel, MODEL_FOLDER_FILES, buildLogitsGraph, exportModelFiles, memoryFolderReader, openModelFolder, readModelFolder } from '@moas/inference'
 import { type Provider, initParams } from '@moas/tensor-core'
 import { mdTable } from './report'
 
@@ -34,8 +34,7 @@ export async function runExport(cfg: ExportConfig, log: (m: string) => void = ()
     const out: { bytes: number; logits: Float32Array }[] = []
     for (const dtype of ['float32', 'float16'] as const) {
       const files = exportModelFiles(model, { dtype })
-      const enc = new TextEncoder()
-      const folder = await readModelFolder(async (p) => (files[p] === undefined ? undefined : typeof files[p] === 'string' ? enc.encode(files[p] as string) : (files[p] as Uint8Array)), 'bench')
+      const folder = await readModelFolder(memoryFolderReader(files), 'bench')
       const session = await openModelFolder(folder, { provider: cfg.provider })
       const run = await session.prefill([[...tokenizer.encode(cfg.prompt)]])
       await session.release()

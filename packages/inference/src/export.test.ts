@@ -8,7 +8,7 @@ import { MODEL_FOLDER_FILES, exportModelFiles } from './export'
 import { generate } from './generate'
 import { buildLogitsGraph } from './logits'
 import type { LoadedModel } from './model'
-import { modelFolderWeights, openModelFolder, readModelFolder } from './model-folder'
+import { memoryFolderReader, modelFolderWeights, openModelFolder, readModelFolder } from './model-folder'
 import { CharTokenizer, fromHuggingFaceTokenizer, toHuggingFaceTokenizer } from './tokenizer'
 
 const tokenizer = CharTokenizer.fromText('the quick brown fox, jumps! 0123')
@@ -16,11 +16,7 @@ const model = (attention: Variant, extra: Record<string, unknown> = {}): LoadedM
   const config: GptConfig = resolveConfig({ vocab_size: tokenizer.vocabSize, block_size: 32, n_layer: 2, n_head: 4, n_embd: 16, attention, ...extra })
   return { config, params: randomWeights(buildLogitsGraph(config), 5) as Map<string, Float32Array>, tokenizer, extra: {}, where: 'test' }
 }
-const encoder = new TextEncoder()
-const reader = (files: Record<string, Uint8Array | string>) => async (path: string) => {
-  const f = files[path]
-  return f === undefined ? undefined : typeof f === 'string' ? encoder.encode(f) : f
-}
+const reader = memoryFolderReader
 
 describe('model folder export', () => {
   for (const v of ['mha', 'moas', 'moas-topk', 'gqe', 'gqe-no-shared'] as const) {

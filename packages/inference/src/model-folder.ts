@@ -15,6 +15,15 @@ import { type CharTokenizer, fromHuggingFaceTokenizer } from './tokenizer'
 /** Reads a file of the folder by relative path; undefined when it does not exist. */
 export type FolderReader = (path: string) => Promise<Uint8Array | undefined>
 
+/** A FolderReader over files held in memory (what exportModelFiles returns): text files as UTF-8. */
+export function memoryFolderReader(files: Readonly<Record<string, Uint8Array | string>>): FolderReader {
+  const encoder = new TextEncoder()
+  return async (path) => {
+    const f = files[path]
+    return f === undefined ? undefined : typeof f === 'string' ? encoder.encode(f) : f
+  }
+}
+
 export interface ModelFolder {
   config: GptConfig
   tokenizer: CharTokenizer
@@ -122,13 +131,14 @@ export async function openModelFolder(folder: ModelFolder, opts: OpenModelFolder
   if (graph !== 'exported' && graph !== 'weights') throw new InferenceError(`graph '${graph}': use 'exported' (the folder's onnx/model.onnx) or 'weights' (built from its weights)`)
   if (opts.attention !== undefined && graph !== 'weights') throw new InferenceError("attention: an exported graph runs the kernel it was exported with; open the folder with graph: 'weights' to choose one")
   const sessionOpts = { provider: opts.provider, threads: opts.threads }
+  const weights = graph === 'weights' ? modelFolderWeights(folder) : null // its errors name the folder already
   let session: DecoderSession
   try {
-    session = graph === 'weights'
-      ? await DecoderSession.create({ config: folder.config, params: modelFolderWeights(folder), dtype: folder.dtype }, { ...sessionOpts, attention: opts.attention })
+    session = weights
+      ? await DecoderSession.create({ config: folder.config, params: weights, dtype: folder.dtype }, { ...sessionOpts, attention: opts.attention })
       : await DecoderSession.create({ config: folder.config, onnx: folder.onnx, externalData: folder.externalData, dtype: folder.dtype }, sessionOpts)
   } catch (e) {
-    if (e instanceof InferenceError) throw new InferenceError(e.message.startsWith(folder.where) ? e.message : `${folder.where}/${MODEL_FOLDER_FILES.onnx}: ${e.message}`)
+    if (e instanceof InferenceError) throw new InferenceError(`${folder.where}/${MODEL_FOLDER_FILES.onnx}: ${e.message}`)
     throw new InferenceError(`${folder.where}/${MODEL_FOLDER_FILES.onnx}: ONNX Runtime cannot load it (${(e as Error).message.split('\n')[0]}); export the checkpoint again`)
   }
   const cfg = folder.config
