@@ -10,6 +10,7 @@ import { buildMatMulOnlyGraph, buildMlpStepGraph } from './mlpStep'
 import { opCounts, readOnnxGraph } from './onnxInspect'
 import { syntheticFeeds } from './profile'
 import { summarize } from './stats'
+import { type TrainStepResult, type TrainStepRow, describeTrainStep, stepGoals, trainStepMarkdown } from './trainStep'
 
 const small = { rows: 6, width: 4, hidden: 5, blocks: 2 }
 
@@ -306,5 +307,43 @@ describe('dropout-mask bench', () => {
     expect(mha.ms.full.samples).toHaveLength(2)
     expect(mha.ratio).toBeCloseTo(mha.ms['causal-rows'].median / mha.ms.full.median, 9)
     await expect(runDropoutMask({ shape: [3, 5], ratio: 0.1, warmup: 0, reps: 1, threads: 1, variants: [] })).rejects.toThrow(/multiple of 4/)
+  })
+})
+
+describe('train-step goals', () => {
+  const row = (variant: string, stepMs: number[], matmulOnlyMs: number, gflop: number, extra: Partial<TrainStepRow> = {}): TrainStepRow => {
+    const step = summarize(stepMs)
+    return {
+      variant, params: 1, gflop, gemms: 1, step, matmulOnly: summarize([matmulOnlyMs]), roofline: matmulOnlyMs / step.median, tokensPerS: 1, gflops: 1,
+      vsMha: null, flopRatio: null, kvBytesPerToken: 1, setupMs: 1, noiseMs: 10, noiseShare: 10 / step.median, noiseValues: 2e6, ...extra,
+    }
+  }
+  const result = (rows: TrainStepRow[], profiles?: TrainStepResult['profiles']): TrainStepResult => ({
+    config: { variants: rows.map((r) => r.variant), batch: 1, seq: 1, vocab: 1, warmup: 0, reps: 3, threads: 1 }, model: resolveConfig({ vocab_size: 4 }, 'smoke'), rows, profiles,
+  })
+
+  it('a missed goal says why from the same run: the time/FLOP ratio split into GEMMs × the rest, exactly', () => {
+    const mha = row('mha', [900, 1000, 1100], 850, 100, { vsMha: 1, flopRatio: 1 })
+    // twice mha's FLOPs, GEMMs 1.05× mha's time per FLOP, the step 2.5× mha's: 1.25 = 1.05 × 1.19
+    const slow = row('moas', [2400, 2500, 2700], 850 * 2 * 1.05, 200, { vsMha: 2.5, flopRatio: 2, noiseMs: 200, noiseShare: 0.08 })
+    const ok = row('gqa', [1000, 1000, 1000], 800, 95, { vsMha: 1, flopRatio: 0.95 })
+    const goals = stepGoals(slow, mha)
+    expect(goals.map((g) => g.met)).toEqual([false, false])
+    expect(goals[0].why).toMatch(/^1\.25 = 1\.05 \(its GEMMs alone, time per FLOP over mha's\) × 1\.19 \(the rest/)
+    expect(goals[0].why).toContain("between 1.20 and 1.35") // 2400/1000/2, 2700/1000/2
+    expect(goals[1].why).toBe('the JS draw of 2.0 M mask values per step takes 200 ms of a 2500 ms step')
+    expect(stepGoals(ok, mha).every((g) => g.met && g.why === undefined)).toBe(true)
+    // mha under its roofline goal: its non-GEMM time, and with a profile the largest non-GEMM kernels
+    const profile = { runs: 1, runMs: 1, byOp: [{ key: 'FusedMatMul', ms: 50, calls: 1 }, { key: 'Cast', ms: 30, calls: 1 }, { key: 'Mul', ms: 20, calls: 1 }], byNode: [], byScope: [], optimizedOps: {} }
+    const lowMha = row('mha', [1000], 700, 100, { vsMha: 1, flopRatio: 1 })
+    expect(stepGoals(lowMha, lowMha, profile)[0].why).toBe('work other than its GEMMs takes 300 of 1000 ms; largest non-GEMM kernels (profile): Cast 30 %, Mul 20 %')
+    // printed under the row in text, and in the markdown's last column, exactly when a goal is missed
+    const r = result([mha, ok, slow])
+    const text = describeTrainStep(r)
+    expect(text.match(/why: /g)).toHaveLength(2)
+    expect(text).toContain(`why: ${goals[0].why}`)
+    const md = trainStepMarkdown(r)
+    expect(md).toContain(`| ${goals[0].why}; ${goals[1].why} |`)
+    expect(md.split('\n').filter((l) => l.startsWith('| gqa '))[0]).toMatch(/\|  \|$/)
   })
 })
