@@ -10,6 +10,7 @@ import { buildMatMulOnlyGraph, buildMlpStepGraph } from './mlpStep'
 import { opCounts, readOnnxGraph } from './onnxInspect'
 import { syntheticFeeds } from './profile'
 import { summarize } from './stats'
+import type { PrefillRow } from './prefill'
 import { type TrainStepResult, type TrainStepRow, describeTrainStep, stepGoals, trainStepMarkdown } from './trainStep'
 
 const small = { rows: 6, width: 4, hidden: 5, blocks: 2 }
@@ -345,5 +346,20 @@ describe('train-step goals', () => {
     const md = trainStepMarkdown(r)
     expect(md).toContain(`| ${goals[0].why}; ${goals[1].why} |`)
     expect(md.split('\n').filter((l) => l.startsWith('| gqa '))[0]).toMatch(/\|  \|$/)
+  })
+})
+
+describe('prefill goals', () => {
+  it("GQE's whole model under 0.9 of its ceiling says why: its core alone against the core's ceiling, at each length that fell short", async () => {
+    const { prefillGoals, PREFILL_DEFAULTS } = await import('./prefill')
+    const row = (part: 'model' | 'core', T: number, speedup: number, ceiling: number): PrefillRow =>
+      ({ setting: 'gqe', kernel: 'memory-efficient', part, variant: 'gqe', T, speedup, ceiling, efficiency: speedup / ceiling })
+    const rows = [row('model', 4096, 1.1, 1.16), row('model', 8192, 1.05, 1.25), row('core', 4096, 1.55, 16 / 9), row('core', 8192, 1.4, 16 / 9)]
+    const [model] = prefillGoals({ ...PREFILL_DEFAULTS, lengths: [4096, 8192], threads: 1, provider: 'cpu' }, rows, null)
+    expect(model.met).toBe(false)
+    expect(model.measured).toBe('4k: 1.10× of 1.16× = 0.95, 8k: 1.05× of 1.25× = 0.84')
+    expect(model.reasonIfNotMet).toMatch(/its attention core alone reached 8k: 1\.40× of 1\.78× \(speed-up of its own ceiling\) in this run$/)
+    const met = prefillGoals({ ...PREFILL_DEFAULTS, lengths: [4096], threads: 1, provider: 'cpu' }, rows.filter((r) => r.T === 4096), null)[0]
+    expect([met.met, met.reasonIfNotMet]).toEqual([true, undefined])
   })
 })

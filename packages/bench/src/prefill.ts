@@ -231,6 +231,21 @@ function growthExponent(rows: PrefillRow[]): number | null {
 
 const fmt = (v: number | undefined, digits = 2, unit = '×') => (v === undefined ? '–' : `${v.toFixed(digits)}${unit}`)
 
+/**
+ * Why GQE's whole model falls short of its FLOP ceiling, from the same run: the rest of the two models
+ * (projections, MLP, head) is dense work both do alike, so the attention core is where GQE's saving must
+ * show; at each short length, what its core alone reached against the core's own ceiling.
+ */
+function shortModelReason(model: PrefillRow[], core: PrefillRow[]): string | undefined {
+  const short = model.filter((r) => r.efficiency !== undefined && r.efficiency < 0.9)
+  if (!short.length) return undefined
+  const at = short.map((r) => {
+    const c = core.find((x) => x.T === r.T && x.speedup !== undefined)
+    return `${r.T / 1024}k: ${c ? `${fmt(c.speedup)} of ${fmt(c.ceiling)}` : 'core not measured'}`
+  })
+  return `the model's ceiling counts GQE's saved attention work at full value; its attention core alone reached ${at.join(', ')} (speed-up of its own ceiling) in this run`
+}
+
 /** The issue's goals, each with what was measured (at every length ≥ 4k where it is per length). */
 export function prefillGoals(cfg: PrefillConfig, rows: PrefillRow[], memoryExponent: number | null): PrefillGoal[] {
   const long = (r: PrefillRow) => r.T >= 4096
@@ -246,7 +261,11 @@ export function prefillGoals(cfg: PrefillConfig, rows: PrefillRow[], memoryExpon
   const top = pick({ setting: 'gqe', kernel: 'memory-efficient', part: 'model', variant: 'gqe', T: longest })[0]
   const budgetMiB = 24 * 1024
   return [
-    { goal: "GQE's whole-model speed-up ≥ 0.9 × its FLOP ceiling at every length ≥ 4k", ...perLength(model, (r) => r.efficiency, (v) => v >= 0.9, (r) => `${fmt(r.speedup)} of ${fmt(r.ceiling)} = ${fmt(r.efficiency, 2, '')}`) },
+    {
+      goal: "GQE's whole-model speed-up ≥ 0.9 × its FLOP ceiling at every length ≥ 4k",
+      ...perLength(model, (r) => r.efficiency, (v) => v >= 0.9, (r) => `${fmt(r.speedup)} of ${fmt(r.ceiling)} = ${fmt(r.efficiency, 2, '')}`),
+      reasonIfNotMet: shortModelReason(model, core),
+    },
     {
       goal: "GQE's attention-core speed-up ≥ 1.6× at every length ≥ 4k (ceiling 16/9)",
       ...perLength(core, (r) => r.speedup, (v) => v >= 1.6, (r) => fmt(r.speedup)),
