@@ -4,28 +4,12 @@
  * figure is the GEMM work (of nodes that reach an output), the part a fast step spends its time on, so GFLOP/s reads as "how close to
  * the MatMul roofline". Symbolic dims ('batch', 'seq', 'batch*seq') are bound through `dims`.
  */
-import { type Dim, Graph, type Node, type Tensor, ops } from '@moas/tensor-core'
+import { type Dim, Graph, type Node, type Tensor, liveNodes, ops } from '@moas/tensor-core'
 
 export function matmulFlops(graph: Graph, dims: Record<string, number> = {}): number {
   let total = 0
   for (const node of liveNodes(graph)) total += nodeFlops(node, dims)
   return total
-}
-
-/**
- * Nodes that contribute to some graph output. Only their FLOPs count as useful work; a GEMM whose result
- * nothing reads still costs time if the runtime executes it, which shows as lower throughput.
- */
-export function liveNodes(graph: Graph): Node[] {
-  const live = new Set<Node>()
-  const stack = graph.outputs.map((t) => t.producer).filter((n): n is Node => n !== null)
-  while (stack.length) {
-    const n = stack.pop()!
-    if (live.has(n)) continue
-    live.add(n)
-    for (const t of n.inputs) if (t?.producer) stack.push(t.producer)
-  }
-  return graph.nodes.filter((n) => live.has(n))
 }
 
 /**

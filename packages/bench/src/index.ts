@@ -1,4 +1,4 @@
-export { matmulFlops, liveNodes, resolveDim } from './flops'
+export { matmulFlops, resolveDim } from './flops'
 export { machineInfo, describeMachine, type MachineInfo } from './machine'
 export { summarize, formatTiming, type Timing } from './stats'
 export { readOnnxGraph, opCounts, type OnnxNode } from './onnxInspect'

@@ -5,9 +5,9 @@
  */
 import { type AttentionKernel, causalAttention, composedAttention, memoryEfficientAttention, useAttentionKernel } from '@moas/attention-schemes'
 import { type GptConfig, buildGpt, resolveConfig } from '@moas/gpt'
-import { Graph, type HostTensor, type Provider, Session, type Tensor, hostTensor, initParams, ops, randomNormal } from '@moas/tensor-core'
+import { Graph, type HostTensor, type Provider, Session, type Tensor, hostTensor, initParams, liveNodes, ops, randomNormal } from '@moas/tensor-core'
 import { type CandidateKernel, candidateKernel } from './attentionCandidates'
-import { liveNodes, matmulFlops } from './flops'
+import { matmulFlops } from './flops'
 
 export interface PrefillModelShape {
   n_layer: number

@@ -244,6 +244,24 @@ export class Graph {
   }
 }
 
+/**
+ * The nodes that contribute to some graph output, in graph order. The serializer writes only these:
+ * ONNX Runtime runs every node it is given, whether or not anything reads its result (measured: a dead
+ * Slice and Exp stay in its optimized model), so a value a builder computed and nobody used would cost
+ * time on every run.
+ */
+export function liveNodes(graph: Graph): Node[] {
+  const live = new Set<Node>()
+  const stack = graph.outputs.map((t) => t.producer).filter((n): n is Node => n !== null)
+  while (stack.length) {
+    const n = stack.pop()!
+    if (live.has(n)) continue
+    live.add(n)
+    for (const t of n.inputs) if (t?.producer) stack.push(t.producer)
+  }
+  return graph.nodes.filter((n) => live.has(n))
+}
+
 export function checkShape(shape: Shape, where: string): void {
   for (const d of shape) {
     if (typeof d === 'number' ? !(Number.isInteger(d) && d >= 0) : d.length === 0)

@@ -3,11 +3,12 @@
 // inference export with embedded parameters computes what feeding the parameters computes.
 import { describe, expect, it } from 'vitest'
 import { GraphError } from './errors'
-import { Graph } from './graph'
+import { Graph, liveNodes } from './graph'
 import { initParams } from './init'
 import * as ops from './ops'
 import { hostTensor } from './runtime'
 import { OPSET } from './graph'
+import { readOnnxModel } from './onnx-read'
 import { IR_VERSION, serialize } from './serialize'
 import { testSession } from './testing/provider'
 
@@ -164,6 +165,24 @@ describe('ONNX Runtime reads the model as written', () => {
     const names = all(graphMsg, 5).map((t) => str(one(msg(t.value), 8)))
     expect(names).toContain(used.name)
     expect(names).toHaveLength(g.constants.length - 1)
+  })
+
+  it('writes only the nodes that reach an output (ONNX Runtime would run the others), and their constants', async () => {
+    const g = new Graph('dead')
+    const x = g.input('x', 'float32', [2, 3])
+    const onlyDead = g.input('unused', 'float32', [2]) // read only by dead nodes: stays a declared input
+    const deadScale = g.scalar(5)
+    ops.exp(ops.mul(ops.slice(x, [0], [1], [0]), deadScale)) // computed, never used
+    ops.add(onlyDead, 1)
+    g.output('y', ops.mul(x, 2))
+    const written = readOnnxModel(serialize(g))
+    expect(written.nodes.map((n) => n.op)).toEqual(['Mul', 'Identity']) // Identity names the output
+    expect([...written.initializers.keys()]).not.toContain(deadScale.name)
+    expect(liveNodes(g).map((n) => n.op)).toEqual(['Mul', 'Identity'])
+    const s = await testSession(g)
+    expect(s.inputNames).toEqual(['x', 'unused'])
+    const out = await s.run({ x: hostTensor('float32', [2, 3], [1, 2, 3, 4, 5, 6]), unused: hostTensor('float32', [2], [0, 0]) })
+    expect(Array.from(out.y.data as Float32Array)).toEqual([2, 4, 6, 8, 10, 12])
   })
 
   it('reports the same input and output names', async () => {

@@ -5,7 +5,7 @@
  */
 import { type DType, ONNX_DTYPE, type TypedArrayFor } from './dtype'
 import { GraphError } from './errors'
-import type { AttrValue, ConstantValue, Graph, Shape, Tensor } from './graph'
+import { type AttrValue, type ConstantValue, type Graph, type Shape, type Tensor, liveNodes } from './graph'
 
 export const IR_VERSION = 10
 export const PRODUCER = 'moas'
@@ -166,7 +166,8 @@ export function serialize(graph: Graph, opts: SerializeOptions = {}): Uint8Array
 function encode(graph: Graph, opts: SerializeOptions, external: ((bytes: Uint8Array) => number) | null): Uint8Array {
   const embedded = new Set<string>()
   for (const p of graph.params) if (opts.params?.has(p.tensor.name)) embedded.add(p.tensor.name)
-  const usesMs = graph.nodes.some((n) => n.domain === 'com.microsoft')
+  const nodes = liveNodes(graph)
+  const usesMs = nodes.some((n) => n.domain === 'com.microsoft')
   const w = new ProtoWriter()
   w.int(1, IR_VERSION)
   w.string(2, PRODUCER)
@@ -175,7 +176,7 @@ function encode(graph: Graph, opts: SerializeOptions, external: ((bytes: Uint8Ar
   w.int(5, 1)
   if (opts.docString) w.string(6, opts.docString)
   w.message(7, (gw) => {
-    for (const node of graph.nodes) {
+    for (const node of nodes) {
       gw.message(1, (nw) => {
         // Trailing omitted optional inputs are left out rather than written as '': ONNX Runtime 1.30's
         // SkipLayerNormalization fusion segfaults on Add → LayerNormalization(x, scale, '') (measured).
@@ -190,9 +191,9 @@ function encode(graph: Graph, opts: SerializeOptions, external: ((bytes: Uint8Ar
       })
     }
     gw.string(2, graph.name)
-    // Constants no node reads (e.g. a model's zero balance loss in an eval graph) are left out: ONNX Runtime
-    // would drop them anyway, with a warning on stderr for each one.
-    const read = new Set(graph.nodes.flatMap((n) => n.inputs.map((t) => t?.name)))
+    // Constants no written node reads (e.g. a model's zero balance loss in an eval graph) are left out:
+    // ONNX Runtime would drop them anyway, with a warning on stderr for each one.
+    const read = new Set([...nodes.flatMap((n) => n.inputs.map((t) => t?.name)), ...graph.outputs.map((t) => t.name)])
     for (const c of graph.constants) if (read.has(c.tensor.name)) gw.message(5, (tw) => writeTensor(tw, c.tensor.name, c.value))
     for (const p of graph.params) {
       if (!embedded.has(p.tensor.name)) continue
