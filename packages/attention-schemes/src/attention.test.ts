@@ -1,7 +1,7 @@
-import { Graph, type HostTensor, Session, hostTensor } from '@moas/tensor-core'
+import { Graph, type HostTensor, Session, hostTensor, ops } from '@moas/tensor-core'
 import { gradcheck, randHost } from '@moas/tensor-core/testing'
 import { describe, expect, it } from 'vitest'
-import { attentionCalls, causalAttention, mergeHeads, memoryEfficientAttention, splitHeads, useAttentionKernel } from './attention'
+import { attentionCalls, causalAttention, mergeHeads, memoryEfficientAttention, splitHeads, useAttentionKernel, visibilityMask } from './attention'
 
 /** Plain-JS causal attention on [B,G,R,T,d] queries and [B,G,1,T,d] keys/values (keep: optional prob mask). */
 function referenceAttention(q: HostTensor, k: HostTensor, v: HostTensor, keep?: (idx: number) => number): Float64Array {
@@ -182,6 +182,82 @@ describe('memoryEfficientAttention (GroupQueryAttention)', () => {
     g.output('y', causalAttention(q, k, k, { dropout: 0, training: true }))
     expect(count(g, 'GroupQueryAttention')).toBe(0)
     expect(count(g, 'Softmax')).toBe(1)
+  })
+})
+
+describe("causalAttention with a cache's past (k, v the new positions only)", () => {
+  // The last Tq of T = P + Tq positions attend to past ++ new; the reference is the whole sequence's.
+  const [B, G, R, P, Tq, d] = [1, 2, 3, 5, 3, 8] // batch 1: GroupQueryAttention refuses a multi-token chunk after a past at batch > 1
+  const T = P + Tq
+  const f64 = feedsFor([B, G, R, T, d], 50)
+  const positions = (t: HostTensor, from: number, to: number, dtype: 'float32' | 'float64') => {
+    const [b, g, r, , dd] = t.shape
+    const src = t.data as Float64Array
+    const out = dtype === 'float64' ? new Float64Array(b * g * r * (to - from) * dd) : new Float32Array(b * g * r * (to - from) * dd)
+    for (let i = 0; i < b * g * r; i++) out.set(src.subarray((i * T + from) * dd, (i * T + to) * dd), i * (to - from) * dd)
+    return hostTensor(dtype, [b, g, r, to - from, dd], out)
+  }
+  const build = (dtype: 'float32' | 'float64', efficient: boolean) => {
+    const g = new Graph('cached')
+    if (efficient) useAttentionKernel(g, memoryEfficientAttention)
+    const q = g.input('q', dtype, ['batch', G, R, 'seq', d])
+    const k = g.input('k', dtype, ['batch', G, 1, 'seq', d])
+    const v = g.input('v', dtype, ['batch', G, 1, 'seq', d])
+    const past = { key: g.input('past_k', dtype, ['batch', G, 1, 'past', d]), value: g.input('past_v', dtype, ['batch', G, 1, 'past', d]) }
+    const P0 = ops.dimOf(past.key, 3)
+    const slots = ops.unsqueeze(ops.add(ops.range(ops.dimOf(q, 3), 'seq'), P0), [0]) // [1, Tq]: P + t
+    const mask = visibilityMask(slots, { length: ops.add(P0, ops.dimOf(q, 3)), dim: 'past+seq' }, dtype)
+    g.output('y', causalAttention(q, k, v, { dropout: 0, training: false, mask, causalSuffix: true, past }))
+    return g
+  }
+  const feeds = (dtype: 'float32' | 'float64') => ({
+    q: positions(f64.q, P, T, dtype), k: positions(f64.k, P, T, dtype), v: positions(f64.v, P, T, dtype),
+    past_k: positions(f64.k, 0, P, dtype), past_v: positions(f64.v, 0, P, dtype),
+  })
+  const expected = () => positions(hostTensor('float64', [B, G, R, T, d], referenceAttention(f64.q, f64.k, f64.v)), P, T, 'float64').data as Float64Array
+  const concatInputs = (g: Graph) => g.nodes.filter((n) => n.op === 'Concat').flatMap((n) => n.inputs.map((i) => i!.shape.length))
+
+  it('composed: equals the whole sequence\'s reference, joining keys and values once each (through the cache\'s join when it offers one)', async () => {
+    const g = build('float64', false)
+    const y = (await (await Session.create(g)).run(feeds('float64'))).y
+    expect(y.shape).toEqual([B, G, R, Tq, d])
+    expect(maxAbsDiff(y.data as Float64Array, expected())).toBeLessThan(1e-12)
+    const joins = g.nodes.filter((n) => n.op === 'Concat' && n.outputs[0].dtype === 'float64')
+    expect(joins.map((n) => n.outputs[0].shape[3]), 'K and V, past ++ new').toEqual(['past+seq', 'past+seq'])
+    expect(attentionCalls(g)[0].keys).toBe('past+seq')
+    // a join offered with the past is used instead of a Concat of the kernel's own
+    const h = new Graph('offered')
+    const q = h.input('q', 'float32', [1, 2, 1, 'seq', 8])
+    const k = h.input('k', 'float32', [1, 2, 1, 'seq', 8])
+    const whole = h.input('whole', 'float32', [1, 2, 1, 'past+seq', 8])
+    const past = { key: h.input('pk', 'float32', [1, 2, 1, 'past', 8]), value: h.input('pv', 'float32', [1, 2, 1, 'past', 8]), join: () => ({ k: whole, v: whole }) }
+    causalAttention(q, k, k, { dropout: 0, training: false, past, mask: h.input('mask', 'float32', [1, 1, 1, 'seq', 'past+seq']) })
+    expect(h.nodes.filter((n) => n.op === 'Concat' && n.outputs[0].dtype === 'float32')).toEqual([])
+    expect(h.nodes.some((n) => n.inputs.includes(whole))).toBe(true)
+  })
+
+  for (const provider of ['cpu', 'wasm'] as const)
+    it(`memory-efficient on ${provider}: the past goes to GroupQueryAttention as past_key/past_value, no Concat or Slice of the cache (1e-5)`, async () => {
+      const g = build('float32', true)
+      const gqa = g.nodes.filter((n) => n.op === 'GroupQueryAttention')
+      expect(gqa).toHaveLength(1)
+      expect(concatInputs(g).every((rank) => rank <= 1), 'only shape Concats').toBe(true)
+      expect(g.nodes.filter((n) => n.op === 'Slice' && n.inputs[0]!.shape.length > 1)).toEqual([])
+      const y = (await (await Session.create(g, { provider })).run(feeds('float32'))).y
+      expect(maxAbsDiff(y.data as Float32Array, expected())).toBeLessThan(1e-5)
+    })
+
+  it('refuses a past without a mask, or one shaped unlike k and v', () => {
+    const g = new Graph('bad-past')
+    const q = g.input('q', 'float32', [1, 2, 1, 3, 8])
+    const k = g.input('k', 'float32', [1, 2, 1, 3, 8])
+    const past = { key: g.input('pk', 'float32', [1, 2, 1, 4, 8]), value: g.input('pv', 'float32', [1, 2, 1, 4, 8]) }
+    expect(() => causalAttention(q, k, k, { dropout: 0, training: false, past })).toThrow(/a past needs a mask/)
+    const mask = g.input('mask', 'float32', [1, 1, 1, 3, 7])
+    expect(causalAttention(q, k, k, { dropout: 0, training: false, past, mask }).shape).toEqual([1, 2, 1, 3, 8])
+    const wrong = { key: g.input('pk1', 'float32', [1, 1, 1, 4, 8]), value: past.value }
+    expect(() => causalAttention(q, k, k, { dropout: 0, training: false, past: wrong, mask })).toThrow(/must be \[B, G, 1, P, d\] like k and v/)
+    expect(() => causalAttention(q, k, k, { dropout: 0, training: false, past, mask: g.input('m6', 'float32', [1, 1, 1, 3, 6]) })).toThrow(/Tk = 7/)
   })
 })
 

@@ -22,6 +22,20 @@ export interface AttentionCoreOptions {
    * from slot Tk - Tq (memoryEfficientAttention does). Decoder graphs built without padding set it.
    */
   causalSuffix?: boolean
+  /**
+   * A KV cache's past [B or 1, G, 1, P, d]: keys and values that come before k and v, so the keys are
+   * past ++ k and the mask covers P + Tk of them (with past, a mask is required). Kept apart from the new
+   * positions: a kernel that takes the past as its own input (GroupQueryAttention) copies nothing; one
+   * that reads the keys whole joins them with joinPast, through `join` when the cache offers one.
+   */
+  past?: CachePast
+}
+
+/** A call's share of a KV cache's past, and (from LayerKvCache) the one join of it with the new positions. */
+export interface CachePast {
+  key: Tensor
+  value: Tensor
+  join?: (k: Tensor, v: Tensor) => { k: Tensor; v: Tensor }
 }
 
 /** One causalAttention call in a graph: how much attention it computes, for tests and cost accounting. */
@@ -40,6 +54,9 @@ export interface AttentionCall {
   keys: Dim
 }
 
+/** The size of past ++ new along the key axis, named as ops.concat names it. */
+const keyCount = (past: Dim, added: Dim): Dim => (typeof past === 'number' && typeof added === 'number' ? past + added : `${past}+${added}`)
+
 const calls = new WeakMap<Graph, AttentionCall[]>()
 
 /** Every causalAttention call made on `graph`, in build order (the graph's structure inside the core may change). */
@@ -55,11 +72,11 @@ export function attentionCalls(graph: Graph): readonly AttentionCall[] {
  * Returns [B, G, R, Tq, d]. T may be symbolic (the mask is built at run time) or static (a constant).
  */
 export function causalAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionCoreOptions): Tensor {
-  checkGrouped(q, k, v, opts.mask)
+  checkGrouped(q, k, v, opts.mask, opts.past)
   const y = (kernels.get(q.graph) ?? composedAttention)(q, k, v, opts)
   const [, G, R, T, d] = q.shape as [Dim, number, number, Dim, number]
   const list = calls.get(q.graph) ?? []
-  list.push({ q, k, v, output: y, queryHeads: G * R, kvHeads: G, headDim: d, seq: T, keys: k.shape[3] })
+  list.push({ q, k, v, output: y, queryHeads: G * R, kvHeads: G, headDim: d, seq: T, keys: opts.past ? keyCount(opts.past.key.shape[3], k.shape[3]) : k.shape[3] })
   calls.set(q.graph, list)
   return y
 }
@@ -84,9 +101,19 @@ export function useAttentionKernel(graph: Graph, kernel: AttentionKernel): void 
  */
 export const composedAttention: AttentionKernel = (q, k, v, opts) => foldedAttention(q, k, v, opts)
 
+/**
+ * The whole keys and values, past ++ new [B, G, 1, P + Tk, d], for a kernel that reads them as one
+ * tensor (a copy of the cache's heads). A past from LayerKvCache joins once per call, and the cache
+ * reuses that join as the graph's present.
+ */
+export function joinPast(k: Tensor, v: Tensor, opts: Pick<AttentionCoreOptions, 'past'>): { k: Tensor; v: Tensor } {
+  const past = opts.past
+  if (!past) return { k, v }
+  return past.join?.(k, v) ?? { k: ops.concat([past.key, k], 3), v: ops.concat([past.value, v], 3) }
+}
+
 function foldedAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionCoreOptions): Tensor {
   const [B, G, R, T, d] = q.shape as [Dim, number, number, Dim, number]
-  const Tk = k.shape[3]
   // Fold the R query heads of a group into the query axis: one [R·T, d]·[d, T] GEMM per group, and K, V
   // enter the matmuls unbroadcast, so dK and dV come out as single GEMMs with no reduction over R.
   // Scale q (T·d values) rather than the scores (T·T values).
@@ -94,8 +121,14 @@ function foldedAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionCoreOpt
   // the masked path spells every shape out from run-time shapes (fold/unfold).
   const fold = (t: Tensor) => (opts.mask ? ops.reshapeTo(t, foldedShape(t), [B, G, mulDims(R, T), t.shape[4]]) : ops.reshape(t, [B, G, mulDims(R, T), t.shape[4]]))
   const qf = fold(ops.mul(q, 1 / Math.sqrt(d)))
-  const kf = ops.reshape(k, [k.shape[0], G, Tk, d])
-  const vf = ops.reshape(v, [v.shape[0], G, Tk, d])
+  // A cache's past is joined with the new positions here (the call's one copy of its cache heads, which
+  // the cache reuses as the graph's present): the composed core reads K, V whole. Joining the scores
+  // instead (attending to the past apart) made decode steps at 8k about 0.75× as long but prefills up
+  // to 1.45× as long in an A/B on GQE's setting, since a prefill's scores outweigh its keys.
+  const joined = joinPast(k, v, opts)
+  const Tk = joined.k.shape[3]
+  const kf = ops.reshape(joined.k, [joined.k.shape[0], G, Tk, d])
+  const vf = ops.reshape(joined.v, [joined.v.shape[0], G, Tk, d])
   // kᵀ on the last two axes: ONNX Runtime fuses this Transpose into the MatMul (FusedMatMul transB).
   const folded = ops.matmul(qf, ops.transpose(kf, [0, 1, 3, 2])) // [B, G, R·T, Tk]
   const scores = opts.mask
@@ -121,8 +154,8 @@ function foldedAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionCoreOpt
  * T. The G·R query heads of a call read their group's KV head (num_heads = G·R, kv_num_heads = G).
  * Measured against the composed kernel and the other candidates in docs/performance.md.
  *
- * It takes the plain causal square (no mask) and, with a KV cache, causal suffixes (`causalSuffix`: the
- * past goes in as past_key/past_value, the new positions as key/value). Everything else falls back to
+ * It takes the plain causal square (no mask) and, with a KV cache, causal suffixes (`causalSuffix` with
+ * `past`: the past goes in as past_key/past_value, the new positions as key/value). Everything else falls back to
  * composedAttention: training (dropout, gradients: the op has no gradient), float64 (the op has no
  * double kernel), head sizes that are not a multiple of 8 (the op refuses them), and masks that say more
  * than causality (left padding; moas-topk's routed queries, which attend from scattered positions).
@@ -130,33 +163,24 @@ function foldedAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionCoreOpt
  */
 export const memoryEfficientAttention: AttentionKernel = (q, k, v, opts) => {
   const d = q.shape[4] as number
-  if (opts.training || q.dtype === 'float64' || d % 8 !== 0 || (opts.mask && !opts.causalSuffix)) return composedAttention(q, k, v, opts)
+  if (opts.training || q.dtype === 'float64' || d % 8 !== 0 || (opts.mask && !(opts.causalSuffix && opts.past))) return composedAttention(q, k, v, opts)
   const g = q.graph
   const [B, G, R, Tq] = q.shape as [Dim, number, number, Dim, number]
-  const Tk = k.shape[3]
   const heads = (t: Tensor, n: number) => ops.reshape(t, [t.shape[0], n, t.shape[3], d]) // [B, n, T, d]
   const rows = (t: Tensor) => ops.reshape(ops.transpose(t, [0, 2, 1, 3]), [t.shape[0], t.shape[2], (t.shape[1] as number) * d]) // [B, T, n·d]
   const query = rows(heads(q, G * R))
-  let [key, value] = [heads(k, G), heads(v, G)]
-  let past: [Tensor | null, Tensor | null] = [null, null]
-  if (opts.mask) {
-    // Split the cache back into past [B, G, P, d] and new [B, G, Tq, d]: the op prepends the past itself.
-    const P = ops.sub(ops.dimOf(k, 3), ops.dimOf(q, 3))
-    const zero = g.scalar(0, 'int64')
-    const end = ops.dimOf(k, 3)
-    const split = (t: Tensor) => [ops.sliceAt(t, zero, P, 2, `past(${Tk})`), ops.sliceAt(t, P, end, 2, Tq)] as const
-    const [pk, nk] = split(key)
-    const [pv, nv] = split(value)
-    past = [pk, pv]
-    ;[key, value] = [nk, nv]
-  }
+  // The past goes in as past_key/past_value [B, G, P, d] and the op prepends it itself (its present
+  // outputs): the one copy of the cache a step makes here.
+  const past: (Tensor | null)[] = opts.past ? [heads(opts.past.key, G), heads(opts.past.value, G)] : [null, null]
+  const Tk = opts.past ? keyCount(opts.past.key.shape[3], k.shape[3]) : k.shape[3]
+  const keyLength = opts.past ? ops.add(ops.dimOf(opts.past.key, 3), ops.dimOf(k, 3)) : ops.dimOf(k, 3)
   // seqlens_k = total length − 1 per sequence, total_sequence_length = Tk (int32, as the op requires).
-  const total = ops.cast(ops.dimOf(k, 3), 'int32')
+  const total = ops.cast(keyLength, 'int32')
   const batch = ops.slice(ops.shapeOf(q), [0], [1], [0]) // int64 [1]
   const [seqlens] = g.addNode('Expand', [ops.unsqueeze(ops.sub(total, g.scalar(1, 'int32')), [0]), batch], [{ dtype: 'int32', shape: [B] }])
   const [out] = g.addNode(
     'GroupQueryAttention',
-    [query, rows(key), rows(value), past[0], past[1], seqlens, total],
+    [query, rows(heads(k, G)), rows(heads(v, G)), past[0], past[1], seqlens, total],
     [{ dtype: q.dtype, shape: [B, Tq, G * R * d] }, { dtype: q.dtype, shape: [B, G, Tk, d] }, { dtype: q.dtype, shape: [B, G, Tk, d] }],
     { num_heads: attr.int(G * R), kv_num_heads: attr.int(G) },
     'com.microsoft',
@@ -208,7 +232,7 @@ export function visibilityMask(querySlots: Tensor, keys: Tensor | { length: Tens
   return ops.unsqueeze(ops.where(seen, g.scalar(0, dtype), g.scalar(-Infinity, dtype)), [1, 2])
 }
 
-function checkGrouped(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | undefined): void {
+function checkGrouped(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | undefined, past: AttentionCoreOptions['past']): void {
   const where = `causalAttention(q ${q.describe()}, k ${k.describe()}, v ${v.describe()})`
   if (q.rank !== 5 || k.rank !== 5 || v.rank !== 5)
     throw new GraphError(`${where}: expects rank-5 tensors, q [B, G, R, T, d] and k, v [B, G, 1, T, d]; use splitHeads and reshape to group heads`)
@@ -222,8 +246,15 @@ function checkGrouped(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | undefined)
       throw new GraphError(`${where}: axis ${axis} (${['B', 'G', 'R', 'T', 'd'][axis]}) differs between q, k and v`)
   }
   if (mask && (k.shape[3] !== v.shape[3] || k.shape[0] !== v.shape[0])) throw new GraphError(`${where}: k and v differ in batch or length`)
-  if (mask && (mask.rank !== 5 || mask.shape[4] !== k.shape[3]))
-    throw new GraphError(`${where}: mask ${mask.describe()} must be [B, 1, 1, Tq, Tk] with Tk = ${k.shape[3]} (build it with visibilityMask)`)
+  if (past) {
+    const { key, value } = past
+    if (!mask) throw new GraphError(`${where}: a past needs a mask over its P keys and the Tk new ones (build it with visibilityMask)`)
+    if (key.rank !== 5 || value.rank !== 5 || [1, 2, 4].some((a) => key.shape[a] !== k.shape[a] || value.shape[a] !== k.shape[a]) || key.shape[3] !== value.shape[3] || key.shape[0] !== value.shape[0])
+      throw new GraphError(`${where}: past key ${key.describe()} and value ${value.describe()} must be [B, G, 1, P, d] like k and v`)
+  }
+  const Tk = past ? keyCount(past.key.shape[3], k.shape[3]) : k.shape[3]
+  if (mask && (mask.rank !== 5 || mask.shape[4] !== Tk))
+    throw new GraphError(`${where}: mask ${mask.describe()} must be [B, 1, 1, Tq, Tk] with Tk = ${Tk} (build it with visibilityMask)`)
   if (typeof q.shape[4] !== 'number') throw new GraphError(`${where}: the head dim d must be static`)
 }
 

@@ -1,5 +1,5 @@
 export {
-  type AttentionCall, type AttentionCoreOptions, type AttentionKernel, attentionCalls, causalAttention, causalMaskFor, composedAttention, memoryEfficientAttention, mergeHeads, splitHeads,
+  type AttentionCall, type AttentionCoreOptions, type CachePast, type AttentionKernel, attentionCalls, causalAttention, causalMaskFor, composedAttention, joinPast, memoryEfficientAttention, mergeHeads, splitHeads,
   useAttentionKernel, visibilityMask,
 } from './attention'
 export { type GroupedAttentionConfig, type GroupedAttentionOptions, type SchemeConfig, type SchemeProjections, groupedAttention, schemeDims, schemeProjections } from './scheme'

@@ -6,13 +6,20 @@
  * the order it is built, so the head order of the cache is the build order, documented by the model.
  */
 import { GraphError, type Tensor, ops } from '@moas/tensor-core'
+import type { CachePast } from './attention'
+
+/** One attention call's share of a layer's cache: its new keys and values, its heads of the past, and the join of the two if a kernel made one. */
+interface CacheCall {
+  k: Tensor
+  v: Tensor
+  pastKey: Tensor
+  pastValue: Tensor
+  joined?: { k: Tensor; v: Tensor }
+}
 
 export class LayerKvCache {
   private taken = 0
-  private readonly keys: Tensor[] = []
-  private readonly values: Tensor[] = []
-  private readonly newKeys: Tensor[] = []
-  private readonly newValues: Tensor[] = []
+  private readonly calls: CacheCall[] = []
 
   /**
    * @param pastKey, pastValue [B, kvHeads, P, d], the graph inputs of this layer's past
@@ -44,37 +51,49 @@ export class LayerKvCache {
   }
 
   /**
-   * Prepend this call's share of the past to its new keys and values [B, G, T, d]: returns
-   * [B, G, P + T, d] each, and records them as part of the present.
+   * Take the layer's next G cached heads for one attention call whose new keys and values are k, v
+   * [B, G, T, d]: records them as part of the present and returns the call's core options, with `past`
+   * its heads' cached keys and values [B, G, 1, P, d]. The past stays apart: GroupQueryAttention takes
+   * it as its own input, and a kernel that reads the keys whole joins them once (`past.join`, which the
+   * present then reuses). Joining past and new for every call, and splitting them again for
+   * GroupQueryAttention, copied the whole cache three times per decode step.
    */
-  extend(k: Tensor, v: Tensor): { keys: Tensor; values: Tensor } {
+  extend(k: Tensor, v: Tensor): { mask: Tensor; causalSuffix: boolean; past: CachePast } {
     const G = k.shape[1] as number
     if (this.taken + G > this.heads) throw new GraphError(`LayerKvCache: the layer's cache holds ${this.heads} KV heads; this call needs heads ${this.taken}..${this.taken + G - 1}`)
     const range = (t: Tensor) => (G === this.heads ? t : ops.slice(t, [this.taken], [this.taken + G], [1]))
-    const keys = ops.concat([range(this.pastKey), k], 2)
-    const values = ops.concat([range(this.pastValue), v], 2)
+    const call: CacheCall = { k, v, pastKey: range(this.pastKey), pastValue: range(this.pastValue) }
     this.taken += G
-    this.keys.push(keys)
-    this.values.push(values)
-    this.newKeys.push(k)
-    this.newValues.push(v)
-    return { keys, values }
+    this.calls.push(call)
+    const [key, value] = [ops.unsqueeze(call.pastKey, [2]), ops.unsqueeze(call.pastValue, [2])]
+    const join = (kg: Tensor, vg: Tensor) => (call.joined ??= { k: ops.concat([key, kg], 3), v: ops.concat([value, vg], 3) })
+    return { ...this.coreOptions, past: { key, value, join } }
   }
 
-  /** The layer's present key and value [B, kvHeads, P + T, d]; every head must have been taken. */
+  /**
+   * The layer's present key and value [B, kvHeads, P + T, d]; every head must have been taken. Built
+   * from the calls' joins where kernels made them (no second copy), else as past ++ added.
+   */
   present(): { key: Tensor; value: Tensor } {
+    if (!this.calls.some((c) => c.joined)) {
+      const added = this.appended()
+      return { key: ops.concat([this.pastKey, added.key], 2), value: ops.concat([this.pastValue, added.value], 2) }
+    }
     this.checkTaken()
-    return { key: ops.concat(this.keys, 1), value: ops.concat(this.values, 1) }
+    const whole = (c: CacheCall, which: 'k' | 'v') => (c.joined ? ops.squeeze(c.joined[which], [2]) : ops.concat([which === 'k' ? c.pastKey : c.pastValue, c[which]], 2))
+    return { key: heads(this.calls.map((c) => whole(c, 'k'))), value: heads(this.calls.map((c) => whole(c, 'v'))) }
   }
 
   /** Only this run's new keys and values [B, kvHeads, T, d], in the present's head order. */
   appended(): { key: Tensor; value: Tensor } {
     this.checkTaken()
-    const one = (ts: Tensor[]) => (ts.length === 1 ? ts[0] : ops.concat(ts, 1))
-    return { key: one(this.newKeys), value: one(this.newValues) }
+    return { key: heads(this.calls.map((c) => c.k)), value: heads(this.calls.map((c) => c.v)) }
   }
 
   private checkTaken(): void {
     if (this.taken !== this.heads) throw new GraphError(`LayerKvCache: the layer's attention took ${this.taken} of its ${this.heads} cached KV heads; the cache layout and the model disagree`)
   }
 }
+
+/** The calls' heads side by side [B, kvHeads, ·, d]. */
+const heads = (ts: Tensor[]) => (ts.length === 1 ? ts[0] : ops.concat(ts, 1))

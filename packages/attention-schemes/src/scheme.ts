@@ -91,10 +91,9 @@ export function groupedAttention(x: Tensor, cfg: GroupedAttentionConfig, prefix:
   const [B, T] = x.shape
   // Head h = g·R + r, so a plain reshape groups the query heads by their KV head.
   const qg = ops.reshape(splitHeads(q, H, d), [B, G, R, T, d])
-  let kh = splitHeads(k, G, d)
-  let vh = splitHeads(v, G, d)
-  if (opts.cache) ({ keys: kh, values: vh } = opts.cache.extend(kh, vh))
-  const y = causalAttention(qg, ops.unsqueeze(kh, [2]), ops.unsqueeze(vh, [2]), { dropout: cfg.dropout, training: opts.training, ...opts.cache?.coreOptions })
+  const kh = splitHeads(k, G, d)
+  const vh = splitHeads(v, G, d)
+  const y = causalAttention(qg, ops.unsqueeze(kh, [2]), ops.unsqueeze(vh, [2]), { dropout: cfg.dropout, training: opts.training, ...opts.cache?.extend(kh, vh) })
   const merged = mergeHeads(ops.reshape(y, [B, H, T, d]))
   return ops.dropout(proj.out(merged), cfg.dropout, opts.training)
 }

@@ -3,7 +3,7 @@
  * logits, for every variant, for batch 1 and for a left-padded batch; the cache it holds must have the
  * size kvCacheBytesPerToken states.
  */
-import { type AttentionKernel, attentionCalls, memoryEfficientAttention } from '@moas/attention-schemes'
+import { type AttentionKernel, attentionCalls, joinPast, memoryEfficientAttention } from '@moas/attention-schemes'
 import { Graph, type HostTensor, Session, hostTensor, ops } from '@moas/tensor-core'
 import { describe, expect, it } from 'vitest'
 import { type GptConfig, VARIANTS, type Variant, kvHeadsPerLayer, resolveConfig } from './config'
@@ -198,7 +198,8 @@ describe('decoder graph with a KV cache', () => {
   it('the attention core is swappable: another kernel (per-head broadcast, no folding) gives the same logits', async () => {
     // A kernel with a different graph: K and V broadcast over the R query heads of a group (rank-5
     // MatMuls), the mask applied with Where instead of an additive 0 / -inf.
-    const broadcastKernel: AttentionKernel = (q, k, v, opts) => {
+    const broadcastKernel: AttentionKernel = (q, kNew, vNew, opts) => {
+      const { k, v } = joinPast(kNew, vNew, opts) // no split formulation: join the cache's past and the new positions
       const d = q.shape[4] as number
       const scores = ops.matmul(ops.mul(q, 1 / Math.sqrt(d)), ops.transpose(k, [0, 1, 2, 4, 3])) // [B, G, R, Tq, Tk]
       const visible = ops.equal(opts.mask!, q.graph.scalar(0, q.dtype))
@@ -231,6 +232,24 @@ describe('decoder graph with a KV cache', () => {
       const V = cfg.vocab_size
       expect(maxAbsErr(alt.logits.subarray(V), ref.logits.subarray(V)), v).toBeLessThan(1e-5)
     }
+  })
+
+  it('copies the cache once at most: the composed core\'s join is the present; GroupQueryAttention takes the past as it is', () => {
+    // Nodes whose output spans the cached positions and copies them (Concat, Slice); Squeeze, Reshape and
+    // Unsqueeze alias their input in ONNX Runtime.
+    const copies = (cfg: GptConfig, attentionKernel: AttentionKernel | undefined, cacheOutputs: 'present' | 'appended') => {
+      const g = new Graph('copies')
+      buildGpt(g, cfg, { batch: DECODER_IO.dims.batch, seq: DECODER_IO.dims.seq, training: false, withTargets: false, kvCache: true, attentionKernel, padding: !attentionKernel, cacheOutputs })
+      return g.nodes.filter((n) => (n.op === 'Concat' || n.op === 'Slice') && n.outputs.some((o) => o.dtype !== 'int64' && o.shape.some((d) => String(d).includes(DECODER_IO.dims.past)))).length / cfg.n_layer
+    }
+    const [gqa, moas] = [tiny('gqa', { n_embd: 32 }), tiny('moas', { n_embd: 32 })]
+    // gqa: K and V joined once each per layer, and that join is also the present
+    expect([copies(gqa, undefined, 'present'), copies(gqa, undefined, 'appended')]).toEqual([2, 2])
+    // on GroupQueryAttention with only the new positions returned: no copy in the graph (the op's own
+    // present output is its one copy); returning the whole present joins it once
+    expect([copies(gqa, memoryEfficientAttention, 'appended'), copies(gqa, memoryEfficientAttention, 'present')]).toEqual([0, 2])
+    // moas: each branch slices its heads of the past and joins them once (3 × 4), and the present puts the three joins side by side (2)
+    expect(copies(moas, undefined, 'present')).toBe(14)
   })
 
   it('refuses training or loss graphs with a cache, and fixed sizes', () => {

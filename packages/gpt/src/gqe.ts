@@ -4,7 +4,7 @@
  * vectors are gathered into k·G slots (one dense q projection, one GatherElements) and attend in ONE
  * causalAttention call, plus an always-on shared head. Never all H heads then masked.
  */
-import { type LayerKvCache, causalAttention } from '@moas/attention-schemes'
+import { type CachePast, type LayerKvCache, causalAttention } from '@moas/attention-schemes'
 import { linearRouter, switchBalanceLoss } from '@moas/routing'
 import { type Tensor, ops } from '@moas/tensor-core'
 import type { GptConfig } from './config'
@@ -36,13 +36,12 @@ export function gqe(x: Tensor, cfg: GptConfig, prefix: string, ctx: BuildContext
   const M = H / G
   const k = cfg.gqe_top_k!
   const d = cfg.n_embd / H
-  const attn = { dropout: cfg.dropout, training: ctx.training, ...ctx.cache?.coreOptions }
 
   const q = ops.reshape(linear(x, `${prefix}q_proj`, H * d, cfg.bias), [B, T, G, M, d]) // head h = g·M + m
   const kv = (name: string) => ops.transpose(ops.reshape(linear(x, `${prefix}${name}`, G * d, cfg.bias), [B, T, G, d]), [0, 2, 1, 3])
-  let keys = kv('k_proj') // [B, G, T, d]; with a cache [B, G, P + T, d]
-  let values = kv('v_proj')
-  if (ctx.cache) ({ keys, values } = ctx.cache.extend(keys, values))
+  const keys = kv('k_proj') // [B, G, T, d]: the new positions (a cache's past goes to the core apart)
+  const values = kv('v_proj')
+  const attn = { dropout: cfg.dropout, training: ctx.training, ...ctx.cache?.extend(keys, values) }
 
   // Router: per group a softmax over its M experts; top-k in descending gate order (ties: lowest index).
   const logits = ops.reshape(linearRouter(x, { nEmbd: cfg.n_embd, nOut: G * M, bias: cfg.bias }, `${prefix}router`), [B, T, G, M])
@@ -62,7 +61,7 @@ export function gqe(x: Tensor, cfg: GptConfig, prefix: string, ctx: BuildContext
     const w = ops.div(pSel, ops.reduceSum(pSel, [2, 3], true)) // jointly over all k·G selections
     parts.push(ops.reduceSum(ops.mul(ops.unsqueeze(w, [-1]), o), [2, 3])) // [B, T, d]
   }
-  if (mode.shared) parts.push(sharedHead(x, cfg, prefix, keys, values, mode.ownSharedKv, ctx.training, ctx.cache))
+  if (mode.shared) parts.push(sharedHead(x, cfg, prefix, keys, values, attn.past, mode.ownSharedKv, ctx.training, ctx.cache))
   const y = linear(ops.concat(parts, -1), `${prefix}c_proj`, cfg.n_embd, cfg.bias, projStd(cfg))
   return { y: ops.dropout(y, cfg.dropout, ctx.training), balance: groupSwitchLoss(p, experts, G), gates: p, chosen: experts }
 }
@@ -71,19 +70,29 @@ export function gqe(x: Tensor, cfg: GptConfig, prefix: string, ctx: BuildContext
  * The always-on head: its own query; keys/values from KV head 0 ("kv0", cached with the group heads) or
  * its own projections ("own", the layer's last cached head).
  */
-function sharedHead(x: Tensor, cfg: GptConfig, prefix: string, keys: Tensor, values: Tensor, ownKv: boolean, training: boolean, cache: LayerKvCache | undefined): Tensor {
+function sharedHead(x: Tensor, cfg: GptConfig, prefix: string, keys: Tensor, values: Tensor, groupPast: CachePast | undefined, ownKv: boolean, training: boolean, cache: LayerKvCache | undefined): Tensor {
   const [B, T] = x.shape
   const d = cfg.n_embd / cfg.n_head
   const head = (t: Tensor) => ops.unsqueeze(t, [1]) // [B, T, d] -> [B, 1, T, d]
-  let ks = ops.slice(keys, [0], [1], [1]) // KV head 0: [B, 1, Tk, d]
-  let vs = ops.slice(values, [0], [1], [1])
+  const headZero = (t: Tensor) => ops.slice(t, [0], [1], [1]) // KV head 0
+  let ks = headZero(keys) // [B, 1, T, d]
+  let vs = headZero(values)
+  // KV head 0 of the group call's past; a kernel that joins past and new takes head 0 of the group
+  // call's join (the same tensor the group heads read) rather than joining again.
+  const groupJoin = groupPast?.join
+  const past: CachePast | undefined = groupPast && {
+    key: headZero(groupPast.key),
+    value: headZero(groupPast.value),
+    ...(groupJoin ? { join: () => { const j = groupJoin(ops.unsqueeze(keys, [2]), ops.unsqueeze(values, [2])); return { k: headZero(j.k), v: headZero(j.v) } } } : {}),
+  }
+  let attn = { dropout: cfg.dropout, training, ...cache?.coreOptions, ...(past ? { past } : {}) }
   if (ownKv) {
     ks = head(linear(x, `${prefix}shared_k_proj`, d, cfg.bias))
     vs = head(linear(x, `${prefix}shared_v_proj`, d, cfg.bias))
-    if (cache) ({ keys: ks, values: vs } = cache.extend(ks, vs))
+    attn = { dropout: cfg.dropout, training, ...cache?.extend(ks, vs) }
   }
   const qs = ops.unsqueeze(linear(x, `${prefix}shared_q_proj`, d, cfg.bias), [1, 2]) // [B, 1, 1, T, d]: one group, one query head
-  const o = causalAttention(qs, ops.unsqueeze(ks, [2]), ops.unsqueeze(vs, [2]), { dropout: cfg.dropout, training, ...cache?.coreOptions })
+  const o = causalAttention(qs, ops.unsqueeze(ks, [2]), ops.unsqueeze(vs, [2]), attn)
   return ops.reshape(o, [B, T, d])
 }
 

@@ -78,9 +78,9 @@ function routedScheme(x: Tensor, positions: Tensor, rows: Tensor, cfg: GptConfig
   const q = proj.q(ops.gatherElements(x, rows, 1)) // [B, n, C]: routed rows only
   const qg = ops.transpose(ops.reshape(q, [B, n, G, R, d]), [0, 2, 3, 1, 4]) // [B, G, R, n, d]; head h = g·R + r
   const [k, v] = proj.kv(x)
-  let kh = splitHeads(k, G, d)
-  let vh = splitHeads(v, G, d)
-  if (cache) ({ keys: kh, values: vh } = cache.extend(kh, vh))
+  const kh = splitHeads(k, G, d)
+  const vh = splitHeads(v, G, d)
+  const past = cache?.extend(kh, vh).past
   const T = x.shape[1]
   const dtype = x.dtype as 'float32' | 'float64' | 'float16'
   let o: Tensor // [B, G, R, n, d]
@@ -89,7 +89,7 @@ function routedScheme(x: Tensor, positions: Tensor, rows: Tensor, cfg: GptConfig
     const slots = cache ? ops.add(positions, ops.sub(ops.dimOf(cache.keyValid, 1), ops.dimOf(x, 1))) : positions // P + position
     const keys = cache ? cache.keyValid : { length: ops.dimOf(x, 1), dim: x.shape[1] }
     const mask = visibilityMask(slots, keys, dtype)
-    o = causalAttention(qg, ops.unsqueeze(kh, [2]), ops.unsqueeze(vh, [2]), { dropout: 0, training: false, mask })
+    o = causalAttention(qg, ops.unsqueeze(kh, [2]), ops.unsqueeze(vh, [2]), { dropout: 0, training: false, mask, past })
   }
   return proj.out(ops.reshape(ops.transpose(o, [0, 3, 1, 2, 4]), [B, n, C])) // heads in order h = g·R + r
 }
