@@ -3,7 +3,7 @@
  * Everything above it (schemes, MoAS, GQE) calls causalAttention, so an inference path that never
  * materializes the whole T×T score matrix can replace it in one spot.
  */
-import { type Dim, type Graph, GraphError, type Tensor, attr, mulDims, ops } from '@moas/tensor-core'
+import { type Dim, type Graph, GraphError, type Tensor, addDims, attr, mulDims, ops } from '@moas/tensor-core'
 
 export interface AttentionCoreOptions {
   /** Attention dropout probability, applied to the softmax probabilities. */
@@ -54,8 +54,6 @@ export interface AttentionCall {
   keys: Dim
 }
 
-/** The size of past ++ new along the key axis, named as ops.concat names it. */
-const keyCount = (past: Dim, added: Dim): Dim => (typeof past === 'number' && typeof added === 'number' ? past + added : `${past}+${added}`)
 
 const calls = new WeakMap<Graph, AttentionCall[]>()
 
@@ -76,7 +74,7 @@ export function causalAttention(q: Tensor, k: Tensor, v: Tensor, opts: Attention
   const y = (kernels.get(q.graph) ?? composedAttention)(q, k, v, opts)
   const [, G, R, T, d] = q.shape as [Dim, number, number, Dim, number]
   const list = calls.get(q.graph) ?? []
-  list.push({ q, k, v, output: y, queryHeads: G * R, kvHeads: G, headDim: d, seq: T, keys: opts.past ? keyCount(opts.past.key.shape[3], k.shape[3]) : k.shape[3] })
+  list.push({ q, k, v, output: y, queryHeads: G * R, kvHeads: G, headDim: d, seq: T, keys: opts.past ? addDims(opts.past.key.shape[3], k.shape[3]) : k.shape[3] })
   calls.set(q.graph, list)
   return y
 }
@@ -172,7 +170,7 @@ export const memoryEfficientAttention: AttentionKernel = (q, k, v, opts) => {
   // The past goes in as past_key/past_value [B, G, P, d] and the op prepends it itself (its present
   // outputs): the one copy of the cache a step makes here.
   const past: (Tensor | null)[] = opts.past ? [heads(opts.past.key, G), heads(opts.past.value, G)] : [null, null]
-  const Tk = opts.past ? keyCount(opts.past.key.shape[3], k.shape[3]) : k.shape[3]
+  const Tk = opts.past ? addDims(opts.past.key.shape[3], k.shape[3]) : k.shape[3]
   const keyLength = opts.past ? ops.add(ops.dimOf(opts.past.key, 3), ops.dimOf(k, 3)) : ops.dimOf(k, 3)
   // seqlens_k = total length − 1 per sequence, total_sequence_length = Tk (int32, as the op requires).
   const total = ops.cast(keyLength, 'int32')
@@ -252,7 +250,7 @@ function checkGrouped(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | undefined,
     if (key.rank !== 5 || value.rank !== 5 || [1, 2, 4].some((a) => key.shape[a] !== k.shape[a] || value.shape[a] !== k.shape[a]) || key.shape[3] !== value.shape[3] || key.shape[0] !== value.shape[0])
       throw new GraphError(`${where}: past key ${key.describe()} and value ${value.describe()} must be [B, G, 1, P, d] like k and v`)
   }
-  const Tk = past ? keyCount(past.key.shape[3], k.shape[3]) : k.shape[3]
+  const Tk = past ? addDims(past.key.shape[3], k.shape[3]) : k.shape[3]
   if (mask && (mask.rank !== 5 || mask.shape[4] !== Tk))
     throw new GraphError(`${where}: mask ${mask.describe()} must be [B, 1, 1, Tq, Tk] with Tk = ${Tk} (build it with visibilityMask)`)
   if (typeof q.shape[4] !== 'number') throw new GraphError(`${where}: the head dim d must be static`)

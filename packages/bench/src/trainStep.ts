@@ -248,9 +248,9 @@ export function stepGoals(r: TrainStepRow, mha?: TrainStepRow, profile?: Omit<Gr
     let why: string | undefined
     if (!met && mha) {
       const gemm = r.matmulOnly.median / r.gflop / (mha.matmulOnly.median / mha.gflop)
-      const perFlop = (ms: number, m: number) => ms / m / r.flopRatio!
+      const slackAt = (ms: number, mhaMs: number) => ms / mhaMs / r.flopRatio!
       why = `${slack.toFixed(2)} = ${gemm.toFixed(2)} (its GEMMs alone, time per FLOP over mha's) × ${(slack / gemm).toFixed(2)} (the rest: non-GEMM work and load); `
-        + `its steps' min–max (${r.step.min.toFixed(0)}–${r.step.max.toFixed(0)} ms) against mha's median put the ratio between ${perFlop(r.step.min, mha.step.median).toFixed(2)} and ${perFlop(r.step.max, mha.step.median).toFixed(2)}${nonGemmKernels(profile)}`
+        + `its steps' min–max (${r.step.min.toFixed(0)}–${r.step.max.toFixed(0)} ms) against mha's median put the ratio between ${slackAt(r.step.min, mha.step.median).toFixed(2)} and ${slackAt(r.step.max, mha.step.median).toFixed(2)}${nonGemmKernels(profile)}`
     }
     out.push({ text: `time/FLOP ratio over mha ${slack.toFixed(2)} (goal ≤ ${STEP_GOALS.flopRatioSlack})`, met, ...(why ? { why } : {}) })
   }

@@ -9,7 +9,7 @@
  * equal the tensor names of model.safetensors.
  */
 import { type AttentionKernel, LayerKvCache, useAttentionKernel, visibilityMask } from '@moas/attention-schemes'
-import { type Dim, type Graph, GraphError, type Tensor, mulDims, ops } from '@moas/tensor-core'
+import { type Dim, type Graph, GraphError, type Tensor, addDims, mulDims, ops } from '@moas/tensor-core'
 import { type GptConfig, isGqe, kvHeadsPerLayer } from './config'
 import { gqe } from './gqe'
 import { type BuildContext, INIT_STD, layerNorm, mlp } from './layers'
@@ -191,7 +191,7 @@ export function buildGpt(graph: Graph, cfg: GptConfig, opts: BuildOptions): GptG
 function decoderInputs(graph: Graph, cfg: GptConfig, idx: Tensor, dtype: 'float32' | 'float64' | 'float16') {
   const { batch: B, seq: T, past: P } = DECODER_IO.dims
   if (idx.shape[0] !== B || idx.shape[1] !== T) throw new GraphError(`buildGpt: a kvCache graph has symbolic batch and length; build it with batch '${B}' and seq '${T}' (got [${idx.shape.join(', ')}])`)
-  const total = `${P}+${T}` // the name ops.concat gives past ++ new
+  const total = addDims(P, T) // the name ops.concat gives past ++ new
   const attentionMask = graph.input(DECODER_IO.attentionMask, 'int64', [B, total], '1 for real tokens, 0 for (left) padding, over past and new positions')
   const positionIds = graph.input(DECODER_IO.positionIds, 'int64', [B, T], 'position of each new token (0-based, excluding padding; < block_size)')
   const d = cfg.n_embd / cfg.n_head

@@ -280,6 +280,11 @@ export function numel(shape: Shape): number | null {
 }
 
 /** Product of two dims, keeping symbolic factors sorted so 'a*b' and 'b*a' compare equal. */
+/** The size of a joined with b along one axis, as Concat names it: a sum of numbers, else `a+b`. */
+export function addDims(a: Dim, b: Dim): Dim {
+  return typeof a === 'number' && typeof b === 'number' ? a + b : `${a}+${b}`
+}
+
 export function mulDims(a: Dim, b: Dim): Dim {
   if (typeof a === 'number' && typeof b === 'number') return a * b
   if (a === 1) return b

@@ -4,7 +4,7 @@
  */
 import { type DType, ONNX_DTYPE, float16Bits, isFloat } from './dtype'
 import { GraphError } from './errors'
-import { type AttrValue, type Dim, type Shape, Tensor, attr, broadcastShapes, normAxis, numel, sameShape } from './graph'
+import { type AttrValue, type Dim, type Shape, Tensor, addDims, attr, broadcastShapes, normAxis, numel, sameShape } from './graph'
 
 type Operand = Tensor | number
 
@@ -237,7 +237,7 @@ export function concat(xs: Tensor[], axis: number): Tensor {
       if (i !== a && d !== ts[0].shape[i]) fail('Concat', `dimension ${i} differs (${ts[0].shape[i]} vs ${d})`, ...ts)
     })
     const d = t.shape[a]
-    total = total === null ? d : typeof total === 'number' && typeof d === 'number' ? total + d : `${total}+${d}`
+    total = total === null ? d : addDims(total, d)
   }
   const shape = [...ts[0].shape]
   shape[a] = total!
