@@ -263,9 +263,9 @@ export function stepGoals(r: TrainStepRow, mha?: TrainStepRow, profile?: Omit<Gr
 }
 
 const stepGoalsOf = (res: TrainStepResult, r: TrainStepRow) => stepGoals(r, res.rows.find((x) => x.variant === 'mha'), res.profiles?.[r.variant])
-const stepGoalNote = (res: TrainStepResult, r: TrainStepRow) => stepGoalsOf(res, r).map((g) => `${g.text}: ${g.met ? 'met' : 'NOT met'}`).join('; ')
+const stepGoalNote = (goals: StepGoal[]) => goals.map((g) => `${g.text}: ${g.met ? 'met' : 'NOT met'}`).join('; ')
 /** The reasons of a row's missed goals, one per goal. */
-const stepGoalWhy = (res: TrainStepResult, r: TrainStepRow) => stepGoalsOf(res, r).flatMap((g) => (g.why ? [g.why] : []))
+const stepGoalWhy = (goals: StepGoal[]) => goals.flatMap((g) => (g.why ? [g.why] : []))
 
 const goalNote = (r: TrainStepRow) => {
   const g = TRAIN_GOALS[r.variant]
@@ -287,8 +287,9 @@ export function describeTrainStep(r: TrainStepResult): string {
     )
   lines.push('  goals (issue 9 §3):')
   for (const row of r.rows) {
-    lines.push(`    ${row.variant.padEnd(12)} ${[stepGoalNote(r, row), goalNote(row)].filter(Boolean).join('; ')}`)
-    for (const why of stepGoalWhy(r, row)) lines.push(`    ${''.padEnd(12)} why: ${why}`)
+    const goals = stepGoalsOf(r, row)
+    lines.push(`    ${row.variant.padEnd(12)} ${[stepGoalNote(goals), goalNote(row)].filter(Boolean).join('; ')}`)
+    for (const why of stepGoalWhy(goals)) lines.push(`    ${''.padEnd(12)} why: ${why}`)
   }
   return lines.join('\n')
 }
@@ -298,11 +299,14 @@ export function trainStepMarkdown(r: TrainStepResult): string {
   return [
     `Paper config: batch ${c.batch} × ${c.seq} tokens, vocab ${c.vocab}, ${r.model.n_layer} layers, ${r.model.n_head} heads, ${r.model.n_embd} wide, dropout ${r.model.dropout}. One fused session.run (forward + backward + AdamW) per step (@moas/trainer's TrainingSession); ms/step is session.run, "noise ms" the trainer's JS dropout-noise draw per step on top of it; warmup ${c.warmup}, median of ${c.reps}. "MatMul-only" runs the same GEMMs alone (every MatMul of the training graph with its operand shapes, so the same FLOPs; no transposes, masks, softmax, elementwise backward or optimizer), in the same rotation as the steps; "of MatMul-only" is its time over the step's. mha runs in rotation with each other variant in turn: its row pools all its steps, and "vs mha" compares each variant with the mha steps interleaved with it; "FLOP ratio" is the variant's MatMul FLOPs over mha's, the ratio "vs mha" would have at equal efficiency.`,
     '',
-    mdTable(['variant', 'params', 'ms/step median (min–max)', 'MatMul-only ms', 'of MatMul-only', 'GFLOP/step', 'GFLOP/s', 'vs mha', 'FLOP ratio', 'noise ms', 'goals', 'why not'], r.rows.map((row) => [
-      row.variant, row.params.toLocaleString('en-US'), `${row.step.median.toFixed(0)} (${row.step.min.toFixed(0)}–${row.step.max.toFixed(0)})`, row.matmulOnly.median.toFixed(0), row.roofline.toFixed(2),
-      row.gflop.toFixed(1), row.gflops.toFixed(1), row.vsMha === null ? '-' : `${row.vsMha.toFixed(2)}×`, row.flopRatio === null ? '-' : `${row.flopRatio.toFixed(2)}×`, row.noiseMs.toFixed(0),
-      [stepGoalNote(r, row), goalNote(row)].filter(Boolean).join('; '),
-      stepGoalWhy(r, row).join('; '),
-    ])),
+    mdTable(['variant', 'params', 'ms/step median (min–max)', 'MatMul-only ms', 'of MatMul-only', 'GFLOP/step', 'GFLOP/s', 'vs mha', 'FLOP ratio', 'noise ms', 'goals', 'why not'], r.rows.map((row) => {
+      const goals = stepGoalsOf(r, row)
+      return [
+        row.variant, row.params.toLocaleString('en-US'), `${row.step.median.toFixed(0)} (${row.step.min.toFixed(0)}–${row.step.max.toFixed(0)})`, row.matmulOnly.median.toFixed(0), row.roofline.toFixed(2),
+        row.gflop.toFixed(1), row.gflops.toFixed(1), row.vsMha === null ? '-' : `${row.vsMha.toFixed(2)}×`, row.flopRatio === null ? '-' : `${row.flopRatio.toFixed(2)}×`, row.noiseMs.toFixed(0),
+        [stepGoalNote(goals), goalNote(row)].filter(Boolean).join('; '),
+        stepGoalWhy(goals).join('; '),
+      ]
+    })),
   ].join('\n')
 }
