@@ -12,7 +12,9 @@
  * call's at the same thread count; gqa ÷ gqe is the core speed-up the prefill sweep measures.
  */
 import { memoryEfficientAttention } from '@moas/attention-schemes'
+import { VARIANT_TABLE, type Variant, queryHeadsPerToken, resolveConfig } from '@moas/gpt'
 import { type Graph, type HostTensor, type Provider, Session } from '@moas/tensor-core'
+import { PAPER_VOCAB } from './paper'
 import { type AttentionCall, attentionCallsGraph } from './prefillWorker'
 import { mdTable } from './report'
 import { type Timing, nowMs, summarize } from './stats'
@@ -25,12 +27,18 @@ export interface CoreHeadsLayout {
   calls: AttentionCall[]
 }
 
+/** A variant's layer at GQE's main setting, as the registry says it calls the core. */
+function registryLayout(variant: Variant, about: string): CoreHeadsLayout {
+  const cfg = resolveConfig({ vocab_size: PAPER_VOCAB, attention: variant }, 'gqe-main')
+  return { name: variant, about, queryHeads: queryHeadsPerToken(cfg), calls: VARIANT_TABLE[variant].coreCalls!(cfg) }
+}
+
 export const CORE_HEADS_LAYOUTS: readonly CoreHeadsLayout[] = [
   { name: 'heads-8', about: '8 heads on 8 KV heads, one call (the unit)', queryHeads: 8, calls: [{ G: 8, R: 1 }] },
   { name: 'heads-9', about: '9 heads on 9 KV heads, one call', queryHeads: 9, calls: [{ G: 9, R: 1 }] },
   { name: 'heads-16', about: '16 heads on 16 KV heads, one call', queryHeads: 16, calls: [{ G: 16, R: 1 }] },
-  { name: 'gqa', about: 'gqa: 16 heads on 8 KV heads, one call', queryHeads: 16, calls: [{ G: 8, R: 2 }] },
-  { name: 'gqe', about: 'gqe: 8 slots on 8 KV heads, then the shared head on KV head 0 (two calls)', queryHeads: 9, calls: [{ G: 8, R: 1 }, { G: 1, R: 1, kvHead0: true }] },
+  registryLayout('gqa', 'gqa: 16 heads on 8 KV heads, one call'),
+  registryLayout('gqe', 'gqe: 8 slots on 8 KV heads, then the shared head on KV head 0 (two calls)'),
   { name: 'shared', about: "gqe's shared head alone: 1 head on KV head 0, one call", queryHeads: 1, calls: [{ G: 1, R: 1, kvHead0: true }] },
 ]
 

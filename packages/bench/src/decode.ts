@@ -11,6 +11,7 @@
  * and the decoder built from its weights), to show what the exported graph's full-cache outputs cost.
  */
 import { type GptConfig, VARIANTS, resolveConfig } from '@moas/gpt'
+import { PAPER_VOCAB } from './paper'
 import { CharTokenizer, DecoderSession, LogitsSession, buildLogitsGraph, exportModelFiles, memoryFolderReader, openModelFolder, readModelFolder } from '@moas/inference'
 import { initParams } from '@moas/tensor-core'
 import type { Provider } from '@moas/tensor-core'
@@ -47,8 +48,8 @@ export interface DecodeConfig {
   threads: number
 }
 
-const paper = resolveConfig({ vocab_size: 283, block_size: 256, n_layer: 4, n_head: 6, n_embd: 384, n_kv_head: 2, dropout: 0, attention: 'mha' })
-const gqeMain = resolveConfig({ vocab_size: 283, block_size: 2048, n_layer: 2, n_head: 16, n_embd: 1024, n_kv_head: 8, dropout: 0, attention: 'gqa' })
+const paper = resolveConfig({ vocab_size: PAPER_VOCAB, dropout: 0, attention: 'mha' }, 'paper')
+const gqeMain = resolveConfig({ vocab_size: PAPER_VOCAB, attention: 'gqa' }, 'gqe-main')
 const gqeLong = resolveConfig({ ...gqeMain, block_size: 32768 })
 const gqeFolder = resolveConfig({ ...gqeMain, block_size: 8192 })
 

@@ -1,7 +1,8 @@
 /** The paper's model config per attention variant (the gpt package's `paper` preset, WikiText-2's 283 characters). */
-import { type GptConfig, PRESETS, resolveConfig } from '@moas/gpt'
+import { type GptConfig, MAIN_VARIANTS, PRESETS, resolveConfig } from '@moas/gpt'
 
-export const TRAIN_VARIANTS = ['mha', 'gqa', 'mqa', 'static-moas', 'moas', 'moas-topk', 'gqe'] as const
+/** The variants a paper-config sweep trains: the registry's main variants (no ablations). */
+export const TRAIN_VARIANTS = MAIN_VARIANTS
 export const PAPER_VOCAB = 283
 
 export function paperConfig(variant: string, vocab = PAPER_VOCAB): GptConfig {

@@ -4,10 +4,12 @@
  * JSON line (PrefillMeasurement). The prefill bench (prefill.ts) runs one per (length, variant, kernel).
  */
 import { type AttentionKernel, causalAttention, composedAttention, memoryEfficientAttention, useAttentionKernel } from '@moas/attention-schemes'
-import { type GptConfig, buildGpt, resolveConfig } from '@moas/gpt'
+import { type AttentionCall, type GptConfig, buildGpt, resolveConfig, variantSpec } from '@moas/gpt'
 import { Graph, type HostTensor, type Provider, Session, type Tensor, hostTensor, initParams, liveNodes, ops, randomNormal } from '@moas/tensor-core'
 import { type CandidateKernel, candidateKernel } from './attentionCandidates'
 import { matmulFlops } from './flops'
+
+export type { AttentionCall }
 
 export interface PrefillModelShape {
   n_layer: number
@@ -51,26 +53,12 @@ function kernelOf(job: Pick<PrefillJob, 'kernel' | 'block'>): AttentionKernel {
   return candidateKernel(job.kernel, job.block)
 }
 
-/** One causalAttention call: G groups of R query heads, on all G KV heads or (kvHead0) on KV head 0 only. */
-export interface AttentionCall {
-  G: number
-  R: number
-  kvHead0?: boolean
-}
-
-/** The attention calls one layer of `variant` makes, as (groups G, query heads per group R) per call. */
+/** The attention-core calls one layer of `variant` makes (the registry's), at the measured shape. */
 export function coreCalls(variant: string, m: PrefillModelShape): AttentionCall[] {
-  const H = m.n_head
-  const G = m.n_kv_head
-  switch (variant) {
-    case 'mha': return [{ G: H, R: 1, kvHead0: false }]
-    case 'gqa': return [{ G, R: H / G, kvHead0: false }]
-    case 'mqa': return [{ G: 1, R: H, kvHead0: false }]
-    // top-1 of each group's experts in one slot per group, plus the shared head on KV head 0
-    case 'gqe': return [{ G, R: 1, kvHead0: false }, { G: 1, R: 1, kvHead0: true }]
-    case 'gqe-no-shared': return [{ G, R: 1, kvHead0: false }]
-    default: throw new Error(`prefill core: no attention-core layout for '${variant}' (mha, gqa, mqa, gqe, gqe-no-shared)`)
-  }
+  const cfg = prefillGptConfig(variant, m, 1)
+  const calls = variantSpec(cfg.attention).coreCalls
+  if (!calls) throw new Error(`prefill core: '${variant}' has no fixed attention-core layout (its calls depend on the routing); measure its whole model`)
+  return calls(cfg)
 }
 
 /** The GPT config of a prefill measurement: `shape` at context length T, no bias, no dropout. */
@@ -110,7 +98,9 @@ export function attentionCallsGraph(name: string, calls: AttentionCall[], T: num
   const v = input('v', [1, kvHeads, 1, T, d])
   calls.forEach((c, i) => {
     const q = input(`q${i}`, [1, c.G, c.R, T, d])
-    const [kc, vc] = c.kvHead0 ? [ops.slice(k, [0], [1], [1]), ops.slice(v, [0], [1], [1])] : [k, v]
+    // KV head 0, or the first G heads for a call over fewer KV heads than the widest (MoAS's branches)
+    const heads = c.kvHead0 ? 1 : c.G
+    const [kc, vc] = heads === kvHeads ? [k, v] : [ops.slice(k, [0], [heads], [1]), ops.slice(v, [0], [heads], [1])]
     g.output(`y${i}`, causalAttention(q, kc, vc, { dropout: 0, training: false }))
   })
   return { graph: g, feeds }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { ConfigError, PRESETS, VARIANTS, didYouMean, queryHeadsPerToken, resolveConfig } from './config'
+import { ConfigError, PRESETS, didYouMean, resolveConfig } from './config'
+import { VARIANTS, queryHeadsPerToken } from './variants'
 import { fixtureNames, loadFixture } from './reference-fixtures'
 
 const base = { vocab_size: 11, block_size: 8, n_layer: 2, n_head: 4, n_embd: 8 }
@@ -59,7 +60,7 @@ describe('resolveConfig', () => {
     expect(err({ ...base, n_embd: 3, n_head: 1, attention: 'moas' })).toBe('router_hidden defaults to n_embd / 4, which is 0 for n_embd 3; set router_hidden to a positive integer')
     expect(err({ ...base, n_head: 3, n_embd: 9, attention: 'gqe' })).toBe('GQE needs n_kv_head (the group count G); its default n_head / 2 needs an even n_head, got 3. Set n_kv_head to a divisor of 3: 1, 3')
     expect(err({ ...base, attention: 'gqe', gqe_shared_kv: 'kv1' })).toBe('gqe_shared_kv must be "kv0" (the shared head uses KV head 0, no extra KV cache) or "own" (its own K/V projections), got "kv1" (did you mean \'kv0\'?)')
-    expect(err({ ...base, block_size: undefined })).toBe('block_size is required: set it or pass a preset (paper, smoke)')
+    expect(err({ ...base, block_size: undefined })).toBe('block_size is required: set it or pass a preset (paper, smoke, gqe-main)')
     expect(err([] as any)).toMatch(/the model config must be an object/)
   })
 
@@ -70,7 +71,7 @@ describe('resolveConfig', () => {
     expect(err({ ...base, attention: 'transformer' })).not.toMatch(/did you mean/)
     expect(err({ ...base, n_kv_heads: 2 })).toMatch(/^unknown config key 'n_kv_heads' \(did you mean 'n_kv_head'\?\)\. Known keys: vocab_size, /)
     expect(err({ ...base, nEmbd: 8 })).toMatch(/unknown config key 'nEmbd' \(did you mean 'n_embd'\?\)/)
-    expect(err({ vocab_size: 5 }, 'papr')).toBe("unknown preset 'papr' (did you mean 'paper'?). Presets: paper, smoke")
+    expect(err({ vocab_size: 5 }, 'papr')).toBe("unknown preset 'papr' (did you mean 'paper'?). Presets: paper, smoke, gqe-main")
     expect(didYouMean('zzzzzz', ['mha', 'gqa'])).toBe('')
   })
 

@@ -3,13 +3,8 @@
  * PyTorch reference's GPTConfig uses the same names). `resolveConfig` fills defaults from a preset and
  * the variant, validates everything and returns a config holding only the keys its variant uses.
  */
-
-export const VARIANTS = [
-  'mha', 'gqa', 'mqa',
-  'static-moas', 'moas', 'moas-topk',
-  'gqe', 'gqe-hard-only', 'gqe-no-renorm', 'gqe-no-shared',
-] as const
-export type Variant = (typeof VARIANTS)[number]
+import { MOAS_SCHEMES } from './moas'
+import { OPTIONAL_CONFIG_KEYS, type OptionalConfigKey, VARIANTS, VARIANT_TABLE, type Variant, isGqe } from './variants'
 
 export const SHARED_KV_SOURCES = ['kv0', 'own'] as const
 export type SharedKvSource = (typeof SHARED_KV_SOURCES)[number]
@@ -53,58 +48,14 @@ export class ConfigError extends Error {
   override name = 'ConfigError'
 }
 
-// ---------------------------------------------------------------- variant families
-
-export const isMoas = (v: Variant) => v === 'static-moas' || v === 'moas' || v === 'moas-topk'
-export const isGqe = (v: Variant) => v.startsWith('gqe')
-export const isRouted = (v: Variant) => v === 'moas' || v === 'moas-topk' || isGqe(v)
-/**
- * KV heads cached per layer: mha H, gqa G, mqa 1; MoAS variants keep every branch's cache (H + G + 1,
- * in the order mha, gqa, mqa); GQE G, plus one with `gqe_shared_kv: "own"` (after the G group heads).
- */
-export function kvHeadsPerLayer(cfg: GptConfig): number {
-  const v = cfg.attention
-  if (v === 'mha') return cfg.n_head
-  if (v === 'gqa') return cfg.n_kv_head!
-  if (v === 'mqa') return 1
-  if (isMoas(v)) return cfg.n_head + cfg.n_kv_head! + 1
-  if (isGqe(v)) return cfg.n_kv_head! + (cfg.gqe_shared_kv === 'own' ? 1 : 0)
-  throw new Error(`kvHeadsPerLayer: unknown variant ${v}`)
-}
-
-/**
- * Query heads that attend per token and layer (the attention core's work): mha, gqa and mqa H; static-moas
- * and moas run every branch densely (3H); moas-topk its k chosen branches (k·H); GQE its k·G selected
- * experts plus the always-on shared head (none in gqe-no-shared). At 16 q / 8 kv heads, top-1: gqe 9.
- */
-export function queryHeadsPerToken(cfg: GptConfig): number {
-  const v = cfg.attention
-  if (v === 'mha' || v === 'gqa' || v === 'mqa') return cfg.n_head
-  if (v === 'static-moas' || v === 'moas') return 3 * cfg.n_head
-  if (v === 'moas-topk') return cfg.moas_top_k! * cfg.n_head
-  if (isGqe(v)) return cfg.gqe_top_k! * cfg.n_kv_head! + (v === 'gqe-no-shared' ? 0 : 1)
-  throw new Error(`queryHeadsPerToken: unknown variant ${v}`)
-}
-
-/** The number of MoAS branches (mha, gqa, mqa). */
-export const MOAS_SCHEMES = ['mha', 'gqa', 'mqa'] as const
-
-/** Which optional keys each variant uses; the others are dropped from the resolved config. */
+/** Whether `v` reads the key (the registry row lists the optional keys it reads). */
 function usesKey(v: Variant, key: ConfigKey): boolean {
-  switch (key) {
-    case 'n_kv_head': return v === 'gqa' || isMoas(v) || isGqe(v)
-    case 'moas_top_k': return v === 'moas-topk'
-    case 'router_hidden': return v === 'moas' || v === 'moas-topk'
-    case 'gate_dropout': return v === 'moas'
-    case 'gqe_top_k': return isGqe(v)
-    case 'gqe_shared_kv': return isGqe(v) && v !== 'gqe-no-shared'
-    default: return true
-  }
+  return !(OPTIONAL_CONFIG_KEYS as readonly string[]).includes(key) || VARIANT_TABLE[v].keys.includes(key as OptionalConfigKey)
 }
 
 // ---------------------------------------------------------------- presets
 
-export type PresetName = 'paper' | 'smoke'
+export type PresetName = 'paper' | 'smoke' | 'gqe-main'
 
 /**
  * `paper`: the MoAS paper's model (seed-facts.md). The vocabulary comes from the data (283 characters
@@ -112,10 +63,13 @@ export type PresetName = 'paper' | 'smoke'
  * paper; GQE variants default to n_head / 2 groups instead (M = 2 experts per group, as GQE's main
  * setting 16 q / 8 kv). `gate_dropout` follows `dropout` unless set.
  * `smoke`: tiny, trains in seconds on a CPU.
+ * `gqe-main`: the GQE paper's main setting (16 query heads in 8 KV groups, 1024 wide), as the benches
+ * measure it (2 layers; block_size 2048, which a bench raises for longer contexts).
  */
 export const PRESETS: Readonly<Record<PresetName, Readonly<Omit<GptConfigInput, 'vocab_size'>>>> = {
   paper: { block_size: 256, n_layer: 4, n_head: 6, n_embd: 384, bias: false, dropout: 0.1, attention: 'mha', n_kv_head: 2, balance_weight: 0.01 },
   smoke: { block_size: 64, n_layer: 2, n_head: 4, n_embd: 64, bias: false, dropout: 0.0, attention: 'mha', n_kv_head: 2, balance_weight: 0.01 },
+  'gqe-main': { block_size: 2048, n_layer: 2, n_head: 16, n_embd: 1024, bias: false, dropout: 0.0, attention: 'gqa', n_kv_head: 8, balance_weight: 0.01 },
 }
 
 // ---------------------------------------------------------------- resolve and validate

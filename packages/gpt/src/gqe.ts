@@ -11,25 +11,17 @@ import type { GptConfig } from './config'
 import { type BuildContext, linear, projStd } from './layers'
 import type { AttentionOutput } from './moas'
 
-/** The ablations differ only in which slots feed c_proj. */
-function gqeMode(cfg: GptConfig) {
-  const v = cfg.attention
-  return {
-    weightedSlot: v === 'gqe' || v === 'gqe-no-shared', // Σ w[g,r]·o[g,r], w renormalized over all k·G
-    scaleByGate: v === 'gqe-no-renorm', // hard slots times their raw gates ("weighted concat")
-    shared: v !== 'gqe-no-shared',
-    ownSharedKv: v !== 'gqe-no-shared' && cfg.gqe_shared_kv === 'own',
-  }
+/** What the GQE ablations change: which slots feed c_proj (the registry row gives each variant's). */
+export interface GqeMode {
+  /** Σ w[g,r]·o[g,r], w renormalized over all k·G selections. */
+  weightedSlot: boolean
+  /** Hard slots times their raw gates ("weighted concat"). */
+  scaleByGate: boolean
+  /** The always-on shared head. */
+  shared: boolean
 }
 
-/** Slots that feed c_proj: k·G hard slots, + weighted-sum slot, + shared head. */
-export function gqeSlots(cfg: GptConfig): number {
-  const m = gqeMode(cfg)
-  return cfg.gqe_top_k! * cfg.n_kv_head! + Number(m.weightedSlot) + Number(m.shared)
-}
-
-export function gqe(x: Tensor, cfg: GptConfig, prefix: string, ctx: BuildContext): AttentionOutput {
-  const mode = gqeMode(cfg)
+export function gqe(x: Tensor, cfg: GptConfig, mode: GqeMode, prefix: string, ctx: BuildContext): AttentionOutput {
   const [B, T] = x.shape
   const H = cfg.n_head
   const G = cfg.n_kv_head!
@@ -61,7 +53,7 @@ export function gqe(x: Tensor, cfg: GptConfig, prefix: string, ctx: BuildContext
     const w = ops.div(pSel, ops.reduceSum(pSel, [2, 3], true)) // jointly over all k·G selections
     parts.push(ops.reduceSum(ops.mul(ops.unsqueeze(w, [-1]), o), [2, 3])) // [B, T, d]
   }
-  if (mode.shared) parts.push(sharedHead(x, cfg, prefix, keys, values, attn.past, mode.ownSharedKv, ctx.training, ctx.cache))
+  if (mode.shared) parts.push(sharedHead(x, cfg, prefix, keys, values, attn.past, cfg.gqe_shared_kv === 'own', ctx.training, ctx.cache))
   const y = linear(ops.concat(parts, -1), `${prefix}c_proj`, cfg.n_embd, cfg.bias, projStd(cfg))
   return { y: ops.dropout(y, cfg.dropout, ctx.training), balance: groupSwitchLoss(p, experts, G), gates: p, chosen: experts }
 }

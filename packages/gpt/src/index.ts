@@ -1,10 +1,15 @@
 export {
   CONFIG_KEYS, ConfigError, type GptConfig, type GptConfigInput, PRESETS, type PresetName, SHARED_KV_SOURCES,
-  type SharedKvSource, VARIANTS, type Variant, didYouMean, isGqe, isMoas, isRouted, kvHeadsPerLayer, queryHeadsPerToken, resolveConfig,
+  type SharedKvSource, didYouMean, resolveConfig,
 } from './config'
+export {
+  type AttentionBuilder, type AttentionCall, MAIN_VARIANTS, OPTIONAL_CONFIG_KEYS, type OptionalConfigKey, VARIANTS, VARIANT_TABLE, type Variant, type VariantFamily,
+  type VariantSpec, choiceLabels, gqeSlots, isGqe, isMoas, isRouted, kvCacheLayout, kvHeadsPerLayer, queryHeadsPerToken, routingGroups, variantSpec,
+} from './variants'
+export { MOAS_SCHEMES, type Scheme } from './moas'
+export type { GqeMode } from './gqe'
 export { type BuildOptions, DECODER_IO, type DecoderTensors, type GptGraph, buildGpt } from './model'
 export { ROUTED_QUERY_BLOCK } from './routed'
-export { gqeSlots } from './gqe'
 export { type ParamCounts, checkModelFits, estimatedParams, kvCacheBytesPerToken, paramCounts, paramShapes } from './params'
 export { type SafeDType, type SafeTensor, SafetensorsError, type SafetensorsFile, readSafetensors, writeSafetensors } from './safetensors'
 export {

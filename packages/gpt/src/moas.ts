@@ -5,9 +5,11 @@
 import { type GroupedAttentionConfig, groupedAttention } from '@moas/attention-schemes'
 import { mseBalanceLoss, schemeRouter, switchBalanceLoss, topKGates } from '@moas/routing'
 import { type Tensor, ops } from '@moas/tensor-core'
-import { type GptConfig, MOAS_SCHEMES } from './config'
+import type { GptConfig } from './config'
 import type { BuildContext } from './layers'
 
+/** The MoAS branches, in the order of the router's gates and of the KV cache's heads. */
+export const MOAS_SCHEMES = ['mha', 'gqa', 'mqa'] as const
 export type Scheme = (typeof MOAS_SCHEMES)[number]
 
 /** What an attention layer hands back to its block. */

@@ -10,11 +10,9 @@
  */
 import { type AttentionKernel, LayerKvCache, useAttentionKernel, visibilityMask } from '@moas/attention-schemes'
 import { type Dim, type Graph, GraphError, type Tensor, addDims, mulDims, ops } from '@moas/tensor-core'
-import { type GptConfig, isGqe, kvHeadsPerLayer } from './config'
-import { gqe } from './gqe'
+import type { GptConfig } from './config'
 import { type BuildContext, INIT_STD, layerNorm, mlp } from './layers'
-import { type AttentionOutput, moas, moasTopKDense, plainScheme, staticMoas } from './moas'
-import { moasTopKRouted } from './routed'
+import { VARIANT_TABLE, kvHeadsPerLayer } from './variants'
 
 export interface BuildOptions {
   batch: Dim
@@ -24,7 +22,7 @@ export interface BuildOptions {
   training: boolean
   /** Add the `targets` input and the losses. */
   withTargets: boolean
-  /** Register each layer's router gates (`gates.{i}`) and chosen experts (`chosen.{i}`) as graph outputs. */
+  /** Register each layer's router gates and chosen experts as graph outputs (DECODER_IO.gates / chosen). */
   routingStats?: boolean
   /** Parameter and activation dtype (default float32; float64 for gradient checks; float16 for inference exports). */
   dtype?: 'float32' | 'float64' | 'float16'
@@ -84,6 +82,9 @@ export const DECODER_IO = {
   /** buildGpt's `cacheOutputs: 'appended'`: only the new positions' keys and values. */
   appendedKey: (layer: number | string) => `appended.${layer}.key`,
   appendedValue: (layer: number | string) => `appended.${layer}.value`,
+  /** buildGpt's `routingStats`: a routed layer's softmax gates and chosen experts. */
+  gates: (layer: number | string) => `gates.${layer}`,
+  chosen: (layer: number | string) => `chosen.${layer}`,
   /** Symbolic dims: batch, new positions T, cached positions P. */
   dims: { batch: 'batch_size', seq: 'sequence_length', past: 'past_sequence_length' },
 } as const
@@ -147,15 +148,15 @@ export function buildGpt(graph: Graph, cfg: GptConfig, opts: BuildOptions): GptG
     const prefix = `transformer.h.${i}.`
     const a = graph.scope(`h${i}`, () => {
       const cache = decoder ? new LayerKvCache(decoder.past[i].key, decoder.past[i].value, decoder.mask, decoder.querySlots, decoder.keyValid, opts.padding === false) : undefined
-      const out = attention(layerNorm(h, `${prefix}ln_1`, cfg.bias), cfg, `${prefix}attn.`, { ...ctx, cache }, routed, i)
+      const out = VARIANT_TABLE[cfg.attention].build(layerNorm(h, `${prefix}ln_1`, cfg.bias), cfg, `${prefix}attn.`, { ...ctx, cache }, i, routed)
       if (cache) decoder!.present.push(opts.cacheOutputs === 'appended' ? cache.appended() : cache.present())
       h = ops.add(h, out.y)
       h = ops.add(h, mlp(layerNorm(h, `${prefix}ln_2`, cfg.bias), cfg, `${prefix}mlp.`, ctx))
       return out
     })
     if (a.balance) balances.push(a.balance)
-    if (a.gates) gates.push(opts.routingStats ? graph.output(`gates.${i}`, a.gates) : a.gates)
-    if (a.chosen) chosen.push(opts.routingStats ? graph.output(`chosen.${i}`, a.chosen) : a.chosen)
+    if (a.gates) gates.push(opts.routingStats ? graph.output(DECODER_IO.gates(i), a.gates) : a.gates)
+    if (a.chosen) chosen.push(opts.routingStats ? graph.output(DECODER_IO.chosen(i), a.chosen) : a.chosen)
   }
   const logits = ops.linear(layerNorm(h, 'transformer.ln_f', cfg.bias), wte) // tied head: ln_f(h) · wteᵀ
 
@@ -205,15 +206,4 @@ function decoderInputs(graph: Graph, cfg: GptConfig, idx: Tensor, dtype: 'float3
   const keyValid = ops.greater(attentionMask, graph.scalar(0, 'int64'))
   const mask = visibilityMask(querySlots, keyValid, dtype)
   return { attentionMask, positionIds, past, querySlots, keyValid, mask, present: [] as { key: Tensor; value: Tensor }[] }
-}
-
-/** The attention layer of the configured variant, on the normalized block input x. */
-function attention(x: Tensor, cfg: GptConfig, prefix: string, ctx: BuildContext, routed: boolean, layer: number): AttentionOutput {
-  const v = cfg.attention
-  if (v === 'mha' || v === 'gqa' || v === 'mqa') return plainScheme(x, cfg, v, prefix, ctx)
-  if (v === 'static-moas') return staticMoas(x, cfg, prefix, ctx)
-  if (v === 'moas') return moas(x, cfg, prefix, ctx)
-  if (v === 'moas-topk') return routed ? moasTopKRouted(x, cfg, prefix, layer, ctx.cache, ctx.routedQueryBlock) : moasTopKDense(x, cfg, prefix, ctx)
-  if (isGqe(v)) return gqe(x, cfg, prefix, ctx)
-  throw new GraphError(`buildGpt: unknown attention variant '${v}'`)
 }

@@ -1,6 +1,7 @@
 import { schemeCost } from '@moas/attention-schemes'
 import { describe, expect, it } from 'vitest'
-import { VARIANTS, resolveConfig } from './config'
+import { resolveConfig } from './config'
+import { VARIANTS } from './variants'
 import { schemeConfig } from './moas'
 import { kvCacheBytesPerToken, paramCounts, paramShapes } from './params'
 

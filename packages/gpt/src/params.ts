@@ -1,7 +1,8 @@
 /** Parameter counts (read off the built graph, so they can never drift from the model) and KV-cache size. */
 import { Graph } from '@moas/tensor-core'
-import { ConfigError, type GptConfig, kvHeadsPerLayer } from './config'
+import { ConfigError, type GptConfig } from './config'
 import { buildGpt } from './model'
+import { kvHeadsPerLayer } from './variants'
 
 /** Every parameter's checkpoint name and shape, in graph order. */
 export function paramShapes(cfg: GptConfig): Map<string, number[]> {

@@ -20,8 +20,8 @@
 import { type LayerKvCache, causalAttention, schemeDims, schemeProjections, splitHeads, visibilityMask } from '@moas/attention-schemes'
 import { switchBalanceLoss, topKGates } from '@moas/routing'
 import { type Tensor, ops } from '@moas/tensor-core'
-import { type GptConfig, MOAS_SCHEMES } from './config'
-import { type AttentionOutput, type Scheme, moasGates, schemeConfig } from './moas'
+import type { GptConfig } from './config'
+import { type AttentionOutput, MOAS_SCHEMES, type Scheme, moasGates, schemeConfig } from './moas'
 
 /** Routed queries per attention call in a prefill with a static length (buildGpt's routedQueryBlock default). */
 export const ROUTED_QUERY_BLOCK = 512

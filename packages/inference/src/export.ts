@@ -17,7 +17,7 @@
  * `num_key_value_heads` is the number of KV heads each layer caches (MoAS variants: H + G + 1).
  * Browser-safe: returns the files; `@moas/inference/node` writes them.
  */
-import { DECODER_IO, type GptConfig, isRouted, kvCacheBytesPerToken, kvHeadsPerLayer, paramCounts } from '@moas/gpt'
+import { DECODER_IO, type GptConfig, isRouted, kvCacheBytesPerToken, kvCacheLayout, kvHeadsPerLayer, paramCounts } from '@moas/gpt'
 import { serialize, serializeWithExternalData } from '@moas/tensor-core'
 import { buildDecoderGraph, halfParams } from './decoder'
 import { InferenceError } from './errors'
@@ -116,14 +116,6 @@ function configJson(model: LoadedModel, dtype: ExportDType, external: boolean) {
     ...(external ? { 'transformers.js_config': { use_external_data_format: true } } : {}),
     moas: { format_version: MODEL_FOLDER_VERSION, model: cfg, dtype, kv_cache: kvCacheLayout(cfg), ...(external ? { external_data: EXTERNAL_DATA_NAME } : {}), ...model.extra },
   }
-}
-
-/** Which heads of each layer's past/present hold what (the order LayerKvCache hands them out). */
-export function kvCacheLayout(cfg: GptConfig): string {
-  const v = cfg.attention
-  if (v === 'static-moas' || v === 'moas' || v === 'moas-topk') return `per layer ${kvHeadsPerLayer(cfg)} heads: MHA branch 0..${cfg.n_head - 1}, GQA branch ${cfg.n_head}..${cfg.n_head + cfg.n_kv_head! - 1}, MQA branch ${cfg.n_head + cfg.n_kv_head!}`
-  if (v.startsWith('gqe')) return cfg.gqe_shared_kv === 'own' ? `per layer ${cfg.n_kv_head} group heads, then the shared head's own K/V` : `per layer ${cfg.n_kv_head} group heads (the shared head reads head 0)`
-  return `per layer ${kvHeadsPerLayer(cfg)} heads`
 }
 
 function genaiConfig(cfg: GptConfig) {

@@ -4,7 +4,7 @@
  * in the line, a balance measure). `moas analyze` renders them as a report; the browser playground's routing
  * view colours characters with the same choices.
  */
-import { type GptConfig, isGqe, isMoas } from '@moas/gpt'
+import { DECODER_IO, type GptConfig, VARIANTS, choiceLabels, isRouted, routingGroups } from '@moas/gpt'
 import { type HostTensor, float16Values } from '@moas/tensor-core'
 import type { DecoderSession, DecoderStep } from './decoder'
 import { InferenceError } from './errors'
@@ -20,23 +20,18 @@ export interface RoutingChoice {
   perGroup?: number[]
 }
 
-/** What the choices mean: MHA / GQA / MQA, or GQE's experts. */
-export function choiceLabels(cfg: GptConfig): string[] {
-  if (isMoas(cfg.attention)) return ['MHA', 'GQA', 'MQA']
-  if (isGqe(cfg.attention)) return Array.from({ length: cfg.n_head / cfg.n_kv_head! }, (_, m) => `expert ${m}`)
-  return []
-}
+export { choiceLabels }
 
 const numbers = (t: HostTensor): number[] => Array.from(t.dtype === 'float16' ? float16Values(t.data as Uint16Array) : (t.data as ArrayLike<number | bigint>), Number)
 
 /** Per position (batch row `row`), per layer: the gates and choice of one decoder run of a routing session. */
 export function routingChoices(run: DecoderStep, cfg: GptConfig, row = 0): RoutingChoice[][] {
   const out: RoutingChoice[][] = Array.from({ length: run.length }, () => [])
-  const groups = isGqe(cfg.attention) ? cfg.n_kv_head! : 1
+  const groups = routingGroups(cfg) || 1
   for (let layer = 0; layer < cfg.n_layer; layer++) {
-    const gates = run.routing[`gates.${layer}`]
+    const gates = run.routing[DECODER_IO.gates(layer)]
     if (!gates) continue
-    const chosen = run.routing[`chosen.${layer}`]
+    const chosen = run.routing[DECODER_IO.chosen(layer)]
     const g = numbers(gates)
     const c = chosen ? numbers(chosen) : null
     const B = gates.shape[0]
@@ -64,7 +59,7 @@ export async function routeText(session: DecoderSession, tokenizer: CharTokenize
   for (let s = 0; s < ids.length; s += T) {
     const run = await session.prefill([ids.slice(s, s + T)])
     const choices = routingChoices(run, session.config)
-    if (!choices.length || !choices[0].length) throw new InferenceError(`variant '${session.config.attention}' has no router to analyze (routed variants: moas, moas-topk, gqe and its ablations)`)
+    if (!choices.length || !choices[0].length) throw new InferenceError(`variant '${session.config.attention}' has no router to analyze (routed variants: ${VARIANTS.filter(isRouted).join(', ')})`)
     out.push(...choices)
   }
   return out

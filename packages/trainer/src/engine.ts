@@ -17,7 +17,7 @@
  * - Eval (no dropout, no balance loss) and logits (for generation) graphs share the parameter names, so
  *   the training parameters are fed to them as they are.
  */
-import { type GptConfig, buildGpt, isGqe } from '@moas/gpt'
+import { type GptConfig, buildGpt, choiceLabels } from '@moas/gpt'
 import {
   type AdamWGraph,
   DEVICE_OUTPUT_PROVIDERS,
@@ -438,13 +438,13 @@ export class EvalSession {
     private readonly infos: readonly ParamInfo[],
     readonly seq: number,
     private readonly names: { idx: string; targets: string; gates: string[] },
-    /** Choices per position the routing summary counts over (3 for MoAS, M for GQE's group 0). */
+    /** Choices per position the routing summary counts over (the registry's labels: 3 for MoAS, M for GQE's group 0). */
     private readonly choices: number,
   ) {}
 
   static async create(cfg: GptConfig, opts: { threads?: number; provider?: Provider } = {}): Promise<EvalSession> {
     const e = evalGraph(cfg)
-    const choices = isGqe(cfg.attention) ? cfg.n_head / cfg.n_kv_head! : 3
+    const choices = choiceLabels(cfg).length
     return new EvalSession(await Session.create(e.graph, { threads: opts.threads, provider: opts.provider }), e.graph.params, cfg.block_size, e, choices)
   }
 
