@@ -1,6 +1,6 @@
 """Write the float64 reference fixtures for @moas/gpt into packages/gpt/test/fixtures/.
 
-Run from the repository root:  /usr/bin/python3 tools/reference/make_fixtures.py
+Run from the repository root:  /usr/bin/python3 tools/reference/make_fixtures.py [CASE ...]
 
 For every case: <case>.json (config, losses) and <case>.safetensors (float32 params, int64 inputs,
 float64 logits / gates / gradients of the training loss). See tools/reference/README.md.
@@ -32,6 +32,7 @@ BASE = dict(vocab_size=11, block_size=8, n_layer=2, n_head=4, n_embd=8, bias=Fal
 MOAS = dict(n_kv_head=2)
 ROUTER = dict(router_hidden=2)  # n_embd // 4
 GQE = dict(n_kv_head=2, gqe_top_k=1, gqe_shared_kv="kv0")
+KV = dict(kv_levels=[4, 2, 1], kv_level_weights="shared", kv_budget=0.3, kv_budget_warmup=100, kv_budget_weight=1.0)
 
 CASES = [
     ("mha", dict(attention="mha")),
@@ -50,12 +51,15 @@ CASES = [
     ("gqe-no-renorm", dict(attention="gqe-no-renorm", **GQE)),
     ("gqe-no-shared", dict(attention="gqe-no-shared", **GQE)),
     ("gqe-top2", dict(attention="gqe", n_embd=16, n_head=8, n_kv_head=2, gqe_top_k=2, gqe_shared_kv="kv0")),
+    # a budget below the choices' mean cost, so the budget loss and its gradient are active
+    ("moas-kv", dict(attention="moas-kv", **MOAS, **ROUTER, **KV)),
+    ("moas-kv-own", dict(attention="moas-kv", **MOAS, **ROUTER, **dict(KV, kv_level_weights="own"))),
 ]
 
 CONFIG_KEY_ORDER = [
     "vocab_size", "block_size", "n_layer", "n_head", "n_embd", "bias", "dropout", "attention",
     "n_kv_head", "moas_top_k", "gqe_top_k", "gqe_shared_kv", "router_hidden", "gate_dropout",
-    "balance_weight",
+    "kv_levels", "kv_level_weights", "kv_budget", "kv_budget_warmup", "kv_budget_weight", "balance_weight",
 ]
 
 
@@ -135,6 +139,8 @@ def top_k_of(cfg):
         return cfg.moas_top_k
     if cfg.attention.startswith("gqe"):
         return cfg.gqe_top_k
+    if cfg.attention == "moas-kv":
+        return 1
     return None
 
 
@@ -220,10 +226,16 @@ def make_case(name, overrides, base_seed):
     return meta, os.path.getsize(st_path), info
 
 
-def main():
+def main(only=()):
+    """Write every case, or only the named ones (their seeds do not depend on which are written)."""
     torch.set_num_threads(1)
+    unknown = set(only) - {name for name, _ in CASES}
+    if unknown:
+        raise SystemExit(f"unknown case(s) {sorted(unknown)}; cases: {[name for name, _ in CASES]}")
     total = 0
     for i, (name, overrides) in enumerate(CASES):
+        if only and name not in only:
+            continue
         meta, size, info = make_case(name, overrides, base_seed=1000 + i)
         total += size + os.path.getsize(os.path.join(OUT_DIR, name + ".json"))
         print(f"{name:15s} ce={meta['ce_loss']:.6f} balance={meta['balance_loss']:.6f} "
@@ -232,4 +244,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -6,6 +6,7 @@ Written from docs/variants.md alone (nanoGPT style). One class per attention sch
   static-moas, moas, moas-topk       -> StaticMoAS, MoAS, MoASTopK
   gqe, gqe-hard-only, gqe-no-renorm,
   gqe-no-shared                      -> GQE (mode chosen by the variant name)
+  moas-kv                            -> MoASKV
 
 GPT.forward(idx, targets) returns (logits, ce_loss, balance_loss). The balance loss is the mean over
 layers of each layer's router balance loss (0 for variants without a router). The training loss is
@@ -28,6 +29,7 @@ VARIANTS = (
     "mha", "gqa", "mqa",
     "static-moas", "moas", "moas-topk",
     "gqe", "gqe-hard-only", "gqe-no-renorm", "gqe-no-shared",
+    "moas-kv",
 )
 
 
@@ -47,6 +49,11 @@ class GPTConfig:
     gqe_shared_kv: str = "kv0"            # gqe*: "kv0" | "own"
     router_hidden: Optional[int] = None   # moas/moas-topk router width, default n_embd // 4
     gate_dropout: Optional[float] = None  # moas, default dropout
+    kv_levels: Optional[tuple] = None     # moas-kv: KV heads per level, finest (= n_head) first
+    kv_level_weights: str = "shared"      # moas-kv: "shared" (means of the finest heads) | "own"
+    kv_budget: float = 0.5                # moas-kv: target bytes per token / MHA's
+    kv_budget_warmup: int = 100           # moas-kv: updates to anneal the target from 1 to kv_budget
+    kv_budget_weight: float = 1.0         # moas-kv: weight of the budget loss in the training loss
     balance_weight: float = 0.01
 
 
@@ -300,6 +307,64 @@ class GQE(nn.Module):
 
 
 # ----------------------------------------------------------------------------------------------
+# moas-kv: the router picks, per token, the level of KV heads the token writes
+
+class MoASKV(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        C, H = cfg.n_embd, cfg.n_head
+        self.H, self.d = H, C // H
+        self.sizes = list(cfg.kv_levels)
+        assert self.sizes[0] == H and all(H % G == 0 for G in self.sizes)
+        self.own = cfg.kv_level_weights == "own"
+        self.q_proj = nn.Linear(C, C, bias=cfg.bias)
+        self.k_proj = nn.Linear(C, C, bias=cfg.bias)
+        self.v_proj = nn.Linear(C, C, bias=cfg.bias)
+        if self.own:
+            self.levels = nn.ModuleDict({
+                str(i): nn.ModuleDict(dict(k_proj=nn.Linear(C, G * self.d, bias=cfg.bias),
+                                           v_proj=nn.Linear(C, G * self.d, bias=cfg.bias)))
+                for i, G in enumerate(self.sizes) if i > 0})
+        hidden = cfg.router_hidden if cfg.router_hidden is not None else C // 4
+        self.router = nn.Sequential(nn.Linear(C, hidden, bias=False), nn.GELU(), nn.Linear(hidden, len(self.sizes), bias=False))
+        self.c_proj = nn.Linear(C, C, bias=cfg.bias)
+        self.attn_dropout = nn.Dropout(cfg.dropout)
+        self.resid_dropout = nn.Dropout(cfg.dropout)
+        self.costs = [G / H for G in self.sizes]
+        self.target = cfg.kv_budget  # the budget's target (the trainer anneals it; fixtures use kv_budget)
+
+    def level_heads(self, x, fine, which, i):
+        """[B, T, H, d]: level i's heads, head h of the result being the level head that covers h."""
+        B, T, _ = x.shape
+        G, H, d = self.sizes[i], self.H, self.d
+        if i == 0:
+            lv = fine.view(B, T, H, d)
+            return lv
+        if self.own:
+            lv = self.levels[str(i)][which](x).view(B, T, G, d)
+        else:
+            lv = fine.view(B, T, G, H // G, d).mean(dim=3)
+        return lv.repeat_interleave(H // G, dim=2)
+
+    def forward(self, x):
+        B, T, C = x.shape
+        H, d = self.H, self.d
+        p = F.softmax(self.router(x), dim=-1)  # [B, T, L]
+        chosen = top_k_desc(p, 1)[..., 0]  # [B, T]
+        hard = F.one_hot(chosen, len(self.sizes)).to(p.dtype)
+        z = hard + (p - p.detach())  # straight-through: the chosen level forward, p's gradient backward
+        fine_k, fine_v = self.k_proj(x), self.v_proj(x)
+        k = sum(z[..., i, None, None] * self.level_heads(x, fine_k, "k_proj", i) for i in range(len(self.sizes)))
+        v = sum(z[..., i, None, None] * self.level_heads(x, fine_v, "v_proj", i) for i in range(len(self.sizes)))
+        q = self.q_proj(x).view(B, T, H, d).transpose(1, 2)
+        y = causal_attention(q, k.transpose(1, 2), v.transpose(1, 2), self.attn_dropout)
+        y = self.resid_dropout(self.c_proj(y.transpose(1, 2).reshape(B, T, C)))
+        mean_cost = (z * torch.tensor(self.costs, dtype=z.dtype)).sum(dim=-1).mean()
+        budget = (mean_cost - self.target).abs()  # two-sided: the layer holds its budget
+        return y, budget, p
+
+
+# ----------------------------------------------------------------------------------------------
 # GPT
 
 def make_attention(cfg):
@@ -318,6 +383,8 @@ def make_attention(cfg):
         return MoASTopK(cfg)
     if a in GQE.MODES:
         return GQE(cfg, mode=a)
+    if a == "moas-kv":
+        return MoASKV(cfg)
     raise ValueError(f"unknown attention variant {a!r}")
 
 
@@ -404,4 +471,5 @@ class GPT(nn.Module):
         return logits, ce, balance
 
     def train_loss(self, ce, balance):
-        return ce + self.config.balance_weight * balance
+        weight = self.config.kv_budget_weight if self.config.attention == "moas-kv" else self.config.balance_weight
+        return ce + weight * balance

@@ -64,8 +64,26 @@ describe('resolveConfig', () => {
     expect(err([] as any)).toMatch(/the model config must be an object/)
   })
 
+  it('moas-kv: levels default to [n_head, n_kv_head, 1]; bad budgets and levels are refused with the fix', () => {
+    expect(resolveConfig({ vocab_size: 283, attention: 'moas-kv' }, 'paper')).toMatchObject({ kv_levels: [6, 2, 1], kv_level_weights: 'shared', kv_budget: 0.5, kv_budget_warmup: 100, kv_budget_weight: 1, router_hidden: 96 })
+    const kv = { ...base, attention: 'moas-kv' }
+    expect(err({ ...kv, kv_budget: 0 })).toBe("kv_budget must be a fraction of MHA's KV bytes per token with 0 < kv_budget <= 1 (e.g. 0.5), got 0")
+    expect(err({ ...kv, kv_budget: 1.5 })).toBe("kv_budget must be a fraction of MHA's KV bytes per token with 0 < kv_budget <= 1 (e.g. 0.5), got 1.5")
+    expect(err({ ...kv, kv_budget: 0.2 })).toBe("kv_budget 0.2 is below what the cheapest level costs (1 of 4 heads = 0.25 of MHA's bytes); raise kv_budget to at least 0.25 or add a coarser level")
+    expect(err({ ...kv, kv_levels: [4, 3, 1] })).toBe('kv_levels: 3 does not divide n_head (4); each level\'s head covers n_head / level query heads. Valid levels: 1, 2, 4')
+    expect(err({ ...kv, kv_levels: [4, 1, 2] })).toBe('kv_levels must be strictly decreasing (finest first); got [4, 1, 2], e.g. [4, 2, 1]')
+    expect(err({ ...kv, kv_levels: [2, 1] })).toBe('kv_levels must start with the full n_head (4), the level every coarser one is derived from; got [2, 1], e.g. [4, 2, 1]')
+    expect(err({ ...kv, kv_levels: [4] })).toBe('kv_levels needs at least two levels for the router to choose from; got [4], e.g. [4, 2, 1]')
+    expect(err({ ...kv, kv_levels: '4,2,1' })).toBe('kv_levels must be a list of KV head counts, finest first, e.g. [4, 2, 1]; got "4,2,1"')
+    expect(err({ ...kv, kv_level_weights: 'mean' })).toBe('kv_level_weights must be "shared" (coarser levels are means of the finest level\'s heads, no new weights) or "own" (each level has its own K/V projections), got "mean"')
+    expect(err({ ...kv, kv_budget_warmup: -1 })).toBe('kv_budget_warmup must be a whole number >= 0, got -1')
+    // checked even for a variant that drops it
+    expect(err({ ...base, attention: 'mha', kv_budget: 2 })).toMatch(/^kv_budget must be a fraction/)
+    expect(resolveConfig({ ...base, attention: 'mha', kv_budget: 0.5 })).not.toHaveProperty('kv_budget')
+  })
+
   it('suggests the closest variant, key and preset', () => {
-    expect(err({ ...base, attention: 'moas-top-k' })).toBe("unknown attention variant 'moas-top-k' (did you mean 'moas-topk'?). Variants: mha, gqa, mqa, static-moas, moas, moas-topk, gqe, gqe-hard-only, gqe-no-renorm, gqe-no-shared")
+    expect(err({ ...base, attention: 'moas-top-k' })).toBe("unknown attention variant 'moas-top-k' (did you mean 'moas-topk'?). Variants: mha, gqa, mqa, static-moas, moas, moas-topk, gqe, gqe-hard-only, gqe-no-renorm, gqe-no-shared, moas-kv")
     expect(err({ ...base, attention: 'gqe_hard_only' })).toMatch(/did you mean 'gqe-hard-only'\?/)
     expect(err({ ...base, attention: 'mah' })).toMatch(/did you mean 'mha'\?/)
     expect(err({ ...base, attention: 'transformer' })).not.toMatch(/did you mean/)

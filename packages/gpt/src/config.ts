@@ -9,6 +9,10 @@ import { OPTIONAL_CONFIG_KEYS, type OptionalConfigKey, VARIANTS, VARIANT_TABLE, 
 export const SHARED_KV_SOURCES = ['kv0', 'own'] as const
 export type SharedKvSource = (typeof SHARED_KV_SOURCES)[number]
 
+/** moas-kv: coarser KV levels as means of the finest level's heads (no new weights), or their own projections. */
+export const KV_LEVEL_WEIGHTS = ['shared', 'own'] as const
+export type KvLevelWeights = (typeof KV_LEVEL_WEIGHTS)[number]
+
 export interface GptConfig {
   vocab_size: number
   block_size: number
@@ -31,13 +35,24 @@ export interface GptConfig {
   router_hidden?: number
   /** Dropout on the MoAS gates in training (default `dropout`). */
   gate_dropout?: number
+  /** moas-kv: KV heads per level, finest first (default [n_head, n_kv_head, 1]); each divides n_head. */
+  kv_levels?: number[]
+  /** moas-kv: coarser levels derived from the finest ('shared', default) or projected on their own ('own'). */
+  kv_level_weights?: KvLevelWeights
+  /** moas-kv: target mean KV bytes per token as a fraction of MHA's, 0 < ρ ≤ 1 (default 0.5). */
+  kv_budget?: number
+  /** moas-kv: updates over which the budget's target anneals linearly from 1 to kv_budget (default 100). */
+  kv_budget_warmup?: number
+  /** moas-kv: weight of the budget loss in the training loss (default 1). */
+  kv_budget_weight?: number
   /** Weight of the router balance loss in the training loss. */
   balance_weight: number
 }
 
 export const CONFIG_KEYS = [
   'vocab_size', 'block_size', 'n_layer', 'n_head', 'n_embd', 'bias', 'dropout', 'attention',
-  'n_kv_head', 'moas_top_k', 'gqe_top_k', 'gqe_shared_kv', 'router_hidden', 'gate_dropout', 'balance_weight',
+  'n_kv_head', 'moas_top_k', 'gqe_top_k', 'gqe_shared_kv', 'router_hidden', 'gate_dropout',
+  'kv_levels', 'kv_level_weights', 'kv_budget', 'kv_budget_warmup', 'kv_budget_weight', 'balance_weight',
 ] as const
 type ConfigKey = (typeof CONFIG_KEYS)[number]
 
@@ -125,6 +140,10 @@ export function resolveConfig(input: GptConfigInput | Record<string, unknown>, p
   if (raw.router_hidden !== undefined) positiveInt('router_hidden', raw.router_hidden)
   if (raw.gate_dropout !== undefined) probability('gate_dropout', raw.gate_dropout)
   if (raw.gqe_shared_kv !== undefined) sharedKv(raw.gqe_shared_kv)
+  if (raw.kv_level_weights !== undefined) levelWeights(raw.kv_level_weights)
+  if (raw.kv_budget !== undefined) budget(raw.kv_budget)
+  if (raw.kv_budget_warmup !== undefined) nonNegativeInt('kv_budget_warmup', raw.kv_budget_warmup)
+  if (raw.kv_budget_weight !== undefined) nonNegative('kv_budget_weight', raw.kv_budget_weight)
 
   const use = (k: ConfigKey) => usesKey(attention, k)
   if (use('n_kv_head')) {
@@ -153,6 +172,17 @@ export function resolveConfig(input: GptConfigInput | Record<string, unknown>, p
     cfg.router_hidden = hidden
   }
   if (use('gate_dropout')) cfg.gate_dropout = (raw.gate_dropout as number | undefined) ?? cfg.dropout
+  if (use('kv_levels')) {
+    const levels = kvLevels(raw.kv_levels ?? [...new Set([H, cfg.n_kv_head!, 1])], H)
+    cfg.kv_levels = levels
+    cfg.kv_level_weights = levelWeights(raw.kv_level_weights ?? 'shared')
+    const rho = budget(raw.kv_budget ?? 0.5)
+    const cheapest = levels[levels.length - 1] / H
+    if (rho < cheapest) throw new ConfigError(`kv_budget ${rho} is below what the cheapest level costs (${levels[levels.length - 1]} of ${H} heads = ${+cheapest.toFixed(4)} of MHA's bytes); raise kv_budget to at least ${+cheapest.toFixed(4)} or add a coarser level`)
+    cfg.kv_budget = rho
+    cfg.kv_budget_warmup = (raw.kv_budget_warmup as number | undefined) ?? 100
+    cfg.kv_budget_weight = (raw.kv_budget_weight as number | undefined) ?? 1
+  }
   return ordered(cfg)
 }
 
@@ -182,6 +212,34 @@ function sharedKv(v: unknown): SharedKvSource {
   if (typeof v !== 'string' || !(SHARED_KV_SOURCES as readonly string[]).includes(v))
     throw new ConfigError(`gqe_shared_kv must be "kv0" (the shared head uses KV head 0, no extra KV cache) or "own" (its own K/V projections), got ${JSON.stringify(v)}${typeof v === 'string' ? didYouMean(v, SHARED_KV_SOURCES) : ''}`)
   return v as SharedKvSource
+}
+
+function kvLevels(v: unknown, H: number): number[] {
+  const example = [...new Set([H, ...divisors(H).filter((d) => d < H).slice(-1), 1])].join(', ')
+  if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'number' && Number.isInteger(x) && x >= 1))
+    throw new ConfigError(`kv_levels must be a list of KV head counts, finest first, e.g. [${example}]; got ${JSON.stringify(v)}`)
+  if (v[0] !== H) throw new ConfigError(`kv_levels must start with the full n_head (${H}), the level every coarser one is derived from; got [${v.join(', ')}], e.g. [${example}]`)
+  if (v.length < 2) throw new ConfigError(`kv_levels needs at least two levels for the router to choose from; got [${v.join(', ')}], e.g. [${example}]`)
+  for (let i = 1; i < v.length; i++) if (v[i] >= v[i - 1]) throw new ConfigError(`kv_levels must be strictly decreasing (finest first); got [${v.join(', ')}], e.g. [${example}]`)
+  const bad = v.filter((x) => H % x !== 0)
+  if (bad.length) throw new ConfigError(`kv_levels: ${bad.join(', ')} ${bad.length > 1 ? 'do' : 'does'} not divide n_head (${H}); each level's head covers n_head / level query heads. Valid levels: ${divisors(H).join(', ')}`)
+  return [...v]
+}
+
+function levelWeights(v: unknown): KvLevelWeights {
+  if (typeof v !== 'string' || !(KV_LEVEL_WEIGHTS as readonly string[]).includes(v))
+    throw new ConfigError(`kv_level_weights must be "shared" (coarser levels are means of the finest level's heads, no new weights) or "own" (each level has its own K/V projections), got ${JSON.stringify(v)}`)
+  return v as KvLevelWeights
+}
+
+function budget(v: unknown): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > 1) throw new ConfigError(`kv_budget must be a fraction of MHA's KV bytes per token with 0 < kv_budget <= 1 (e.g. 0.5), got ${JSON.stringify(v)}`)
+  return v
+}
+
+function nonNegativeInt(key: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new ConfigError(`${key} must be a whole number >= 0, got ${JSON.stringify(v)}`)
+  return v
 }
 
 function positiveInt(key: string, v: unknown): number {

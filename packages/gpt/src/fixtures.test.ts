@@ -6,6 +6,8 @@
 import { Graph, Session, grad } from '@moas/tensor-core'
 import { describe, expect, it } from 'vitest'
 import { resolveConfig } from './config'
+import { KV_BUDGET_TARGET } from './moasKv'
+import { VARIANTS, VARIANT_TABLE } from './variants'
 import { buildGpt } from './model'
 import { maxAbsErr, relErr, toNumbers } from './testing/index'
 import { fixtureNames, loadFixture, paramFeeds } from './reference-fixtures'
@@ -16,7 +18,9 @@ const names = fixtureNames()
 describe('PyTorch reference fixtures', () => {
   it('covers every variant', () => {
     const variants = new Set(names.map((n) => loadFixture(n).config.attention))
-    expect([...variants].sort()).toEqual(['gqa', 'gqe', 'gqe-hard-only', 'gqe-no-renorm', 'gqe-no-shared', 'mha', 'moas', 'moas-topk', 'mqa', 'static-moas'])
+    expect([...variants].sort()).toEqual([...VARIANTS].sort())
+    // each registry row names its default form's fixture, and that fixture is of the row's variant
+    for (const v of VARIANTS) expect(loadFixture(VARIANT_TABLE[v].fixture).config.attention, v).toBe(v)
   })
 
   for (const name of names) {
@@ -39,7 +43,9 @@ describe('PyTorch reference fixtures', () => {
       for (const p of params) expect(p.shape, p.name).toEqual(f.tensors.get(`param.${p.name}`)!.shape)
 
       const s = await Session.create(g)
-      const out = await s.run({ ...paramFeeds(f), idx: toHost(f, 'input.idx'), targets: toHost(f, 'input.targets') })
+      // moas-kv's training graph takes its budget's target; the reference holds it at kv_budget
+      const budget = g.inputs.some((t) => t.name === KV_BUDGET_TARGET) ? { [KV_BUDGET_TARGET]: { dtype: 'float32' as const, shape: [], data: new Float32Array([cfg.kv_budget!]) } } : {}
+      const out = await s.run({ ...paramFeeds(f), ...budget, idx: toHost(f, 'input.idx'), targets: toHost(f, 'input.targets') })
       await s.release()
 
       let worst = { err: 0, what: '' }

@@ -65,3 +65,57 @@ it('gqe (k = 2, own shared K/V, bias): analytic gradients equal float64 central 
   }
   console.log(`float64 gradient check: ${params.length} tensors, worst relative error ${worst.toExponential(2)}`)
 })
+
+it('moas-kv (own level weights, bias, budget active): with the router\'s gradient off, every gradient equals float64 central differences', async () => {
+  // The router reaches the loss only through its hard choice (a step function), so its straight-through
+  // gradient is not a derivative of the loss (it also flows on into the router's input): the PyTorch
+  // fixtures check it. Here routerGradient 'none' leaves every other gradient an exact derivative.
+  const cfg = resolveConfig({ vocab_size: 7, block_size: 6, n_layer: 2, n_head: 4, n_kv_head: 2, n_embd: 8, bias: true, attention: 'moas-kv', kv_level_weights: 'own', kv_budget: 0.3, router_hidden: 4 })
+  const B = 2, T = 6
+  const opts = { batch: B, seq: T, training: true, withTargets: true, dtype: 'float64', gelu: 'tanh', routerGradient: 'none' } as const
+  const forward = new Graph('fwd')
+  forward.output('loss', buildGpt(forward, cfg, opts).loss!)
+  const backward = new Graph('bwd')
+  const bm = buildGpt(backward, cfg, { ...opts, routingStats: true })
+  backward.output('balance', bm.balanceLoss)
+  const params = backward.params.map((p) => p.tensor)
+  grad(bm.loss!, params).forEach((g, i) => backward.output(`grad.${params[i].name}`, g))
+
+  const weights = randomWeights(backward, 21)
+  const ids = tokens(B * T, 7, 9)
+  const target = { kv_budget_target: { dtype: 'float64' as const, shape: [], data: new Float64Array([cfg.kv_budget!]) } }
+  const data = { ...target, idx: idxTensor(ids, B, T), targets: idxTensor(ids.map((t) => (t * 3 + 1) % 7), B, T) }
+  const analytic = await (await Session.create(backward, { optimization: 'basic' })).run({ ...feedsOf(weights, backward), ...data })
+  expect(Number(analytic.balance.data[0]), 'the budget loss is active').toBeGreaterThan(0)
+  for (const [name, gates] of Object.entries(analytic).filter(([k]) => k.startsWith('gates.'))) {
+    const p = gates.data as Float64Array
+    for (let i = 0; i < p.length; i += 3) {
+      const s = Array.from(p.subarray(i, i + 3)).sort((a, b) => b - a)
+      expect(s[0] - s[1], `${name}: top-1 decision gap`).toBeGreaterThan(1e-4)
+    }
+  }
+  const fwd = await Session.create(forward, { optimization: 'basic' })
+  const lossAt = async (name: string, i: number, delta: number) => {
+    const w = new Map(weights)
+    const changed = Float64Array.from(weights.get(name)!)
+    changed[i] += delta
+    w.set(name, changed)
+    return Number((await fwd.run({ ...feedsOf(w, forward), ...data })).loss.data[0])
+  }
+  const h = 1e-5
+  let checked = 0
+  for (const p of params) {
+    const g = analytic[`grad.${p.name}`].data as Float64Array
+    if (p.name.includes('.router.')) {
+      expect(g.every((v) => v === 0), `${p.name}: no gradient with routerGradient 'none'`).toBe(true)
+      continue
+    }
+    const big = g.reduce((best, v, i) => (Math.abs(v) > Math.abs(g[best]) ? i : best), 0)
+    for (const i of new Set([big, (big * 7 + 3) % g.length])) {
+      const fd = ((await lossAt(p.name, i, h)) - (await lossAt(p.name, i, -h))) / (2 * h)
+      expect(Math.abs(fd - g[i]) / Math.max(Math.abs(g[i]), 1e-3), `${p.name}[${i}]: analytic ${g[i]}, finite difference ${fd}`).toBeLessThan(1e-7)
+    }
+    checked++
+  }
+  expect(checked).toBe(params.length - 2 * cfg.n_layer) // all but each layer's two router weights
+})

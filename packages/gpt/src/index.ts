@@ -1,5 +1,5 @@
 export {
-  CONFIG_KEYS, ConfigError, type GptConfig, type GptConfigInput, PRESETS, type PresetName, SHARED_KV_SOURCES,
+  CONFIG_KEYS, ConfigError, type GptConfig, type GptConfigInput, KV_LEVEL_WEIGHTS, type KvLevelWeights, PRESETS, type PresetName, SHARED_KV_SOURCES,
   type SharedKvSource, didYouMean, resolveConfig,
 } from './config'
 export {
@@ -7,6 +7,7 @@ export {
   type VariantSpec, choiceLabels, gqeSlots, isGqe, isMoas, isRouted, kvCacheLayout, kvHeadsPerLayer, queryHeadsPerToken, routingGroups, variantSpec,
 } from './variants'
 export { MOAS_SCHEMES, type Scheme } from './moas'
+export { KV_BUDGET_TARGET, kvBudgetTarget, levelCosts } from './moasKv'
 export type { GqeMode } from './gqe'
 export { type BuildOptions, DECODER_IO, type DecoderTensors, type GptGraph, buildGpt } from './model'
 export { ROUTED_QUERY_BLOCK } from './routed'

@@ -55,6 +55,8 @@ export interface BuildContext {
   gelu: 'none' | 'tanh'
   /** moas-topk's routed prefill: routed queries per attention call (see GptBuildOptions.routedQueryBlock). */
   routedQueryBlock?: number
+  /** moas-kv: how its router learns through the hard choice (see BuildOptions.routerGradient). */
+  routerGradient?: 'straight-through' | 'none'
 }
 
 /**

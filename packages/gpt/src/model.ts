@@ -29,6 +29,12 @@ export interface BuildOptions {
   /** 'none' (exact erf GELU, the spec) unless 'tanh' is asked for: ONNX Runtime has no float64 Erf. */
   gelu?: 'none' | 'tanh'
   /**
+   * moas-kv: 'straight-through' (default) passes the gates' gradient through the hard choice; 'none' gives
+   * the router no gradient, so every other gradient is an exact derivative of the loss (finite-difference
+   * checks).
+   */
+  routerGradient?: 'straight-through' | 'none'
+  /**
    * moas-topk only: compute attention only for the queries routed to each branch (routed.ts). Default:
    * on for inference graphs, off for training (which uses the dense formulation).
    */
@@ -122,7 +128,7 @@ export function buildGpt(graph: Graph, cfg: GptConfig, opts: BuildOptions): GptG
   const dtype = opts.dtype ?? 'float32'
   const { batch: B, seq: T } = opts
   if (typeof T === 'number' && T > cfg.block_size) throw new GraphError(`buildGpt: seq ${T} exceeds block_size ${cfg.block_size}; the position embedding has ${cfg.block_size} rows`)
-  const ctx: BuildContext = { training: opts.training, gelu: opts.gelu ?? 'none', routedQueryBlock: opts.routedQueryBlock }
+  const ctx: BuildContext = { training: opts.training, gelu: opts.gelu ?? 'none', routedQueryBlock: opts.routedQueryBlock, routerGradient: opts.routerGradient }
   const routed = opts.routedTopK ?? !opts.training
   if (opts.routedQueryBlock !== undefined && !(Number.isInteger(opts.routedQueryBlock) && opts.routedQueryBlock >= 0))
     throw new GraphError(`buildGpt: routedQueryBlock must be a whole number of routed queries per attention call (0 for one call), got ${opts.routedQueryBlock}`)
@@ -166,7 +172,8 @@ export function buildGpt(graph: Graph, cfg: GptConfig, opts: BuildOptions): GptG
   if (targets) {
     const N = mulDims(B, T)
     ceLoss = ops.crossEntropy(ops.reshape(logits, [N, cfg.vocab_size]), ops.reshape(targets, [N]))
-    loss = opts.training && balances.length && cfg.balance_weight > 0 ? ops.add(ceLoss, ops.mul(balanceLoss, cfg.balance_weight)) : ceLoss
+    const weight = VARIANT_TABLE[cfg.attention].lossWeight?.(cfg) ?? cfg.balance_weight
+    loss = opts.training && balances.length && weight > 0 ? ops.add(ceLoss, ops.mul(balanceLoss, weight)) : ceLoss
   }
   let decoderTensors: DecoderTensors | null = null
   if (decoder) {

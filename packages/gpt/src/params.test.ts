@@ -28,6 +28,8 @@ describe('parameter counts', () => {
       'gqe-hard-only': C * C + 2 * 3 * d * C + 6 * C + d * C + (3 + 1) * d * C,
       'gqe-no-renorm': C * C + 2 * 3 * d * C + 6 * C + d * C + (3 + 1) * d * C,
       'gqe-no-shared': C * C + 2 * 3 * d * C + 6 * C + (3 + 1) * d * C,
+      // q, k, v, c_proj as mha (levels 6/2/1 derived: no weights), router C→96→3
+      'moas-kv': 4 * C * C + 96 * C + 3 * 96,
     }
     for (const v of VARIANTS) {
       const counts = paramCounts(paper(v))
@@ -35,6 +37,8 @@ describe('parameter counts', () => {
       expect(Object.keys(counts.perTensor).some((n) => n.includes('lm_head'))).toBe(false)
     }
     expect(paramCounts(paper('gqe', { gqe_shared_kv: 'own' })).total).toBe(shell + L * (attn.gqe + 2 * d * C))
+    // own level weights: k and v projections for the 2- and 1-head levels
+    expect(paramCounts(paper('moas-kv', { kv_level_weights: 'own' })).total).toBe(shell + L * (attn['moas-kv'] + 2 * (2 + 1) * d * C))
   })
 
   it('the plain schemes match the attention-schemes cost model', () => {

@@ -8,6 +8,7 @@ import type { GptConfig } from './config'
 import { type GqeMode, gqe } from './gqe'
 import type { BuildContext } from './layers'
 import { type AttentionOutput, MOAS_SCHEMES, moas, moasTopKDense, plainScheme, staticMoas } from './moas'
+import { levelCosts, moasKv } from './moasKv'
 import { moasTopKRouted } from './routed'
 import type { Tensor } from '@moas/tensor-core'
 
@@ -16,15 +17,19 @@ export const VARIANTS = [
   'mha', 'gqa', 'mqa',
   'static-moas', 'moas', 'moas-topk',
   'gqe', 'gqe-hard-only', 'gqe-no-renorm', 'gqe-no-shared',
+  'moas-kv',
 ] as const
 export type Variant = (typeof VARIANTS)[number]
 
 /** The optional config keys; a row lists the ones its variant reads (the others are dropped). */
-export const OPTIONAL_CONFIG_KEYS = ['n_kv_head', 'moas_top_k', 'gqe_top_k', 'gqe_shared_kv', 'router_hidden', 'gate_dropout'] as const
+export const OPTIONAL_CONFIG_KEYS = [
+  'n_kv_head', 'moas_top_k', 'gqe_top_k', 'gqe_shared_kv', 'router_hidden', 'gate_dropout',
+  'kv_levels', 'kv_level_weights', 'kv_budget', 'kv_budget_warmup', 'kv_budget_weight',
+] as const
 export type OptionalConfigKey = (typeof OPTIONAL_CONFIG_KEYS)[number]
 
-/** plain: one scheme; moas: MHA/GQA/MQA branches mixed; gqe: grouped query experts. */
-export type VariantFamily = 'plain' | 'moas' | 'gqe'
+/** plain: one scheme; moas: MHA/GQA/MQA branches mixed; gqe: grouped query experts; kv: routed KV levels. */
+export type VariantFamily = 'plain' | 'moas' | 'gqe' | 'kv'
 
 /** One attention-core call of a layer: G groups of R query heads each on its own KV head, or (kvHead0) on KV head 0 only. */
 export interface AttentionCall {
@@ -67,6 +72,15 @@ export interface VariantSpec {
   fixture: string
   /** GQE ablations: which slots feed c_proj. */
   gqe?: GqeMode
+  /** The weight of the layer losses in the training loss, when not `balance_weight` (moas-kv: its budget's). */
+  lossWeight?: (cfg: GptConfig) => number
+  /**
+   * The mean KV bytes per token the variant aims at, as a fraction of what its cache tensors hold per token
+   * (moas-kv: its budget); absent: the cache tensors are the bytes.
+   */
+  expectedKvFraction?: (cfg: GptConfig) => number
+  /** The same fraction as measured: from each layer's share of positions per routing choice. */
+  measuredKvFraction?: (cfg: GptConfig, sharePerLayer: readonly (readonly number[])[]) => number
 }
 
 const G = (cfg: GptConfig) => cfg.n_kv_head!
@@ -139,6 +153,25 @@ export const VARIANT_TABLE: Readonly<Record<Variant, VariantSpec>> = {
   gqe: gqeRow({ weightedSlot: true, scaleByGate: false, shared: true }, 'grouped query experts: top-k query heads per KV group, a weighted slot and a shared head', 'gqa', 'gqe'),
   'gqe-hard-only': gqeRow({ weightedSlot: false, scaleByGate: false, shared: true }, 'GQE ablation: hard slots only (no weighted slot)', 'gqe', 'gqe-hard-only', true),
   'gqe-no-renorm': gqeRow({ weightedSlot: false, scaleByGate: true, shared: true }, 'GQE ablation: hard slots times their raw gates (weighted concat)', 'gqe', 'gqe-no-renorm', true),
+  'moas-kv': {
+    family: 'kv',
+    summary: 'routed KV levels: per token a router picks how many KV heads it writes to the cache, under a byte budget',
+    keys: ['n_kv_head', 'router_hidden', 'kv_levels', 'kv_level_weights', 'kv_budget', 'kv_budget_warmup', 'kv_budget_weight'],
+    build: (x, cfg, prefix, ctx) => moasKv(x, cfg, prefix, ctx),
+    kvHeads: (cfg) => cfg.n_head,
+    cacheLayout: (cfg) => `per layer ${cfg.n_head} heads: each token's chosen level (${cfg.kv_levels!.join(' / ')} heads) repeated over the query heads each of its heads covers`,
+    queryHeads: (cfg) => cfg.n_head,
+    routing: { labels: (cfg) => cfg.kv_levels!.map((G) => `${G} KV head${G === 1 ? '' : 's'}`), groups: () => 1 },
+    coreCalls: (cfg) => [{ G: cfg.n_head, R: 1 }],
+    baseline: 'mha',
+    fixture: 'moas-kv',
+    lossWeight: (cfg) => cfg.kv_budget_weight!,
+    expectedKvFraction: (cfg) => cfg.kv_budget!,
+    measuredKvFraction: (cfg, share) => {
+      const costs = levelCosts(cfg)
+      return share.reduce((sum, layer) => sum + layer.reduce((a, s, i) => a + s * costs[i], 0), 0) / share.length
+    },
+  },
   'gqe-no-shared': gqeRow({ weightedSlot: true, scaleByGate: false, shared: false }, 'GQE ablation: no shared head', 'gqe', 'gqe-no-shared', true),
 }
 

@@ -13,12 +13,14 @@ function checkSizes(fn: string, sizes: Record<string, number>): void {
 /**
  * The MoAS paper's router: Linear(C→hidden, no bias) → GELU (exact) → Linear(hidden→nOut, no bias).
  * Parameters `${prefix}0.weight` [hidden, C] and `${prefix}2.weight` [nOut, hidden] (nn.Sequential
- * indices), N(0, 0.02). Returns logits [..., nOut].
+ * indices), N(0, 0.02). Returns logits [..., nOut]. `activation` replaces the exact GELU (a float64 gradient
+ * check composes the tanh form: ONNX Runtime has no float64 Erf).
  */
-export function schemeRouter(x: Tensor, cfg: { nEmbd: number; hidden: number; nOut: number }, prefix: string): Tensor {
-  checkSizes('schemeRouter', cfg)
+export function schemeRouter(x: Tensor, cfg: { nEmbd: number; hidden: number; nOut: number; activation?: (h: Tensor) => Tensor }, prefix: string): Tensor {
+  checkSizes('schemeRouter', { nEmbd: cfg.nEmbd, hidden: cfg.hidden, nOut: cfg.nOut })
   checkInput('schemeRouter', x, cfg.nEmbd)
-  const hidden = ops.gelu(linearLayer(x, `${prefix}0`, cfg.hidden, { bias: false }))
+  const h = linearLayer(x, `${prefix}0`, cfg.hidden, { bias: false })
+  const hidden = cfg.activation ? cfg.activation(h) : ops.gelu(h)
   return linearLayer(hidden, `${prefix}2`, cfg.nOut, { bias: false })
 }
 

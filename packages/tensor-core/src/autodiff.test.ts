@@ -96,6 +96,21 @@ describe('fan-out, pruning, non-differentiable outputs', () => {
     expect(nodesFor(r.graph, topk).length).toBeGreaterThan(0)
   })
 
+  it('stopGradient: the forward value, and no gradient through it (straight-through: y = x + (p - sg(p)))', async () => {
+    const g = new Graph('stop')
+    const x = g.param('x', [3], { init: { kind: 'zeros' }, dtype: 'float64' })
+    // L = Σ x · sg(x) + Σ (x − sg(x)): dL/dx = sg(x) + 1 = x + 1 (not 2x + 1), and L = Σ x² exactly
+    const sx = ops.stopGradient(x)
+    const loss = ops.reduceSum(ops.add(ops.mul(x, sx), ops.sub(x, sx)), [0])
+    g.output('loss', loss)
+    g.output('dx', grad(loss, [x])[0])
+    const s = await testSession(g)
+    const out = await s.run({ x: hostTensor('float64', [3], new Float64Array([0.5, -2, 3])) })
+    await s.release()
+    expect(Number(out.loss.data[0])).toBe(0.25 + 4 + 9)
+    expect(Array.from(out.dx.data as Float64Array)).toEqual([1.5, -1, 4])
+  })
+
   it('refuses an op without a rule on the loss path, naming it', () => {
     const g = new Graph('norule')
     const w = f64param(g, 'w', [3, 4])

@@ -19,6 +19,7 @@ export function grad(loss: Tensor, wrt: readonly Tensor[]): Tensor[] {
   // Tensors that depend on some wrt tensor (forward reachability).
   const dependsOnWrt = new Set<Tensor>(wrt)
   for (const node of graph.nodes) {
+    if (graph.gradientStops.has(node)) continue
     if (node.inputs.some((t) => t && dependsOnWrt.has(t))) for (const o of node.outputs) dependsOnWrt.add(o)
   }
 

@@ -116,6 +116,8 @@ export class Graph {
   readonly dropoutMasks: DropoutMaskInput[] = []
   /** Take dropout randomness from caller-fed keep masks instead of ONNX Dropout's internal RNG. */
   dropoutNoise = false
+  /** Identity nodes that autodiff does not pass gradients through (ops.stopGradient). */
+  readonly gradientStops = new Set<Node>()
   /**
    * The default-domain opset the model declares (OPSET, 21, unless raised). Raise it only for a graph that
    * needs a newer op (e.g. opset-23 Attention): ONNX Runtime has no CPU kernel for the random ops at ≥ 22.

@@ -72,6 +72,13 @@ export const tanh = (x: Tensor) => unary('Tanh', x)
 export const erf = (x: Tensor) => unary('Erf', x)
 export const identity = (x: Tensor) => unary('Identity', x, false)
 
+/** x in the forward pass, and no gradient through it (an Identity that autodiff treats as a constant). */
+export function stopGradient(x: Tensor): Tensor {
+  const y = unary('Identity', x, false)
+  x.graph.gradientStops.add(y.producer!)
+  return y
+}
+
 /** Sum of several same-dtype tensors (fan-out gradients); one ONNX Sum node. */
 export function sum(xs: Tensor[]): Tensor {
   if (xs.length === 0) throw new GraphError('Sum: needs at least one input')

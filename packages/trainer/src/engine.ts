@@ -17,7 +17,7 @@
  * - Eval (no dropout, no balance loss) and logits (for generation) graphs share the parameter names, so
  *   the training parameters are fed to them as they are.
  */
-import { type GptConfig, buildGpt, choiceLabels } from '@moas/gpt'
+import { type GptConfig, KV_BUDGET_TARGET, buildGpt, choiceLabels, kvBudgetTarget } from '@moas/gpt'
 import {
   type AdamWGraph,
   DEVICE_OUTPUT_PROVIDERS,
@@ -201,6 +201,8 @@ export class TrainingSession {
   private readonly lr = scalar()
   private readonly bc1 = scalar()
   private readonly bc2 = scalar()
+  /** moas-kv: its budget's target for the update being run (the graph's KV_BUDGET_TARGET input), else null. */
+  private readonly budgetTarget: HostTensor | null
   private readonly x: BigInt64Array
   private readonly y: BigInt64Array
   /** Per parameter: its names and current values (in JS, or on the device once an update has run there). */
@@ -233,6 +235,8 @@ export class TrainingSession {
     this.t = optimizer.step
     const tokens = { [built.main.idx]: { dtype: 'int64', shape: [B, T], data: this.x }, [built.main.targets]: { dtype: 'int64', shape: [B, T], data: this.y } } as Record<string, HostTensor>
     Object.assign(this.trainFeeds, tokens, noise.feeds)
+    this.budgetTarget = graph.inputs.some((t) => t.name === KV_BUDGET_TARGET) ? scalar() : null
+    if (this.budgetTarget) this.trainFeeds[KV_BUDGET_TARGET] = this.budgetTarget
     const adam = (built.apply ?? built.main).optimizer!
     const scalars = { [adam.lr.name]: this.lr, [adam.biasCorrection1.name]: this.bc1, [adam.biasCorrection2.name]: this.bc2 }
     Object.assign(apply ? this.applyFeeds : this.trainFeeds, scalars)
@@ -321,6 +325,7 @@ export class TrainingSession {
     this.lr.data[0] = s.lr
     this.bc1.data[0] = s.biasCorrection1
     this.bc2.data[0] = s.biasCorrection2
+    if (this.budgetTarget) this.budgetTarget.data[0] = kvBudgetTarget(this.cfg, this.t) // after t − 1 updates: 1 at the first
     this.lastTiming.noiseMs = 0
     this.lastTiming.runMs = 0
     this.hostCopy = null

@@ -4,6 +4,7 @@
  * last) on eval batches derived from (seed, step). `train()` in `@moas/trainer/node` drives it with
  * checkpoints and a log on disk; the browser playground drives the very same code in a page.
  */
+import { variantSpec } from '@moas/gpt'
 import type { Provider } from '@moas/tensor-core'
 import { BatchSampler } from './data/batches'
 import { EvalSession, type OptimizerState, type RoutingSummary, TrainingSession, initialParams } from './engine'
@@ -30,6 +31,8 @@ export interface LogRecord {
   device?: string
   /** Eval updates of routed variants: per layer, the share of eval positions per scheme/expert and the gate entropy. */
   routing?: RoutingSummary
+  /** moas-kv eval updates: the KV bytes per token its choices held, as a fraction of MHA's (mean over layers). */
+  kv_fraction?: number
 }
 
 /** The `eval_iters` val batches of the eval at `step` (a pure function of seed and step). */
@@ -126,6 +129,8 @@ export class TrainLoop {
       const e = await this.evaluator.meanLossOnFeeds(this.session.paramFeeds(), evalBatches(this.run, this.data.val, step))
       rec.val_loss = e.loss
       if (e.routing) rec.routing = { share: e.routing.share.map((l) => l.map((x) => round(x, 4))), entropy: e.routing.entropy.map((h) => round(h, 4)) }
+      const kv = variantSpec(this.run.model.attention).measuredKvFraction
+      if (kv && e.routing) rec.kv_fraction = round(kv(this.run.model, e.routing.share), 4)
       rec.eval_ms = round(performance.now() - e0, 1)
     }
     return rec

@@ -1,0 +1,99 @@
+/**
+ * moas-kv (docs/variants.md, "moas-kv"): per token and layer a router picks the level of KV heads that
+ * token writes, from the finest (H heads, MHA) to the coarsest (e.g. 1, MQA). A level-G head is the mean
+ * of the H/G finest heads it covers (or its own projection, `kv_level_weights: own`); query head h reads,
+ * at every past token, the head of that token's level that covers h. The choice is hard in the forward
+ * pass; the router learns through a straight-through gradient (see `straightThrough`). A budget loss holds
+ * each layer's mean bytes per token at `kv_budget` of MHA's.
+ */
+import { causalAttention } from '@moas/attention-schemes'
+import { schemeRouter } from '@moas/routing'
+import { type Tensor, ops } from '@moas/tensor-core'
+import type { GptConfig } from './config'
+import { type BuildContext, gelu, linear, projStd } from './layers'
+import type { AttentionOutput } from './moas'
+
+/** The training graph's scalar input: the budget's current target (annealed from 1 to kv_budget). */
+export const KV_BUDGET_TARGET = 'kv_budget_target'
+
+/** The budget's target after `updates` updates: linear from 1 to kv_budget over kv_budget_warmup updates. */
+export function kvBudgetTarget(cfg: GptConfig, updates: number): number {
+  const rho = cfg.kv_budget!
+  const warmup = cfg.kv_budget_warmup!
+  return warmup === 0 || updates >= warmup ? rho : 1 + (rho - 1) * (updates / warmup)
+}
+
+/** Each level's bytes per token as a fraction of the finest level's (MHA's): G / H. */
+export const levelCosts = (cfg: GptConfig): number[] => cfg.kv_levels!.map((G) => G / cfg.n_head)
+
+/**
+ * One-hot of the router's choice in the forward pass, with the gradient of the soft gates p: z + (p − sg(p)).
+ * Straight-through rather than Gumbel-softmax: the forward pass is then exactly the deterministic choice that
+ * inference makes (so decoding equals the training forward and the fixtures are exact), and no temperature
+ * schedule or sampling noise enters the gradient.
+ */
+function straightThrough(p: Tensor, chosen: Tensor, levels: number, gradient: 'straight-through' | 'none'): Tensor {
+  const hard = ops.oneHot(ops.squeeze(chosen, [-1]), levels, p.dtype)
+  return gradient === 'none' ? hard : ops.add(hard, ops.sub(p, ops.stopGradient(p)))
+}
+
+/** [B, T, G·d] keys of G heads → [B, T, H, d]: head h reads the level head g = h / (H/G). */
+function coverHeads(t: Tensor, G: number, H: number, d: number): Tensor {
+  const [B, T] = t.shape
+  const perHead = ops.unsqueeze(ops.reshape(t, [B, T, G, d]), [3]) // [B, T, G, 1, d]
+  return ops.reshape(ops.expand(perHead, [B, T, G, H / G, d]), [B, T, H, d])
+}
+
+/** Level G's keys (or values) from the finest level's [B, T, H·d]: the mean over each group's H/G heads. */
+function meanOfHeads(fine: Tensor, G: number, H: number, d: number): Tensor {
+  const [B, T] = fine.shape
+  return ops.reshape(ops.reduceMean(ops.reshape(fine, [B, T, G, H / G, d]), [3]), [B, T, G * d])
+}
+
+export function moasKv(x: Tensor, cfg: GptConfig, prefix: string, ctx: BuildContext): AttentionOutput {
+  const [B, T] = x.shape
+  const C = cfg.n_embd
+  const H = cfg.n_head
+  const d = C / H
+  const levels = cfg.kv_levels!
+  const L = levels.length
+
+  const p = ops.softmax(schemeRouter(x, { nEmbd: C, hidden: cfg.router_hidden!, nOut: L, activation: (h) => gelu(h, ctx.gelu) }, `${prefix}router.`), -1) // [B, T, L]
+  const [, chosen] = ops.topk(p, 1, -1, true) // [B, T, 1]: ties go to the finer level
+  const z = straightThrough(p, chosen, L, ctx.routerGradient ?? 'straight-through')
+
+  const q = ops.transpose(ops.reshape(linear(x, `${prefix}q_proj`, C, cfg.bias), [B, T, H, d]), [0, 2, 1, 3]) // [B, H, T, d]
+  const fine = { k: linear(x, `${prefix}k_proj`, C, cfg.bias), v: linear(x, `${prefix}v_proj`, C, cfg.bias) }
+  const level = (which: 'k' | 'v', i: number): Tensor => {
+    const G = levels[i]
+    if (i === 0) return fine[which]
+    if (cfg.kv_level_weights === 'own') return linear(x, `${prefix}levels.${i}.${which}_proj`, G * d, cfg.bias)
+    return meanOfHeads(fine[which], G, H, d)
+  }
+  // The token's keys as every query head reads them: Σ_i z_i · (level i's head covering h); exactly the
+  // chosen level's in the forward pass.
+  const written = (which: 'k' | 'v') =>
+    ops.transpose(ops.sum(levels.map((G, i) => ops.mul(coverHeads(level(which, i), G, H, d), ops.unsqueeze(ops.slice(z, [i], [i + 1], [-1]), [-1])))), [0, 2, 1, 3]) // [B, H, T, d]
+  const keys = written('k')
+  const values = written('v')
+  const attn = { dropout: cfg.dropout, training: ctx.training, ...ctx.cache?.extend(keys, values) }
+  const o = causalAttention(ops.unsqueeze(q, [2]), ops.unsqueeze(keys, [2]), ops.unsqueeze(values, [2]), attn) // [B, H, 1, T, d]
+  const y = linear(ops.reshape(ops.transpose(o, [0, 3, 1, 2, 4]), [B, T, C]), `${prefix}c_proj`, C, cfg.bias, projStd(cfg))
+  return { y: ops.dropout(y, cfg.dropout, ctx.training), balance: budgetLoss(z, cfg, ctx), gates: p, chosen }
+}
+
+/**
+ * |m − target|, m = this layer's mean bytes per token over the batch (a fraction of MHA's) with the
+ * straight-through weights: its value is the measured mean of the hard choices, its gradient moves the gates.
+ * Two-sided: a layer that spends less than its budget is pulled back up as well, so every model of a study
+ * holds the bytes it was given and its loss is compared with the static variants at equal bytes.
+ */
+function budgetLoss(z: Tensor, cfg: GptConfig, ctx: BuildContext): Tensor {
+  const g = z.graph
+  const costs = g.constant(levelCosts(cfg), [cfg.kv_levels!.length], z.dtype, 'kv_level_costs')
+  const mean = ops.reduceMean(ops.reduceSum(ops.mul(z, costs), [-1]), [0, 1]) // scalar
+  const target = ctx.training ? (g.inputs.find((t) => t.name === KV_BUDGET_TARGET) ?? g.input(KV_BUDGET_TARGET, z.dtype, [], "the budget's target this update (1 annealed to kv_budget)")) : g.scalar(cfg.kv_budget!, z.dtype)
+  const over = ops.sub(mean, target)
+  const sign = ops.sub(ops.mul(ops.cast(ops.greater(over, 0), z.dtype), 2), 1) // no gradient: a bool cast
+  return ops.mul(over, sign)
+}
