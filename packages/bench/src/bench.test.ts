@@ -270,17 +270,27 @@ describe('prefill sweep', () => {
       if (row.variant === baseline) expect([row.speedup, row.ceiling]).toEqual([1, 1])
       // memory-efficient: every attention call on GroupQueryAttention, except moas-topk's routed ones
       if (row.kernel === 'composed' || row.variant === 'moas-topk') expect(row.ops!.groupQueryAttention).toBe(0)
-      else expect([row.ops!.groupQueryAttention, row.ops!.softmax]).toEqual([row.part === 'core' && row.variant === 'gqe' ? 2 : row.variant === 'moas' ? 3 : row.part === 'core' ? 1 : row.variant.startsWith('gqe') ? (row.variant === 'gqe-no-shared' ? 1 : 2) : 1, row.ops!.softmax])
+      else {
+        // one GroupQueryAttention node per core call; the only Softmax left is a routed model's router (one layer)
+        const calls = row.part === 'core' && row.variant === 'gqe' ? 2 : row.variant === 'moas' ? 3 : row.part === 'core' ? 1 : row.variant.startsWith('gqe') ? (row.variant === 'gqe-no-shared' ? 1 : 2) : 1
+        const routers = row.part === 'model' && (row.variant === 'moas' || row.variant.startsWith('gqe')) ? 1 : 0
+        expect([row.ops!.groupQueryAttention, row.ops!.softmax], `${row.part} ${row.variant}`).toEqual([calls, routers])
+      }
     }
     // GQE's core: G·k + 1 = 3 query heads instead of 4, exactly
     const core = r.rows.find((x) => x.kernel === 'memory-efficient' && x.part === 'core' && x.variant === 'gqe')!
     expect(core.ceiling).toBeCloseTo(4 / 3, 12)
-    expect(r.goals.map((g) => g.met)).toEqual([false, false, expect.any(Boolean), expect.any(Boolean)])
+    expect(r.goals.map((g) => g.met).slice(0, 2)).toEqual([false, false]) // nothing at 4k or more
+    // the other two follow their thresholds on what was measured
+    const topk = r.rows.filter((x) => x.setting === 'paper' && x.variant === 'moas-topk')
+    expect(r.goals[2].met).toBe(topk.length > 0 && topk.every((x) => x.efficiency! >= 0.8))
+    const longest = r.rows.find((x) => x.setting === 'gqe' && x.kernel === 'memory-efficient' && x.part === 'model' && x.variant === 'gqe' && x.T === 24)!
+    expect(r.goals[3].met).toBe(longest.peakRssMiB! < 24 * 1024 && r.memoryExponent !== null && r.memoryExponent <= 1.2)
     expect(r.goals[0].measured).toBe('not measured') // nothing at 4k or more
     expect(r.goals[2].measured).toMatch(/^24: [\d.]+× of [\d.]+× = [\d.]+$/)
     // a goal not met says why where it was measured, never where it was not
     const [text, md] = [describePrefill(r), prefillMarkdown(r)]
-    expect(r.goals[1].reasonIfNotMet).toBeTruthy()
+    expect(r.goals[1].reasonIfNotMet).toBeUndefined() // the core was not measured at 4k or more: no reason to give
     for (const g of r.goals) {
       const shown = !g.met && g.measured !== 'not measured' && !!g.reasonIfNotMet
       expect(text.includes(`why: ${g.reasonIfNotMet}`)).toBe(shown)
@@ -291,6 +301,20 @@ describe('prefill sweep', () => {
     expect(svg).toContain('paper: 1.67–1.8× from 4k')
     expect(prefillMarkdown(r)).toContain('| 24 | gqe |')
   }, 120_000)
+})
+
+describe('prefill goals', () => {
+  it("the core goal's reason, when missed, gives this run's call times against the ceiling; none when met", async () => {
+    const { PREFILL_DEFAULTS, prefillGoals } = await import('./prefill')
+    const cfg = { ...PREFILL_DEFAULTS, provider: 'cpu' as const, threads: 2 }
+    const timing = (median: number) => ({ median, min: median, max: median, samples: [median] }) as never
+    const row = (variant: string, median: number, speedup?: number) => ({ setting: 'gqe' as const, kernel: 'memory-efficient' as const, part: 'core' as const, variant, T: 4096, run: timing(median), speedup, ceiling: 16 / 9 })
+    const missed = prefillGoals(cfg, [row('gqa', 150, 1), row('gqe', 100, 1.5)], null)[1]
+    expect(missed.met).toBe(false)
+    expect(missed.reasonIfNotMet).toBe('4k: gqa 150.0 ms, gqe 100.0 ms (1.50× of a 1.78× FLOP ceiling) on 2 threads; `pnpm bench --bench core-heads` splits the core\'s time by call and thread count on this machine (docs/performance.md has the analysis of the 2-thread gap)')
+    const met = prefillGoals(cfg, [row('gqa', 170, 1), row('gqe', 100, 1.7)], null)[1]
+    expect([met.met, met.reasonIfNotMet]).toEqual([true, undefined])
+  })
 })
 
 describe('dropout-mask bench', () => {
