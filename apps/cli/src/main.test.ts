@@ -170,6 +170,19 @@ describe('commands', () => {
     expect((await run(['info', '--attention', 'gqa'])).stdout).toMatch(/excluding position emb\.\s+[\d,]+/)
   })
 
+  it('info: moas-kv prints the bytes its routed levels hold at the budget; --set takes a level list', async () => {
+    const r = await run(['info', '--attention', 'moas-kv', '--preset', 'paper', '--set', 'kv_budget=0.25', '--set', 'kv_levels=6,3,1', '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    const info = JSON.parse(r.stdout)
+    expect(info.config.kv_levels).toEqual([6, 3, 1])
+    // 2 · 4 layers · 6 heads · 64 · 4 bytes in the cache tensors; a quarter of it at the budget
+    expect([info.kv_cache_bytes_per_token, info.kv_cache_expected_bytes_per_token]).toEqual([12_288, 3_072])
+    expect((await run(['info', '--attention', 'moas-kv', '--preset', 'paper'])).stdout).toMatch(/expected at the budget\s+6,144 bytes/)
+    expectOneLineError(await run(['info', '--attention', 'moas-kv', '--set', 'kv_levels=6,4,1']), /kv_levels: 4 does not divide n_head \(6\)/)
+    expectOneLineError(await run(['info', '--attention', 'moas-kv', '--set', 'kv_budget=0']), /kv_budget must be a fraction of MHA's KV bytes per token with 0 < kv_budget <= 1/)
+    expect(JSON.parse((await run(['info', '--attention', 'mha', '--json'])).stdout)).not.toHaveProperty('kv_cache_expected_bytes_per_token')
+  })
+
   it('compare writes the table and resumes', async () => {
     const out = join(tempDir(), 'cmp')
     const args = ['compare', '--variants', 'mha,mqa', '--seeds', '2', '--steps', '2', '--eval-interval', '2', '--out', out, ...TINY]

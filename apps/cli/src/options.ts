@@ -69,7 +69,7 @@ export function checkFits(cfg: GptConfig): GptConfig {
   return cfg
 }
 
-/** `--set key=value` (repeatable) → a model config object; values are JSON-ish (numbers, true/false, strings). */
+/** `--set key=value` (repeatable) → a model config object; values are JSON-ish (numbers, true/false, lists of numbers, strings). */
 export function collectSet(item: string, previous: Record<string, unknown> = {}): Record<string, unknown> {
   const eq = item.indexOf('=')
   if (eq <= 0) throw new InvalidArgumentError(`expected key=value, e.g. --set dropout=0.2 (keys: ${CONFIG_KEYS.join(', ')}).`)
@@ -79,6 +79,8 @@ export function collectSet(item: string, previous: Record<string, unknown> = {})
   let value: unknown = raw
   if (raw === 'true' || raw === 'false') value = raw === 'true'
   else if (raw !== '' && Number.isFinite(Number(raw))) value = Number(raw)
+  // a list of numbers (kv_levels): [6,2,1] or 6,2,1
+  else if (/^\[?\s*-?[\d.]+(\s*,\s*-?[\d.]+)+\s*\]?$|^\[\s*-?[\d.]+\s*\]$/.test(raw)) value = raw.replace(/[[\]\s]/g, '').split(',').map(Number)
   return { ...previous, [key]: value }
 }
 
@@ -133,7 +135,7 @@ export function trainFlagsFor(preset: TrainPresetName, protocol: TrainProtocol, 
   const args = ['--preset', preset]
   for (const [flag, key] of Object.entries(PROTOCOL_FLAGS))
     if (JSON.stringify(protocol[key]) !== JSON.stringify(base[key]) && protocol[key] !== null) args.push(`--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(protocol[key]))
-  for (const [key, value] of Object.entries(set)) args.push('--set', `${key}=${String(value)}`)
+  for (const [key, value] of Object.entries(set)) args.push('--set', `${key}=${Array.isArray(value) ? value.join(',') : String(value)}`)
   return args
 }
 

@@ -1,4 +1,4 @@
-import { VARIANTS, kvCacheBytesPerToken, paramCounts } from '@moas/gpt'
+import { VARIANTS, kvCacheBytesPerToken, paramCounts, variantSpec } from '@moas/gpt'
 import { SYNTHETIC_ALPHABET, modelConfig } from '@moas/trainer'
 import type { Command } from 'commander'
 import { EXIT } from '../errors'
@@ -18,7 +18,8 @@ export function infoCommand(program: Command, io: Io, done: (code: number) => vo
     .option('--set <key=value>', 'any model config key, repeatable', collectSet)
     .option('--json', 'print one JSON object')
     .addHelpText('after', `
---json prints {"config": {...}, "params": {"total", "excluding_position_embedding"}, "kv_cache_bytes_per_token"}.
+--json prints {"config": {...}, "params": {"total", "excluding_position_embedding"}, "kv_cache_bytes_per_token"},
+and for moas-kv "kv_cache_expected_bytes_per_token" (the bytes its routed levels hold at kv_budget).
 Parameter counts exclude the position embedding the way the MoAS paper's table does (mha 7,190,016 at the paper config).
 
 Example:
@@ -27,10 +28,12 @@ Example:
       const preset = opts.preset as keyof typeof DEFAULT_VOCAB
       const cfg = checkFits(modelConfig(preset, opts.vocabSize ?? DEFAULT_VOCAB[preset], modelFlags(opts)))
       const counts = paramCounts(cfg)
+      const expected = variantSpec(cfg.attention).expectedKvFraction?.(cfg)
       const info = {
         config: cfg,
         params: { total: counts.total, excluding_position_embedding: counts.excludingPositionEmbedding },
         kv_cache_bytes_per_token: kvCacheBytesPerToken(cfg),
+        ...(expected === undefined ? {} : { kv_cache_expected_bytes_per_token: Math.round(expected * kvCacheBytesPerToken(cfg)) }),
       }
       if (opts.json) io.stdout(`${JSON.stringify(info)}\n`)
       else {
@@ -40,7 +43,10 @@ Example:
             Object.entries(cfg).map(([k, v]) => `  ${k.padEnd(15)} ${JSON.stringify(v)}\n`).join('') +
             `parameters                  ${n(counts.total)}\n` +
             `  excluding position emb.   ${n(counts.excludingPositionEmbedding)}\n` +
-            `KV cache per token (fp32)   ${n(info.kv_cache_bytes_per_token)} bytes\n`,
+            `KV cache per token (fp32)   ${n(info.kv_cache_bytes_per_token)} bytes\n` +
+            (info.kv_cache_expected_bytes_per_token === undefined
+              ? ''
+              : `  expected at the budget    ${n(info.kv_cache_expected_bytes_per_token)} bytes (the tokens' chosen levels at kv_budget ${cfg.kv_budget} of MHA's; the exported cache tensors hold the first figure)\n`),
         )
       }
       done(EXIT.ok)
