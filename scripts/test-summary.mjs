@@ -2,7 +2,7 @@
 // prints one closing line, "N passed, N failed, N skipped", for the whole monorepo.
 import { readFileSync } from 'node:fs'
 
-const text = readFileSync(process.argv[2], 'utf8').replace(/\x1b\[[0-9;]*m/g, '')
+const text = readFileSync(process.argv[2], 'utf8').replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g'), '') // ANSI colours
 const totals = { passed: 0, failed: 0, skipped: 0 }
 let runs = 0
 for (const line of text.split('\n')) {

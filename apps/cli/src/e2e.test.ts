@@ -39,7 +39,9 @@ function start(args: string[], onStdout?: (all: string, child: ChildProcess) => 
     stdout += d
     onStdout?.(stdout, child)
   })
-  child.stderr.on('data', (d) => void (stderr += d))
+  child.stderr.on('data', (d) => {
+    stderr += d
+  })
   return new Promise((res) => child.on('close', (code, signal) => res({ code, signal, stdout, stderr })))
 }
 
@@ -73,7 +75,7 @@ describe('moas (built executable)', () => {
     const gj = await start(['generate', '--checkpoint', dir, '--prompt', 'the ', '--tokens', '30', '--seed', '3', '--json'])
     const [row, summary] = gj.stdout.trim().split('\n').map((l) => JSON.parse(l))
     expect(row).toMatchObject({ prompt: 'the ', tokens: 30 })
-    expect('the ' + row.completion + '\n').toBe(g.stdout)
+    expect(`the ${row.completion}\n`).toBe(g.stdout)
     // smoke moas: 2 layers × (4 + 2 + 1) cached heads × head dim 16 × K and V × 4 bytes, for 4 + 29 positions
     expect(summary).toMatchObject({ prompts: 1, prefill_tokens: 4, decode_tokens: 29, kv_cache_bytes: 33 * 2 * 7 * 16 * 2 * 4 })
     expect(summary.prefill_tokens_per_s).toBeGreaterThan(0)

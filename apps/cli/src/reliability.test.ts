@@ -210,7 +210,9 @@ describe('messages that name the problem', () => {
   it('a reader that closes stdout early (moas generate | head) ends the command quietly', async () => {
     const child = spawn(process.execPath, [CLI, 'generate', '--checkpoint', runDir, '--prompt', 'a', '--tokens', '100000'], { stdio: ['ignore', 'pipe', 'pipe'] })
     let stderr = ''
-    child.stderr.on('data', (d) => void (stderr += d))
+    child.stderr.on('data', (d) => {
+      stderr += d
+    })
     child.stdout.once('data', () => child.stdout.destroy())
     const code = await new Promise<number | null>((res) => child.on('close', (c) => res(c)))
     expect(stderr).not.toMatch(/EPIPE|\n\s+at /)

@@ -21,7 +21,17 @@ export function tempDirs(prefix: string): () => string {
 export async function run(args: string[], env: Record<string, string | undefined> = {}) {
   let stdout = ''
   let stderr = ''
-  const io: Io = { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), stderrIsTTY: false, stdoutIsTTY: false, env }
+  const io: Io = {
+    stdout: (t) => {
+      stdout += t
+    },
+    stderr: (t) => {
+      stderr += t
+    },
+    stderrIsTTY: false,
+    stdoutIsTTY: false,
+    env,
+  }
   const code = await main(args, io)
   return { code, stdout, stderr }
 }

@@ -89,13 +89,19 @@ export async function runDropoutMask(cfg: DropoutMaskConfig, progress: (m: strin
     let t1 = nowMs()
     await sessions.noise.run(feeds.noise)
     let t2 = nowMs()
-    if (timed) samples.noiseDraw.push(t1 - t0), samples.noiseGraph.push(t2 - t1)
+    if (timed) {
+      samples.noiseDraw.push(t1 - t0)
+      samples.noiseGraph.push(t2 - t1)
+    }
     t0 = nowMs()
     rng.fillKeep(keep, n, threshold)
     t1 = nowMs()
     await sessions.keep.run(feeds.keep)
     t2 = nowMs()
-    if (timed) samples.keepDraw.push(t1 - t0), samples.keepGraph.push(t2 - t1)
+    if (timed) {
+      samples.keepDraw.push(t1 - t0)
+      samples.keepGraph.push(t2 - t1)
+    }
     progress(`${timed ? 'rep' : 'warmup'} ${timed ? r - cfg.warmup + 1 : r + 1}/${timed ? cfg.reps : cfg.warmup}`)
   }
   await sessions.noise.release()

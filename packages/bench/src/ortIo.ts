@@ -59,7 +59,11 @@ export async function runOrtIo(cfg: OrtIoConfig, progress: (m: string) => void =
     const out = (await add.run(feeds)) as Record<string, { data: Float32Array }>
     const t3 = nowMs()
     if (out.y.data[n - 1] !== 2) throw new Error('ort-io: the output is wrong')
-    if (timed) samples.input.push(t1 - t0), samples.kept.push(t2 - t1), samples.output.push(t3 - t2)
+    if (timed) {
+      samples.input.push(t1 - t0)
+      samples.kept.push(t2 - t1)
+      samples.output.push(t3 - t2)
+    }
     const pre = new ort.Tensor('float32', into, [n])
     t0 = nowMs()
     await add.run(feeds, { y: pre })

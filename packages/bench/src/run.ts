@@ -37,17 +37,19 @@ function positiveInt(name: string, v: string | undefined): number | undefined {
   return n
 }
 
+const BENCH_OPTIONS = {
+  bench: { type: 'string' }, reps: { type: 'string' }, warmup: { type: 'string' }, threads: { type: 'string' },
+  variants: { type: 'string' }, lengths: { type: 'string' }, device: { type: 'string' }, profile: { type: 'boolean' }, json: { type: 'boolean' }, out: { type: 'string' }, 'update-results': { type: 'boolean' },
+  list: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+} as const
+
 async function main(): Promise<void> {
-  let args
+  let args: ReturnType<typeof parseArgs<{ options: typeof BENCH_OPTIONS }>>['values']
   try {
     args = parseArgs({
       // turbo/pnpm pass a literal '--' through when forwarding arguments; ignore it.
       args: process.argv.slice(2).filter((a) => a !== '--'),
-      options: {
-        bench: { type: 'string' }, reps: { type: 'string' }, warmup: { type: 'string' }, threads: { type: 'string' },
-        variants: { type: 'string' }, lengths: { type: 'string' }, device: { type: 'string' }, profile: { type: 'boolean' }, json: { type: 'boolean' }, out: { type: 'string' }, 'update-results': { type: 'boolean' },
-        list: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-      },
+      options: BENCH_OPTIONS,
     }).values
   } catch (e) {
     fail((e as Error).message)

@@ -58,8 +58,7 @@ export async function runTorchStep(cfg: TorchStepConfig, log: (msg: string) => v
     child.stderr.on('data', (d) => (stderr += d))
     child.stdout.on('data', (d) => {
       buf += d
-      let nl
-      while ((nl = buf.indexOf('\n')) >= 0) {
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
         const line = buf.slice(0, nl)
         buf = buf.slice(nl + 1)
         const r = JSON.parse(line) as { variant: string; ms: number[]; params: number; torch: string; blas: string[] }

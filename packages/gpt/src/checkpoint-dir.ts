@@ -116,7 +116,8 @@ async function readText(path: string): Promise<string> {
 async function listFiles(root: string): Promise<string[]> {
   const out: string[] = []
   for (const e of await readdir(root, { withFileTypes: true, recursive: true })) {
-    if (e.isFile()) out.push(relative(root, join(e.parentPath ?? (e as any).path, e.name)))
+    // Node 20.0-20.11 name the folder `path`, later versions `parentPath`
+    if (e.isFile()) out.push(relative(root, join(e.parentPath ?? (e as unknown as { path: string }).path, e.name)))
   }
   return out.sort()
 }

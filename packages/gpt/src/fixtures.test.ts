@@ -3,13 +3,13 @@
  * reference (tools/reference/moas_reference.py, fixtures in packages/gpt/test/fixtures). Float32 here,
  * relative 1e-5.
  */
-import { Graph, Session, grad } from '@moas/tensor-core'
+import { Graph, type HostTensor, Session, grad, hostTensor } from '@moas/tensor-core'
 import { describe, expect, it } from 'vitest'
 import { resolveConfig } from './config'
 import { KV_BUDGET_TARGET } from './moasKv'
 import { VARIANTS, VARIANT_TABLE } from './variants'
 import { buildGpt } from './model'
-import { maxAbsErr, relErr, toNumbers } from './testing/index'
+import { maxAbsErr, relErr, } from './testing/index'
 import { fixtureNames, loadFixture, paramFeeds } from './reference-fixtures'
 
 const TOL = 1e-5
@@ -44,7 +44,7 @@ describe('PyTorch reference fixtures', () => {
 
       const s = await Session.create(g)
       // moas-kv's training graph takes its budget's target; the reference holds it at kv_budget
-      const budget = g.inputs.some((t) => t.name === KV_BUDGET_TARGET) ? { [KV_BUDGET_TARGET]: { dtype: 'float32' as const, shape: [], data: new Float32Array([cfg.kv_budget!]) } } : {}
+      const budget: Record<string, HostTensor> = g.inputs.some((t) => t.name === KV_BUDGET_TARGET) ? { [KV_BUDGET_TARGET]: hostTensor('float32', [], new Float32Array([cfg.kv_budget!])) } : {}
       const out = await s.run({ ...paramFeeds(f), ...budget, idx: toHost(f, 'input.idx'), targets: toHost(f, 'input.targets') })
       await s.release()
 
@@ -87,5 +87,5 @@ const norm = (a: ArrayLike<number>) => Math.hypot(...Array.from(a))
 
 function toHost(f: ReturnType<typeof loadFixture>, key: string) {
   const t = f.tensors.get(key)!
-  return { dtype: 'int64' as const, shape: t.shape, data: t.data as BigInt64Array }
+  return hostTensor('int64', t.shape, t.data as BigInt64Array)
 }

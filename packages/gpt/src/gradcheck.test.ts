@@ -10,7 +10,7 @@
  *   (e.g. a folded 1/√d scale), which moves the relative error from ~1e-8 to ~2e-6.
  * GQE's router has no GELU, so the routed path is exactly the model's.
  */
-import { Graph, Session, grad } from '@moas/tensor-core'
+import { Graph, Session, grad, hostTensor } from '@moas/tensor-core'
 import { expect, it } from 'vitest'
 import { resolveConfig } from './config'
 import { buildGpt } from './model'
@@ -83,7 +83,7 @@ it('moas-kv (own level weights, bias, budget active): with the router\'s gradien
 
   const weights = randomWeights(backward, 21)
   const ids = tokens(B * T, 7, 9)
-  const target = { kv_budget_target: { dtype: 'float64' as const, shape: [], data: new Float64Array([cfg.kv_budget!]) } }
+  const target = { kv_budget_target: hostTensor('float64', [], new Float64Array([cfg.kv_budget!])) }
   const data = { ...target, idx: idxTensor(ids, B, T), targets: idxTensor(ids.map((t) => (t * 3 + 1) % 7), B, T) }
   const analytic = await (await Session.create(backward, { optimization: 'basic' })).run({ ...feedsOf(weights, backward), ...data })
   expect(Number(analytic.balance.data[0]), 'the budget loss is active').toBeGreaterThan(0)

@@ -46,7 +46,7 @@ export function moasTopKRouted(x: Tensor, cfg: GptConfig, prefix: string, layer:
 
 /** int64 [B, n, 2]: (batch row, position) of every routed slot, ScatterND's indices into [B, T, C]. */
 function rowIndices(positions: Tensor): Tensor {
-  const [B, n] = positions.shape
+  const [B] = positions.shape
   const batch = ops.expandLike(ops.unsqueeze(ops.range(ops.dimOf(positions, 0), B), [1]), positions) // [B, n]: b
   return ops.concat([ops.unsqueeze(batch, [-1]), ops.unsqueeze(positions, [-1])], -1)
 }

@@ -102,6 +102,7 @@ export function readSafetensors(bytes: Uint8Array, what = 'safetensors file'): S
   const tensors = new Map<string, SafeTensor>()
   let metadata: Record<string, string> = {}
   const ranges: [number, number, string][] = []
+  // biome-ignore lint/suspicious/noExplicitAny: an untrusted header, validated field by field below
   for (const [name, info] of Object.entries(header as Record<string, any>)) {
     if (name === '__metadata__') {
       if (info === null || typeof info !== 'object' || Object.values(info).some((v) => typeof v !== 'string')) throw new SafetensorsError(`${what}: bad header: __metadata__ must map strings to strings`)

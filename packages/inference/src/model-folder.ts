@@ -6,7 +6,7 @@
  */
 import { ConfigError, type GptConfig, kvHeadsPerLayer, resolveConfig } from '@moas/gpt'
 import { type Provider, float16Values, onnxInitializerData, readOnnxModel } from '@moas/tensor-core'
-import { DecoderSession, type DecoderSessionOptions } from './decoder'
+import { DecoderSession, type DecoderSessionOptions, type DecoderStep } from './decoder'
 import { InferenceError } from './errors'
 import { MODEL_FOLDER_FILES, MODEL_FOLDER_VERSION } from './export'
 import { buildLogitsGraph } from './logits'
@@ -96,7 +96,7 @@ export function modelFolderWeights(folder: ModelFolder): Map<string, Float32Arra
     const fix = "the file is not this config's moas export (export it again, or open it with graph: 'exported')"
     if (!t) throw new InferenceError(`${folder.where}/${MODEL_FOLDER_FILES.onnx}: no weight '${tensor.name}'; ${fix}`)
     if (t.dims.join(',') !== tensor.shape.join(',')) throw new InferenceError(`${folder.where}/${MODEL_FOLDER_FILES.onnx}: weight '${tensor.name}' is [${t.dims.join(', ')}], config.json implies [${tensor.shape.join(', ')}]; ${fix}`)
-    let data
+    let data: ReturnType<typeof onnxInitializerData>
     try {
       data = onnxInitializerData(t, folder.externalData)
     } catch (e) {
@@ -142,7 +142,7 @@ export async function openModelFolder(folder: ModelFolder, opts: OpenModelFolder
     throw new InferenceError(`${folder.where}/${MODEL_FOLDER_FILES.onnx}: ONNX Runtime cannot load it (${(e as Error).message.split('\n')[0]}); export the checkpoint again`)
   }
   const cfg = folder.config
-  let probe
+  let probe: DecoderStep
   try {
     probe = await session.prefill([[0]])
   } catch (e) {

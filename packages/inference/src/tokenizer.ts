@@ -74,7 +74,10 @@ export class CharTokenizer {
     for (const ch of text) {
       const id = this.ids.get(ch)
       if (id !== undefined) out[n++] = id
-      else (unknown ??= new Map()).set(ch, (unknown.get(ch) ?? 0) + 1)
+      else {
+        unknown ??= new Map()
+        unknown.set(ch, (unknown.get(ch) ?? 0) + 1)
+      }
     }
     if (unknown && onUnknown === 'error') throw new TokenizerError(unknownMessage(unknown))
     return n === out.length ? out : out.slice(0, n)
@@ -151,7 +154,7 @@ export function toHuggingFaceTokenizer(tok: CharTokenizer): Record<string, unkno
 /** The character tokenizer of a tokenizer.json written by toHuggingFaceTokenizer (or any char-level BPE without merges). */
 export function fromHuggingFaceTokenizer(json: unknown, where = 'tokenizer.json'): CharTokenizer {
   const model = (json as { model?: { type?: unknown; vocab?: unknown; merges?: unknown } } | null)?.model
-  if (!model || model.type !== 'BPE' || typeof model.vocab !== 'object' || model.vocab === null)
+  if (model?.type !== 'BPE' || typeof model.vocab !== 'object' || model.vocab === null)
     throw new TokenizerError(`${where}: expected a Hugging Face tokenizer with a BPE model and a vocab (as moas export writes); got ${model ? `model type ${JSON.stringify(model.type)}` : 'no "model"'}`)
   if (Array.isArray(model.merges) && model.merges.length > 0)
     throw new TokenizerError(`${where}: has ${model.merges.length} BPE merges; moas models are character level (no merges)`)

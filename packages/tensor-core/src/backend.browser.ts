@@ -12,7 +12,7 @@ export async function loadOrt(provider: Provider): Promise<Ort> {
 }
 
 export function defaultThreads(): number {
-  return (globalThis as any).navigator?.hardwareConcurrency ?? 1
+  return (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1
 }
 
 /** The most threads a session may ask for (see backend.ts). */

@@ -2,7 +2,7 @@
 // uint16 noise against the threshold is the trainer's, tested in its noise.test.ts), scales what it keeps,
 // passes the same mask back, and multiplies by the mask (no Where, no compare: see ops.dropout).
 import { describe, expect, it } from 'vitest'
-import { Graph, Session, grad, hostTensor, ops } from './index'
+import { Graph, grad, hostTensor, ops } from './index'
 import { testSession } from './testing/provider'
 
 describe('noise-input dropout', () => {

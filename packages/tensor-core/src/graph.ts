@@ -183,7 +183,7 @@ export class Graph {
     let arr = allocTyped(dtype, n)
     // float16 constants are given as numbers and stored as their IEEE half bit patterns.
     if (dtype === 'float16') arr = float16Bits(Array.from(data as ArrayLike<number>, Number))
-    else for (let i = 0; i < n; i++) (arr as any)[i] = dtype === 'int64' ? BigInt(data[i] as any) : Number(data[i])
+    else for (let i = 0; i < n; i++) (arr as unknown as (number | bigint)[])[i] = dtype === 'int64' ? BigInt(data[i] as number | bigint) : Number(data[i])
     const t = new Tensor(this, this.uniqueName(base), dtype, shape, 'constant')
     this.constants.push({ tensor: t, value: { dtype, shape, data: arr } })
     return t

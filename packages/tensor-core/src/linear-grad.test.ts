@@ -1,7 +1,7 @@
 // The linear-layer gradient path (MatMul rule for x·Wᵀ, Transpose cancellation, pruning of unused
 // backward nodes): float64 finite differences, plus the shape of the emitted backward graph.
 import { describe, expect, it } from 'vitest'
-import { Graph, Session, grad, hostTensor, ops, type Tensor } from './index'
+import { Graph, grad, hostTensor, ops, type Tensor } from './index'
 import { mulberry32, normalSampler } from './init'
 import { testSession } from './testing/provider'
 

@@ -296,7 +296,7 @@ export function expand(x: Tensor, shape: Shape): Tensor {
   const target = new Tensor(x.graph, 'target', x.dtype, shape, 'node')
   const out = broadcastShapes('Expand', x, target)
   const spec = out.map((d) => (typeof d === 'number' ? d : 1))
-  let shapeTensor = x.graph.ints(spec)
+  const shapeTensor = x.graph.ints(spec)
   if (out.some((d, i) => typeof d !== 'number' && x.shape[x.rank - out.length + i] !== d))
     throw new GraphError(`Expand: target [${shape.join(',')}] has symbolic dims that ${x.describe()} does not carry; use expandLike()`)
   return node1('Expand', [x, shapeTensor], x.dtype, out)

@@ -64,7 +64,7 @@ const rand = (n: number, seed: number, scale = 1) => {
 /** `mutate` perturbs the TS side on purpose, to show the comparison notices such a difference. */
 async function compare(dtype: DType, opts: AdamWOptions, steps: number, mutate: { decayAll?: boolean; ignoreClip?: boolean } = {}) {
   const o = { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1, ...opts }
-  const { g, opt } = build(dtype, o)
+  const { g } = build(dtype, o)
   const session = await testSession(g)
   const cast = (a: Float64Array) => (dtype === 'float64' ? Float64Array.from(a) : Float32Array.from(a))
   const params = g.params

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest'
 import { grad } from './autodiff'
 import { RuntimeError } from './errors'
-import { type DType } from './dtype'
+import type { DType } from './dtype'
 import { Graph, type Tensor } from './graph'
 import { initParams, mulberry32 } from './init'
 import * as ops from './ops'

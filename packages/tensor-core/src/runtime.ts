@@ -26,7 +26,7 @@ export function hostTensor(dtype: DType, shape: readonly number[], data?: TypedA
   if (data && ArrayBuffer.isView(data)) arr = data as TypedArrayFor
   else {
     arr = allocTyped(dtype, n)
-    if (data) for (let i = 0; i < n; i++) (arr as any)[i] = dtype === 'int64' ? BigInt((data as ArrayLike<number>)[i]) : (data as ArrayLike<number>)[i]
+    if (data) for (let i = 0; i < n; i++) (arr as unknown as (number | bigint)[])[i] = dtype === 'int64' ? BigInt((data as ArrayLike<number>)[i]) : (data as ArrayLike<number>)[i]
   }
   if (arr.length !== n) throw new RuntimeError(`hostTensor: ${arr.length} values do not fill shape [${shape.join(',')}] (${n} elements)`)
   return { dtype, shape, data: arr }
@@ -136,8 +136,8 @@ export class Session {
       const unknown = deviceOutputs.filter((n) => !known.has(n))
       if (unknown.length) throw new RuntimeError(`deviceOutputs names ${unknown.slice(0, 4).join(', ')}${unknown.length > 4 ? ' and more' : ''}, not outputs of the graph (its outputs: ${[...known].slice(0, 6).join(', ')}${known.size > 6 ? ', ...' : ''})`)
     }
-    if (provider === 'wasm') (ort.env as any).wasm.numThreads = threads
-    let session
+    if (provider === 'wasm') (ort.env as unknown as { wasm: { numThreads: number } }).wasm.numThreads = threads
+    let session: import('onnxruntime-common').InferenceSession
     try {
       session = await ort.InferenceSession.create(bytes, {
         executionProviders: [provider],
@@ -175,7 +175,10 @@ export class Session {
       if (t instanceof DeviceTensor) {
         if (t.isDisposed) throw new RuntimeError(`feed '${name}' is a DeviceTensor that was disposed; feed the tensor that replaced it`)
         ortFeeds[name] = t.ortTensor
-      } else ortFeeds[name] = new this.ort.Tensor(t.dtype as any, t.data as any, t.shape as number[])
+      } else {
+        // biome-ignore lint/suspicious/noExplicitAny: the ORT constructor's overloads pair each dtype with its array type; HostTensor holds the same pairs
+        ortFeeds[name] = new this.ort.Tensor(t.dtype as any, t.data as any, t.shape as number[])
+      }
     }
     const res = fetch ? await this.session.run(ortFeeds, fetch as string[]) : await this.session.run(ortFeeds)
     const host: Record<string, HostTensor> = {}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { Graph, Session, grad, hostTensor, ops } from './index'
+import { Graph, grad, hostTensor, ops } from './index'
 import { testSession } from './testing/provider'
 
 describe('smoke', () => {

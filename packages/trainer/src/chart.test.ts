@@ -7,8 +7,7 @@ function assertWellFormed(xml: string) {
   let roots = 0
   const body = xml.replace(/^<\?xml[^>]*\?>\s*/, '')
   const re = /<(\/?)([a-zA-Z][\w:-]*)((?:\s+[\w:-]+="[^"<]*")*)\s*(\/?)>|([^<]+)|(<)/g
-  let m: RegExpExecArray | null
-  while ((m = re.exec(body))) {
+  for (let m = re.exec(body); m; m = re.exec(body)) {
     const [, close, name, , selfClose, text, stray] = m
     if (stray) throw new Error(`stray '<' at ${m.index}`)
     if (text !== undefined) {

@@ -105,5 +105,5 @@ export function valLossChart(series: readonly CurveSeries[], opts: ChartOptions 
   out.push(`<text x="${f(W - m.right + 15)}" y="${f(m.top + 10 + series.length * 20 + 22)}" fill="#666666" font-size="10">band: min-max over seeds</text>`)
   if (series.some((s) => s.seeds?.length)) out.push(`<text x="${f(W - m.right + 15)}" y="${f(m.top + 10 + series.length * 20 + 36)}" fill="#666666" font-size="10">thin lines: one per seed</text>`)
   out.push('</svg>')
-  return out.join('\n') + '\n'
+  return `${out.join('\n')}\n`
 }

@@ -12,8 +12,8 @@ describe('incompleteBeta', () => {
   })
 
   it('matches mpmath', () => {
-    expect(incompleteBeta(10, 20, 0.3)).toBeCloseTo(0.36400408107194423, 12)
-    expect(incompleteBeta(200, 300, 0.41)).toBeCloseTo(0.67762816477217895, 10)
+    expect(incompleteBeta(10, 20, 0.3)).toBeCloseTo(0.3640040810719442, 12)
+    expect(incompleteBeta(200, 300, 0.41)).toBeCloseTo(0.6776281647721789, 10)
     expect(incompleteBeta(1.5, 0.5, 0.999)).toBeCloseTo(0.9597433418849682, 12)
   })
 
@@ -28,10 +28,10 @@ describe('studentTCdf', () => {
   it('matches known values', () => {
     expect(studentTCdf(1, 1)).toBeCloseTo(0.75, 14) // Cauchy: 1/2 + atan(1)/π
     expect(studentTCdf(0, 4)).toBe(0.5)
-    expect(studentTCdf(2.0, 3)).toBeCloseTo(0.93033701572057842, 12)
-    expect(studentTCdf(-1.5, 7.3)).toBeCloseTo(0.087781546401543022, 12)
-    expect(studentTCdf(0.3, 100.5)).toBeCloseTo(0.61760160680397645, 12)
-    expect(studentTCdf(12, 2.5)).toBeCloseTo(0.99858189248496084, 12)
+    expect(studentTCdf(2.0, 3)).toBeCloseTo(0.9303370157205785, 12)
+    expect(studentTCdf(-1.5, 7.3)).toBeCloseTo(0.08778154640154302, 12)
+    expect(studentTCdf(0.3, 100.5)).toBeCloseTo(0.6176016068039765, 12)
+    expect(studentTCdf(12, 2.5)).toBeCloseTo(0.9985818924849609, 12)
     // Textbook table: the two-sided 5% critical value at df = 10 is 2.228.
     expect(2 * (1 - studentTCdf(2.228, 10))).toBeCloseTo(0.05, 3)
   })
@@ -41,13 +41,13 @@ describe('welchTTest', () => {
   it('matches mpmath on two examples', () => {
     const r = welchTTest([1, 2, 3, 4], [2.5, 3.5, 6])!
     expect(r.t).toBeCloseTo(-1.224744871391589, 12)
-    expect(r.df).toBeCloseTo(3.4901256732495512, 12)
-    expect(r.p).toBeCloseTo(0.29685160067172212, 12)
+    expect(r.df).toBeCloseTo(3.490125673249551, 12)
+    expect(r.p).toBeCloseTo(0.2968516006717221, 12)
     expect(r.diff).toBeCloseTo(2.5 - 4, 14)
     const s = welchTTest([2.294, 2.299, 2.289], [2.3093, 2.312, 2.305])!
-    expect(s.t).toBeCloseTo(-4.1786874677049832, 10)
-    expect(s.df).toBeCloseTo(3.5971779402173667, 10)
-    expect(s.p).toBeCloseTo(0.017353383445853967, 10)
+    expect(s.t).toBeCloseTo(-4.178687467704983, 10)
+    expect(s.df).toBeCloseTo(3.597177940217367, 10)
+    expect(s.p).toBeCloseTo(0.01735338344585397, 10)
   })
 
   it('gives the 95 % confidence interval of the difference that scipy gives', () => {

@@ -128,7 +128,7 @@ describe('train', () => {
     const dir = join(tempDir(), 'run')
     await train(options(dir, { steps: 2 }))
     const log = join(dir, 'log.jsonl')
-    writeFileSync(log, readFileSync(log, 'utf8') + '{"step":3,"loss":9}\n{"step":4,"lo') // died mid-append
+    writeFileSync(log, `${readFileSync(log, 'utf8')}{"step":3,"loss":9}\n{"step":4,"lo`) // died mid-append
     const r = await train(options(dir, { steps: 3, resume: true }))
     expect(readLog(log).map((x) => x.step)).toEqual([1, 2, 3])
     expect(r.records[2].loss).not.toBe(9)

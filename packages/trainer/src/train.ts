@@ -15,7 +15,7 @@
  * depends on when the run was interrupted); the lr is a function of the step; parameters and moments are
  * saved bit for bit. So N updates, or N/2 + resume + N/2, give identical losses and parameters.
  */
-import { CHECKPOINT_FILES, type Checkpoint, CheckpointError, readSafetensors, writeSafetensors } from '@moas/gpt'
+import { CHECKPOINT_FILES, type Checkpoint, CheckpointError, type SafeTensor, readSafetensors, writeSafetensors } from '@moas/gpt'
 import { loadCheckpoint, saveCheckpoint } from '@moas/gpt/node'
 import { type Provider, momentNames } from '@moas/tensor-core'
 import { appendFileSync, existsSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
@@ -106,7 +106,7 @@ export async function readRun(dir: string): Promise<SavedRun> {
   const state = parseState(readFileSync(statePath, 'utf8'), statePath)
   const optPath = join(from, RUN_FILES.optimizer)
   if (!existsSync(optPath)) throw new CheckpointError(`${optPath}: missing; a resumable checkpoint needs the Adam moments`)
-  let tensors
+  let tensors: Map<string, SafeTensor>
   let optMeta: Record<string, string>
   try {
     ;({ tensors, metadata: optMeta } = readSafetensors(readFileSync(optPath), optPath))
@@ -119,7 +119,7 @@ export async function readRun(dir: string): Promise<SavedRun> {
     for (const [kind, into] of [['m', m], ['v', v]] as const) {
       const stored = momentNames(name)[kind] // the names tensor-core's AdamW gives the moments
       const t = tensors.get(stored)
-      if (!t || t.dtype !== 'float32' || t.data.length !== p.length) throw new CheckpointError(`${optPath}: '${stored}' is missing or does not match the parameter (${p.length} float32 values)`)
+      if (t?.dtype !== 'float32' || t.data.length !== p.length) throw new CheckpointError(`${optPath}: '${stored}' is missing or does not match the parameter (${p.length} float32 values)`)
       into.set(name, t.data as Float32Array)
     }
   }
@@ -169,6 +169,7 @@ function checkConsistency(dir: string, ck: Checkpoint, state: TrainerState, optM
 }
 
 function parseState(text: string, path: string): TrainerState {
+  // biome-ignore lint/suspicious/noExplicitAny: parsed JSON, validated field by field below
   let s: any
   try {
     s = JSON.parse(text)

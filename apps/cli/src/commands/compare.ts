@@ -79,6 +79,7 @@ Examples:
 }
 
 /** `moas compare --collect DIR…`: the table of finished runs trained anywhere. */
+// biome-ignore lint/suspicious/noExplicitAny: commander's parsed options, checked key by key below
 async function collectCommand(opts: Record<string, any>, io: Io): Promise<number> {
   const clash = ['plan', 'seeds', 'firstSeed', 'preset', 'set', ...Object.keys(protocolFlags(opts))].filter((k) => opts[k] !== undefined && !(k === 'preset' && opts.preset === 'smoke'))
   if (clash.length) throw new UsageError(`--collect reads the protocol from the runs themselves; drop ${clash.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`)

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path'
 import type { Provider } from '@moas/tensor-core'
-import { VARIANTS, paramCounts, resolveConfig } from '@moas/gpt'
+import { type GptConfig, VARIANTS, paramCounts, resolveConfig } from '@moas/gpt'
 import { type Dataset, TrainError, type TrainPresetName, type TrainProtocol, makeRunConfig, modelConfig, protocolOfRun } from '@moas/trainer'
 import { loadDataset, readRun, train } from '@moas/trainer/node'
 import type { Command } from 'commander'
@@ -51,7 +51,7 @@ async function runTrain(opts: TrainFlags, io: Io): Promise<number> {
   let dataset: Dataset
   let out: string
   let seed: number
-  let cfg
+  let cfg: GptConfig
   if (opts.resume) {
     out = resolve(opts.resume)
     if (opts.out && resolve(opts.out) !== out) throw new UsageError(`--resume continues in its own directory (${opts.resume}); drop --out ${opts.out}`)

@@ -34,12 +34,12 @@ export interface SyntheticOptions {
 }
 
 const LETTERS = 'abcdefghijklmnopqrstuvwxyz'
-const ALNUM = LETTERS + '0123456789'
+const ALNUM = `${LETTERS}0123456789`
 const BRACKETS = ['()', '[]', '{}', '<>'] as const
 
 /** Every character the synthetic corpus can contain, in code point order. */
 export const SYNTHETIC_ALPHABET: readonly string[] = Object.freeze(
-  [...new Set(LETTERS + '0123456789' + ' \n:?=|.' + BRACKETS.join(''))].sort(),
+  [...new Set(`${LETTERS}0123456789 \n:?=|.${BRACKETS.join('')}`)].sort(),
 )
 
 const WORDS = {
@@ -121,7 +121,7 @@ export function syntheticCorpus(options: SyntheticOptions = {}): string {
   let length = 0
   while (length < chars) {
     const lines = Array.from({ length: rng.range(3, 8) }, () => rng.pick(ITEMS)(rng))
-    const doc = lines.join('\n') + '\n\n'
+    const doc = `${lines.join('\n')}\n\n`
     docs.push(doc)
     length += doc.length
   }

@@ -115,7 +115,7 @@ export async function resolveWikitextDir(options: ResolveWikitextOptions = {}): 
     )
   }
   const fetchFn = options.fetch ?? (globalThis.fetch as FetchLike | undefined)
-  if (!fetchFn) throw new DataError('no fetch available to download WikiText-2.' + howToSupply(cacheFolder, baseUrl))
+  if (!fetchFn) throw new DataError(`no fetch available to download WikiText-2.${howToSupply(cacheFolder, baseUrl)}`)
   await mkdir(cacheFolder, { recursive: true })
   // Only the missing splits: an interrupted earlier download keeps the files it completed.
   for (const split of missing) {
@@ -138,7 +138,7 @@ async function downloadVerified(url: string, dest: string, expected: FileChecksu
     if (!res.ok) throw new Error(`HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`)
     bytes = new Uint8Array(await res.arrayBuffer())
   } catch (e) {
-    throw new DataError(`could not download ${url}: ${errorText(e)}.` + help)
+    throw new DataError(`could not download ${url}: ${errorText(e)}.${help}`)
   }
   const tmp = `${dest}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
   try {
