@@ -22,13 +22,16 @@ const layers = config.num_hidden_layers
 const headDim = config.head_dim
 // A float16 export takes and returns a float16 cache, and its logits are float16 bit patterns.
 const half = config.torch_dtype === 'float16'
+/** @param {number[]} values @param {number[]} dims */
 const int64 = (values, dims) => new ort.Tensor('int64', BigInt64Array.from(values, BigInt), dims)
+/** @param {number} h */
 const halfToFloat = (h) => {
   const e = (h >> 10) & 0x1f
   const m = h & 0x3ff
   const v = e === 0 ? m * 2 ** -24 : e === 31 ? (m ? NaN : Infinity) : (1 + m / 1024) * 2 ** (e - 15)
   return h & 0x8000 ? -v : v
 }
+/** @type {Record<string, ort.Tensor>} */
 let past = {}
 for (let i = 0; i < layers; i++) {
   for (const kind of ['key', 'value'])
@@ -41,7 +44,13 @@ let ids = [...prompt].map((ch) => {
 })
 let position = 0
 let text = ''
+const context = config.max_position_embeddings
 for (let step = 0; step < Number(count); step++) {
+  // The position embedding has max_position_embeddings rows: a position past them does not exist.
+  if (position + ids.length > context) {
+    console.error(`stopped after ${step} new tokens: the model's context is ${context} positions (max_position_embeddings in config.json); at most ${context - [...prompt].length + 1} new tokens fit after this prompt`)
+    break
+  }
   const out = await session.run({
     input_ids: int64(ids, [1, ids.length]),
     attention_mask: int64(Array(position + ids.length).fill(1), [1, position + ids.length]),
@@ -50,7 +59,7 @@ for (let step = 0; step < Number(count); step++) {
   })
   position += ids.length
   const V = config.vocab_size
-  const raw = out.logits.data.subarray((ids.length - 1) * V, ids.length * V)
+  const raw = /** @type {Float32Array | Uint16Array} */ (out.logits.data).subarray((ids.length - 1) * V, ids.length * V)
   const logits = half ? Array.from(raw, halfToFloat) : raw
   let best = 0
   for (let v = 1; v < V; v++) if (logits[v] > logits[best]) best = v

@@ -54,7 +54,7 @@ async function transformersGreedy(folder: string): Promise<string> {
 const greedy = async (source: string[]) =>
   JSON.parse((await cli(['generate', ...source, '--prompt', PROMPT, '--tokens', String(TOKENS), '--temperature', '0', '--json'])).split('\n')[0]).completion as string
 
-describe.each(['mha', 'moas', 'moas-topk', 'gqe'])('%s model folder', (variant) => {
+describe.each(['mha', 'moas', 'moas-topk', 'gqe', 'moas-kv'])('%s model folder', (variant) => {
   let checkpoint: string
   let folder: string
   let expected: string
@@ -75,6 +75,14 @@ describe.each(['mha', 'moas', 'moas-topk', 'gqe'])('%s model folder', (variant) 
 
   it('transformers.js loads it as a text-generation model and produces the same greedy text', async () => {
     expect(await transformersGreedy(folder)).toBe(PROMPT + expected)
+  })
+
+  it.runIf(variant === 'mha')('the example stops at the model\'s context with a message, not an ONNX Runtime error', async () => {
+    const context = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')).max_position_embeddings
+    const { stdout, stderr } = await run(process.execPath, [example, folder, PROMPT, String(context + 10)], { cwd: root })
+    const fits = context - [...PROMPT].length + 1
+    expect(JSON.parse(stdout).completion).toHaveLength(fits)
+    expect(stderr.trim()).toBe(`stopped after ${fits} new tokens: the model's context is ${context} positions (max_position_embeddings in config.json); at most ${fits} new tokens fit after this prompt`)
   })
 })
 
