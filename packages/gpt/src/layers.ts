@@ -1,6 +1,6 @@
 /** The small layers every block uses: Linear (tensor-core's linearLayer), LayerNorm, the MLP. */
 import type { LayerKvCache } from '@moas/attention-schemes'
-import { LINEAR_INIT_STD, type Tensor, linearLayer, ops } from '@moas/tensor-core'
+import { type DType, type Graph, LINEAR_INIT_STD, linearLayer, ops, type Tensor } from '@moas/tensor-core'
 import type { GptConfig } from './config'
 
 /** Spec init: N(0, 0.02) for Linear/Embedding weights; every `c_proj.weight` N(0, 0.02/√(2·n_layer)). */
@@ -17,7 +17,7 @@ export function layerNorm(x: Tensor, name: string, bias: boolean): Tensor {
   const g = x.graph
   const C = x.shape[x.rank - 1] as number
   const w = g.param(`${name}.weight`, [C], { init: { kind: 'ones' }, dtype: x.dtype })
-  const b = bias ? g.param(`${name}.bias`, [C], { init: { kind: 'zeros' }, dtype: x.dtype }) : null
+  const b = bias ? g.param(`${name}.bias`, [C], { init: { kind: 'zeros' }, dtype: x.dtype }) : zeroBias(g, C, x.dtype)
   if (x.dtype === 'float64') return layerNormComposed(x, w, b, 1e-5)
   return ops.layerNorm(x, w, b, 1e-5)
 }
@@ -27,13 +27,26 @@ export function layerNorm(x: Tensor, name: string, bias: boolean): Tensor {
  * LayerNormalization keeps its Mean/InvStdDev outputs in float32 (stash_type 1, the only kernel), which
  * the float64 backward pass cannot consume and which would cap the check at float32 precision.
  */
-function layerNormComposed(x: Tensor, w: Tensor, b: Tensor | null, eps: number): Tensor {
+function layerNormComposed(x: Tensor, w: Tensor, b: Tensor, eps: number): Tensor {
   const centered = ops.sub(x, ops.reduceMean(x, [-1], true))
   const variance = ops.reduceMean(ops.mul(centered, centered), [-1], true)
-  const scaled = ops.mul(ops.div(centered, ops.sqrt(ops.add(variance, eps))), w)
-  return b ? ops.add(scaled, b) : scaled
+  return ops.add(ops.mul(ops.div(centered, ops.sqrt(ops.add(variance, eps))), w), b)
 }
 
+/**
+ * A constant zero bias for bias-free LayerNorms: onnxruntime-web's WebGPU kernel of the fused
+ * SkipLayerNormalization (what graph optimization makes of Add + LayerNormalization) fails with "Beta must
+ * be 1D" when the bias is omitted (the playground's WebGPU training tests). One constant per graph, width
+ * and dtype.
+ */
+const zeroBiases = new WeakMap<Graph, Map<string, Tensor>>()
+function zeroBias(g: Graph, C: number, dtype: DType): Tensor {
+  const cache = zeroBiases.get(g) ?? new Map<string, Tensor>()
+  zeroBiases.set(g, cache)
+  const key = `${dtype}:${C}`
+  if (!cache.has(key)) cache.set(key, g.constant(new Array<number>(C).fill(0), [C], dtype, 'ln_zero_bias'))
+  return cache.get(key)!
+}
 
 export interface BuildContext {
   training: boolean
