@@ -1,6 +1,20 @@
 /** The page: wires the DOM to playground.ts. */
+import { isRouted, MAIN_VARIANTS } from '@moas/gpt'
 import { DecoderSession, generate } from '@moas/inference'
-import { type GenerationReport, type PageProvider, Playground, attentionKernelCheck, choiceLabels, deviceOutputCheck, chooseProvider, filesReader, modelFolderZip, threads, trainInPage, urlReader } from './playground'
+import {
+  attentionKernelCheck,
+  choiceLabels,
+  chooseProvider,
+  deviceOutputCheck,
+  filesReader,
+  type GenerationReport,
+  modelFolderZip,
+  type PageProvider,
+  Playground,
+  threads,
+  trainInPage,
+  urlReader,
+} from './playground'
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T
 const COLORS = ['#f4b9b2', '#b5d6f5', '#c6e8b4', '#f3e1a8', '#d9c5ef', '#b8ebe0', '#f5c9e4', '#d6d6d6']
@@ -13,7 +27,9 @@ const bytes = (n: number) => (n >= 1024 * 1024 ? `${(n / 2 ** 20).toFixed(2)} Mi
 function showRuntime(note = '') {
   const webgpu = document.querySelector<HTMLOptionElement>('#train-provider option[value=webgpu]')!
   webgpu.disabled = detected?.provider !== 'webgpu'
-  const t = globalThis.crossOriginIsolated ? `${threads} wasm threads (the page is cross-origin isolated)` : '1 wasm thread (the page is not cross-origin isolated: no COOP/COEP headers)'
+  const t = globalThis.crossOriginIsolated
+    ? `${threads} wasm threads (the page is cross-origin isolated)`
+    : '1 wasm thread (the page is not cross-origin isolated: no COOP/COEP headers)'
   $('runtime').textContent = `Runs on ${playground.provider}${detected ? ` — ${detected.why}` : ''}; ${t}.${note ? ` ${note}` : ''}`
 }
 
@@ -24,9 +40,15 @@ async function load(dropped?: File[]) {
   $('model-info').textContent = 'loading…'
   ;($('generate') as HTMLButtonElement).disabled = true
   try {
-    const reader = dropped ? filesReader(dropped) : source === 'demo' ? urlReader('./demo-model/') : source === 'url' ? urlReader(($('url') as HTMLInputElement).value) : filesReader(($('folder') as HTMLInputElement).files ?? [])
+    const reader = dropped
+      ? filesReader(dropped)
+      : source === 'demo'
+        ? urlReader('./demo-model/')
+        : source === 'url'
+          ? urlReader(($('url') as HTMLInputElement).value)
+          : filesReader(($('folder') as HTMLInputElement).files ?? [])
     let note = ''
-    let folder
+    let folder: Awaited<ReturnType<typeof playground.load>>
     try {
       folder = await playground.load(reader, source === 'demo' ? 'demo model' : source, detected.provider)
     } catch (e) {
@@ -36,10 +58,14 @@ async function load(dropped?: File[]) {
       folder = await playground.load(reader, source, 'wasm')
     }
     const cfg = folder.config
-    $('model-info').textContent = `${cfg.attention}, ${cfg.n_layer} layers × ${cfg.n_head} heads, n_embd ${cfg.n_embd}, context ${cfg.block_size}, ${folder.dtype}`
+    $('model-info').textContent =
+      `${cfg.attention}, ${cfg.n_layer} layers × ${cfg.n_head} heads, n_embd ${cfg.n_embd}, context ${cfg.block_size}, ${folder.dtype}`
     const layer = $('layer') as HTMLSelectElement
     layer.innerHTML = Array.from({ length: cfg.n_layer }, (_, i) => `<option value="${i}">${i}</option>`).join('')
-    $('legend').innerHTML = choiceLabels(cfg).map((l, i) => `<span style="background:${COLORS[i % COLORS.length]}">${l}</span>`).join('') || '<span class="muted">this variant has no router</span>'
+    $('legend').innerHTML =
+      choiceLabels(cfg)
+        .map((l, i) => `<span style="background:${COLORS[i % COLORS.length]}">${l}</span>`)
+        .join('') || '<span class="muted">this variant has no router</span>'
     ;($('generate') as HTMLButtonElement).disabled = false
     showRuntime(note)
   } catch (e) {
@@ -65,7 +91,8 @@ function render(report: GenerationReport) {
     }
     out.append(span)
   }
-  $('stats').textContent = `prefill ${fmt(report.prefillTokensPerS, 'tokens/s')}, decode ${fmt(report.decodeTokensPerS, 'tokens/s')}; KV cache ${bytes(report.kvBytes)} (an MHA model of this size would hold ${bytes(report.mhaKvBytes)})`
+  $('stats').textContent =
+    `prefill ${fmt(report.prefillTokensPerS, 'tokens/s')}, decode ${fmt(report.decodeTokensPerS, 'tokens/s')}; KV cache ${bytes(report.kvBytes)} (an MHA model of this size would hold ${bytes(report.mhaKvBytes)})`
 }
 
 async function run() {
@@ -74,7 +101,8 @@ async function run() {
   ;($('generate') as HTMLButtonElement).disabled = true
   try {
     last = await playground.generate(($('prompt') as HTMLTextAreaElement).value, {
-      tokens: Number(($('tokens') as HTMLInputElement).value), temperature: Number(($('temperature') as HTMLInputElement).value),
+      tokens: Number(($('tokens') as HTMLInputElement).value),
+      temperature: Number(($('temperature') as HTMLInputElement).value),
       onText: (piece) => out.append(piece),
     })
     render(last)
@@ -94,9 +122,13 @@ function chart(losses: number[]) {
   const min = Math.min(...losses)
   const x = (i: number) => 40 + (i / Math.max(1, losses.length - 1)) * 540
   const y = (v: number) => 20 + ((max - v) / Math.max(1e-9, max - min)) * 170
-  svg.innerHTML = `<polyline fill="none" stroke="#3b6fd8" stroke-width="2" points="${losses.map((v, i) => `${x(i)},${y(v)}`).join(' ')}"/>` +
+  svg.innerHTML =
+    `<polyline fill="none" stroke="#3b6fd8" stroke-width="2" points="${losses.map((v, i) => `${x(i)},${y(v)}`).join(' ')}"/>` +
     `<text x="4" y="24" font-size="11">${max.toFixed(3)}</text><text x="4" y="194" font-size="11">${min.toFixed(3)}</text><text x="520" y="214" font-size="11">update ${losses.length}</text>`
 }
+
+// The registry's main variants; the first routed one (dynamic MoAS) is selected.
+for (const v of MAIN_VARIANTS) $('variant').append(new Option(v, v, false, v === MAIN_VARIANTS.find(isRouted)))
 
 let trained: Awaited<ReturnType<typeof trainInPage>> | null = null
 async function train() {
@@ -107,15 +139,20 @@ async function train() {
   try {
     const steps = Number(($('steps') as HTMLInputElement).value)
     trained = await trainInPage({
-      variant: ($('variant') as HTMLSelectElement).value, steps, seed: Number(($('seed') as HTMLInputElement).value),
+      variant: ($('variant') as HTMLSelectElement).value,
+      steps,
+      seed: Number(($('seed') as HTMLInputElement).value),
       provider: ($('train-provider') as HTMLSelectElement).value as PageProvider,
       onRecord: (r) => {
         losses.push(r.loss)
         chart(losses)
-        $('train-status').textContent = `update ${r.step} of ${steps}: loss ${r.loss.toFixed(4)}${r.val_loss !== undefined ? `, val ${r.val_loss.toFixed(4)}` : ''} (${r.ms} ms, ${r.device})`
+        $('train-status').textContent =
+          `update ${r.step} of ${steps}: loss ${r.loss.toFixed(4)}${r.val_loss !== undefined ? `, val ${r.val_loss.toFixed(4)}` : ''} (${r.ms} ms, ${r.device})`
       },
     })
-    $('train-status').textContent += trained.stateOnDevice ? '; parameters and Adam moments stayed on the GPU between updates' : '; parameters and Adam moments went to JS and back every update'
+    $('train-status').textContent += trained.stateOnDevice
+      ? '; parameters and Adam moments stayed on the GPU between updates'
+      : '; parameters and Adam moments went to JS and back every update'
     const session = await DecoderSession.create(trained.model, { provider: ($('train-provider') as HTMLSelectElement).value as PageProvider, threads })
     const g = await generate(session, trained.model.tokenizer, ['the '], { maxNewTokens: 80, temperature: 0 })
     await session.release()
@@ -164,5 +201,16 @@ document.body.ondrop = (e) => {
 }
 
 // For the browser tests (and the curious): the same functions the buttons use.
-;(globalThis as unknown as { moasPlayground: unknown }).moasPlayground = { playground, load, run, train, trainInPage, chooseProvider, urlReader, threads, attentionKernelCheck, deviceOutputCheck }
+;(globalThis as unknown as { moasPlayground: unknown }).moasPlayground = {
+  playground,
+  load,
+  run,
+  train,
+  trainInPage,
+  chooseProvider,
+  urlReader,
+  threads,
+  attentionKernelCheck,
+  deviceOutputCheck,
+}
 void load()

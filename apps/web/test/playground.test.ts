@@ -8,9 +8,9 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { type ModelFolder, generate, openModelFolder, readModelFolder } from '@moas/inference'
-import { TRAIN_PRESETS, TrainLoop, freshStart, makeRunConfig, modelConfig, syntheticDataset } from '@moas/trainer'
-import { type Browser, type Page, chromium } from 'playwright-core'
+import { generate, type ModelFolder, openModelFolder, readModelFolder } from '@moas/inference'
+import { freshStart, makeRunConfig, modelConfig, syntheticDataset, TRAIN_PRESETS, TrainLoop } from '@moas/trainer'
+import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { serve } from './server'
 
@@ -37,7 +37,16 @@ beforeAll(async () => {
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--enable-unsafe-webgpu'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--enable-unsafe-webgpu',
+    ],
   })
   const files = join(appDir, 'public', 'demo-model')
   demo = await readModelFolder(async (p) => (existsSync(join(files, p)) ? readFileSync(join(files, p)) : undefined), 'demo-model')
@@ -87,26 +96,32 @@ describe.skipIf(!hasChromium)('the playground in Chromium', () => {
     const page = await open()
     const info = await page.evaluate(() => document.getElementById('model-info')!.textContent)
     expect(info).toMatch(/^moas, 2 layers × 4 heads, n_embd 64/)
-    const report = await page.evaluate(async ({ prompt, tokens }) => {
-      const pg = (globalThis as any).moasPlayground
-      await pg.playground.load(pg.urlReader('./demo-model/'), 'demo', 'wasm')
-      return pg.playground.generate(prompt, { tokens, temperature: 0 })
-    }, { prompt: PROMPT, tokens: TOKENS })
+    const report = await page.evaluate(
+      async ({ prompt, tokens }) => {
+        const pg = (globalThis as any).moasPlayground
+        await pg.playground.load(pg.urlReader('./demo-model/'), 'demo', 'wasm')
+        return pg.playground.generate(prompt, { tokens, temperature: 0 })
+      },
+      { prompt: PROMPT, tokens: TOKENS },
+    )
     expect(report.provider).toBe('wasm')
     expect(report.completion).toBe((await nodeGreedy(PROMPT, TOKENS)).completion)
     expect(report.kvBytes).toBeLessThan(report.mhaKvBytes * 2) // MoAS holds H+G+1 heads per layer, MHA H
     await page.close()
   })
 
-  it('the same text on WebGPU (Chromium\'s software adapter with --enable-unsafe-webgpu)', async () => {
+  it("the same text on WebGPU (Chromium's software adapter with --enable-unsafe-webgpu)", async () => {
     const page = await open()
-    const r = await page.evaluate(async ({ prompt, tokens }) => {
-      const pg = (globalThis as any).moasPlayground
-      const choice = await pg.chooseProvider()
-      if (choice.provider !== 'webgpu') return { skipped: choice.why }
-      await pg.playground.load(pg.urlReader('./demo-model/'), 'demo', 'webgpu')
-      return pg.playground.generate(prompt, { tokens, temperature: 0 })
-    }, { prompt: PROMPT, tokens: 12 })
+    const r = await page.evaluate(
+      async ({ prompt, tokens }) => {
+        const pg = (globalThis as any).moasPlayground
+        const choice = await pg.chooseProvider()
+        if (choice.provider !== 'webgpu') return { skipped: choice.why }
+        await pg.playground.load(pg.urlReader('./demo-model/'), 'demo', 'webgpu')
+        return pg.playground.generate(prompt, { tokens, temperature: 0 })
+      },
+      { prompt: PROMPT, tokens: 12 },
+    )
     expect(r.skipped, 'Chromium offered no WebGPU adapter').toBeUndefined()
     expect(r.provider).toBe('webgpu')
     expect(r.completion).toBe((await nodeGreedy(PROMPT, 12)).completion)
@@ -156,18 +171,33 @@ describe.skipIf(!hasChromium)('the playground in Chromium', () => {
     await page.close()
   })
 
-  it('the train tab trains with the trainer\'s loop: its first losses equal Node\'s for the same seed (1e-4) and fall', async () => {
+  it("the train tab, clicked as a user would: its losses follow Node's TrainLoop for the same seed (1e-4), then it generates and offers the folder", async () => {
     const page = await open()
     const steps = 8
-    const pageLosses = await page.evaluate(async (n) => {
-      const pg = (globalThis as any).moasPlayground
-      const r = await pg.trainInPage({ variant: 'moas', steps: n, seed: 3, provider: 'wasm' })
-      return r.records.map((x: { loss: number }) => x.loss)
-    }, steps)
+    await page.click('nav button[data-tab=train]')
+    expect(await page.isVisible('#tab-train')).toBe(true)
+    await page.selectOption('#variant', 'moas')
+    await page.fill('#steps', String(steps))
+    await page.fill('#seed', '3')
+    await page.selectOption('#train-provider', 'wasm')
+    await page.click('#train')
+    await page.waitForFunction(() => !(document.getElementById('download') as HTMLButtonElement).disabled, null, { timeout: 120_000 })
+    const status = await page.textContent('#train-status')
     const nodeLosses = await nodeTrainLosses(steps)
-    expect(pageLosses).toHaveLength(steps)
-    pageLosses.forEach((l: number, i: number) => expect(Math.abs(l - nodeLosses[i]), `update ${i + 1}`).toBeLessThan(1e-4))
-    expect(pageLosses.at(-1)).toBeLessThan(pageLosses[0])
+    const last = status!.match(new RegExp(`update ${steps} of ${steps}: loss (\\d+\\.\\d{4})`))
+    expect(last, status!).not.toBeNull()
+    // the page prints four decimals: within 1e-4 of Node's last loss
+    expect(Math.abs(Number(last![1]) - nodeLosses[steps - 1])).toBeLessThan(1e-4)
+    expect(nodeLosses[steps - 1]).toBeLessThan(nodeLosses[0])
+    expect((await page.textContent('#train-sample'))!.startsWith('the ')).toBe(true)
+    // the chart drew one point per update
+    const points = await page.evaluate(
+      () => (document.querySelector('#chart polyline')?.getAttribute('points') ?? '').trim().split(/\s+/).filter(Boolean).length,
+    )
+    expect(points).toBe(steps)
+    // the variant list is the registry's main variants
+    const { MAIN_VARIANTS } = await import('@moas/gpt')
+    expect(await page.$$eval('#variant option', (os) => os.map((o) => o.textContent))).toEqual([...MAIN_VARIANTS])
     await page.close()
   })
 
@@ -191,7 +221,13 @@ describe.skipIf(!hasChromium)('the playground in Chromium', () => {
       const pg = (globalThis as any).moasPlayground
       const run = async (stateOnDevice?: boolean) => {
         const t = await pg.trainInPage({ variant: 'moas', steps: n, seed: 3, provider: 'webgpu', stateOnDevice })
-        return { onDevice: t.stateOnDevice, where: t.stateLocations, val: t.records.at(-1).val_loss, records: t.records.map((x: { loss: number; device: string }) => [x.loss, x.device]), params: t.model.params as Map<string, Float32Array> }
+        return {
+          onDevice: t.stateOnDevice,
+          where: t.stateLocations,
+          val: t.records.at(-1).val_loss,
+          records: t.records.map((x: { loss: number; device: string }) => [x.loss, x.device]),
+          params: t.model.params as Map<string, Float32Array>,
+        }
       }
       const device = await run()
       const host = await run(false)
@@ -200,7 +236,12 @@ describe.skipIf(!hasChromium)('the playground in Chromium', () => {
         const q = host.params.get(name)!
         for (let i = 0; i < p.length; i++) maxDiff = Math.max(maxDiff, Math.abs(p[i] - q[i]))
       }
-      return { device: { onDevice: device.onDevice, where: device.where, val: device.val, records: device.records }, host: { onDevice: host.onDevice, where: host.where, records: host.records }, maxDiff, count: device.params.size }
+      return {
+        device: { onDevice: device.onDevice, where: device.where, val: device.val, records: device.records },
+        host: { onDevice: host.onDevice, where: host.where, records: host.records },
+        maxDiff,
+        count: device.params.size,
+      }
     }, steps)
     expect(r.device.onDevice).toBe(true)
     expect(r.host.onDevice).toBe(false)
