@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { niceTicks, valLossChart } from './chart'
+import { niceTicks, paretoChart, valLossChart } from './chart'
 
 /** A strict little XML check: one root, balanced tags, quoted attributes, only the five entities. */
 function assertWellFormed(xml: string) {
@@ -31,7 +31,13 @@ const curve = (base: number, spread: number) =>
 
 describe('valLossChart', () => {
   it('is well-formed SVG with a line, a band and a legend entry per series', () => {
-    const svg = valLossChart([{ name: 'mha', points: curve(2.5, 0.02) }, { name: 'moas <dynamic> & co', points: curve(2.55, 0.03) }], { title: 'val loss' })
+    const svg = valLossChart(
+      [
+        { name: 'mha', points: curve(2.5, 0.02) },
+        { name: 'moas <dynamic> & co', points: curve(2.55, 0.03) },
+      ],
+      { title: 'val loss' },
+    )
     assertWellFormed(svg)
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true)
     expect(svg.match(/<polyline /g)).toHaveLength(2)
@@ -44,7 +50,10 @@ describe('valLossChart', () => {
 
   it('draws each seed as a thin line in its series colour, titled with the seed', () => {
     const seeds = [0, 1, 2].map((seed) => ({ seed, points: curve(2.5 + seed * 0.01, 0).map((p) => ({ step: p.step, value: p.mean })) }))
-    const svg = valLossChart([{ name: 'mha', points: curve(2.51, 0.01), seeds }, { name: 'moas', points: curve(2.6, 0.01) }])
+    const svg = valLossChart([
+      { name: 'mha', points: curve(2.51, 0.01), seeds },
+      { name: 'moas', points: curve(2.6, 0.01) },
+    ])
     assertWellFormed(svg)
     const thin = svg.match(/<polyline [^>]*stroke-width="1"[^>]*><title>[^<]*<\/title><\/polyline>/g) ?? []
     expect(thin).toHaveLength(3)
@@ -72,5 +81,33 @@ describe('valLossChart', () => {
   it('niceTicks', () => {
     expect(niceTicks(0, 500, 5)).toEqual([0, 100, 200, 300, 400, 500])
     expect(niceTicks(2.27, 2.61, 6)).toEqual([2.3, 2.4, 2.5, 2.6])
+  })
+})
+
+describe('paretoChart', () => {
+  it('places x on a log₂ axis, draws every seed, the mean with its interval, and joins a frontier', () => {
+    const svg = paretoChart(
+      [
+        {
+          name: 'static',
+          line: true,
+          points: [
+            { x: 1, seeds: [2.3, 2.32], mean: 2.31, ci95: [2.25, 2.37] },
+            { x: 1 / 4, seeds: [2.4], mean: 2.4 },
+          ],
+        },
+        { name: 'routed <kv>', points: [{ x: 1 / 2, seeds: [2.35, 2.36, 2.34], mean: 2.35 }] },
+      ],
+      { title: 'loss against bytes', xLabel: 'KV bytes / MHA' },
+    )
+    assertWellFormed(svg)
+    expect(svg.match(/<polyline /g)).toHaveLength(1) // only the static series is joined
+    expect(svg.match(/ r="2" /g)).toHaveLength(6) // one small dot per seed
+    expect(svg.match(/ r="4.5" /g)).toHaveLength(5) // three means, two legend marks
+    // log₂ axis: x = 1/2 lies exactly halfway between 1/4 and 1
+    const cx = (title: string) => Number(svg.match(new RegExp(`<circle cx="([\\d.]+)"[^>]*><title>${title}`))![1])
+    expect(cx('routed &lt;kv&gt; at 0.500') - cx('static at 0.250')).toBeCloseTo(cx('static at 1.000') - cx('routed &lt;kv&gt; at 0.500'), 1)
+    expect(svg).toContain('>1/2<')
+    expect(svg).toContain('routed &lt;kv&gt;')
   })
 })
