@@ -6,7 +6,11 @@ import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('.', import.meta.url))
 const pkgs = ['tensor-core', 'attention-schemes', 'routing', 'gpt', 'inference', 'trainer', 'bench']
-const subpaths: [string, string][] = [['', 'index'], ['/node', 'node'], ['/testing', 'testing/index']]
+const subpaths: [string, string][] = [
+  ['', 'index'],
+  ['/node', 'node'],
+  ['/testing', 'testing/index'],
+]
 
 // Exact matches (a regex per entry), so '@moas/gpt' does not also rewrite '@moas/gpt/node'.
 export const moasAliases = pkgs.flatMap((p) =>

@@ -35,7 +35,12 @@ const halfToFloat = (h) => {
 let past = {}
 for (let i = 0; i < layers; i++) {
   for (const kind of ['key', 'value'])
-    past[`past_key_values.${i}.${kind}`] = new ort.Tensor(half ? 'float16' : 'float32', half ? new Uint16Array(0) : new Float32Array(0), [1, config.num_key_value_heads, 0, headDim])
+    past[`past_key_values.${i}.${kind}`] = new ort.Tensor(half ? 'float16' : 'float32', half ? new Uint16Array(0) : new Float32Array(0), [
+      1,
+      config.num_key_value_heads,
+      0,
+      headDim,
+    ])
 }
 
 let ids = [...prompt].map((ch) => {
@@ -48,13 +53,18 @@ const context = config.max_position_embeddings
 for (let step = 0; step < Number(count); step++) {
   // The position embedding has max_position_embeddings rows: a position past them does not exist.
   if (position + ids.length > context) {
-    console.error(`stopped after ${step} new tokens: the model's context is ${context} positions (max_position_embeddings in config.json); at most ${context - [...prompt].length + 1} new tokens fit after this prompt`)
+    console.error(
+      `stopped after ${step} new tokens: the model's context is ${context} positions (max_position_embeddings in config.json); at most ${context - [...prompt].length + 1} new tokens fit after this prompt`,
+    )
     break
   }
   const out = await session.run({
     input_ids: int64(ids, [1, ids.length]),
     attention_mask: int64(Array(position + ids.length).fill(1), [1, position + ids.length]),
-    position_ids: int64(ids.map((_, t) => position + t), [1, ids.length]),
+    position_ids: int64(
+      ids.map((_, t) => position + t),
+      [1, ids.length],
+    ),
     ...past,
   })
   position += ids.length

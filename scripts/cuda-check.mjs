@@ -21,15 +21,27 @@ try {
   const runs = {}
   for (const device of ['cpu', 'cuda']) {
     const out = join(work, device)
-    const lines = moas(['train', '--attention', 'moas', '--preset', 'smoke', '--steps', steps, '--out', out, '--device', device]).trim().split('\n').map((l) => JSON.parse(l))
+    const lines = moas(['train', '--attention', 'moas', '--preset', 'smoke', '--steps', steps, '--out', out, '--device', device])
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     const records = lines.filter((r) => r.step !== undefined && !r.done)
-    const text = JSON.parse(moas(['generate', '--checkpoint', out, '--prompt', 'the ', '--tokens', '60', '--temperature', '0', '--json', '--device', device]).split('\n')[0]).completion
-    runs[device] = { losses: records.map((r) => r.loss), ms: median(records.slice(1).map((r) => r.ms)), text, devices: [...new Set(records.map((r) => r.device))] }
+    const text = JSON.parse(
+      moas(['generate', '--checkpoint', out, '--prompt', 'the ', '--tokens', '60', '--temperature', '0', '--json', '--device', device]).split('\n')[0],
+    ).completion
+    runs[device] = {
+      losses: records.map((r) => r.loss),
+      ms: median(records.slice(1).map((r) => r.ms)),
+      text,
+      devices: [...new Set(records.map((r) => r.device))],
+    }
   }
   const worst = Math.max(...runs.cpu.losses.map((l, i) => Math.abs(l - runs.cuda.losses[i])))
   console.log(`losses: largest |cpu - cuda| over ${steps} steps = ${worst.toExponential(2)} (tolerance 1e-3)`)
   console.log(`step time (median): cpu ${runs.cpu.ms} ms, cuda ${runs.cuda.ms} ms; cuda records say device ${runs.cuda.devices.join(',')}`)
-  console.log(`greedy text ${runs.cpu.text === runs.cuda.text ? 'identical' : 'DIFFERS'}:\n  cpu:  ${JSON.stringify(runs.cpu.text)}\n  cuda: ${JSON.stringify(runs.cuda.text)}`)
+  console.log(
+    `greedy text ${runs.cpu.text === runs.cuda.text ? 'identical' : 'DIFFERS'}:\n  cpu:  ${JSON.stringify(runs.cpu.text)}\n  cuda: ${JSON.stringify(runs.cuda.text)}`,
+  )
   failed = worst > 1e-3 || runs.cuda.devices.join() !== 'cuda'
 } finally {
   rmSync(work, { recursive: true, force: true })

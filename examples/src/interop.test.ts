@@ -52,7 +52,8 @@ async function transformersGreedy(folder: string): Promise<string> {
 }
 
 const greedy = async (source: string[]) =>
-  JSON.parse((await cli(['generate', ...source, '--prompt', PROMPT, '--tokens', String(TOKENS), '--temperature', '0', '--json'])).split('\n')[0]).completion as string
+  JSON.parse((await cli(['generate', ...source, '--prompt', PROMPT, '--tokens', String(TOKENS), '--temperature', '0', '--json'])).split('\n')[0])
+    .completion as string
 
 describe.each(['mha', 'moas', 'moas-topk', 'gqe', 'moas-kv'])('%s model folder', (variant) => {
   let checkpoint: string
@@ -77,12 +78,14 @@ describe.each(['mha', 'moas', 'moas-topk', 'gqe', 'moas-kv'])('%s model folder',
     expect(await transformersGreedy(folder)).toBe(PROMPT + expected)
   })
 
-  it.runIf(variant === 'mha')('the example stops at the model\'s context with a message, not an ONNX Runtime error', async () => {
+  it.runIf(variant === 'mha')("the example stops at the model's context with a message, not an ONNX Runtime error", async () => {
     const context = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')).max_position_embeddings
     const { stdout, stderr } = await run(process.execPath, [example, folder, PROMPT, String(context + 10)], { cwd: root })
     const fits = context - [...PROMPT].length + 1
     expect(JSON.parse(stdout).completion).toHaveLength(fits)
-    expect(stderr.trim()).toBe(`stopped after ${fits} new tokens: the model's context is ${context} positions (max_position_embeddings in config.json); at most ${fits} new tokens fit after this prompt`)
+    expect(stderr.trim()).toBe(
+      `stopped after ${fits} new tokens: the model's context is ${context} positions (max_position_embeddings in config.json); at most ${fits} new tokens fit after this prompt`,
+    )
   })
 })
 
@@ -94,7 +97,7 @@ describe('a float16 export (weights, activations and cache in float16)', () => {
     expected = await greedy(['--model', folder])
   }, 120_000)
 
-  it('plain onnxruntime-node decodes it with a float16 cache, giving moas generate\'s text', async () => {
+  it("plain onnxruntime-node decodes it with a float16 cache, giving moas generate's text", async () => {
     expect(JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')).torch_dtype).toBe('float16')
     const { stdout } = await run(process.execPath, [example, folder, PROMPT, String(TOKENS)], { cwd: root })
     expect(JSON.parse(stdout)).toEqual({ prompt: PROMPT, completion: expected })

@@ -5,7 +5,7 @@
  * Node built-in.
  */
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -15,9 +15,18 @@ import { formatMessage } from 'publint/utils'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
-const PUBLISHED = ['packages/tensor-core', 'packages/attention-schemes', 'packages/routing', 'packages/gpt', 'packages/inference', 'packages/trainer', 'apps/cli']
+const PUBLISHED = [
+  'packages/tensor-core',
+  'packages/attention-schemes',
+  'packages/routing',
+  'packages/gpt',
+  'packages/inference',
+  'packages/trainer',
+  'apps/cli',
+]
 const pnpm = process.env.npm_execpath?.includes('pnpm') ? process.env.npm_execpath : 'pnpm'
-const sh = (cmd: string, args: string[], cwd: string) => execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' } })
+const sh = (cmd: string, args: string[], cwd: string) =>
+  execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' } })
 
 describe('package lint (publint)', () => {
   for (const dir of PUBLISHED) {
@@ -36,7 +45,10 @@ describe('READMEs as the npm registry shows them', () => {
     it(`${dir}/README.md: no relative links`, () => {
       const text = readFileSync(join(root, dir, 'README.md'), 'utf8')
       const targets = [...text.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1])
-      expect(targets.filter((t) => !/^(https?:\/\/|#)/.test(t)), 'write them as absolute URLs (npm package pages) or as plain text').toEqual([])
+      expect(
+        targets.filter((t) => !/^(https?:\/\/|#)/.test(t)),
+        'write them as absolute URLs (npm package pages) or as plain text',
+      ).toEqual([])
     })
   }
 })
@@ -49,16 +61,29 @@ describe('consumer install of the packed tarballs', () => {
     for (const dir of PUBLISHED) sh(pnpm, ['pack', '--pack-destination', tarballs], join(root, dir))
     const files = readdirSync(tarballs)
     const byName = Object.fromEntries(files.map((f) => [`@moas/${f.replace(/^moas-/, '').replace(/-\d+\.\d+\.\d+\.tgz$/, '')}`, `file:${join(tarballs, f)}`]))
-    expect(Object.keys(byName).sort()).toEqual(['@moas/attention-schemes', '@moas/cli', '@moas/gpt', '@moas/inference', '@moas/routing', '@moas/tensor-core', '@moas/trainer'])
+    expect(Object.keys(byName).sort()).toEqual([
+      '@moas/attention-schemes',
+      '@moas/cli',
+      '@moas/gpt',
+      '@moas/inference',
+      '@moas/routing',
+      '@moas/tensor-core',
+      '@moas/trainer',
+    ])
     // The tarballs depend on each other by version (pnpm pack rewrote workspace:*); overrides point those
     // at the local tarballs, since nothing is on the registry yet.
-    writeFileSync(join(scratch, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module', dependencies: byName, pnpm: { overrides: byName } }, null, 2))
+    writeFileSync(
+      join(scratch, 'package.json'),
+      JSON.stringify({ name: 'consumer', private: true, type: 'module', dependencies: byName, pnpm: { overrides: byName } }, null, 2),
+    )
     sh(pnpm, ['install', '--prefer-offline', '--ignore-workspace', '--config.confirmModulesPurge=false'], scratch)
   }, 240_000)
   afterAll(() => rmSync(scratch, { recursive: true, force: true }))
 
   it('imports every entry in Node and runs a model through ONNX Runtime', () => {
-    writeFileSync(join(scratch, 'use.mjs'), `
+    writeFileSync(
+      join(scratch, 'use.mjs'),
+      `
       import { resolveConfig } from '@moas/gpt'
       import { saveCheckpoint } from '@moas/gpt/node'
       import { CharTokenizer, DecoderSession, buildLogitsGraph, generate } from '@moas/inference'
@@ -76,7 +101,8 @@ describe('consumer install of the packed tarballs', () => {
       const r = await generate(await DecoderSession.create(model), model.tokenizer, ['ab'], { maxNewTokens: 5, temperature: 0 })
       const data = await loadDataset('synthetic', { syntheticChars: 5000 })
       console.log(JSON.stringify({ completion: r.completions[0], smoke: TRAIN_PRESETS.smoke.steps, vocab: data.tokenizer.vocabSize, fns: [typeof gradcheck, typeof groupedAttention, typeof topKGates] }))
-    `)
+    `,
+    )
     const out = JSON.parse(sh(process.execPath, ['use.mjs'], scratch))
     expect([...out.completion]).toHaveLength(5)
     expect(out.fns).toEqual(['function', 'function', 'function'])
@@ -85,11 +111,14 @@ describe('consumer install of the packed tarballs', () => {
   })
 
   it('bundles for the browser from the installed packages without a Node built-in', async () => {
-    writeFileSync(join(scratch, 'page.mjs'), `
+    writeFileSync(
+      join(scratch, 'page.mjs'),
+      `
       import { DecoderSession, exportModelFiles } from '@moas/inference'
       import { TrainingSession } from '@moas/trainer'
       export { DecoderSession, exportModelFiles, TrainingSession }
-    `)
+    `,
+    )
     const { imports } = await bundleEntry(join(scratch, 'page.mjs'))
     expect(nodeOnlyImports(imports)).toEqual([])
     expect(imports.map((i) => i.path)).toContain('onnxruntime-web')

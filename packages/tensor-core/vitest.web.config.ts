@@ -8,6 +8,9 @@
 import { defineConfig, mergeConfig } from 'vitest/config'
 import base from './vitest.config'
 
-export default mergeConfig(base, defineConfig({
-  test: { env: { MOAS_TEST_PROVIDER: 'wasm' } },
-}))
+export default mergeConfig(
+  base,
+  defineConfig({
+    test: { env: { MOAS_TEST_PROVIDER: 'wasm' } },
+  }),
+)

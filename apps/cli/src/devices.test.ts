@@ -10,7 +10,22 @@ import { describe, expect, it } from 'vitest'
 import { expectOneLineError, run, tempDirs } from './test-helpers'
 
 const tempDir = tempDirs('moas-dev-')
-const TINY = ['--set', 'n_layer=1', '--set', 'n_embd=16', '--set', 'n_head=2', '--set', 'block_size=16', '--batch-size', '4', '--eval-iters', '2', '--eval-interval', '3']
+const TINY = [
+  '--set',
+  'n_layer=1',
+  '--set',
+  'n_embd=16',
+  '--set',
+  'n_head=2',
+  '--set',
+  'block_size=16',
+  '--batch-size',
+  '4',
+  '--eval-iters',
+  '2',
+  '--eval-interval',
+  '3',
+]
 
 describe('--device', () => {
   it('wasm trains the same losses as cpu (float32, within 1e-4) and records the device; eval and generate follow', async () => {
@@ -25,7 +40,10 @@ describe('--device', () => {
     const [cpu, wasm] = [readLog(join(runs.cpu, 'log.jsonl')), readLog(join(runs.wasm, 'log.jsonl'))]
     expect(wasm.map((r) => r.device)).toEqual(['wasm', 'wasm', 'wasm'])
     wasm.forEach((r, i) => expect(Math.abs(r.loss - cpu[i].loss), `step ${i + 1}`).toBeLessThan(1e-4))
-    const gen = async (device: string) => (await run(['generate', '--checkpoint', runs.cpu, '--prompt', 'ab', '--tokens', '8', '--temperature', '0', '--json', '--device', device])).stdout.split('\n')
+    const gen = async (device: string) =>
+      (await run(['generate', '--checkpoint', runs.cpu, '--prompt', 'ab', '--tokens', '8', '--temperature', '0', '--json', '--device', device])).stdout.split(
+        '\n',
+      )
     const [g1, g2] = [await gen('cpu'), await gen('wasm')]
     expect(JSON.parse(g2[0]).completion).toBe(JSON.parse(g1[0]).completion)
     expect(JSON.parse(g2[1]).device).toBe('wasm')

@@ -45,7 +45,13 @@ function start(args: string[], onStdout?: (all: string, child: ChildProcess) => 
   return new Promise((res) => child.on('close', (code, signal) => res({ code, signal, stdout, stderr })))
 }
 
-const records = (stdout: string) => stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.step !== undefined && !r.done)
+const records = (stdout: string) =>
+  stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l))
+    .filter((r) => r.step !== undefined && !r.done)
 const TRAIN = ['train', '--attention', 'moas', '--preset', 'smoke', '--set', 'dropout=0.1']
 
 describe('moas (built executable)', () => {
@@ -53,7 +59,10 @@ describe('moas (built executable)', () => {
     const dir = join(tempDir(), 'run')
     const t = await start([...TRAIN, '--steps', '5', '--out', dir])
     expect(t.code, t.stderr).toBe(0)
-    const lines = t.stdout.trim().split('\n').map((l) => JSON.parse(l))
+    const lines = t.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     expect(lines.slice(0, 5).map((l) => l.step)).toEqual([1, 2, 3, 4, 5])
     expect(lines[4].val_loss).toBeGreaterThan(0) // the final eval
     expect(lines[5]).toMatchObject({ done: true, status: 'finished', step: 5 })
@@ -73,7 +82,10 @@ describe('moas (built executable)', () => {
     expect(g.stdout.startsWith('the ')).toBe(true)
     expect([...g.stdout.trimEnd()].length).toBeGreaterThanOrEqual(4 + 25) // newlines may be sampled
     const gj = await start(['generate', '--checkpoint', dir, '--prompt', 'the ', '--tokens', '30', '--seed', '3', '--json'])
-    const [row, summary] = gj.stdout.trim().split('\n').map((l) => JSON.parse(l))
+    const [row, summary] = gj.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     expect(row).toMatchObject({ prompt: 'the ', tokens: 30 })
     expect(`the ${row.completion}\n`).toBe(g.stdout)
     // smoke moas: 2 layers × (4 + 2 + 1) cached heads × head dim 16 × K and V × 4 bytes, for 4 + 29 positions
@@ -137,7 +149,10 @@ describe('moas (built executable)', () => {
       const steps = saved.state.step + 3
       const resumed = await start(['train', '--resume', dir, '--steps', String(steps)])
       expect(resumed.code, resumed.stderr).toBe(0)
-      expect(readLog(join(dir, 'log.jsonl')).map((r) => r.loss), phase).toEqual(ref.slice(0, steps).map((r) => r.loss))
+      expect(
+        readLog(join(dir, 'log.jsonl')).map((r) => r.loss),
+        phase,
+      ).toEqual(ref.slice(0, steps).map((r) => r.loss))
       expect(existsSync(`${dir}.next`) || existsSync(`${dir}.prev`), phase).toBe(false)
     }
   })

@@ -9,7 +9,19 @@ export class UsageError extends Error {
   override name = 'UsageError'
 }
 
-const KNOWN = new Set(['ConfigError', 'CheckpointError', 'SafetensorsError', 'DataError', 'TokenizerError', 'InferenceError', 'GraphError', 'RuntimeError', 'TrainError', 'DivergenceError', 'UsageError'])
+const KNOWN = new Set([
+  'ConfigError',
+  'CheckpointError',
+  'SafetensorsError',
+  'DataError',
+  'TokenizerError',
+  'InferenceError',
+  'GraphError',
+  'RuntimeError',
+  'TrainError',
+  'DivergenceError',
+  'UsageError',
+])
 
 export const EXIT = { ok: 0, error: 1, usage: 2, interrupted: 130 } as const
 
@@ -19,8 +31,7 @@ export const oneLine = (s: string) => s.replace(/\s*\n\s*/g, ' ').trim()
 export function reportError(e: unknown): { line: string; code: number } {
   if (e instanceof CommanderError) return { line: oneLine(e.message.replace(/^error: /, '')), code: EXIT.usage }
   if (e instanceof Error && KNOWN.has(e.name)) return { line: oneLine(e.message), code: e.name === 'UsageError' ? EXIT.usage : EXIT.error }
-  if (e instanceof Error && (e as NodeJS.ErrnoException).code && (e as NodeJS.ErrnoException).syscall)
-    return { line: oneLine(e.message), code: EXIT.error } // a filesystem problem (permission, disk full): the message names the path
+  if (e instanceof Error && (e as NodeJS.ErrnoException).code && (e as NodeJS.ErrnoException).syscall) return { line: oneLine(e.message), code: EXIT.error } // a filesystem problem (permission, disk full): the message names the path
   const msg = e instanceof Error ? e.message : String(e)
   return { line: `${oneLine(msg)} (unexpected error in moas: please report it, with the command you ran)`, code: EXIT.error }
 }

@@ -4,10 +4,10 @@
  */
 import { mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { beforeAll, describe, expect, it } from 'vitest'
-import { asVersion1, expectOneLineError, run, tempDirs } from './test-helpers'
 import { readLog } from '@moas/trainer/node'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { reportError } from './errors'
+import { asVersion1, expectOneLineError, run, tempDirs } from './test-helpers'
 
 const tempDir = tempDirs('moas-cli-')
 
@@ -146,7 +146,10 @@ describe('commands', () => {
     const dir = join(tempDir(), 'more')
     const a = await run(['train', '--attention', 'mha', '--steps', '2', '--eval-interval', '2', '--out', dir, ...TINY])
     expect(a.code, a.stderr).toBe(0)
-    const lines = a.stdout.trim().split('\n').map((l) => JSON.parse(l))
+    const lines = a.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     expect(lines.map((l) => l.step)).toEqual([1, 2, 2])
     expect(lines[1]).toHaveProperty('val_loss')
     for (const k of ['loss', 'lr', 'ms', 'grad_norm']) expect(lines[0]).toHaveProperty(k)
@@ -154,7 +157,12 @@ describe('commands', () => {
     const b = await run(['train', '--resume', dir, '--steps', '4'])
     expect(b.code, b.stderr).toBe(0)
     expect(b.stderr).toMatch(/resuming at step 2 of 4/)
-    expect(readFileSync(join(dir, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step)).toEqual([1, 2, 3, 4])
+    expect(
+      readFileSync(join(dir, 'log.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).step),
+    ).toEqual([1, 2, 3, 4])
   })
 
   it('info prints the paper parameter counts', async () => {
@@ -179,7 +187,10 @@ describe('commands', () => {
     expect([info.kv_cache_bytes_per_token, info.kv_cache_expected_bytes_per_token]).toEqual([12_288, 3_072])
     expect((await run(['info', '--attention', 'moas-kv', '--preset', 'paper'])).stdout).toMatch(/expected at the budget\s+6,144 bytes/)
     expectOneLineError(await run(['info', '--attention', 'moas-kv', '--set', 'kv_levels=6,4,1']), /kv_levels: 4 does not divide n_head \(6\)/)
-    expectOneLineError(await run(['info', '--attention', 'moas-kv', '--set', 'kv_budget=0']), /kv_budget must be a fraction of MHA's KV bytes per token with 0 < kv_budget <= 1/)
+    expectOneLineError(
+      await run(['info', '--attention', 'moas-kv', '--set', 'kv_budget=0']),
+      /kv_budget must be a fraction of MHA's KV bytes per token with 0 < kv_budget <= 1/,
+    )
     expect(JSON.parse((await run(['info', '--attention', 'mha', '--json'])).stdout)).not.toHaveProperty('kv_cache_expected_bytes_per_token')
   })
 
@@ -211,7 +222,10 @@ describe('export and generate with a model folder', () => {
     writeFileSync(prompts, 'the cat\n\na dog\n')
     const batch = await run(['generate', '--model', out, '--prompts', prompts, '--tokens', '5', '--temperature', '0', '--json'])
     expect(batch.code, batch.stderr).toBe(0)
-    const lines = batch.stdout.trim().split('\n').map((l) => JSON.parse(l))
+    const lines = batch.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     expect(lines.map((l) => l.prompt)).toEqual(['the cat', 'a dog', undefined])
     expect(lines[2]).toMatchObject({ prompts: 2, prefill_tokens: 12, decode_tokens: 8 })
     // the same prompt alone gives the same text as in the left-padded batch
@@ -293,10 +307,12 @@ describe('compare --plan and --collect: runs trained anywhere, one table', () =>
     const plan = await run([...args, '--plan'])
     expect(plan.code, plan.stderr).toBe(0)
     const commands = plan.stdout.trim().split('\n')
-    expect(commands).toEqual(['0/mha', '0/mqa', '1/mha', '1/mqa'].map((sv) => {
-      const [seed, v] = sv.split('/')
-      return `moas train --attention ${v} --seed ${seed} --preset smoke --steps 2 --batch-size 4 --eval-interval 2 --eval-iters 2 --set n_layer=1 --set n_embd=16 --set n_head=2 --set block_size=16 --out ${out}/${v}/seed-${seed}`
-    }))
+    expect(commands).toEqual(
+      ['0/mha', '0/mqa', '1/mha', '1/mqa'].map((sv) => {
+        const [seed, v] = sv.split('/')
+        return `moas train --attention ${v} --seed ${seed} --preset smoke --steps 2 --batch-size 4 --eval-interval 2 --eval-iters 2 --set n_layer=1 --set n_embd=16 --set n_head=2 --set block_size=16 --out ${out}/${v}/seed-${seed}`
+      }),
+    )
     expect(plan.stderr).toMatch(/4 runs planned/)
     expect(statSync(out, { throwIfNoEntry: false })).toBeUndefined() // nothing trained, nothing written
     // Each command as a scheduler would run it (no shell quoting needed here: every word is plain).
@@ -320,10 +336,21 @@ describe('compare --plan and --collect: runs trained anywhere, one table', () =>
 
     // Another protocol, a twin, a missing --out: refused with the reason.
     const other = join(tempDir(), 'other')
-    expect((await run(['train', '--attention', 'mha', '--seed', '7', '--steps', '2', '--eval-interval', '2', '--lr', '0.01', ...TINY, '--out', other])).code).toBe(0)
-    expectOneLineError(await run(['compare', '--collect', dirs[0], other, '--out', join(tempDir(), 'x')]), /was trained with a different protocol than .* \(lr: 0\.003 there, 0\.01 here; min_lr: 0\.003 there, 0\.01 here\); a table compares runs of one protocol: collect those separately/)
-    expectOneLineError(await run(['compare', '--collect', dirs[0], dirs[0], '--out', join(tempDir(), 'y')]), /are both mha seed 0; collect each \(variant, seed\) once/)
+    expect(
+      (await run(['train', '--attention', 'mha', '--seed', '7', '--steps', '2', '--eval-interval', '2', '--lr', '0.01', ...TINY, '--out', other])).code,
+    ).toBe(0)
+    expectOneLineError(
+      await run(['compare', '--collect', dirs[0], other, '--out', join(tempDir(), 'x')]),
+      /was trained with a different protocol than .* \(lr: 0\.003 there, 0\.01 here; min_lr: 0\.003 there, 0\.01 here\); a table compares runs of one protocol: collect those separately/,
+    )
+    expectOneLineError(
+      await run(['compare', '--collect', dirs[0], dirs[0], '--out', join(tempDir(), 'y')]),
+      /are both mha seed 0; collect each \(variant, seed\) once/,
+    )
     expectOneLineError(await run(['compare', '--collect', dirs[0]]), /--collect needs --out/)
-    expectOneLineError(await run(['compare', '--collect', dirs[0], '--steps', '3', '--out', join(tempDir(), 'z')]), /--collect reads the protocol from the runs themselves; drop --steps/)
+    expectOneLineError(
+      await run(['compare', '--collect', dirs[0], '--steps', '3', '--out', join(tempDir(), 'z')]),
+      /--collect reads the protocol from the runs themselves; drop --steps/,
+    )
   }, 120_000)
 })

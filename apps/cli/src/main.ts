@@ -3,8 +3,8 @@
  * exits the process: it returns the exit code (0 ok, 1 error, 2 usage error, 130 interrupted).
  */
 import { Command, CommanderError } from 'commander'
-import { compareCommand } from './commands/compare'
 import { analyzeCommand } from './commands/analyze'
+import { compareCommand } from './commands/compare'
 import { evalCommand } from './commands/eval'
 import { exportCommand } from './commands/export'
 import { generateCommand } from './commands/generate'
@@ -17,7 +17,9 @@ export const VERSION = '0.1.0'
 
 export function buildProgram(io: Io, done: (code: number) => void): Command {
   const program = new Command('moas')
-    .description('train, evaluate, compare, generate with and export transformers with mixture-of-attention-schemes (MoAS) and grouped-query-expert (GQE) attention')
+    .description(
+      'train, evaluate, compare, generate with and export transformers with mixture-of-attention-schemes (MoAS) and grouped-query-expert (GQE) attention',
+    )
     .version(VERSION)
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError: () => {} }) // errors: one line, printed by main

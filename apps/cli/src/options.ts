@@ -3,8 +3,8 @@
  * and the training-protocol options shared by `train` and `compare`.
  */
 import { cpus, totalmem } from 'node:os'
-import { CONFIG_KEYS, type GptConfig, type GptConfigInput, VARIANTS, checkModelFits, didYouMean } from '@moas/gpt'
-import { PROVIDERS, maxThreads } from '@moas/tensor-core'
+import { CONFIG_KEYS, checkModelFits, didYouMean, type GptConfig, type GptConfigInput, VARIANTS } from '@moas/gpt'
+import { maxThreads, PROVIDERS } from '@moas/tensor-core'
 import { DATASETS, PRESET_NAMES, SCHEDULES, TRAIN_PRESETS, type TrainPresetName, type TrainProtocol } from '@moas/trainer'
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import { z } from 'zod'
@@ -18,7 +18,11 @@ function parser<T>(schema: z.ZodType<T>, what: string) {
   }
 }
 
-const numberText = z.string().trim().regex(/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/).transform(Number)
+const numberText = z
+  .string()
+  .trim()
+  .regex(/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/)
+  .transform(Number)
 // Counts stop at 2^31 - 1: beyond it nothing can be allocated or finished, and typed arrays overflow.
 const MAX_COUNT = 2 ** 31 - 1
 export const positiveInt = parser(numberText.pipe(z.number().int().min(1).max(MAX_COUNT)), `a positive integer (at most ${MAX_COUNT})`)
@@ -32,13 +36,17 @@ export const seedInt = parser(numberText.pipe(z.number().int().min(0).max(0xffff
 /** `--attention <variant>`: one of VARIANTS, else a usage error (exit 2) with a "did you mean". */
 export function variantName(value: string): string {
   const v = value.trim()
-  if (!(VARIANTS as readonly string[]).includes(v)) throw new InvalidArgumentError(`unknown attention variant '${value}'${didYouMean(v, VARIANTS)}; choose one of ${VARIANTS.join(', ')}.`)
+  if (!(VARIANTS as readonly string[]).includes(v))
+    throw new InvalidArgumentError(`unknown attention variant '${value}'${didYouMean(v, VARIANTS)}; choose one of ${VARIANTS.join(', ')}.`)
   return v
 }
 
 /** `--variants mha,static-moas,moas` → the names, each checked like --attention. */
 export function variantList(value: string): string[] {
-  const names = value.split(',').map((v) => v.trim()).filter(Boolean)
+  const names = value
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean)
   if (!names.length) throw new InvalidArgumentError('expected a comma-separated list of variants, e.g. mha,static-moas,moas.')
   return names.map(variantName)
 }
@@ -46,20 +54,24 @@ export function variantList(value: string): string[] {
 /** `--threads <n>`: a positive integer within what the machine can use (tensor-core's maxThreads). */
 export function threadCount(value: string): number {
   const n = positiveInt(value)
-  if (n > maxThreads()) throw new InvalidArgumentError(`${n} is far above this machine's cores; ONNX Runtime starts one thread each: use at most ${maxThreads()}.`)
+  if (n > maxThreads())
+    throw new InvalidArgumentError(`${n} is far above this machine's cores; ONNX Runtime starts one thread each: use at most ${maxThreads()}.`)
   return n
 }
 
 /** `--device`: the ONNX Runtime execution provider every session of the command uses. */
 export const deviceOption = () =>
-  new Option('--device <provider>', `ONNX Runtime execution provider: ${PROVIDERS.join(' | ')} (default cpu; cuda needs its libraries, see the README)`).choices(PROVIDERS).default('cpu')
+  new Option('--device <provider>', `ONNX Runtime execution provider: ${PROVIDERS.join(' | ')} (default cpu; cuda needs its libraries, see the README)`)
+    .choices(PROVIDERS)
+    .default('cpu')
 
 /** MOAS_THREADS, checked the same way (a usage error naming the variable). */
 export function checkThreadsEnv(env: Record<string, string | undefined>): void {
   const raw = env.MOAS_THREADS
   if (raw === undefined || raw.trim() === '') return
   const n = Number(raw)
-  if (!(Number.isInteger(n) && n >= 1)) throw new UsageError(`MOAS_THREADS='${raw}' is not a positive integer; set it to a thread count (e.g. ${cpus().length}) or unset it`)
+  if (!(Number.isInteger(n) && n >= 1))
+    throw new UsageError(`MOAS_THREADS='${raw}' is not a positive integer; set it to a thread count (e.g. ${cpus().length}) or unset it`)
   if (n > maxThreads()) throw new UsageError(`MOAS_THREADS=${n} is far above this machine's cores; use at most ${maxThreads()}`)
 }
 
@@ -75,17 +87,24 @@ export function collectSet(item: string, previous: Record<string, unknown> = {})
   if (eq <= 0) throw new InvalidArgumentError(`expected key=value, e.g. --set dropout=0.2 (keys: ${CONFIG_KEYS.join(', ')}).`)
   const key = item.slice(0, eq).trim()
   const raw = item.slice(eq + 1).trim()
-  if (!(CONFIG_KEYS as readonly string[]).includes(key)) throw new InvalidArgumentError(`unknown model config key '${key}'${didYouMean(key, CONFIG_KEYS)}; keys: ${CONFIG_KEYS.join(', ')}.`)
+  if (!(CONFIG_KEYS as readonly string[]).includes(key))
+    throw new InvalidArgumentError(`unknown model config key '${key}'${didYouMean(key, CONFIG_KEYS)}; keys: ${CONFIG_KEYS.join(', ')}.`)
   let value: unknown = raw
   if (raw === 'true' || raw === 'false') value = raw === 'true'
   else if (raw !== '' && Number.isFinite(Number(raw))) value = Number(raw)
   // a list of numbers (kv_levels): [6,2,1] or 6,2,1
-  else if (/^\[?\s*-?[\d.]+(\s*,\s*-?[\d.]+)+\s*\]?$|^\[\s*-?[\d.]+\s*\]$/.test(raw)) value = raw.replace(/[[\]\s]/g, '').split(',').map(Number)
+  else if (/^\[?\s*-?[\d.]+(\s*,\s*-?[\d.]+)+\s*\]?$|^\[\s*-?[\d.]+\s*\]$/.test(raw))
+    value = raw
+      .replace(/[[\]\s]/g, '')
+      .split(',')
+      .map(Number)
   return { ...previous, [key]: value }
 }
 
 export const presetOption = () =>
-  new Option('--preset <name>', `training and model preset: ${PRESET_NAMES.join(' | ')} (paper = the MoAS paper's protocol on WikiText-2)`).choices(PRESET_NAMES)
+  new Option('--preset <name>', `training and model preset: ${PRESET_NAMES.join(' | ')} (paper = the MoAS paper's protocol on WikiText-2)`).choices(
+    PRESET_NAMES,
+  )
 export const dataOption = () => new Option('--data <name>', 'dataset (default: wikitext-2 for paper, synthetic for smoke)').choices(DATASETS)
 
 /** The protocol flags of train and compare, in the order --help lists them. */
@@ -114,9 +133,20 @@ export function addProtocolOptions(cmd: Command): Command {
 
 /** CLI option name → protocol key. */
 const PROTOCOL_FLAGS: Record<string, keyof TrainProtocol> = {
-  data: 'data', steps: 'steps', batchSize: 'batch_size', accum: 'accum', lr: 'lr', schedule: 'schedule', warmup: 'warmup',
-  minLr: 'min_lr', decaySteps: 'decay_steps', clip: 'clip', weightDecay: 'weight_decay', evalInterval: 'eval_interval',
-  evalIters: 'eval_iters', checkpointInterval: 'checkpoint_interval',
+  data: 'data',
+  steps: 'steps',
+  batchSize: 'batch_size',
+  accum: 'accum',
+  lr: 'lr',
+  schedule: 'schedule',
+  warmup: 'warmup',
+  minLr: 'min_lr',
+  decaySteps: 'decay_steps',
+  clip: 'clip',
+  weightDecay: 'weight_decay',
+  evalInterval: 'eval_interval',
+  evalIters: 'eval_iters',
+  checkpointInterval: 'checkpoint_interval',
 }
 
 /** Protocol values the user typed (only those). */
@@ -134,7 +164,8 @@ export function trainFlagsFor(preset: TrainPresetName, protocol: TrainProtocol, 
   const base = TRAIN_PRESETS[preset]
   const args = ['--preset', preset]
   for (const [flag, key] of Object.entries(PROTOCOL_FLAGS))
-    if (JSON.stringify(protocol[key]) !== JSON.stringify(base[key]) && protocol[key] !== null) args.push(`--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(protocol[key]))
+    if (JSON.stringify(protocol[key]) !== JSON.stringify(base[key]) && protocol[key] !== null)
+      args.push(`--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(protocol[key]))
   for (const [key, value] of Object.entries(set)) args.push('--set', `${key}=${Array.isArray(value) ? value.join(',') : String(value)}`)
   return args
 }
@@ -158,6 +189,8 @@ export function checkScheduleFlags(p: TrainProtocol, flags: Partial<TrainProtoco
   const cosineOnly = (['warmup', 'min_lr', 'decay_steps'] as const).filter((k) => flags[k] !== undefined)
   if (p.schedule === 'constant' && cosineOnly.length)
     throw new UsageError(`${cosineOnly.map((k) => `--${k.replace(/_/g, '-')}`).join(', ')} only apply to --schedule cosine (the schedule is constant)`)
-  if (p.schedule === 'cosine' && p.warmup >= (p.decay_steps ?? p.steps)) throw new UsageError(`--warmup (${p.warmup}) must be smaller than the decay horizon (${p.decay_steps ?? p.steps} updates)`)
-  if (p.schedule === 'cosine' && p.min_lr > p.lr) throw new UsageError(`--min-lr (${p.min_lr}) is above the peak --lr (${p.lr}); the cosine decays from --lr down to --min-lr, so choose --min-lr <= --lr`)
+  if (p.schedule === 'cosine' && p.warmup >= (p.decay_steps ?? p.steps))
+    throw new UsageError(`--warmup (${p.warmup}) must be smaller than the decay horizon (${p.decay_steps ?? p.steps} updates)`)
+  if (p.schedule === 'cosine' && p.min_lr > p.lr)
+    throw new UsageError(`--min-lr (${p.min_lr}) is above the peak --lr (${p.lr}); the cosine decays from --lr down to --min-lr, so choose --min-lr <= --lr`)
 }

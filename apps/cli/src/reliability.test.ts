@@ -5,10 +5,10 @@
  * stderr, a non-zero exit, no stack trace, and the last good checkpoint still loads.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { resolveConfig, readSafetensors } from '@moas/gpt'
+import { readSafetensors, resolveConfig } from '@moas/gpt'
 import { loadCheckpoint, saveCheckpoint } from '@moas/gpt/node'
 import { mulberry32 } from '@moas/tensor-core'
 import { initialParams } from '@moas/trainer'
@@ -41,7 +41,13 @@ function start(args: string[], onOutput?: (stdout: string, child: ChildProcess, 
   return new Promise((res) => child.on('close', (code, signal) => res({ code, signal, stdout, stderr })))
 }
 
-const records = (stdout: string) => stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.step !== undefined && !r.done)
+const records = (stdout: string) =>
+  stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l))
+    .filter((r) => r.step !== undefined && !r.done)
 const TINY = ['--set', 'n_layer=1', '--set', 'n_embd=16', '--set', 'n_head=2', '--set', 'block_size=16', '--batch-size', '4', '--eval-iters', '2']
 const TRAIN = ['train', '--attention', 'mha', '--preset', 'smoke', ...TINY]
 
@@ -52,7 +58,6 @@ beforeAll(async () => {
   const r = await run([...TRAIN, '--steps', '4', '--eval-interval', '2', '--checkpoint-interval', '2', '--out', runDir])
   expect(r.code, r.stderr).toBe(0)
 })
-
 
 /** A copy of the shared run, to damage. */
 function copyRun(name: string): string {
@@ -96,7 +101,10 @@ describe('one writer per run directory (real processes)', () => {
     const dir = copyRun('stale')
     const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' })
     const pid = Number(dead.stdout)
-    writeFileSync(`${dir}.lock`, JSON.stringify({ pid, host: execFileSync('hostname', { encoding: 'utf8' }).trim(), started: '2026-01-01T00:00:00Z', command: 'moas train' }))
+    writeFileSync(
+      `${dir}.lock`,
+      JSON.stringify({ pid, host: execFileSync('hostname', { encoding: 'utf8' }).trim(), started: '2026-01-01T00:00:00Z', command: 'moas train' }),
+    )
     const r = await start(['train', '--resume', dir, '--steps', '6'])
     expect(r.code, r.stderr).toBe(0)
     expect(r.stderr).toMatch(new RegExp(`removing a stale lock of .*process ${pid} .* is no longer running`))
@@ -105,7 +113,10 @@ describe('one writer per run directory (real processes)', () => {
 })
 
 describe('stop signals save (real signals)', () => {
-  for (const [signal, code] of [['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+  for (const [signal, code] of [
+    ['SIGTERM', 143],
+    ['SIGHUP', 129],
+  ] as const) {
     it(`${signal} saves a checkpoint, says so and exits ${code}; --resume continues exactly`, async () => {
       const dir = join(tempDir(), signal)
       let sent = false
@@ -132,12 +143,15 @@ describe('stop signals save (real signals)', () => {
   it('compare saves on SIGTERM and exits 143 too', async () => {
     const out = join(tempDir(), 'cmp')
     let sent = false
-    const t = await start(['compare', '--variants', 'mha,mqa', '--seeds', '1', '--steps', '3000', '--eval-interval', '1000', '--out', out, ...TINY], (_, child, stderr) => {
-      if (!sent && stderr.includes('[1/2] mha seed 0: training')) {
-        sent = true
-        setTimeout(() => child.kill('SIGTERM'), 500)
-      }
-    })
+    const t = await start(
+      ['compare', '--variants', 'mha,mqa', '--seeds', '1', '--steps', '3000', '--eval-interval', '1000', '--out', out, ...TINY],
+      (_, child, stderr) => {
+        if (!sent && stderr.includes('[1/2] mha seed 0: training')) {
+          sent = true
+          setTimeout(() => child.kill('SIGTERM'), 500)
+        }
+      },
+    )
     expect(t.code, t.stderr).toBe(143)
     expect(t.stderr).toMatch(/SIGTERM: stopping after the current step and saving a checkpoint/)
     const step = (await readRun(join(out, 'mha', 'seed-0'))).state.step
@@ -155,7 +169,10 @@ describe('bad numbers are refused', () => {
     await saveCheckpoint(dir, { config: cfg, params, tokenizer: { type: 'char', vocab: ['a', 'b', 'c', ' '] } })
     const text = join(tempDir(), 't.txt')
     writeFileSync(text, 'abc abc abc abc ')
-    expectOneLineError(await run(['eval', '--checkpoint', dir, '--text', text]), /'transformer.h.0.mlp.c_fc.weight' holds 1 non-finite value.*earlier checkpoint/)
+    expectOneLineError(
+      await run(['eval', '--checkpoint', dir, '--text', text]),
+      /'transformer.h.0.mlp.c_fc.weight' holds 1 non-finite value.*earlier checkpoint/,
+    )
     expectOneLineError(await run(['generate', '--checkpoint', dir, '--prompt', 'ab']), /non-finite value/)
     expectOneLineError(await run(['export', '--checkpoint', dir, '--out', join(tempDir(), 'm')]), /non-finite value/)
   })
@@ -175,7 +192,11 @@ describe('bad numbers are refused', () => {
     await usage(['train', '--attention', 'gqe-hardonly'], /unknown attention variant 'gqe-hardonly' \(did you mean 'gqe-hard-only'\?\)/)
     await usage(['info', '--attention', 'mhaa'], /unknown attention variant 'mhaa'/)
     await usage(['compare', '--variants', 'mha,moass'], /unknown attention variant 'moass'/)
-    for (const [key, value] of [['n_embd', '1.2e9'], ['n_layer', '1e8'], ['block_size', '1e12']]) {
+    for (const [key, value] of [
+      ['n_embd', '1.2e9'],
+      ['n_layer', '1e8'],
+      ['block_size', '1e12'],
+    ]) {
       const r = await run(['info', '--attention', 'mha', '--set', `${key}=${value}`])
       expectOneLineError(r, /far too large for this machine: up to .* parameters .* GiB of memory; reduce n_layer/)
       expect(r.code).toBe(1)
@@ -195,7 +216,7 @@ describe('compare never mislabels or clobbers', () => {
     expect((await run([...base, '--steps', '3'])).code, 'more steps of the same protocol resume').toBe(0)
   })
 
-  it('an --out holding files that are not compare\'s is refused and left untouched', async () => {
+  it("an --out holding files that are not compare's is refused and left untouched", async () => {
     const out = join(tempDir(), 'mine')
     mkdirSync(out)
     writeFileSync(join(out, 'results.md'), 'my own notes')
@@ -208,7 +229,9 @@ describe('compare never mislabels or clobbers', () => {
 
 describe('messages that name the problem', () => {
   it('a reader that closes stdout early (moas generate | head) ends the command quietly', async () => {
-    const child = spawn(process.execPath, [CLI, 'generate', '--checkpoint', runDir, '--prompt', 'a', '--tokens', '100000'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [CLI, 'generate', '--checkpoint', runDir, '--prompt', 'a', '--tokens', '100000'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let stderr = ''
     child.stderr.on('data', (d) => {
       stderr += d
@@ -247,13 +270,21 @@ describe('messages that name the problem', () => {
     try {
       // 96 KiB holds the first checkpoint of this tiny model (~70 KB) but not a second one beside it.
       const later = await run([...TRAIN, '--steps', '2', '--out', join(mnt, 'run')])
-      expectOneLineError(later, /could not save the checkpoint of step 2 in .*small\/run \(ENOSPC: no space left on the device, at .*\); the last good checkpoint \(step 0\) is intact in .*; free space, then continue with --resume/, true)
+      expectOneLineError(
+        later,
+        /could not save the checkpoint of step 2 in .*small\/run \(ENOSPC: no space left on the device, at .*\); the last good checkpoint \(step 0\) is intact in .*; free space, then continue with --resume/,
+        true,
+      )
       expect((await readRun(join(mnt, 'run'))).state.step).toBe(0)
       rmSync(join(mnt, 'run'), { recursive: true, force: true })
       rmSync(join(mnt, 'run.next'), { recursive: true, force: true })
       writeFileSync(join(mnt, 'ballast'), new Uint8Array(60_000)) // now not even the first save fits
       const first = await run([...TRAIN, '--steps', '2', '--out', join(mnt, 'run')])
-      expectOneLineError(first, /could not save the checkpoint of step 0 .*ENOSPC.*nothing was trained yet and no checkpoint exists; free space or choose another --out/, true)
+      expectOneLineError(
+        first,
+        /could not save the checkpoint of step 0 .*ENOSPC.*nothing was trained yet and no checkpoint exists; free space or choose another --out/,
+        true,
+      )
       const again = await run([...TRAIN, '--steps', '2', '--out', join(mnt, 'run')])
       expectOneLineError(again, /could not save the checkpoint of step 0 .*ENOSPC/, true) // the same clear error: no "pass --resume" / "no checkpoint" loop
     } finally {
@@ -276,7 +307,10 @@ describe('tampered run state', () => {
     const original = readFileSync(join(dir, 'trainer_state.json'), 'utf8')
     const state = JSON.parse(original)
     writeFileSync(join(dir, 'trainer_state.json'), JSON.stringify({ ...state, step: 2 }))
-    expectOneLineError(await run(['train', '--resume', dir, '--steps', '6']), /says step 2, but config.json's training.step is 4; .*batch sampler has drawn 4 batches.*do not belong together/)
+    expectOneLineError(
+      await run(['train', '--resume', dir, '--steps', '6']),
+      /says step 2, but config.json's training.step is 4; .*batch sampler has drawn 4 batches.*do not belong together/,
+    )
     writeFileSync(join(dir, 'trainer_state.json'), JSON.stringify({ ...state, sampler: { ...state.sampler, rng: (state.sampler.rng + 1) >>> 0 } }))
     expectOneLineError(await run(['train', '--resume', dir, '--steps', '6']), /batch-sampler state is not the one seed 0 reaches at step 4/, true)
     writeFileSync(join(dir, 'trainer_state.json'), original)
@@ -300,7 +334,10 @@ describe('fuzz: random flag values and random checkpoint corruption', () => {
     const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]
     const junk = ['-1', '0', '1e309', 'NaN', 'abc', '', '3.5', '-0', '99999999999999999999', '🙂', '--', '1,2', 'Infinity']
     const flags: [string, string[]][] = [
-      ['train', ['--steps', '--lr', '--batch-size', '--eval-interval', '--warmup', '--seed', '--threads', '--accum', '--clip', '--attention', '--preset', '--set']],
+      [
+        'train',
+        ['--steps', '--lr', '--batch-size', '--eval-interval', '--warmup', '--seed', '--threads', '--accum', '--clip', '--attention', '--preset', '--set'],
+      ],
       ['generate', ['--tokens', '--temperature', '--top-k', '--top-p', '--seed', '--threads']],
       ['info', ['--vocab-size', '--attention', '--set', '--preset']],
       ['compare', ['--seeds', '--variants', '--steps']],
@@ -309,7 +346,14 @@ describe('fuzz: random flag values and random checkpoint corruption', () => {
       const [cmd, names] = pick(flags)
       const flag = pick(names)
       const value = flag === '--set' ? `${pick(['n_embd', 'dropout', 'bogus', 'n_head'])}=${pick(junk)}` : pick(junk)
-      const base = cmd === 'train' ? [...TRAIN, '--steps', '1', '--out', join(tempDir(), 'f')] : cmd === 'generate' ? ['generate', '--checkpoint', runDir, '--prompt', 'a'] : cmd === 'info' ? ['info', '--attention', 'mha'] : ['compare', '--out', join(tempDir(), 'c'), ...TINY]
+      const base =
+        cmd === 'train'
+          ? [...TRAIN, '--steps', '1', '--out', join(tempDir(), 'f')]
+          : cmd === 'generate'
+            ? ['generate', '--checkpoint', runDir, '--prompt', 'a']
+            : cmd === 'info'
+              ? ['info', '--attention', 'mha']
+              : ['compare', '--out', join(tempDir(), 'c'), ...TINY]
       const args = [...base.filter((a, j) => a !== flag && base[j - 1] !== flag), flag, value]
       const r = await run(args)
       if (r.code === 0) continue // a junk value can still be valid (e.g. --seed 0); it must then just work
@@ -332,7 +376,10 @@ describe('fuzz: random flag values and random checkpoint corruption', () => {
         if (kind === 0 && bytes.length) bytes[Math.floor(rand() * bytes.length)] ^= 1 << Math.floor(rand() * 8)
         const corrupted = kind === 1 ? bytes.subarray(0, Math.floor(rand() * bytes.length)) : kind === 2 ? Uint8Array.from([...bytes, 0x7b]) : bytes
         writeFileSync(join(dir, file), corrupted)
-        for (const args of [['eval', '--checkpoint', dir, '--text', text], ['train', '--resume', dir, '--steps', '6']]) {
+        for (const args of [
+          ['eval', '--checkpoint', dir, '--text', text],
+          ['train', '--resume', dir, '--steps', '6'],
+        ]) {
           const r = await run(args)
           expectOneLineError(r, /./, true)
         }

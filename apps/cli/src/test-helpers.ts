@@ -44,7 +44,10 @@ export function expectOneLineError(r: { code: number | null; stderr: string }, p
   expect(r.code, r.stderr).not.toBe(0)
   const lines = r.stderr.split('\n').filter((l) => l.trim() && !l.includes('[W:onnxruntime') && !l.includes('[E:onnxruntime'))
   if (!afterStart) expect(lines, r.stderr).toHaveLength(1)
-  expect(lines.filter((l) => l.startsWith('moas: error: ')), r.stderr).toHaveLength(1)
+  expect(
+    lines.filter((l) => l.startsWith('moas: error: ')),
+    r.stderr,
+  ).toHaveLength(1)
   expect(lines.at(-1)).toMatch(/^moas: error: /)
   expect(lines.at(-1)).toMatch(pattern)
   expect(r.stderr).not.toMatch(/\n\s+at /) // no stack frames

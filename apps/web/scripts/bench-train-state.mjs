@@ -10,11 +10,13 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { describeMachine, machineInfo, summarize } from '@moas/bench'
-import { TRAIN_PRESETS, modelConfig, paramInfos, syntheticDataset } from '@moas/trainer'
+import { modelConfig, paramInfos, syntheticDataset, TRAIN_PRESETS } from '@moas/trainer'
 import { chromium } from 'playwright-core'
 import { build, preview } from 'vite'
 
-const { values } = parseArgs({ options: { steps: { type: 'string', default: '5' }, rounds: { type: 'string', default: '2' }, 'update-results': { type: 'boolean', default: false } } })
+const { values } = parseArgs({
+  options: { steps: { type: 'string', default: '5' }, rounds: { type: 'string', default: '2' }, 'update-results': { type: 'boolean', default: false } },
+})
 const positive = (name) => {
   const n = Number(values[name])
   if (!(Number.isInteger(n) && n >= 2)) {
@@ -45,7 +47,16 @@ const server = await preview({ root: appDir, configFile: join(appDir, 'vite.conf
 const browser = await chromium.launch({
   executablePath: CHROMIUM,
   headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--enable-unsafe-webgpu'],
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--enable-unsafe-webgpu',
+  ],
 })
 try {
   const page = await browser.newPage()
@@ -65,13 +76,21 @@ try {
   for (let r = 0; r < rounds; r++) order.push(...(r % 2 ? [...modes].reverse() : modes))
   order.push({ name: 'wasm (state in JS)', provider: 'wasm' })
   for (const [i, m] of order.entries()) {
-    const ms = await page.evaluate(async ({ provider, stateOnDevice, steps }) => {
-      const t = await globalThis.moasPlayground.trainInPage({ variant: 'moas', steps, seed: 3, provider, stateOnDevice })
-      if (provider === 'webgpu' && t.stateOnDevice !== stateOnDevice) throw new Error(`asked stateOnDevice ${stateOnDevice}, ran ${t.stateOnDevice}`)
-      return t.records.map((x) => x.ms)
-    }, { provider: m.provider, stateOnDevice: m.stateOnDevice, steps })
+    const ms = await page.evaluate(
+      async ({ provider, stateOnDevice, steps }) => {
+        const t = await globalThis.moasPlayground.trainInPage({ variant: 'moas', steps, seed: 3, provider, stateOnDevice })
+        if (provider === 'webgpu' && t.stateOnDevice !== stateOnDevice) throw new Error(`asked stateOnDevice ${stateOnDevice}, ran ${t.stateOnDevice}`)
+        return t.records.map((x) => x.ms)
+      },
+      { provider: m.provider, stateOnDevice: m.stateOnDevice, steps },
+    )
     samples.get(m.name).push(...ms.slice(1)) // the first update compiles shaders and uploads the initial state
-    console.log(`  [train-state] ${i + 1}/${order.length} ${m.name}: ${ms.slice(1).map((x) => x.toFixed(0)).join(', ')} ms per update`)
+    console.log(
+      `  [train-state] ${i + 1}/${order.length} ${m.name}: ${ms
+        .slice(1)
+        .map((x) => x.toFixed(0))
+        .join(', ')} ms per update`,
+    )
   }
   machine.loadAvgAfter = machineInfo(1).loadAvg
   const rows = [...samples].map(([name, s]) => ({ name, ...summarize(s) }))
@@ -80,19 +99,24 @@ try {
     `# Training state on the GPU in the browser (issue 8 §3)`,
     '',
     `${machine.date}, ${describeMachine(machine)} (the Node process only drives the page); in the page: onnxruntime-web ${ortWeb} in Chromium ${chromiumVersion} (${CHROMIUM}), ${adapter.why}, wasm threads ${threads}.`,
-    `Model: the page's smoke moas (${model.n_layer} layers, ${model.n_head} heads, ${model.n_embd} wide, batch ${TRAIN_PRESETS.smoke.batch_size} × ${model.block_size}); state: parameters + Adam m + v = ${stateFloats} floats (${(stateFloats * 4 / 2 ** 20).toFixed(2)} MiB) per update each way when it goes to JS.`,
+    `Model: the page's smoke moas (${model.n_layer} layers, ${model.n_head} heads, ${model.n_embd} wide, batch ${TRAIN_PRESETS.smoke.batch_size} × ${model.block_size}); state: parameters + Adam m + v = ${stateFloats} floats (${((stateFloats * 4) / 2 ** 20).toFixed(2)} MiB) per update each way when it goes to JS.`,
     `${steps} updates per run (the first not counted), ${rounds} runs per WebGPU mode alternating, one wasm run; ms per update as the trainer logs it (batch, noise, forward + backward + AdamW).`,
     '',
     '| mode | median ms/update | min | max | n | vs state to JS |',
     '| --- | ---: | ---: | ---: | ---: | ---: |',
-    ...rows.map((r) => `| ${r.name} | ${r.median.toFixed(1)} | ${r.min.toFixed(1)} | ${r.max.toFixed(1)} | ${r.samples.length} | ${(r.median / base).toFixed(3)} |`),
+    ...rows.map(
+      (r) => `| ${r.name} | ${r.median.toFixed(1)} | ${r.min.toFixed(1)} | ${r.max.toFixed(1)} | ${r.samples.length} | ${(r.median / base).toFixed(3)} |`,
+    ),
   ]
   const md = `${header.join('\n')}\n`
   console.log(`\n${md}`)
   const dir = join(appDir, 'results', values['update-results'] ? '' : 'latest')
   mkdirSync(dir, { recursive: true })
   writeFileSync(join(dir, 'train-state.md'), md)
-  writeFileSync(join(dir, 'train-state.json'), `${JSON.stringify({ machine, chromium: { path: CHROMIUM, version: chromiumVersion }, ortWeb, adapter: adapter.why, wasmThreads: threads, model, stateFloats, steps, rounds, rows }, null, 2)}\n`)
+  writeFileSync(
+    join(dir, 'train-state.json'),
+    `${JSON.stringify({ machine, chromium: { path: CHROMIUM, version: chromiumVersion }, ortWeb, adapter: adapter.why, wasmThreads: threads, model, stateFloats, steps, rounds, rows }, null, 2)}\n`,
+  )
   console.log(`wrote ${join(dir, 'train-state.{md,json}')}`)
 } finally {
   await browser.close()

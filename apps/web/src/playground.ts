@@ -7,12 +7,23 @@
 import { kvCacheBytesPerToken, resolveConfig } from '@moas/gpt'
 
 export { choiceLabels } from '@moas/inference'
+
 import {
-  type CharTokenizer, type FolderReader, type LoadedModel, type ModelFolder, type RoutingChoice,
-  DecoderSession, buildLogitsGraph, exportModelFiles, generate, openModelFolder, readModelFolder, routingChoices,
+  buildLogitsGraph,
+  type CharTokenizer,
+  DecoderSession,
+  exportModelFiles,
+  type FolderReader,
+  generate,
+  type LoadedModel,
+  type ModelFolder,
+  openModelFolder,
+  type RoutingChoice,
+  readModelFolder,
+  routingChoices,
 } from '@moas/inference'
-import { Graph, Session, hostTensor, initParams, ops } from '@moas/tensor-core'
-import { type LogRecord, TRAIN_PRESETS, TrainLoop, freshStart, makeRunConfig, modelConfig, syntheticDataset } from '@moas/trainer'
+import { Graph, hostTensor, initParams, ops, Session } from '@moas/tensor-core'
+import { freshStart, type LogRecord, makeRunConfig, modelConfig, syntheticDataset, TRAIN_PRESETS, TrainLoop } from '@moas/trainer'
 import { zipSync } from 'fflate'
 
 export type PageProvider = 'webgpu' | 'wasm'
@@ -94,7 +105,9 @@ export class Playground {
     const generated: GeneratedChar[] = []
     let fed = 0 // routing rows seen so far (prompt first, then each fed token)
     const r = await generate(this.session, this.folder.tokenizer, [prompt], {
-      maxNewTokens: opts.tokens, temperature: opts.temperature, seed: opts.seed ?? 0,
+      maxNewTokens: opts.tokens,
+      temperature: opts.temperature,
+      seed: opts.seed ?? 0,
       onToken: (t) => {
         generated.push({ char: t.text, prompt: false, layers: [] })
         opts.onText?.(t.text)
@@ -112,9 +125,14 @@ export class Playground {
     const perS = (n: number, ms: number) => (ms > 0 ? (n / ms) * 1000 : null)
     const mha = resolveConfig({ ...cfg, attention: 'mha' })
     return {
-      text: prompt + r.completions[0], completion: r.completions[0], chars: [...prompted, ...generated], provider: this.provider,
-      prefillTokensPerS: perS(r.prefill.tokens, r.prefill.ms), decodeTokensPerS: perS(r.decode.tokens, r.decode.ms),
-      kvBytes: r.cacheBytes, mhaKvBytes: kvCacheBytesPerToken(mha) * positions,
+      text: prompt + r.completions[0],
+      completion: r.completions[0],
+      chars: [...prompted, ...generated],
+      provider: this.provider,
+      prefillTokensPerS: perS(r.prefill.tokens, r.prefill.ms),
+      decodeTokensPerS: perS(r.decode.tokens, r.decode.ms),
+      kvBytes: r.cacheBytes,
+      mhaKvBytes: kvCacheBytesPerToken(mha) * positions,
     }
   }
 }
@@ -127,7 +145,15 @@ export class Playground {
  * there); false copies them to JS and back every update, as the wasm provider must. `stateOnDevice` in the
  * result says which ran.
  */
-export async function trainInPage(opts: { variant: string; steps: number; seed: number; provider: PageProvider; stateOnDevice?: boolean; accum?: number; onRecord?: (r: LogRecord) => void }): Promise<{ records: LogRecord[]; model: LoadedModel; stateOnDevice: boolean; stateLocations: string[] }> {
+export async function trainInPage(opts: {
+  variant: string
+  steps: number
+  seed: number
+  provider: PageProvider
+  stateOnDevice?: boolean
+  accum?: number
+  onRecord?: (r: LogRecord) => void
+}): Promise<{ records: LogRecord[]; model: LoadedModel; stateOnDevice: boolean; stateLocations: string[] }> {
   const data = syntheticDataset()
   const protocol = { ...TRAIN_PRESETS.smoke, steps: opts.steps, accum: opts.accum ?? TRAIN_PRESETS.smoke.accum }
   const run = makeRunConfig(protocol, modelConfig('smoke', data.tokenizer.vocabSize, { attention: opts.variant }), data, opts.seed)
@@ -142,7 +168,13 @@ export async function trainInPage(opts: { variant: string; steps: number; seed: 
       opts.onRecord?.(r)
     }
     const params = new Map([...(await loop.session.params())].map(([k, v]) => [k, Float32Array.from(v)]))
-    const model: LoadedModel = { config: run.model, params, tokenizer: data.tokenizer as CharTokenizer, extra: { training: { data: run.data, step: loop.step } }, where: 'this page' }
+    const model: LoadedModel = {
+      config: run.model,
+      params,
+      tokenizer: data.tokenizer as CharTokenizer,
+      extra: { training: { data: run.data, step: loop.step } },
+      where: 'this page',
+    }
     return { records, model, stateOnDevice: loop.session.stateOnDevice, stateLocations }
   } finally {
     await loop.release()
@@ -197,10 +229,12 @@ export async function deviceOutputCheck(): Promise<{ location: string; fedBack: 
     first.dispose()
     second.dispose()
     const viaRun = Array.from((await s.run({ x: hostTensor('float32', [4], [1, 2, 3, -4]) })).y.data as Float32Array)
-    const disposedFeed = await s.runOnDevice({ x: first }).then(() => 'accepted', (e: Error) => e.message)
+    const disposedFeed = await s.runOnDevice({ x: first }).then(
+      () => 'accepted',
+      (e: Error) => e.message,
+    )
     return { location, fedBack, viaRun, disposedFeed }
   } finally {
     await s.release()
   }
 }
-

@@ -1,11 +1,18 @@
 /** A static server for the built page (dist/), with the COOP/COEP headers that make it cross-origin isolated. */
 import { readFile } from 'node:fs/promises'
-import { type Server, createServer } from 'node:http'
+import { createServer, type Server } from 'node:http'
 import { extname, join, normalize } from 'node:path'
 
 const TYPES: Record<string, string> = {
-  '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm',
-  '.json': 'application/json', '.onnx': 'application/octet-stream', '.md': 'text/markdown', '.svg': 'image/svg+xml',
+  '.html': 'text/html',
+  '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
+  '.css': 'text/css',
+  '.wasm': 'application/wasm',
+  '.json': 'application/json',
+  '.onnx': 'application/octet-stream',
+  '.md': 'text/markdown',
+  '.svg': 'image/svg+xml',
 }
 
 export function serve(root: string, isolated = true): Promise<{ url: string; close: () => Promise<void> }> {

@@ -3,7 +3,7 @@
  * Everything above it (schemes, MoAS, GQE) calls causalAttention, so an inference path that never
  * materializes the whole T×T score matrix can replace it in one spot.
  */
-import { type Dim, type Graph, GraphError, type Tensor, addDims, attr, mulDims, ops } from '@moas/tensor-core'
+import { addDims, attr, type Dim, type Graph, GraphError, mulDims, ops, type Tensor } from '@moas/tensor-core'
 
 export interface AttentionCoreOptions {
   /** Attention dropout probability, applied to the softmax probabilities. */
@@ -54,7 +54,6 @@ export interface AttentionCall {
   keys: Dim
 }
 
-
 const calls = new WeakMap<Graph, AttentionCall[]>()
 
 /** Every causalAttention call made on `graph`, in build order (the graph's structure inside the core may change). */
@@ -74,7 +73,17 @@ export function causalAttention(q: Tensor, k: Tensor, v: Tensor, opts: Attention
   const y = (kernels.get(q.graph) ?? composedAttention)(q, k, v, opts)
   const [, G, R, T, d] = q.shape as [Dim, number, number, Dim, number]
   const list = calls.get(q.graph) ?? []
-  list.push({ q, k, v, output: y, queryHeads: G * R, kvHeads: G, headDim: d, seq: T, keys: opts.past ? addDims(opts.past.key.shape[3], k.shape[3]) : k.shape[3] })
+  list.push({
+    q,
+    k,
+    v,
+    output: y,
+    queryHeads: G * R,
+    kvHeads: G,
+    headDim: d,
+    seq: T,
+    keys: opts.past ? addDims(opts.past.key.shape[3], k.shape[3]) : k.shape[3],
+  })
   calls.set(q.graph, list)
   return y
 }
@@ -117,7 +126,8 @@ function foldedAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionCoreOpt
   // Scale q (T·d values) rather than the scores (T·T values).
   // With a mask, Tq may be 0 (no token routed to a branch), where Reshape's inferred sizes are ambiguous:
   // the masked path spells every shape out from run-time shapes (fold/unfold).
-  const fold = (t: Tensor) => (opts.mask ? ops.reshapeTo(t, foldedShape(t), [B, G, mulDims(R, T), t.shape[4]]) : ops.reshape(t, [B, G, mulDims(R, T), t.shape[4]]))
+  const fold = (t: Tensor) =>
+    opts.mask ? ops.reshapeTo(t, foldedShape(t), [B, G, mulDims(R, T), t.shape[4]]) : ops.reshape(t, [B, G, mulDims(R, T), t.shape[4]])
   const qf = fold(ops.mul(q, 1 / Math.sqrt(d)))
   // A cache's past is joined with the new positions here (the call's one copy of its cache heads, which
   // the cache reuses as the graph's present): the composed core reads K, V whole. Joining the scores
@@ -129,9 +139,7 @@ function foldedAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionCoreOpt
   const vf = ops.reshape(joined.v, [joined.v.shape[0], G, Tk, d])
   // kᵀ on the last two axes: ONNX Runtime fuses this Transpose into the MatMul (FusedMatMul transB).
   const folded = ops.matmul(qf, ops.transpose(kf, [0, 1, 3, 2])) // [B, G, R·T, Tk]
-  const scores = opts.mask
-    ? ops.reshapeTo(folded, unfoldedShape(folded, R), [B, G, R, T, Tk])
-    : ops.reshape(folded, [B, G, R, T, Tk])
+  const scores = opts.mask ? ops.reshapeTo(folded, unfoldedShape(folded, R), [B, G, R, T, Tk]) : ops.reshape(folded, [B, G, R, T, Tk])
   // Dropout's 1 / (1 − p) is applied to the [R·T, d] output, not the [R·T, Tk] probabilities: one
   // full-size multiply fewer (ONNX Runtime even fuses the scale into the MatMul, as a float32 alpha). Not
   // in float64 graphs, where that float32 alpha would cost them their precision (~3e-8 relative).
@@ -139,7 +147,10 @@ function foldedAttention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionCoreOpt
   // Plain causal square: the probabilities above the diagonal are exactly 0, so the dropout mask's values
   // there never matter and the trainer draws only the lower triangle (half the noise).
   const site = { causal: !opts.mask && typeof T === 'number' && T === Tk }
-  const dropped = q.dtype === 'float64' ? { y: ops.dropout(probs, opts.dropout, opts.training, undefined, site), scale: 1 } : ops.dropoutUnscaled(probs, opts.dropout, opts.training, undefined, site)
+  const dropped =
+    q.dtype === 'float64'
+      ? { y: ops.dropout(probs, opts.dropout, opts.training, undefined, site), scale: 1 }
+      : ops.dropoutUnscaled(probs, opts.dropout, opts.training, undefined, site)
   const pv = ops.matmul(fold(dropped.y), vf) // [B, G, R·T, d]
   const out = dropped.scale === 1 ? pv : ops.mul(pv, dropped.scale)
   return opts.mask ? ops.reshapeTo(out, unfoldedShape(out, R), q.shape) : ops.reshape(out, [B, G, R, T, d])
@@ -179,7 +190,11 @@ export const memoryEfficientAttention: AttentionKernel = (q, k, v, opts) => {
   const [out] = g.addNode(
     'GroupQueryAttention',
     [query, rows(heads(k, G)), rows(heads(v, G)), past[0], past[1], seqlens, total],
-    [{ dtype: q.dtype, shape: [B, Tq, G * R * d] }, { dtype: q.dtype, shape: [B, G, Tk, d] }, { dtype: q.dtype, shape: [B, G, Tk, d] }],
+    [
+      { dtype: q.dtype, shape: [B, Tq, G * R * d] },
+      { dtype: q.dtype, shape: [B, G, Tk, d] },
+      { dtype: q.dtype, shape: [B, G, Tk, d] },
+    ],
     { num_heads: attr.int(G * R), kv_num_heads: attr.int(G) },
     'com.microsoft',
   )
@@ -219,11 +234,15 @@ export function causalMaskFor(q: Tensor, T: number | string): Tensor {
  * an int64 scalar and its Dim). `dtype` is the scores' dtype.
  */
 export function visibilityMask(querySlots: Tensor, keys: Tensor | { length: Tensor; dim: Dim }, dtype: 'float32' | 'float64' | 'float16'): Tensor {
-  if (querySlots.dtype !== 'int64' || querySlots.rank !== 2) throw new GraphError(`visibilityMask: querySlots must be int64 [B, Tq], got ${querySlots.describe()}`)
+  if (querySlots.dtype !== 'int64' || querySlots.rank !== 2)
+    throw new GraphError(`visibilityMask: querySlots must be int64 [B, Tq], got ${querySlots.describe()}`)
   const valid = 'length' in keys ? null : keys
   if (valid && (valid.dtype !== 'bool' || valid.rank !== 2)) throw new GraphError(`visibilityMask: keyValid must be bool [B, Tk], got ${valid.describe()}`)
   const g = querySlots.graph
-  const keySlots = ops.unsqueeze(valid ? ops.range(ops.dimOf(valid, 1), valid.shape[1]) : ops.range((keys as { length: Tensor }).length, (keys as { dim: Dim }).dim), [0, 1]) // [1, 1, Tk]
+  const keySlots = ops.unsqueeze(
+    valid ? ops.range(ops.dimOf(valid, 1), valid.shape[1]) : ops.range((keys as { length: Tensor }).length, (keys as { dim: Dim }).dim),
+    [0, 1],
+  ) // [1, 1, Tk]
   const slots = ops.unsqueeze(querySlots, [-1]) // [B, Tq, 1]
   const causal = ops.lessOrEqual(keySlots, slots)
   const seen = valid ? ops.or(ops.and(causal, ops.unsqueeze(valid, [1])), ops.equal(keySlots, slots)) : causal // [B, Tq, Tk]
@@ -247,7 +266,13 @@ function checkGrouped(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | undefined,
   if (past) {
     const { key, value } = past
     if (!mask) throw new GraphError(`${where}: a past needs a mask over its P keys and the Tk new ones (build it with visibilityMask)`)
-    if (key.rank !== 5 || value.rank !== 5 || [1, 2, 4].some((a) => key.shape[a] !== k.shape[a] || value.shape[a] !== k.shape[a]) || key.shape[3] !== value.shape[3] || key.shape[0] !== value.shape[0])
+    if (
+      key.rank !== 5 ||
+      value.rank !== 5 ||
+      [1, 2, 4].some((a) => key.shape[a] !== k.shape[a] || value.shape[a] !== k.shape[a]) ||
+      key.shape[3] !== value.shape[3] ||
+      key.shape[0] !== value.shape[0]
+    )
       throw new GraphError(`${where}: past key ${key.describe()} and value ${value.describe()} must be [B, G, 1, P, d] like k and v`)
   }
   const Tk = past ? addDims(past.key.shape[3], k.shape[3]) : k.shape[3]

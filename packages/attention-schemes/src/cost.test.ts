@@ -1,7 +1,7 @@
 import { Graph } from '@moas/tensor-core'
 import { describe, expect, it } from 'vitest'
 import { schemeCost } from './cost'
-import { groupedAttention, type GroupedAttentionConfig } from './scheme'
+import { type GroupedAttentionConfig, groupedAttention } from './scheme'
 
 const small = { nEmbd: 8, nHead: 4, nKvHead: 2, nLayer: 3, bias: false, dropout: 0 }
 const paper = { nEmbd: 384, nHead: 6, nLayer: 4, bias: false, dropout: 0.1 }
@@ -18,10 +18,15 @@ describe('schemeCost', () => {
     // flops/token: 2·192 (projections) + 2·2·T·d·H = 4·10·2·4 = 320 (q·kᵀ and p·v over T keys)
     // kv bytes/token: 2 (k and v) · 3 layers · 2 kv heads · d 2 · 4 bytes = 96
     expect(schemeCost(small, { contextLength: 10 })).toEqual({
-      params: 192, flopsPerToken: 704, kvCacheBytesPerToken: 96, totalParams: 576, totalFlopsPerToken: 2112,
+      params: 192,
+      flopsPerToken: 704,
+      kvCacheBytesPerToken: 96,
+      totalParams: 576,
+      totalFlopsPerToken: 2112,
     })
     expect(schemeCost({ ...small, bias: true }, { contextLength: 10, bytesPerElement: 2 })).toMatchObject({
-      params: 192 + 8 + 4 + 4 + 8, kvCacheBytesPerToken: 48,
+      params: 192 + 8 + 4 + 4 + 8,
+      kvCacheBytesPerToken: 48,
     })
   })
 
@@ -63,7 +68,11 @@ describe('schemeCost', () => {
 describe('README example', () => {
   it('prints what the README shows for the paper GQA branch', () => {
     expect(schemeCost({ ...paper, nKvHead: 2 }, { contextLength: 256 })).toEqual({
-      params: 393216, flopsPerToken: 1179648, kvCacheBytesPerToken: 4096, totalParams: 1572864, totalFlopsPerToken: 4718592,
+      params: 393216,
+      flopsPerToken: 1179648,
+      kvCacheBytesPerToken: 4096,
+      totalParams: 1572864,
+      totalFlopsPerToken: 4718592,
     })
   })
 })

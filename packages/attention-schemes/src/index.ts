@@ -1,7 +1,27 @@
 export {
-  type AttentionCall, type AttentionCoreOptions, type CachePast, type AttentionKernel, attentionCalls, causalAttention, causalMaskFor, composedAttention, joinPast, memoryEfficientAttention, mergeHeads, splitHeads,
-  useAttentionKernel, visibilityMask,
+  type AttentionCall,
+  type AttentionCoreOptions,
+  type AttentionKernel,
+  attentionCalls,
+  type CachePast,
+  causalAttention,
+  causalMaskFor,
+  composedAttention,
+  joinPast,
+  memoryEfficientAttention,
+  mergeHeads,
+  splitHeads,
+  useAttentionKernel,
+  visibilityMask,
 } from './attention'
-export { type GroupedAttentionConfig, type GroupedAttentionOptions, type SchemeConfig, type SchemeProjections, groupedAttention, schemeDims, schemeProjections } from './scheme'
-export { LayerKvCache } from './kvcache'
 export { type SchemeCost, schemeCost } from './cost'
+export { LayerKvCache } from './kvcache'
+export {
+  type GroupedAttentionConfig,
+  type GroupedAttentionOptions,
+  groupedAttention,
+  type SchemeConfig,
+  type SchemeProjections,
+  schemeDims,
+  schemeProjections,
+} from './scheme'

@@ -5,7 +5,7 @@
  * (+ 1 for a shared head with its own K/V). Each attention call of the layer takes the next `G` heads in
  * the order it is built, so the head order of the cache is the build order, documented by the model.
  */
-import { GraphError, type Tensor, ops } from '@moas/tensor-core'
+import { GraphError, ops, type Tensor } from '@moas/tensor-core'
 import type { CachePast } from './attention'
 
 /** One attention call's share of a layer's cache: its new keys and values, its heads of the past, and the join of the two if a kernel made one. */
@@ -38,7 +38,8 @@ export class LayerKvCache {
     readonly keyValid: Tensor,
     readonly causalSuffix = false,
   ) {
-    if (pastKey.rank !== 4 || typeof pastKey.shape[1] !== 'number') throw new GraphError(`LayerKvCache: past keys must be [B, kvHeads, P, d], got ${pastKey.describe()}`)
+    if (pastKey.rank !== 4 || typeof pastKey.shape[1] !== 'number')
+      throw new GraphError(`LayerKvCache: past keys must be [B, kvHeads, P, d], got ${pastKey.describe()}`)
   }
 
   /** What the attention core needs to know of the cache (AttentionCoreOptions' mask and causalSuffix). */
@@ -60,7 +61,8 @@ export class LayerKvCache {
    */
   extend(k: Tensor, v: Tensor): { mask: Tensor; causalSuffix: boolean; past: CachePast } {
     const G = k.shape[1] as number
-    if (this.taken + G > this.heads) throw new GraphError(`LayerKvCache: the layer's cache holds ${this.heads} KV heads; this call needs heads ${this.taken}..${this.taken + G - 1}`)
+    if (this.taken + G > this.heads)
+      throw new GraphError(`LayerKvCache: the layer's cache holds ${this.heads} KV heads; this call needs heads ${this.taken}..${this.taken + G - 1}`)
     const range = (t: Tensor) => (G === this.heads ? t : ops.slice(t, [this.taken], [this.taken + G], [1]))
     const call: CacheCall = { k, v, pastKey: range(this.pastKey), pastValue: range(this.pastValue) }
     this.taken += G
@@ -80,7 +82,8 @@ export class LayerKvCache {
       return { key: ops.concat([this.pastKey, added.key], 2), value: ops.concat([this.pastValue, added.value], 2) }
     }
     this.checkTaken()
-    const whole = (c: CacheCall, which: 'k' | 'v') => (c.joined ? ops.squeeze(c.joined[which], [2]) : ops.concat([which === 'k' ? c.pastKey : c.pastValue, c[which]], 2))
+    const whole = (c: CacheCall, which: 'k' | 'v') =>
+      c.joined ? ops.squeeze(c.joined[which], [2]) : ops.concat([which === 'k' ? c.pastKey : c.pastValue, c[which]], 2)
     return { key: heads(this.calls.map((c) => whole(c, 'k'))), value: heads(this.calls.map((c) => whole(c, 'v'))) }
   }
 
@@ -91,7 +94,10 @@ export class LayerKvCache {
   }
 
   private checkTaken(): void {
-    if (this.taken !== this.heads) throw new GraphError(`LayerKvCache: the layer's attention took ${this.taken} of its ${this.heads} cached KV heads; the cache layout and the model disagree`)
+    if (this.taken !== this.heads)
+      throw new GraphError(
+        `LayerKvCache: the layer's attention took ${this.taken} of its ${this.heads} cached KV heads; the cache layout and the model disagree`,
+      )
   }
 }
 

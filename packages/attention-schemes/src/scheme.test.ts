@@ -1,7 +1,7 @@
-import { Graph, type HostTensor, Session, hostTensor } from '@moas/tensor-core'
+import { Graph, type HostTensor, hostTensor, Session } from '@moas/tensor-core'
 import { gradcheck, randHost } from '@moas/tensor-core/testing'
 import { describe, expect, it } from 'vitest'
-import { groupedAttention, type GroupedAttentionConfig } from './scheme'
+import { type GroupedAttentionConfig, groupedAttention } from './scheme'
 
 // d = 4: ONNX Runtime folds the 1/sqrt(d) scale into FusedMatMul's float32 alpha, so float64 checks need an exactly
 // representable scale (1/sqrt(2) would cost ~1e-8 relative).
@@ -28,34 +28,39 @@ async function run(cfg: GroupedAttentionConfig, feeds: Record<string, HostTensor
 const rows = (w: HostTensor) => w.data as Float64Array
 const linear = (x: Float64Array, n: number, w: Float64Array, out: number, inp: number, b?: Float64Array) => {
   const y = new Float64Array(n * out)
-  for (let i = 0; i < n; i++) for (let o = 0; o < out; o++) {
-    let s = b ? b[o] : 0
-    for (let c = 0; c < inp; c++) s += x[i * inp + c] * w[o * inp + c]
-    y[i * out + o] = s
-  }
+  for (let i = 0; i < n; i++)
+    for (let o = 0; o < out; o++) {
+      let s = b ? b[o] : 0
+      for (let c = 0; c < inp; c++) s += x[i * inp + c] * w[o * inp + c]
+      y[i * out + o] = s
+    }
   return y
 }
 
 /** Plain-JS grouped attention block (no dropout), independent of the graph code's reshapes. */
 function referenceBlock(cfg: GroupedAttentionConfig, X: Float64Array, B: number, T: number, p: Record<string, HostTensor>): Float64Array {
   const { nEmbd: C, nHead: H, nKvHead: G } = cfg
-  const d = C / H, R = H / G, N = B * T
+  const d = C / H,
+    R = H / G,
+    N = B * T
   const q = linear(X, N, rows(p['attn.q_proj.weight']), C, C, p['attn.q_proj.bias'] && rows(p['attn.q_proj.bias']))
   const k = linear(X, N, rows(p['attn.k_proj.weight']), G * d, C, p['attn.k_proj.bias'] && rows(p['attn.k_proj.bias']))
   const v = linear(X, N, rows(p['attn.v_proj.weight']), G * d, C, p['attn.v_proj.bias'] && rows(p['attn.v_proj.bias']))
   const att = new Float64Array(N * C)
-  for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let i = 0; i < T; i++) {
-    const kv = Math.floor(h / R)
-    const s = Array.from({ length: i + 1 }, (_, j) => {
-      let dot = 0
-      for (let c = 0; c < d; c++) dot += q[(b * T + i) * C + h * d + c] * k[(b * T + j) * G * d + kv * d + c]
-      return dot / Math.sqrt(d)
-    })
-    const m = Math.max(...s)
-    const e = s.map((z) => Math.exp(z - m))
-    const sum = e.reduce((a, z) => a + z, 0)
-    for (let j = 0; j <= i; j++) for (let c = 0; c < d; c++) att[(b * T + i) * C + h * d + c] += (e[j] / sum) * v[(b * T + j) * G * d + kv * d + c]
-  }
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++)
+      for (let i = 0; i < T; i++) {
+        const kv = Math.floor(h / R)
+        const s = Array.from({ length: i + 1 }, (_, j) => {
+          let dot = 0
+          for (let c = 0; c < d; c++) dot += q[(b * T + i) * C + h * d + c] * k[(b * T + j) * G * d + kv * d + c]
+          return dot / Math.sqrt(d)
+        })
+        const m = Math.max(...s)
+        const e = s.map((z) => Math.exp(z - m))
+        const sum = e.reduce((a, z) => a + z, 0)
+        for (let j = 0; j <= i; j++) for (let c = 0; c < d; c++) att[(b * T + i) * C + h * d + c] += (e[j] / sum) * v[(b * T + j) * G * d + kv * d + c]
+      }
   return linear(att, N, rows(p['attn.c_proj.weight']), C, C, p['attn.c_proj.bias'] && rows(p['attn.c_proj.bias']))
 }
 
@@ -101,7 +106,11 @@ describe('groupedAttention parameters', () => {
 })
 
 describe('groupedAttention numerics', () => {
-  for (const [name, G, bias] of [['gqa', 2, true], ['mqa', 1, false], ['mha-unfused', 4, false]] as const) {
+  for (const [name, G, bias] of [
+    ['gqa', 2, true],
+    ['mqa', 1, false],
+    ['mha-unfused', 4, false],
+  ] as const) {
     it(`${name}: matches a plain-JS block (query head h reads KV head h / (H/G))`, async () => {
       const cfg = { ...base, nKvHead: G, bias }
       const [B, T] = [2, 5]
@@ -118,7 +127,8 @@ describe('groupedAttention numerics', () => {
     const p = paramFeeds(g, 20)
     const C = base.nEmbd
     const x = randHost('float64', [3, 6, C], 2)
-    const stack = (parts: string[], shape: number[]) => hostTensor('float64', shape, Float64Array.from(parts.flatMap((n) => Array.from(p[n].data as Float64Array))))
+    const stack = (parts: string[], shape: number[]) =>
+      hostTensor('float64', shape, Float64Array.from(parts.flatMap((n) => Array.from(p[n].data as Float64Array))))
     const mhaFeeds = {
       x,
       'attn.c_attn.weight': stack(['attn.q_proj.weight', 'attn.k_proj.weight', 'attn.v_proj.weight'], [3 * C, C]),
@@ -132,7 +142,11 @@ describe('groupedAttention numerics', () => {
   })
 
   it('is causal: changing a future token never changes earlier outputs', async () => {
-    for (const cfg of [{ ...base, nKvHead: 4, fusedQkv: true }, { ...base, nKvHead: 2 }, { ...base, nKvHead: 1 }]) {
+    for (const cfg of [
+      { ...base, nKvHead: 4, fusedQkv: true },
+      { ...base, nKvHead: 2 },
+      { ...base, nKvHead: 1 },
+    ]) {
       const { g } = build(cfg)
       const p = paramFeeds(g, 30)
       const [B, T, C] = [2, 7, base.nEmbd]
@@ -142,12 +156,13 @@ describe('groupedAttention numerics', () => {
       for (let b = 0; b < B; b++) for (let c = 0; c < C; c++) (changed.data as Float64Array)[(b * T + t0) * C + c] += 1
       const y1 = await run(cfg, { x, ...p })
       const y2 = await run(cfg, { x: changed, ...p })
-      for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) {
-        const row = (y: Float64Array) => y.subarray((b * T + t) * C, (b * T + t + 1) * C)
-        const diff = maxAbsDiff(row(y1), row(y2))
-        if (t < t0) expect(diff).toBe(0)
-        else expect(diff).toBeGreaterThan(1e-6)
-      }
+      for (let b = 0; b < B; b++)
+        for (let t = 0; t < T; t++) {
+          const row = (y: Float64Array) => y.subarray((b * T + t) * C, (b * T + t + 1) * C)
+          const diff = maxAbsDiff(row(y1), row(y2))
+          if (t < t0) expect(diff).toBe(0)
+          else expect(diff).toBeGreaterThan(1e-6)
+        }
     }
   })
 
@@ -159,12 +174,15 @@ describe('groupedAttention numerics', () => {
     it(`${name}: gradients of x and every parameter match finite differences`, async () => {
       const [B, T] = [2, 4]
       const shapes = build(cfg, 'attn.', [B, T]).g // parameter shapes, for the fixed (std 0.3) parameter values
-      const res = await gradcheck((g) => {
-        const x = g.input('x', 'float64', [B, T, base.nEmbd])
-        return groupedAttention(x, cfg, 'attn.', { training: false })
-        // floor 1e-5: the key bias has an exactly zero gradient (softmax ignores a shift shared by every key), so
-        // tiny gradients are held to an absolute 1e-11 instead of a relative error of rounding noise.
-      }, { feeds: paramFeeds(shapes, 40), maxPerTensor: 40, floor: 1e-5 })
+      const res = await gradcheck(
+        (g) => {
+          const x = g.input('x', 'float64', [B, T, base.nEmbd])
+          return groupedAttention(x, cfg, 'attn.', { training: false })
+          // floor 1e-5: the key bias has an exactly zero gradient (softmax ignores a shift shared by every key), so
+          // tiny gradients are held to an absolute 1e-11 instead of a relative error of rounding noise.
+        },
+        { feeds: paramFeeds(shapes, 40), maxPerTensor: 40, floor: 1e-5 },
+      )
       expect(res.ok, res.summary).toBe(true)
       expect(res.tensors.map((t) => t.name)).toEqual(['x', ...shapes.paramNames()])
     })
@@ -175,6 +193,9 @@ describe('groupedAttention numerics', () => {
     g.dropoutNoise = true
     const x = g.input('x', 'float32', [2, 5, 16])
     groupedAttention(x, { ...base, nKvHead: 2, dropout: 0.1 }, 'a.', { training: true })
-    expect(g.dropoutMasks.map((m) => m.input.shape)).toEqual([[2, 2, 2, 5, 5], [2, 5, 16]])
+    expect(g.dropoutMasks.map((m) => m.input.shape)).toEqual([
+      [2, 2, 2, 5, 5],
+      [2, 5, 16],
+    ])
   })
 })

@@ -2,7 +2,7 @@
  * A grouped causal attention block: MHA (nKvHead = nHead), GQA (nKvHead divides nHead) and MQA
  * (nKvHead = 1) are the same function of the config. Parameters carry their checkpoint names.
  */
-import { type DType, type Graph, GraphError, LINEAR_INIT_STD, type Tensor, linearParams, ops } from '@moas/tensor-core'
+import { type DType, type Graph, GraphError, LINEAR_INIT_STD, linearParams, ops, type Tensor } from '@moas/tensor-core'
 import { causalAttention, mergeHeads, splitHeads } from './attention'
 import type { LayerKvCache } from './kvcache'
 
@@ -21,7 +21,12 @@ export type GroupedAttentionConfig = SchemeConfig & { fusedQkv?: boolean }
 /** Checks the config and returns its derived sizes. */
 export function schemeDims(cfg: GroupedAttentionConfig): { C: number; H: number; G: number; R: number; d: number } {
   const { nEmbd: C, nHead: H, nKvHead: G } = cfg
-  for (const [name, v] of [['nEmbd', C], ['nHead', H], ['nKvHead', G], ['nLayer', cfg.nLayer]] as const)
+  for (const [name, v] of [
+    ['nEmbd', C],
+    ['nHead', H],
+    ['nKvHead', G],
+    ['nLayer', cfg.nLayer],
+  ] as const)
     if (!(Number.isInteger(v) && v > 0)) throw new GraphError(`attention config: ${name} must be a positive integer, got ${v}`)
   if (C % H !== 0) throw new GraphError(`attention config: nEmbd ${C} is not divisible by nHead ${H}; choose nHead dividing nEmbd`)
   if (H % G !== 0) throw new GraphError(`attention config: nHead ${H} is not divisible by nKvHead ${G}; choose nKvHead dividing nHead`)
@@ -93,7 +98,11 @@ export function groupedAttention(x: Tensor, cfg: GroupedAttentionConfig, prefix:
   const qg = ops.reshape(splitHeads(q, H, d), [B, G, R, T, d])
   const kh = splitHeads(k, G, d)
   const vh = splitHeads(v, G, d)
-  const y = causalAttention(qg, ops.unsqueeze(kh, [2]), ops.unsqueeze(vh, [2]), { dropout: cfg.dropout, training: opts.training, ...opts.cache?.extend(kh, vh) })
+  const y = causalAttention(qg, ops.unsqueeze(kh, [2]), ops.unsqueeze(vh, [2]), {
+    dropout: cfg.dropout,
+    training: opts.training,
+    ...opts.cache?.extend(kh, vh),
+  })
   const merged = mergeHeads(ops.reshape(y, [B, H, T, d]))
   return ops.dropout(proj.out(merged), cfg.dropout, opts.training)
 }

@@ -1,9 +1,9 @@
 // The measured attention-core candidates compute what the composed reference computes (the bench times
 // them; this checks they are the same attention, so the timings compare like with like).
 import { fileURLToPath } from 'node:url'
-import { describe, expect, it } from 'vitest'
 import { causalAttention, composedAttention, useAttentionKernel } from '@moas/attention-schemes'
-import { Graph, type HostTensor, Session, hostTensor, randomNormal } from '@moas/tensor-core'
+import { Graph, type HostTensor, hostTensor, randomNormal, Session } from '@moas/tensor-core'
+import { describe, expect, it } from 'vitest'
 import { CANDIDATE_KERNELS, candidateKernel } from './attentionCandidates'
 
 const [B, G, R, T, d] = [2, 2, 3, 48, 8]
@@ -26,7 +26,7 @@ const SIGNATURE: Record<string, (ops: string[]) => boolean> = {
   'gqa-naive': (o) => o.includes('GroupQueryAttention') && !o.includes('Softmax'),
   'onnx-attention': (o) => o.includes('Attention') && !o.includes('Softmax'),
   'query-blocked': (o) => o.filter((x) => x === 'Softmax').length === T / 16,
-  'tiled-online': (o) => !o.includes('Softmax') && o.filter((x) => x === 'MatMul').length === 2 * ((T / 16) * (T / 16 + 1)) / 2,
+  'tiled-online': (o) => !o.includes('Softmax') && o.filter((x) => x === 'MatMul').length === (2 * ((T / 16) * (T / 16 + 1))) / 2,
 }
 
 describe('attention-core candidates', () => {
@@ -61,7 +61,17 @@ describe('attention-core bench', () => {
     const tiny = { n_layer: 1, n_head: 4, n_kv_head: 2, n_embd: 32, vocab: 11 }
     const lines: string[] = []
     const r = await runAttentionCore(
-      { ...ATTENTION_CORE_DEFAULTS, lengths: [32, 48], block: 16, warmup: 1, reps: 2, model: tiny, threads: 1, provider: 'cpu', maxEstimatedGiB: 4.5 * (4 * 4 * 32 * 32) / 2 ** 30 },
+      {
+        ...ATTENTION_CORE_DEFAULTS,
+        lengths: [32, 48],
+        block: 16,
+        warmup: 1,
+        reps: 2,
+        model: tiny,
+        threads: 1,
+        provider: 'cpu',
+        maxEstimatedGiB: (4.5 * (4 * 4 * 32 * 32)) / 2 ** 30,
+      },
       (m) => lines.push(m),
       fileURLToPath(new URL('../dist/prefill-worker.js', import.meta.url)), // built before tests (turbo)
     )

@@ -15,7 +15,7 @@
  * The blocked ones unroll a block grid fixed at build time, so T must be static and a multiple of `block`.
  */
 import type { AttentionKernel } from '@moas/attention-schemes'
-import { type Dim, type Tensor, attr, ops } from '@moas/tensor-core'
+import { attr, type Dim, ops, type Tensor } from '@moas/tensor-core'
 
 export const CANDIDATE_KERNELS = ['gqa-naive', 'onnx-attention', 'query-blocked', 'tiled-online'] as const
 export type CandidateKernel = (typeof CANDIDATE_KERNELS)[number]
@@ -29,12 +29,19 @@ function staticT(q: Tensor, block: number, name: string): number {
 const gqaNaive: AttentionKernel = (q, k, v) => {
   const g = q.graph
   const [B, G, R, T, d] = q.shape as [Dim, number, number, Dim, number]
-  const rows = (t: Tensor, n: number) => ops.reshape(ops.transpose(ops.reshape(t, [t.shape[0], n, t.shape[3], d]), [0, 2, 1, 3]), [t.shape[0], t.shape[3], n * d])
+  const rows = (t: Tensor, n: number) =>
+    ops.reshape(ops.transpose(ops.reshape(t, [t.shape[0], n, t.shape[3], d]), [0, 2, 1, 3]), [t.shape[0], t.shape[3], n * d])
   const total = ops.cast(ops.dimOf(k, 3), 'int32')
   const batch = ops.slice(ops.shapeOf(q), [0], [1], [0])
   const [seqlens] = g.addNode('Expand', [ops.unsqueeze(ops.sub(total, g.scalar(1, 'int32')), [0]), batch], [{ dtype: 'int32', shape: [B] }])
   // Only the output wired: ONNX Runtime 1.30 then takes the one-GEMM path (all scores at once).
-  const [out] = g.addNode('GroupQueryAttention', [rows(q, G * R), rows(k, G), rows(v, G), null, null, seqlens, total], [{ dtype: q.dtype, shape: [B, T, G * R * d] }], { num_heads: attr.int(G * R), kv_num_heads: attr.int(G) }, 'com.microsoft')
+  const [out] = g.addNode(
+    'GroupQueryAttention',
+    [rows(q, G * R), rows(k, G), rows(v, G), null, null, seqlens, total],
+    [{ dtype: q.dtype, shape: [B, T, G * R * d] }],
+    { num_heads: attr.int(G * R), kv_num_heads: attr.int(G) },
+    'com.microsoft',
+  )
   return ops.reshape(ops.transpose(ops.reshape(out, [B, T, G * R, d]), [0, 2, 1, 3]), [B, G, R, T, d])
 }
 
@@ -44,7 +51,12 @@ const onnxAttention: AttentionKernel = (q, k, v) => {
   const [B, G, R, T, d] = q.shape as [Dim, number, number, Dim, number]
   // 4-D inputs [B, heads, T, d]: the op reads the head counts from the shapes; query head h reads KV head
   // floor(h / R), which is the grouped layout's order (G major, R minor).
-  const [y] = g.addNode('Attention', [ops.reshape(q, [B, G * R, T, d]), ops.reshape(k, [B, G, T, d]), ops.reshape(v, [B, G, T, d])], [{ dtype: q.dtype, shape: [B, G * R, T, d] }], { is_causal: attr.int(1) })
+  const [y] = g.addNode(
+    'Attention',
+    [ops.reshape(q, [B, G * R, T, d]), ops.reshape(k, [B, G, T, d]), ops.reshape(v, [B, G, T, d])],
+    [{ dtype: q.dtype, shape: [B, G * R, T, d] }],
+    { is_causal: attr.int(1) },
+  )
   return ops.reshape(y, [B, G, R, T, d])
 }
 
@@ -110,9 +122,13 @@ function tiledOnline(block: number): AttentionKernel {
 /** The candidate `name` as a kernel (`block`: the blocked candidates' tile size). */
 export function candidateKernel(name: CandidateKernel, block = 512): AttentionKernel {
   switch (name) {
-    case 'gqa-naive': return gqaNaive
-    case 'onnx-attention': return onnxAttention
-    case 'query-blocked': return queryBlocked(block)
-    case 'tiled-online': return tiledOnline(block)
+    case 'gqa-naive':
+      return gqaNaive
+    case 'onnx-attention':
+      return onnxAttention
+    case 'query-blocked':
+      return queryBlocked(block)
+    case 'tiled-online':
+      return tiledOnline(block)
   }
 }

@@ -7,11 +7,11 @@
  * resident memory is its own; the candidates rotate within each length. This is the measurement behind
  * the kernel choice in docs/performance.md.
  */
-import { type CandidateKernel, CANDIDATE_KERNELS } from './attentionCandidates'
+import { CANDIDATE_KERNELS, type CandidateKernel } from './attentionCandidates'
 import { PREFILL_DEFAULTS, PREFILL_WORKER, runPrefillWorker } from './prefill'
 import type { PrefillJob, PrefillModelShape } from './prefillWorker'
 import { mdTable } from './report'
-import { type Timing, summarize } from './stats'
+import { summarize, type Timing } from './stats'
 
 export type CoreKernel = 'memory-efficient' | 'composed' | CandidateKernel
 export const CORE_KERNELS: readonly CoreKernel[] = ['memory-efficient', 'composed', ...CANDIDATE_KERNELS]
@@ -88,10 +88,22 @@ export async function runAttentionCore(cfg: AttentionCoreConfig, log: (msg: stri
         const row: AttentionCoreRow = { T, kernel, layout }
         const estimate = (MATERIALIZES[kernel] ?? 0) * scoresGiB(cfg.model, T)
         const blocked = kernel === 'query-blocked' || kernel === 'tiled-online'
-        if (estimate > cfg.maxEstimatedGiB) row.skipped = `holds every head's scores: ~${estimate.toFixed(0)} GiB estimated peak, over the ${cfg.maxEstimatedGiB} GiB limit`
+        if (estimate > cfg.maxEstimatedGiB)
+          row.skipped = `holds every head's scores: ~${estimate.toFixed(0)} GiB estimated peak, over the ${cfg.maxEstimatedGiB} GiB limit`
         else if (blocked && T % cfg.block) row.skipped = `T is not a multiple of the block (${cfg.block})`
         else {
-          const job: PrefillJob = { variant: layout, T, kernel, block: cfg.block, part: 'core', model: cfg.model, warmup: cfg.warmup, reps: cfg.reps, threads: cfg.threads, provider: cfg.provider }
+          const job: PrefillJob = {
+            variant: layout,
+            T,
+            kernel,
+            block: cfg.block,
+            part: 'core',
+            model: cfg.model,
+            warmup: cfg.warmup,
+            reps: cfg.reps,
+            threads: cfg.threads,
+            provider: cfg.provider,
+          }
           try {
             const m = await runPrefillWorker(job, worker)
             row.run = summarize(m.ms)
@@ -101,7 +113,11 @@ export async function runAttentionCore(cfg: AttentionCoreConfig, log: (msg: stri
           }
         }
         rows.push(row)
-        const what = row.run ? `${row.run.median.toFixed(1)} ms, peak ${(row.peakRssMiB! / 1024).toFixed(2)} GiB` : row.skipped ? 'skipped' : `failed: ${row.error}`
+        const what = row.run
+          ? `${row.run.median.toFixed(1)} ms, peak ${(row.peakRssMiB! / 1024).toFixed(2)} GiB`
+          : row.skipped
+            ? 'skipped'
+            : `failed: ${row.error}`
         log(`${rows.length}/${total} T=${T} ${layout} ${kernel}: ${what}`)
       }
   for (const r of rows) {
@@ -114,7 +130,8 @@ export async function runAttentionCore(cfg: AttentionCoreConfig, log: (msg: stri
 }
 
 const kLabel = (T: number) => (T >= 1024 ? `${T / 1024}k` : String(T))
-const cellOf = (r: AttentionCoreRow | undefined) => (!r ? '–' : r.run ? `${r.run.median.toFixed(1)} ms, ${(r.peakRssMiB! / 1024).toFixed(2)} GiB` : r.skipped ? 'skipped' : 'failed')
+const cellOf = (r: AttentionCoreRow | undefined) =>
+  !r ? '–' : r.run ? `${r.run.median.toFixed(1)} ms, ${(r.peakRssMiB! / 1024).toFixed(2)} GiB` : r.skipped ? 'skipped' : 'failed'
 
 function tableRows(res: AttentionCoreResult, layout: 'gqa' | 'gqe'): string[][] {
   return res.config.kernels.map((k) => [
@@ -151,7 +168,13 @@ export function attentionCoreMarkdown(res: AttentionCoreResult): string {
   const c = res.config
   const header = ['kernel', ...c.lengths.map((T) => `T = ${kLabel(T)}`)]
   const out = [`The attention core alone: ${setting(c)}.`, '', ...c.kernels.map((k) => `- \`${k}\`: ${CORE_KERNEL_LABELS[k]}`), '']
-  for (const layout of c.layouts) out.push(`**${layout} layout** (median ms, peak resident memory${layout === 'gqe' ? '; gqe: gqa time over gqe time with the same kernel' : ''})`, '', mdTable(header, tableRows(res, layout)), '')
+  for (const layout of c.layouts)
+    out.push(
+      `**${layout} layout** (median ms, peak resident memory${layout === 'gqe' ? '; gqe: gqa time over gqe time with the same kernel' : ''})`,
+      '',
+      mdTable(header, tableRows(res, layout)),
+      '',
+    )
   const n = notes(res)
   if (n.length) out.push(...n.map((x) => `- ${x}`))
   return out.join('\n')

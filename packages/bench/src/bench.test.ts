@@ -1,17 +1,17 @@
 // Correctness of what the benchmarks count and compare (never their timings): FLOP counting, statistics,
 // the ONNX reader, and that the hand-written MatMul-only graph computes the gradients autodiff computes.
 import { fileURLToPath } from 'node:url'
-import { describe, expect, it } from 'vitest'
 import { resolveConfig } from '@moas/gpt'
-import { Graph, Session, grad, hostTensor, liveNodes, ops, randomNormal, serialize } from '@moas/tensor-core'
-import { PAPER_OPTIM, buildTrainingGraph } from '@moas/trainer'
+import { Graph, grad, hostTensor, liveNodes, ops, randomNormal, Session, serialize } from '@moas/tensor-core'
+import { buildTrainingGraph, PAPER_OPTIM } from '@moas/trainer'
+import { describe, expect, it } from 'vitest'
 import { matmulFlops, matmulOnlyGraph, resolveDim } from './flops'
 import { buildMatMulOnlyGraph, buildMlpStepGraph } from './mlpStep'
 import { opCounts, readOnnxGraph } from './onnxInspect'
+import type { PrefillRow } from './prefill'
 import { syntheticFeeds } from './profile'
 import { summarize } from './stats'
-import type { PrefillRow } from './prefill'
-import { type TrainStepResult, type TrainStepRow, describeTrainStep, stepGoals, trainStepMarkdown } from './trainStep'
+import { describeTrainStep, stepGoals, type TrainStepResult, type TrainStepRow, trainStepMarkdown } from './trainStep'
 
 const small = { rows: 6, width: 4, hidden: 5, blocks: 2 }
 
@@ -58,7 +58,9 @@ describe('the MatMul-only baseline', () => {
     const g = new Graph('ref')
     let h = g.input('x', 'float32', [cfg.rows, cfg.width])
     const cot = g.input('cotangent', 'float32', [cfg.rows, cfg.width])
-    const ws = Array.from({ length: 2 * cfg.blocks }, (_, l) => g.param(`w${l}`, l % 2 ? [cfg.width, cfg.hidden] : [cfg.hidden, cfg.width], { init: { kind: 'zeros' } }))
+    const ws = Array.from({ length: 2 * cfg.blocks }, (_, l) =>
+      g.param(`w${l}`, l % 2 ? [cfg.width, cfg.hidden] : [cfg.hidden, cfg.width], { init: { kind: 'zeros' } }),
+    )
     for (const w of ws) h = ops.linear(h, w)
     grad(ops.reduceSum(ops.mul(h, cot), [0, 1]), ws).forEach((gw, l) => g.output(`dw${l}`, gw))
 
@@ -68,7 +70,7 @@ describe('the MatMul-only baseline', () => {
       x: hostTensor('float32', [cfg.rows, cfg.width], rnd(cfg.rows * cfg.width)),
       cotangent: hostTensor('float32', [cfg.rows, cfg.width], rnd(cfg.rows * cfg.width)),
     }
-    ws.forEach((w, l) => (feeds[`w${l}`] = hostTensor('float32', w.shape as number[], rnd(w.shape[0] as number * (w.shape[1] as number)))))
+    ws.forEach((w, l) => (feeds[`w${l}`] = hostTensor('float32', w.shape as number[], rnd((w.shape[0] as number) * (w.shape[1] as number)))))
     const want = await (await Session.create(g)).run(feeds)
     const got = await (await Session.create(base)).run(feeds)
     for (let l = 0; l < ws.length; l++) {
@@ -89,10 +91,25 @@ describe('matmulOnlyGraph (the train-step roofline)', () => {
     const c = g.input('c', 'float32', [2, 1, 5, 6])
     g.output('y', ops.gelu(ops.matmul(ops.transpose(ops.matmul(a, b), [0, 1, 2]), c)))
     const { graph, inputs } = matmulOnlyGraph(g)
-    expect(inputs.map((i) => i.shape)).toEqual([[2, 3, 4], [4, 5], [2, 3, 5], [2, 1, 5, 6]])
+    expect(inputs.map((i) => i.shape)).toEqual([
+      [2, 3, 4],
+      [4, 5],
+      [2, 3, 5],
+      [2, 1, 5, 6],
+    ])
     expect(matmulFlops(graph)).toBe(matmulFlops(g))
     const feeds: Record<string, ReturnType<typeof hostTensor>> = {}
-    inputs.forEach((x, i) => (feeds[x.name] = hostTensor('float32', x.shape, randomNormal(x.shape.reduce((p, q) => p * q, 1), i + 1))))
+    inputs.forEach(
+      (x, i) =>
+        (feeds[x.name] = hostTensor(
+          'float32',
+          x.shape,
+          randomNormal(
+            x.shape.reduce((p, q) => p * q, 1),
+            i + 1,
+          ),
+        )),
+    )
     // The expected sum, from the products computed by a plain reference.
     const mm = (x: Float32Array, y: Float32Array, m: number, k: number, n: number) => {
       let s = 0
@@ -120,10 +137,17 @@ describe('matmulOnlyGraph (the train-step roofline)', () => {
 })
 
 describe('prefill --profile', () => {
-  it("profiles each whole-model forward of the plan, shipped kernel only, with the weights embedded (not fed)", async () => {
+  it('profiles each whole-model forward of the plan, shipped kernel only, with the weights embedded (not fed)', async () => {
     const { PREFILL_DEFAULTS, profilePrefill } = await import('./prefill')
     const tiny = { n_layer: 1, n_head: 4, n_kv_head: 2, n_embd: 32, vocab: 11 }
-    const cfg = { ...PREFILL_DEFAULTS, provider: 'cpu' as const, threads: 1, lengths: [16], variants: ['gqe', 'moas-topk'], settings: { gqe: tiny, paper: tiny } }
+    const cfg = {
+      ...PREFILL_DEFAULTS,
+      provider: 'cpu' as const,
+      threads: 1,
+      lengths: [16],
+      variants: ['gqe', 'moas-topk'],
+      settings: { gqe: tiny, paper: tiny },
+    }
     const profiles = await profilePrefill(cfg, () => {}, 2)
     expect(profiles.map((p) => `${p.setting}/${p.variant}/${p.T}`)).toEqual(['gqe/gqa/16', 'gqe/gqe/16', 'paper/moas/16', 'paper/moas-topk/16'])
     for (const { variant, profile } of profiles) {
@@ -189,8 +213,16 @@ describe('decode bench', () => {
   it('measures every requested row and reads the cache bytes off the present tensors', async () => {
     const { runDecode } = await import('./decode')
     const model = { vocab_size: 20, block_size: 16, n_layer: 1, n_head: 4, n_embd: 16, n_kv_head: 2, dropout: 0, bias: false, balance_weight: 0.01 }
-    const r = await runDecode({ settings: [{ name: 'tiny', model, variants: ['mha', 'moas', 'gqe'], contexts: [6, 12], batches: [1, 3] }], steps: 2, warmup: 1, recomputeReps: 1, threads: 1 })
-    expect(r.rows.map((row) => `${row.variant}/${row.batch}/${row.context}`)).toEqual(['mha', 'moas', 'gqe'].flatMap((v) => [`${v}/1/6`, `${v}/1/12`, `${v}/3/6`, `${v}/3/12`]))
+    const r = await runDecode({
+      settings: [{ name: 'tiny', model, variants: ['mha', 'moas', 'gqe'], contexts: [6, 12], batches: [1, 3] }],
+      steps: 2,
+      warmup: 1,
+      recomputeReps: 1,
+      threads: 1,
+    })
+    expect(r.rows.map((row) => `${row.variant}/${row.batch}/${row.context}`)).toEqual(
+      ['mha', 'moas', 'gqe'].flatMap((v) => [`${v}/1/6`, `${v}/1/12`, `${v}/3/6`, `${v}/3/12`]),
+    )
     for (const row of r.rows) {
       expect(row.kvBytesPerToken).toBe(row.kvBytesPerTokenModel)
       expect(row.step.samples).toHaveLength(2)
@@ -198,10 +230,18 @@ describe('decode bench', () => {
     }
   })
 
-  it("from an exported folder: its own graph and the decoder built from its weights hold the same cache", async () => {
+  it('from an exported folder: its own graph and the decoder built from its weights hold the same cache', async () => {
     const { runDecode } = await import('./decode')
     const model = { vocab_size: 20, block_size: 16, n_layer: 1, n_head: 4, n_embd: 16, n_kv_head: 2, dropout: 0, bias: false, balance_weight: 0.01 }
-    const settings = (['exported', 'weights'] as const).map((folder) => ({ name: folder, model, variants: ['gqe'], contexts: [12], batches: [1], recompute: false, folder }))
+    const settings = (['exported', 'weights'] as const).map((folder) => ({
+      name: folder,
+      model,
+      variants: ['gqe'],
+      contexts: [12],
+      batches: [1],
+      recompute: false,
+      folder,
+    }))
     const r = await runDecode({ settings, steps: 2, warmup: 1, recomputeReps: 1, threads: 1 })
     expect(r.rows.map((row) => row.setting)).toEqual(['exported', 'weights'])
     for (const row of r.rows) expect([row.kvBytesPerToken, row.recompute]).toEqual([row.kvBytesPerTokenModel, null])
@@ -210,7 +250,13 @@ describe('decode bench', () => {
   it('on the memory-efficient core: the same cache bytes, no recompute where the setting says so', async () => {
     const { runDecode } = await import('./decode')
     const model = { vocab_size: 20, block_size: 32, n_layer: 1, n_head: 4, n_embd: 32, n_kv_head: 2, dropout: 0, bias: false, balance_weight: 0.01 }
-    const r = await runDecode({ settings: [{ name: 'long', model, variants: ['gqa', 'gqe'], contexts: [12, 24], batches: [1], attention: 'memory-efficient', recompute: false }], steps: 2, warmup: 1, recomputeReps: 1, threads: 1 })
+    const r = await runDecode({
+      settings: [{ name: 'long', model, variants: ['gqa', 'gqe'], contexts: [12, 24], batches: [1], attention: 'memory-efficient', recompute: false }],
+      steps: 2,
+      warmup: 1,
+      recomputeReps: 1,
+      threads: 1,
+    })
     expect(r.rows.map((row) => `${row.variant}/${row.context}`)).toEqual(['gqa/12', 'gqa/24', 'gqe/12', 'gqe/24'])
     for (const row of r.rows) {
       expect(row.kvBytesPerToken).toBe(row.kvBytesPerTokenModel)
@@ -237,7 +283,12 @@ describe('prefill sweep', () => {
     const { PREFILL_DEFAULTS, prefillPlan } = await import('./prefill')
     const plan = prefillPlan(PREFILL_DEFAULTS)
     const at = (T: number) => plan.filter((e) => e.T === T).map((e) => `${e.setting}/${e.kernel}/${e.part}/${e.variant}`)
-    expect(at(32768)).toEqual(['gqe/memory-efficient/model/gqa', 'gqe/memory-efficient/model/gqe', 'gqe/memory-efficient/core/gqa', 'gqe/memory-efficient/core/gqe'])
+    expect(at(32768)).toEqual([
+      'gqe/memory-efficient/model/gqa',
+      'gqe/memory-efficient/model/gqe',
+      'gqe/memory-efficient/core/gqa',
+      'gqe/memory-efficient/core/gqe',
+    ])
     expect(at(4096)).toContain('gqe/composed/core/gqe')
     expect(at(8192)).not.toContain('gqe/composed/model/gqa')
     expect(at(8192)).toContain('paper/memory-efficient/model/moas-topk')
@@ -247,8 +298,16 @@ describe('prefill sweep', () => {
     // --variants: each one with its baseline, nothing else
     const only = prefillPlan({ ...PREFILL_DEFAULTS, lengths: [1024], variants: ['gqe', 'moas-topk'] })
     expect(only.map((e) => `${e.kernel}/${e.part}/${e.variant}`)).toEqual([
-      'memory-efficient/model/gqa', 'memory-efficient/model/gqe', 'memory-efficient/core/gqa', 'memory-efficient/core/gqe',
-      'composed/model/gqa', 'composed/model/gqe', 'composed/core/gqa', 'composed/core/gqe', 'memory-efficient/model/moas', 'memory-efficient/model/moas-topk',
+      'memory-efficient/model/gqa',
+      'memory-efficient/model/gqe',
+      'memory-efficient/core/gqa',
+      'memory-efficient/core/gqe',
+      'composed/model/gqa',
+      'composed/model/gqe',
+      'composed/core/gqa',
+      'composed/core/gqe',
+      'memory-efficient/model/moas',
+      'memory-efficient/model/moas-topk',
     ])
     expect(() => prefillPlan({ ...PREFILL_DEFAULTS, variants: ['gqe-hardonly'] })).toThrow(/no measurement of gqe-hardonly; it measures gqa, gqe/)
   })
@@ -257,10 +316,21 @@ describe('prefill sweep', () => {
     const { PREFILL_DEFAULTS, describePrefill, prefillChart, prefillMarkdown, runPrefill } = await import('./prefill')
     const tiny = { n_layer: 1, n_head: 4, n_kv_head: 2, n_embd: 32, vocab: 11 }
     const lines: string[] = []
-    const r = await runPrefill({
-      ...PREFILL_DEFAULTS, provider: 'cpu', threads: 1, lengths: [24], reps: 2, repsLong: 2, warmup: 1,
-      settings: { gqe: tiny, paper: tiny }, limits: { ablations: 24, references: 0, composed: 24, paper: 24 },
-    }, (m) => lines.push(m), fileURLToPath(new URL('../dist/prefill-worker.js', import.meta.url))) // built before tests (turbo)
+    const r = await runPrefill(
+      {
+        ...PREFILL_DEFAULTS,
+        provider: 'cpu',
+        threads: 1,
+        lengths: [24],
+        reps: 2,
+        repsLong: 2,
+        warmup: 1,
+        settings: { gqe: tiny, paper: tiny },
+        limits: { ablations: 24, references: 0, composed: 24, paper: 24 },
+      },
+      (m) => lines.push(m),
+      fileURLToPath(new URL('../dist/prefill-worker.js', import.meta.url)),
+    ) // built before tests (turbo)
     expect(r.rows.map((x) => x.error ?? 'ok').filter((e) => e !== 'ok')).toEqual([])
     expect(lines.at(-1)).toMatch(/\[#+\] 100% 13\/13 ETA 0 s/)
     for (const row of r.rows) {
@@ -272,7 +342,18 @@ describe('prefill sweep', () => {
       if (row.kernel === 'composed' || row.variant === 'moas-topk') expect(row.ops!.groupQueryAttention).toBe(0)
       else {
         // one GroupQueryAttention node per core call; the only Softmax left is a routed model's router (one layer)
-        const calls = row.part === 'core' && row.variant === 'gqe' ? 2 : row.variant === 'moas' ? 3 : row.part === 'core' ? 1 : row.variant.startsWith('gqe') ? (row.variant === 'gqe-no-shared' ? 1 : 2) : 1
+        const calls =
+          row.part === 'core' && row.variant === 'gqe'
+            ? 2
+            : row.variant === 'moas'
+              ? 3
+              : row.part === 'core'
+                ? 1
+                : row.variant.startsWith('gqe')
+                  ? row.variant === 'gqe-no-shared'
+                    ? 1
+                    : 2
+                  : 1
         const routers = row.part === 'model' && (row.variant === 'moas' || row.variant.startsWith('gqe')) ? 1 : 0
         expect([row.ops!.groupQueryAttention, row.ops!.softmax], `${row.part} ${row.variant}`).toEqual([calls, routers])
       }
@@ -308,10 +389,21 @@ describe('prefill goals', () => {
     const { PREFILL_DEFAULTS, prefillGoals } = await import('./prefill')
     const cfg = { ...PREFILL_DEFAULTS, provider: 'cpu' as const, threads: 2 }
     const timing = (median: number) => ({ median, min: median, max: median, samples: [median] }) as never
-    const row = (variant: string, median: number, speedup?: number) => ({ setting: 'gqe' as const, kernel: 'memory-efficient' as const, part: 'core' as const, variant, T: 4096, run: timing(median), speedup, ceiling: 16 / 9 })
+    const row = (variant: string, median: number, speedup?: number) => ({
+      setting: 'gqe' as const,
+      kernel: 'memory-efficient' as const,
+      part: 'core' as const,
+      variant,
+      T: 4096,
+      run: timing(median),
+      speedup,
+      ceiling: 16 / 9,
+    })
     const missed = prefillGoals(cfg, [row('gqa', 150, 1), row('gqe', 100, 1.5)], null)[1]
     expect(missed.met).toBe(false)
-    expect(missed.reasonIfNotMet).toBe('4k: gqa 150.0 ms, gqe 100.0 ms (1.50× of a 1.78× FLOP ceiling) on 2 threads; `pnpm bench --bench core-heads` splits the core\'s time by call and thread count on this machine (docs/performance.md has the analysis of the 2-thread gap)')
+    expect(missed.reasonIfNotMet).toBe(
+      "4k: gqa 150.0 ms, gqe 100.0 ms (1.50× of a 1.78× FLOP ceiling) on 2 threads; `pnpm bench --bench core-heads` splits the core's time by call and thread count on this machine (docs/performance.md has the analysis of the 2-thread gap)",
+    )
     const met = prefillGoals(cfg, [row('gqa', 170, 1), row('gqe', 100, 1.7)], null)[1]
     expect([met.met, met.reasonIfNotMet]).toEqual([true, undefined])
   })
@@ -339,12 +431,30 @@ describe('train-step goals', () => {
   const row = (variant: string, stepMs: number[], matmulOnlyMs: number, gflop: number, extra: Partial<TrainStepRow> = {}): TrainStepRow => {
     const step = summarize(stepMs)
     return {
-      variant, params: 1, gflop, gemms: 1, step, matmulOnly: summarize([matmulOnlyMs]), roofline: matmulOnlyMs / step.median, tokensPerS: 1, gflops: 1,
-      vsMha: null, flopRatio: null, kvBytesPerToken: 1, setupMs: 1, noiseMs: 10, noiseShare: 10 / step.median, noiseValues: 2e6, ...extra,
+      variant,
+      params: 1,
+      gflop,
+      gemms: 1,
+      step,
+      matmulOnly: summarize([matmulOnlyMs]),
+      roofline: matmulOnlyMs / step.median,
+      tokensPerS: 1,
+      gflops: 1,
+      vsMha: null,
+      flopRatio: null,
+      kvBytesPerToken: 1,
+      setupMs: 1,
+      noiseMs: 10,
+      noiseShare: 10 / step.median,
+      noiseValues: 2e6,
+      ...extra,
     }
   }
   const result = (rows: TrainStepRow[], profiles?: TrainStepResult['profiles']): TrainStepResult => ({
-    config: { variants: rows.map((r) => r.variant), batch: 1, seq: 1, vocab: 1, warmup: 0, reps: 3, threads: 1 }, model: resolveConfig({ vocab_size: 4 }, 'smoke'), rows, profiles,
+    config: { variants: rows.map((r) => r.variant), batch: 1, seq: 1, vocab: 1, warmup: 0, reps: 3, threads: 1 },
+    model: resolveConfig({ vocab_size: 4 }, 'smoke'),
+    rows,
+    profiles,
   })
 
   it('a missed goal says why from the same run: the time/FLOP ratio split into GEMMs × the rest, exactly', () => {
@@ -355,13 +465,26 @@ describe('train-step goals', () => {
     const goals = stepGoals(slow, mha)
     expect(goals.map((g) => g.met)).toEqual([false, false])
     expect(goals[0].why).toMatch(/^1\.25 = 1\.05 \(its GEMMs alone, time per FLOP over mha's\) × 1\.19 \(the rest/)
-    expect(goals[0].why).toContain("between 1.20 and 1.35") // 2400/1000/2, 2700/1000/2
+    expect(goals[0].why).toContain('between 1.20 and 1.35') // 2400/1000/2, 2700/1000/2
     expect(goals[1].why).toBe('the JS draw of 2.0 M mask values per step takes 200 ms of a 2500 ms step')
     expect(stepGoals(ok, mha).every((g) => g.met && g.why === undefined)).toBe(true)
     // mha under its roofline goal: its non-GEMM time, and with a profile the largest non-GEMM kernels
-    const profile = { runs: 1, runMs: 1, byOp: [{ key: 'FusedMatMul', ms: 50, calls: 1 }, { key: 'Cast', ms: 30, calls: 1 }, { key: 'Mul', ms: 20, calls: 1 }], byNode: [], byScope: [], optimizedOps: {} }
+    const profile = {
+      runs: 1,
+      runMs: 1,
+      byOp: [
+        { key: 'FusedMatMul', ms: 50, calls: 1 },
+        { key: 'Cast', ms: 30, calls: 1 },
+        { key: 'Mul', ms: 20, calls: 1 },
+      ],
+      byNode: [],
+      byScope: [],
+      optimizedOps: {},
+    }
     const lowMha = row('mha', [1000], 700, 100, { vsMha: 1, flopRatio: 1 })
-    expect(stepGoals(lowMha, lowMha, profile)[0].why).toBe('work other than its GEMMs takes 300 of 1000 ms; largest non-GEMM kernels (profile): Cast 30 %, Mul 20 %')
+    expect(stepGoals(lowMha, lowMha, profile)[0].why).toBe(
+      'work other than its GEMMs takes 300 of 1000 ms; largest non-GEMM kernels (profile): Cast 30 %, Mul 20 %',
+    )
     // printed under the row in text, and in the markdown's last column, exactly when a goal is missed
     const r = result([mha, ok, slow])
     const text = describeTrainStep(r)
@@ -376,14 +499,26 @@ describe('train-step goals', () => {
 describe('prefill goals', () => {
   it("GQE's whole model under 0.9 of its ceiling says why: its core alone against the core's ceiling, at each length that fell short", async () => {
     const { prefillGoals, PREFILL_DEFAULTS } = await import('./prefill')
-    const row = (part: 'model' | 'core', T: number, speedup: number, ceiling: number): PrefillRow =>
-      ({ setting: 'gqe', kernel: 'memory-efficient', part, variant: 'gqe', T, speedup, ceiling, efficiency: speedup / ceiling })
+    const row = (part: 'model' | 'core', T: number, speedup: number, ceiling: number): PrefillRow => ({
+      setting: 'gqe',
+      kernel: 'memory-efficient',
+      part,
+      variant: 'gqe',
+      T,
+      speedup,
+      ceiling,
+      efficiency: speedup / ceiling,
+    })
     const rows = [row('model', 4096, 1.1, 1.16), row('model', 8192, 1.05, 1.25), row('core', 4096, 1.55, 16 / 9), row('core', 8192, 1.4, 16 / 9)]
     const [model] = prefillGoals({ ...PREFILL_DEFAULTS, lengths: [4096, 8192], threads: 1, provider: 'cpu' }, rows, null)
     expect(model.met).toBe(false)
     expect(model.measured).toBe('4k: 1.10× of 1.16× = 0.95, 8k: 1.05× of 1.25× = 0.84')
     expect(model.reasonIfNotMet).toMatch(/its attention core alone reached 8k: 1\.40× of 1\.78× \(speed-up of its own ceiling\) in this run$/)
-    const met = prefillGoals({ ...PREFILL_DEFAULTS, lengths: [4096], threads: 1, provider: 'cpu' }, rows.filter((r) => r.T === 4096), null)[0]
+    const met = prefillGoals(
+      { ...PREFILL_DEFAULTS, lengths: [4096], threads: 1, provider: 'cpu' },
+      rows.filter((r) => r.T === 4096),
+      null,
+    )[0]
     expect([met.met, met.reasonIfNotMet]).toEqual([true, undefined])
   })
 })

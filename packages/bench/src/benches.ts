@@ -39,26 +39,44 @@ export const BENCHES = {
     run: async (ctx) => {
       const m = await import('./mlpStep')
       const { formatProfile } = await import('./profile')
-      const cfg = { ...m.MLP_STEP_DEFAULTS, threads: ctx.threads, provider: ctx.provider, ...(ctx.reps ? { reps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
+      const cfg = {
+        ...m.MLP_STEP_DEFAULTS,
+        threads: ctx.threads,
+        provider: ctx.provider,
+        ...(ctx.reps ? { reps: ctx.reps } : {}),
+        ...(ctx.warmup ? { warmup: ctx.warmup } : {}),
+      }
       const r = await m.runMlpStep(cfg, (msg) => ctx.progress('mlp-step', msg), ctx.profile)
       let text = m.describeMlpStep(r)
-      if (r.profiles) text += `\n\n  ONNX Runtime profile, generated step:\n${formatProfile(r.profiles.step)}\n\n  ONNX Runtime profile, MatMul-only:\n${formatProfile(r.profiles.matmulOnly)}`
+      if (r.profiles)
+        text += `\n\n  ONNX Runtime profile, generated step:\n${formatProfile(r.profiles.step)}\n\n  ONNX Runtime profile, MatMul-only:\n${formatProfile(r.profiles.matmulOnly)}`
       const { profiles, ...rest } = r
-      const result = profiles ? { ...rest, profiles: { step: { ...profiles.step, optimizedNodes: undefined }, matmulOnly: { ...profiles.matmulOnly, optimizedNodes: undefined } } } : rest
+      const result = profiles
+        ? { ...rest, profiles: { step: { ...profiles.step, optimizedNodes: undefined }, matmulOnly: { ...profiles.matmulOnly, optimizedNodes: undefined } } }
+        : rest
       return { text, markdown: m.mlpStepMarkdown(r), result }
     },
   },
   'dropout-mask': {
-    about: "one paper-sized dropout site: uint16 noise compared in the graph vs a bool keep mask drawn in JS (what tensor-core builds); a whole step's masks per variant, full vs causal rows",
+    about:
+      "one paper-sized dropout site: uint16 noise compared in the graph vs a bool keep mask drawn in JS (what tensor-core builds); a whole step's masks per variant, full vs causal rows",
     run: async (ctx) => {
       const m = await import('./dropoutMask')
-      const cfg = { ...m.DROPOUT_MASK_DEFAULTS, threads: ctx.threads, provider: ctx.provider, ...(ctx.reps ? { reps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}), ...(ctx.variants ? { variants: ctx.variants } : {}) }
+      const cfg = {
+        ...m.DROPOUT_MASK_DEFAULTS,
+        threads: ctx.threads,
+        provider: ctx.provider,
+        ...(ctx.reps ? { reps: ctx.reps } : {}),
+        ...(ctx.warmup ? { warmup: ctx.warmup } : {}),
+        ...(ctx.variants ? { variants: ctx.variants } : {}),
+      }
       const r = await m.runDropoutMask(cfg, (msg) => ctx.progress('dropout-mask', msg))
       return { text: m.describeDropoutMask(r), markdown: m.dropoutMaskMarkdown(r), result: r }
     },
   },
   'ort-io': {
-    about: 'a KV-cache-sized tensor in and out of onnxruntime-node: feeding, returning, returning into a pre-allocated array (why long-context decode steps cost more than their kernels)',
+    about:
+      'a KV-cache-sized tensor in and out of onnxruntime-node: feeding, returning, returning into a pre-allocated array (why long-context decode steps cost more than their kernels)',
     run: async (ctx) => {
       const m = await import('./ortIo')
       const cfg = { ...m.ORT_IO_DEFAULTS, threads: ctx.threads, ...(ctx.reps ? { reps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
@@ -70,7 +88,9 @@ export const BENCHES = {
     about: 'moas export: onnx/model.onnx size in float32 and float16 per variant, and the float16 logit difference (no timing)',
     run: async (ctx) => {
       const x = await import('./exportBench')
-      const r = await x.runExport({ ...x.EXPORT_DEFAULTS, provider: ctx.provider, ...(ctx.variants ? { variants: ctx.variants } : {}) }, (msg) => ctx.progress('export', msg))
+      const r = await x.runExport({ ...x.EXPORT_DEFAULTS, provider: ctx.provider, ...(ctx.variants ? { variants: ctx.variants } : {}) }, (msg) =>
+        ctx.progress('export', msg),
+      )
       return { text: x.describeExport(r), markdown: x.exportMarkdown(r), result: r }
     },
   },
@@ -83,10 +103,19 @@ export const BENCHES = {
     },
   },
   prefill: {
-    about: 'the prefill sweep, 512 to 32k tokens: gqa vs gqe (ablations, mha, mqa), attention core alone, memory-efficient vs composed core, moas vs moas-topk; goals and an SVG chart',
+    about:
+      'the prefill sweep, 512 to 32k tokens: gqa vs gqe (ablations, mha, mqa), attention core alone, memory-efficient vs composed core, moas vs moas-topk; goals and an SVG chart',
     run: async (ctx) => {
       const p = await import('./prefill')
-      const cfg = { ...p.PREFILL_DEFAULTS, threads: ctx.threads, provider: ctx.provider, ...(ctx.lengths ? { lengths: ctx.lengths } : {}), ...(ctx.variants ? { variants: ctx.variants } : {}), ...(ctx.reps ? { reps: ctx.reps, repsLong: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
+      const cfg = {
+        ...p.PREFILL_DEFAULTS,
+        threads: ctx.threads,
+        provider: ctx.provider,
+        ...(ctx.lengths ? { lengths: ctx.lengths } : {}),
+        ...(ctx.variants ? { variants: ctx.variants } : {}),
+        ...(ctx.reps ? { reps: ctx.reps, repsLong: ctx.reps } : {}),
+        ...(ctx.warmup ? { warmup: ctx.warmup } : {}),
+      }
       const r = await p.runPrefill(cfg, (msg) => ctx.progress('prefill', msg))
       let text = p.describePrefill(r)
       if (!ctx.profile) return { text, markdown: p.prefillMarkdown(r), result: r, files: { 'prefill.svg': p.prefillChart(r) } }
@@ -98,20 +127,36 @@ export const BENCHES = {
     },
   },
   'attention-core': {
-    about: 'every attention-core candidate alone at GQE\'s setting, 1k to 16k tokens: tiled and one-GEMM GroupQueryAttention, opset-23 Attention, composed, and two tiled standard-op graphs (time and peak memory)',
+    about:
+      "every attention-core candidate alone at GQE's setting, 1k to 16k tokens: tiled and one-GEMM GroupQueryAttention, opset-23 Attention, composed, and two tiled standard-op graphs (time and peak memory)",
     run: async (ctx) => {
       const a = await import('./attentionCore')
-      const cfg = { ...a.ATTENTION_CORE_DEFAULTS, threads: ctx.threads, provider: ctx.provider, ...(ctx.lengths ? { lengths: ctx.lengths } : {}), ...(ctx.reps ? { reps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
+      const cfg = {
+        ...a.ATTENTION_CORE_DEFAULTS,
+        threads: ctx.threads,
+        provider: ctx.provider,
+        ...(ctx.lengths ? { lengths: ctx.lengths } : {}),
+        ...(ctx.reps ? { reps: ctx.reps } : {}),
+        ...(ctx.warmup ? { warmup: ctx.warmup } : {}),
+      }
       const r = await a.runAttentionCore(cfg, (msg) => ctx.progress('attention-core', msg))
       return { text: a.describeAttentionCore(r), markdown: a.attentionCoreMarkdown(r), result: r }
     },
   },
   'core-heads': {
-    about: "the memory-efficient attention core by query heads per call (8, 9, 16; gqa; gqe's two calls) at 1 thread and the run's threads: why GQE's core gains less than 16/9 on few threads",
+    about:
+      "the memory-efficient attention core by query heads per call (8, 9, 16; gqa; gqe's two calls) at 1 thread and the run's threads: why GQE's core gains less than 16/9 on few threads",
     run: async (ctx) => {
       const c = await import('./coreHeads')
       const threads = [...new Set([1, ctx.threads])]
-      const cfg = { ...c.CORE_HEADS_DEFAULTS, threads, provider: ctx.provider, ...(ctx.lengths ? { lengths: ctx.lengths } : {}), ...(ctx.reps ? { reps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
+      const cfg = {
+        ...c.CORE_HEADS_DEFAULTS,
+        threads,
+        provider: ctx.provider,
+        ...(ctx.lengths ? { lengths: ctx.lengths } : {}),
+        ...(ctx.reps ? { reps: ctx.reps } : {}),
+        ...(ctx.warmup ? { warmup: ctx.warmup } : {}),
+      }
       const r = await c.runCoreHeads(cfg, (msg) => ctx.progress('core-heads', msg))
       return { text: c.describeCoreHeads(r), markdown: c.coreHeadsMarkdown(r), result: r }
     },
@@ -121,8 +166,17 @@ export const BENCHES = {
     run: async (ctx) => {
       const d = await import('./decode')
       // --lengths sets the long-context setting's contexts (the memory-efficient one).
-      const settings = ctx.lengths ? d.DECODE_DEFAULTS.settings.map((s) => (s.attention === 'memory-efficient' ? { ...s, contexts: ctx.lengths! } : s)) : d.DECODE_DEFAULTS.settings
-      const cfg = { ...d.DECODE_DEFAULTS, settings, threads: ctx.threads, provider: ctx.provider, ...(ctx.reps ? { steps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
+      const settings = ctx.lengths
+        ? d.DECODE_DEFAULTS.settings.map((s) => (s.attention === 'memory-efficient' ? { ...s, contexts: ctx.lengths! } : s))
+        : d.DECODE_DEFAULTS.settings
+      const cfg = {
+        ...d.DECODE_DEFAULTS,
+        settings,
+        threads: ctx.threads,
+        provider: ctx.provider,
+        ...(ctx.reps ? { steps: ctx.reps } : {}),
+        ...(ctx.warmup ? { warmup: ctx.warmup } : {}),
+      }
       const r = await d.runDecode(cfg, (msg) => ctx.progress('decode', msg), ctx.variants)
       return { text: d.describeDecode(r), markdown: d.decodeMarkdown(r), result: r }
     },
@@ -132,18 +186,33 @@ export const BENCHES = {
     run: async (ctx) => {
       const t = await import('./trainStep')
       const { formatProfile } = await import('./profile')
-      const cfg = { ...t.TRAIN_STEP_DEFAULTS, threads: ctx.threads, provider: ctx.provider, profile: ctx.profile, ...(ctx.variants ? { variants: ctx.variants } : {}), ...(ctx.reps ? { reps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
+      const cfg = {
+        ...t.TRAIN_STEP_DEFAULTS,
+        threads: ctx.threads,
+        provider: ctx.provider,
+        profile: ctx.profile,
+        ...(ctx.variants ? { variants: ctx.variants } : {}),
+        ...(ctx.reps ? { reps: ctx.reps } : {}),
+        ...(ctx.warmup ? { warmup: ctx.warmup } : {}),
+      }
       const r = await t.runTrainStep(cfg, (msg) => ctx.progress('train-step', msg))
       let text = t.describeTrainStep(r)
-      for (const [variant, p] of Object.entries(r.profiles ?? {})) text += `\n\n  ONNX Runtime profile, ${variant} step:\n${formatProfile({ ...p, optimizedNodes: [] })}`
+      for (const [variant, p] of Object.entries(r.profiles ?? {}))
+        text += `\n\n  ONNX Runtime profile, ${variant} step:\n${formatProfile({ ...p, optimizedNodes: [] })}`
       return { text, markdown: t.trainStepMarkdown(r), result: r }
     },
   },
   'torch-step': {
-    about: 'same-machine baseline: the PyTorch reference model\'s training step (opt-in, slow; needs torch)',
+    about: "same-machine baseline: the PyTorch reference model's training step (opt-in, slow; needs torch)",
     run: async (ctx) => {
       const t = await import('./torchStep')
-      const cfg = { ...t.TORCH_STEP_DEFAULTS, threads: ctx.threads, ...(ctx.variants ? { variants: ctx.variants } : {}), ...(ctx.reps ? { reps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
+      const cfg = {
+        ...t.TORCH_STEP_DEFAULTS,
+        threads: ctx.threads,
+        ...(ctx.variants ? { variants: ctx.variants } : {}),
+        ...(ctx.reps ? { reps: ctx.reps } : {}),
+        ...(ctx.warmup ? { warmup: ctx.warmup } : {}),
+      }
       const r = await t.runTorchStep(cfg, (msg) => ctx.progress('torch-step', msg))
       return { text: t.describeTorchStep(r), markdown: t.torchStepMarkdown(r), result: r }
     },

@@ -12,12 +12,12 @@
  * call's at the same thread count; gqa ÷ gqe is the core speed-up the prefill sweep measures.
  */
 import { memoryEfficientAttention } from '@moas/attention-schemes'
-import { VARIANT_TABLE, type Variant, queryHeadsPerToken, resolveConfig } from '@moas/gpt'
+import { queryHeadsPerToken, resolveConfig, VARIANT_TABLE, type Variant } from '@moas/gpt'
 import { type Graph, type HostTensor, type Provider, Session } from '@moas/tensor-core'
 import { PAPER_VOCAB } from './paper'
 import { type AttentionCall, attentionCallsGraph } from './prefillWorker'
 import { mdTable } from './report'
-import { type Timing, nowMs, summarize } from './stats'
+import { nowMs, summarize, type Timing } from './stats'
 
 export interface CoreHeadsLayout {
   name: string
@@ -115,11 +115,19 @@ const len = (T: number) => (T >= 1024 ? `${T / 1024}k` : String(T))
 
 function table(r: CoreHeadsResult): { header: string[]; body: string[][] } {
   const header = ['T', 'threads', 'layout', 'query heads', 'ms median (min–max)', 'head-times (heads-8 = 8)']
-  const body = r.rows.map((x) => [len(x.T), String(x.threads), x.layout, String(x.queryHeads), `${x.run.median.toFixed(1)} (${x.run.min.toFixed(1)}–${x.run.max.toFixed(1)})`, x.headTimes.toFixed(2)])
+  const body = r.rows.map((x) => [
+    len(x.T),
+    String(x.threads),
+    x.layout,
+    String(x.queryHeads),
+    `${x.run.median.toFixed(1)} (${x.run.min.toFixed(1)}–${x.run.max.toFixed(1)})`,
+    x.headTimes.toFixed(2),
+  ])
   return { header, body }
 }
 
-const speedupLine = (s: CoreHeadsResult['speedups'][number]) => `${len(s.T)}, ${s.threads} thread${s.threads === 1 ? '' : 's'}: gqa ÷ gqe ${s.gqaOverGqe.toFixed(2)}× (FLOP ceiling 16/9 = 1.78×)`
+const speedupLine = (s: CoreHeadsResult['speedups'][number]) =>
+  `${len(s.T)}, ${s.threads} thread${s.threads === 1 ? '' : 's'}: gqa ÷ gqe ${s.gqaOverGqe.toFixed(2)}× (FLOP ceiling 16/9 = 1.78×)`
 
 export function describeCoreHeads(r: CoreHeadsResult): string {
   const { header, body } = table(r)
@@ -141,7 +149,10 @@ export function coreHeadsMarkdown(r: CoreHeadsResult): string {
   return [
     `The shipped memory-efficient attention core (GroupQueryAttention's tiled path) by query heads per call; head size ${r.config.headDim}, batch 1, random q, k, v; warmup ${r.config.warmup}, median of ${r.config.reps} runs interleaved across layouts. Head-times: a layout's median over 1/8 of the 8-head call's at the same length and threads.`,
     '',
-    mdTable(['layout', 'what'], CORE_HEADS_LAYOUTS.map((l) => [l.name, l.about])),
+    mdTable(
+      ['layout', 'what'],
+      CORE_HEADS_LAYOUTS.map((l) => [l.name, l.about]),
+    ),
     '',
     mdTable(header, body),
     '',

@@ -10,13 +10,22 @@
  * the KV bytes it reads. Last, an exported model folder of the GQE setting run two ways (its own graph,
  * and the decoder built from its weights), to show what the exported graph's full-cache outputs cost.
  */
-import { type GptConfig, VARIANTS, resolveConfig } from '@moas/gpt'
-import { PAPER_VOCAB } from './paper'
-import { CharTokenizer, DecoderSession, LogitsSession, buildLogitsGraph, exportModelFiles, memoryFolderReader, openModelFolder, readModelFolder } from '@moas/inference'
-import { initParams } from '@moas/tensor-core'
+import { type GptConfig, resolveConfig, VARIANTS } from '@moas/gpt'
+import {
+  buildLogitsGraph,
+  CharTokenizer,
+  DecoderSession,
+  exportModelFiles,
+  LogitsSession,
+  memoryFolderReader,
+  openModelFolder,
+  readModelFolder,
+} from '@moas/inference'
 import type { Provider } from '@moas/tensor-core'
+import { initParams } from '@moas/tensor-core'
+import { PAPER_VOCAB } from './paper'
 import { mdTable } from './report'
-import { type Timing, nowMs, summarize } from './stats'
+import { nowMs, summarize, type Timing } from './stats'
 
 export interface DecodeSetting {
   name: string
@@ -54,7 +63,12 @@ const gqeLong = resolveConfig({ ...gqeMain, block_size: 32768 })
 const gqeFolder = resolveConfig({ ...gqeMain, block_size: 8192 })
 
 /** A decoder on `model` as the setting says: from its weights, or from an exported folder of them. */
-async function decoderFor(setting: DecodeSetting, model: GptConfig, params: Map<string, Float32Array>, opts: { threads: number; provider?: Provider }): Promise<DecoderSession> {
+async function decoderFor(
+  setting: DecodeSetting,
+  model: GptConfig,
+  params: Map<string, Float32Array>,
+  opts: { threads: number; provider?: Provider },
+): Promise<DecoderSession> {
   if (!setting.folder) return DecoderSession.create({ config: model, params }, { ...opts, attention: setting.attention })
   // Any tokenizer of the model's vocabulary size: the bench feeds token ids, not text.
   const tokenizer = CharTokenizer.fromText(String.fromCodePoint(...Array.from({ length: model.vocab_size }, (_, i) => 0x100 + i)))
@@ -66,14 +80,46 @@ async function decoderFor(setting: DecodeSetting, model: GptConfig, params: Map<
 export const DECODE_DEFAULTS: Omit<DecodeConfig, 'threads'> = {
   settings: [
     { name: 'paper config (4 layers, 6 heads, n_embd 384)', model: paper, variants: [...VARIANTS], contexts: [32, 128, 255], batches: [1, 8] },
-    { name: 'GQE main setting (2 layers, 16 q / 8 kv heads, n_embd 1024)', model: gqeMain, variants: ['mha', 'gqa', 'mqa', 'gqe'], contexts: [512, 2047], batches: [1] },
-    { name: 'long context: GQE main setting, memory-efficient core', model: gqeLong, variants: ['mha', 'gqa', 'mqa', 'gqe'], contexts: [1024, 4096, 16384, 32768], batches: [1], attention: 'memory-efficient', recompute: false },
+    {
+      name: 'GQE main setting (2 layers, 16 q / 8 kv heads, n_embd 1024)',
+      model: gqeMain,
+      variants: ['mha', 'gqa', 'mqa', 'gqe'],
+      contexts: [512, 2047],
+      batches: [1],
+    },
+    {
+      name: 'long context: GQE main setting, memory-efficient core',
+      model: gqeLong,
+      variants: ['mha', 'gqa', 'mqa', 'gqe'],
+      contexts: [1024, 4096, 16384, 32768],
+      batches: [1],
+      attention: 'memory-efficient',
+      recompute: false,
+    },
     // An exported folder's graph (composed core, as exported) against the decoder built from its weights:
     // what returning the whole cache every step costs. 8k: the composed prefill's scores still fit.
-    { name: "exported folder's graph: GQE main setting, composed core", model: gqeFolder, variants: ['gqa', 'gqe'], contexts: [2047, 8191], batches: [1], recompute: false, folder: 'exported' },
-    { name: "the same folder, graph 'weights'", model: gqeFolder, variants: ['gqa', 'gqe'], contexts: [2047, 8191], batches: [1], recompute: false, folder: 'weights' },
+    {
+      name: "exported folder's graph: GQE main setting, composed core",
+      model: gqeFolder,
+      variants: ['gqa', 'gqe'],
+      contexts: [2047, 8191],
+      batches: [1],
+      recompute: false,
+      folder: 'exported',
+    },
+    {
+      name: "the same folder, graph 'weights'",
+      model: gqeFolder,
+      variants: ['gqa', 'gqe'],
+      contexts: [2047, 8191],
+      batches: [1],
+      recompute: false,
+      folder: 'weights',
+    },
   ],
-  steps: 8, warmup: 2, recomputeReps: 3,
+  steps: 8,
+  warmup: 2,
+  recomputeReps: 3,
 }
 
 export interface DecodeRow {
@@ -104,7 +150,8 @@ export async function runDecode(cfg: DecodeConfig, log: (msg: string) => void = 
       const model = resolveConfig({ ...setting.model, attention: variant })
       const params = initParams(buildLogitsGraph(model), 1) as Map<string, Float32Array>
       const session = await decoderFor(setting, model, params, { threads: cfg.threads, provider: cfg.provider })
-      const recompute = setting.recompute === false ? null : await LogitsSession.create({ config: model, params }, { threads: cfg.threads, provider: cfg.provider })
+      const recompute =
+        setting.recompute === false ? null : await LogitsSession.create({ config: model, params }, { threads: cfg.threads, provider: cfg.provider })
       for (const batch of setting.batches) {
         for (const context of setting.contexts) {
           const start = Math.max(1, context - cfg.steps - cfg.warmup)
@@ -132,11 +179,20 @@ export async function runDecode(cfg: DecodeConfig, log: (msg: string) => void = 
             }
             full = summarize(rms)
           }
-          log(`${variant} batch ${batch} context ${context}: ${step.median.toFixed(2)} ms/step (prefill of ${start} tokens ${prefillMs.toFixed(0)} ms)${full ? `, recompute ${full.median.toFixed(1)} ms` : ''}`)
+          log(
+            `${variant} batch ${batch} context ${context}: ${step.median.toFixed(2)} ms/step (prefill of ${start} tokens ${prefillMs.toFixed(0)} ms)${full ? `, recompute ${full.median.toFixed(1)} ms` : ''}`,
+          )
           rows.push({
-            setting: setting.name, variant, batch, context, step, tokensPerS: batch / (step.median / 1000),
-            kvBytesPerToken, kvBytesPerTokenModel: session.cacheBytesPerToken,
-            recompute: full, cacheSpeedup: full ? full.median / step.median : null,
+            setting: setting.name,
+            variant,
+            batch,
+            context,
+            step,
+            tokensPerS: batch / (step.median / 1000),
+            kvBytesPerToken,
+            kvBytesPerTokenModel: session.cacheBytesPerToken,
+            recompute: full,
+            cacheSpeedup: full ? full.median / step.median : null,
           })
         }
       }
@@ -149,27 +205,41 @@ export async function runDecode(cfg: DecodeConfig, log: (msg: string) => void = 
 
 const header = ['variant', 'batch', 'context', 'ms/step (min–max)', 'tokens/s', 'KV bytes/token held', 'recompute ms', 'cache speed-up']
 const cells = (r: DecodeRow) => [
-  r.variant, r.batch, r.context, `${r.step.median.toFixed(2)} (${r.step.min.toFixed(2)}–${r.step.max.toFixed(2)})`, r.tokensPerS.toFixed(0),
+  r.variant,
+  r.batch,
+  r.context,
+  `${r.step.median.toFixed(2)} (${r.step.min.toFixed(2)}–${r.step.max.toFixed(2)})`,
+  r.tokensPerS.toFixed(0),
   `${r.kvBytesPerToken.toLocaleString('en-US')}${r.kvBytesPerToken === r.kvBytesPerTokenModel ? '' : ` (model says ${r.kvBytesPerTokenModel})`}`,
-  r.recompute ? r.recompute.median.toFixed(1) : '-', r.cacheSpeedup ? `${r.cacheSpeedup.toFixed(1)}×` : '-',
+  r.recompute ? r.recompute.median.toFixed(1) : '-',
+  r.cacheSpeedup ? `${r.cacheSpeedup.toFixed(1)}×` : '-',
 ]
 
 export function describeDecode(r: DecodeResult): string {
   const c = r.config
-  const lines = [`decode: one new token per row against the KV cache; median of ${c.steps} steps after ${c.warmup} warm-up; full recompute median of ${c.recomputeReps} (batch 1)`]
+  const lines = [
+    `decode: one new token per row against the KV cache; median of ${c.steps} steps after ${c.warmup} warm-up; full recompute median of ${c.recomputeReps} (batch 1)`,
+  ]
   for (const s of c.settings) {
     const rows = r.rows.filter((row) => row.setting === s.name)
     if (!rows.length) continue
     lines.push(`  ${s.name}`)
     lines.push(`  ${header.map((h, i) => (i < 3 ? h.padEnd(i === 0 ? 14 : 7) : h.padStart(i === 3 ? 22 : 14))).join(' ')}`)
-    for (const row of rows) lines.push(`  ${cells(row).map((v, i) => (i < 3 ? String(v).padEnd(i === 0 ? 14 : 7) : String(v).padStart(i === 3 ? 22 : 14))).join(' ')}`)
+    for (const row of rows)
+      lines.push(
+        `  ${cells(row)
+          .map((v, i) => (i < 3 ? String(v).padEnd(i === 0 ? 14 : 7) : String(v).padStart(i === 3 ? 22 : 14)))
+          .join(' ')}`,
+      )
   }
   return lines.join('\n')
 }
 
 export function decodeMarkdown(r: DecodeResult): string {
   const c = r.config
-  const parts = [`One new token per row against the KV cache (median of ${c.steps} steps after ${c.warmup} warm-up), next to the full-recompute path (the whole context per new token, batch 1, median of ${c.recomputeReps}); "cache speed-up" = recompute ÷ cached step. "KV bytes/token held" is measured on the present tensors.`]
+  const parts = [
+    `One new token per row against the KV cache (median of ${c.steps} steps after ${c.warmup} warm-up), next to the full-recompute path (the whole context per new token, batch 1, median of ${c.recomputeReps}); "cache speed-up" = recompute ÷ cached step. "KV bytes/token held" is measured on the present tensors.`,
+  ]
   for (const s of c.settings) {
     const rows = r.rows.filter((row) => row.setting === s.name)
     if (rows.length) parts.push('', `**${s.name}**`, '', mdTable(header, rows.map(cells)))

@@ -10,12 +10,12 @@
  * attention sites draw only each query's visible keys; what the trainer does).
  */
 import { buildGpt } from '@moas/gpt'
-import { Graph, Session, hostTensor, ops } from '@moas/tensor-core'
 import type { Provider } from '@moas/tensor-core'
+import { Graph, hostTensor, ops, Session } from '@moas/tensor-core'
 import { NOISE_LAYOUTS, NoiseFeeder, type NoiseLayout, Xoshiro128 } from '@moas/trainer'
 import { paperConfig } from './paper'
 import { mdTable } from './report'
-import { type Timing, nowMs, summarize } from './stats'
+import { nowMs, summarize, type Timing } from './stats'
 
 export interface DropoutMaskConfig {
   provider?: Provider
@@ -28,7 +28,13 @@ export interface DropoutMaskConfig {
   variants: string[]
 }
 
-export const DROPOUT_MASK_DEFAULTS: Omit<DropoutMaskConfig, 'threads'> = { shape: [12, 6, 256, 256], ratio: 0.1, warmup: 3, reps: 11, variants: ['mha', 'moas'] }
+export const DROPOUT_MASK_DEFAULTS: Omit<DropoutMaskConfig, 'threads'> = {
+  shape: [12, 6, 256, 256],
+  ratio: 0.1,
+  warmup: 3,
+  reps: 11,
+  variants: ['mha', 'moas'],
+}
 
 /** One training step's masks: what is fed, what each layout draws, and the draw's time. */
 export interface StepDrawRow {
@@ -57,9 +63,10 @@ export interface DropoutMaskResult {
 function maskGraph(shape: number[], threshold: number, fed: 'noise' | 'keep'): Graph {
   const g = new Graph(`dropout-${fed}`)
   const x = g.input('x', 'float32', shape)
-  const keep = fed === 'noise'
-    ? ops.cast(ops.greater(g.input('noise', 'uint16', shape), g.scalar(threshold - 1, 'uint16')), 'float32')
-    : ops.cast(g.input('keep', 'bool', shape), 'float32')
+  const keep =
+    fed === 'noise'
+      ? ops.cast(ops.greater(g.input('noise', 'uint16', shape), g.scalar(threshold - 1, 'uint16')), 'float32')
+      : ops.cast(g.input('keep', 'bool', shape), 'float32')
   g.output('y', ops.mul(x, keep))
   return g
 }
@@ -78,7 +85,10 @@ export async function runDropoutMask(cfg: DropoutMaskConfig, progress: (m: strin
   for (let i = 0; i < n; i++) if ((halves[i] >= threshold ? 1 : 0) !== keep[i]) throw new Error(`dropout-mask: fillKeep disagrees with fill at element ${i}`)
 
   const opts = { threads: cfg.threads, provider: cfg.provider }
-  const sessions = { noise: await Session.create(maskGraph(cfg.shape, threshold, 'noise'), opts), keep: await Session.create(maskGraph(cfg.shape, threshold, 'keep'), opts) }
+  const sessions = {
+    noise: await Session.create(maskGraph(cfg.shape, threshold, 'noise'), opts),
+    keep: await Session.create(maskGraph(cfg.shape, threshold, 'keep'), opts),
+  }
   const feeds = { noise: { x, noise: hostTensor('uint16', cfg.shape, halves) }, keep: { x, keep: hostTensor('bool', cfg.shape, keep) } }
   const rng = new Xoshiro128(2)
   const samples = { noiseDraw: [] as number[], noiseGraph: [] as number[], keepDraw: [] as number[], keepGraph: [] as number[] }
@@ -107,7 +117,8 @@ export async function runDropoutMask(cfg: DropoutMaskConfig, progress: (m: strin
   await sessions.noise.release()
   await sessions.keep.release()
   const side = (draw: number[], graph: number[]) => {
-    const d = summarize(draw), g = summarize(graph)
+    const d = summarize(draw),
+      g = summarize(graph)
     return { draw: d, graph: g, total: d.median + g.median }
   }
   const noise = side(samples.noiseDraw, samples.noiseGraph)
@@ -133,21 +144,34 @@ function stepDraw(variant: string, cfg: DropoutMaskConfig, progress: (m: string)
   const ms = Object.fromEntries(NOISE_LAYOUTS.map((l) => [l, summarize(samples[l])])) as Record<NoiseLayout, Timing>
   const drawn = Object.fromEntries(NOISE_LAYOUTS.map((l) => [l, feeders[l].drawn])) as Record<NoiseLayout, number>
   return {
-    variant, sites: g.dropoutMasks.length, causalSites: g.dropoutMasks.filter((m) => m.causal).length, elements: feeders.full.size,
-    drawn, ms, ratio: ms['causal-rows'].median / ms.full.median,
+    variant,
+    sites: g.dropoutMasks.length,
+    causalSites: g.dropoutMasks.filter((m) => m.causal).length,
+    elements: feeders.full.size,
+    drawn,
+    ms,
+    ratio: ms['causal-rows'].median / ms.full.median,
   }
 }
 
-const stepRows = (r: DropoutMaskResult) => r.step.map((s) => [
-  s.variant, `${s.sites} (${s.causalSites} causal)`, (s.elements / 1e6).toFixed(1), (s.drawn['causal-rows'] / 1e6).toFixed(1), cell(s.ms.full), cell(s.ms['causal-rows']), `${s.ratio.toFixed(2)}×`,
-])
+const stepRows = (r: DropoutMaskResult) =>
+  r.step.map((s) => [
+    s.variant,
+    `${s.sites} (${s.causalSites} causal)`,
+    (s.elements / 1e6).toFixed(1),
+    (s.drawn['causal-rows'] / 1e6).toFixed(1),
+    cell(s.ms.full),
+    cell(s.ms['causal-rows']),
+    `${s.ratio.toFixed(2)}×`,
+  ])
 const STEP_HEADER = ['variant', 'sites', 'M elements fed', "M drawn ('causal-rows')", "ms 'full'", "ms 'causal-rows'", 'ratio']
 
 const cell = (t: Timing) => `${t.median.toFixed(2)} (${t.min.toFixed(2)}–${t.max.toFixed(2)})`
 
 export function describeDropoutMask(r: DropoutMaskResult): string {
   const c = r.config
-  const row = (label: string, s: DropoutMaskResult['noise']) => `  ${label.padEnd(44)} draw ${cell(s.draw).padStart(20)} ms   graph ${cell(s.graph).padStart(20)} ms   total ${s.total.toFixed(2)} ms`
+  const row = (label: string, s: DropoutMaskResult['noise']) =>
+    `  ${label.padEnd(44)} draw ${cell(s.draw).padStart(20)} ms   graph ${cell(s.graph).padStart(20)} ms   total ${s.total.toFixed(2)} ms`
   return [
     `dropout-mask: one dropout site of [${c.shape.join(', ')}] float32 (${(r.elements / 1e6).toFixed(1)} M elements), p = ${c.ratio}; warmup ${c.warmup}, ${c.reps} interleaved runs; medians (min–max)`,
     row('uint16 noise, graph x·Cast(Greater(noise)):', r.noise),
@@ -164,10 +188,13 @@ export function dropoutMaskMarkdown(r: DropoutMaskResult): string {
   return [
     `One dropout site of [${c.shape.join(', ')}] float32 (the paper config's attention probabilities, ${(r.elements / 1e6).toFixed(1)} M elements), p = ${c.ratio}; warmup ${c.warmup}, ${c.reps} interleaved runs; ms, median (min–max).`,
     '',
-    mdTable(['fed to the graph', 'caller draws (JS)', 'graph runs', 'total'], [
-      ['uint16 noise; graph x · Cast(Greater(noise, t − 1))', cell(r.noise.draw), cell(r.noise.graph), r.noise.total.toFixed(2)],
-      ['bool keep decided in the draw; graph x · Cast(keep) (what tensor-core builds)', cell(r.keep.draw), cell(r.keep.graph), r.keep.total.toFixed(2)],
-    ]),
+    mdTable(
+      ['fed to the graph', 'caller draws (JS)', 'graph runs', 'total'],
+      [
+        ['uint16 noise; graph x · Cast(Greater(noise, t − 1))', cell(r.noise.draw), cell(r.noise.graph), r.noise.total.toFixed(2)],
+        ['bool keep decided in the draw; graph x · Cast(keep) (what tensor-core builds)', cell(r.keep.draw), cell(r.keep.graph), r.keep.total.toFixed(2)],
+      ],
+    ),
     '',
     `Per site the keep mask is **${r.speedup.toFixed(2)}×** faster (${(r.noise.total - r.keep.total).toFixed(2)} ms saved); both give the same mask from the same generator state (checked by the bench).`,
     '',

@@ -3,9 +3,18 @@
  * onnx/model.onnx exported in float32 and in float16 (weights, activations and KV cache in float16), and
  * the largest difference between their logits for the same prompt, relative to the largest float32 logit.
  */
-import { VARIANTS, resolveConfig } from '@moas/gpt'
-import { CharTokenizer, type LoadedModel, MODEL_FOLDER_FILES, buildLogitsGraph, exportModelFiles, memoryFolderReader, openModelFolder, readModelFolder } from '@moas/inference'
-import { type Provider, initParams } from '@moas/tensor-core'
+import { resolveConfig, VARIANTS } from '@moas/gpt'
+import {
+  buildLogitsGraph,
+  CharTokenizer,
+  exportModelFiles,
+  type LoadedModel,
+  MODEL_FOLDER_FILES,
+  memoryFolderReader,
+  openModelFolder,
+  readModelFolder,
+} from '@moas/inference'
+import { initParams, type Provider } from '@moas/tensor-core'
 import { mdTable } from './report'
 
 export interface ExportConfig {
@@ -29,7 +38,16 @@ export async function runExport(cfg: ExportConfig, log: (m: string) => void = ()
   const tokenizer = CharTokenizer.fromText(cfg.prompt)
   const rows: ExportRow[] = []
   for (const variant of cfg.variants) {
-    const config = resolveConfig({ vocab_size: tokenizer.vocabSize, block_size: 256, n_layer: 4, n_head: 6, n_embd: 384, n_kv_head: 2, dropout: 0, attention: variant })
+    const config = resolveConfig({
+      vocab_size: tokenizer.vocabSize,
+      block_size: 256,
+      n_layer: 4,
+      n_head: 6,
+      n_embd: 384,
+      n_kv_head: 2,
+      dropout: 0,
+      attention: variant,
+    })
     const model: LoadedModel = { config, params: initParams(buildLogitsGraph(config), 1) as Map<string, Float32Array>, tokenizer, extra: {}, where: 'bench' }
     const out: { bytes: number; logits: Float32Array }[] = []
     for (const dtype of ['float32', 'float16'] as const) {
@@ -52,13 +70,28 @@ export async function runExport(cfg: ExportConfig, log: (m: string) => void = ()
   return { config: cfg, rows }
 }
 
-const cells = (r: ExportRow) => [r.variant, (r.float32Bytes / 1e6).toFixed(2), (r.float16Bytes / 1e6).toFixed(2), (r.float16Bytes / r.float32Bytes).toFixed(3), r.maxAbsDiff.toExponential(2), r.relDiff.toExponential(2)]
+const cells = (r: ExportRow) => [
+  r.variant,
+  (r.float32Bytes / 1e6).toFixed(2),
+  (r.float16Bytes / 1e6).toFixed(2),
+  (r.float16Bytes / r.float32Bytes).toFixed(3),
+  r.maxAbsDiff.toExponential(2),
+  r.relDiff.toExponential(2),
+]
 const header = ['variant', 'float32 MB', 'float16 MB', 'ratio', 'max |Δ logit|', 'relative to max |logit|']
 
 export function describeExport(r: { config: ExportConfig; rows: ExportRow[] }): string {
-  return [`export: paper config, spec-init weights, prompt of ${[...r.config.prompt].length} characters; float16 = weights, activations and KV cache`, `  ${header.join(' | ')}`, ...r.rows.map((row) => `  ${cells(row).join(' | ')}`)].join('\n')
+  return [
+    `export: paper config, spec-init weights, prompt of ${[...r.config.prompt].length} characters; float16 = weights, activations and KV cache`,
+    `  ${header.join(' | ')}`,
+    ...r.rows.map((row) => `  ${cells(row).join(' | ')}`),
+  ].join('\n')
 }
 
 export function exportMarkdown(r: { config: ExportConfig; rows: ExportRow[] }): string {
-  return [`onnx/model.onnx of \`moas export\` at the paper config (4 layers, 6 heads, n_embd 384, spec-init weights) in float32 and float16 (weights, activations and KV cache in float16), and the largest logit difference for a ${[...r.config.prompt].length}-character prompt.`, '', mdTable(header, r.rows.map(cells))].join('\n')
+  return [
+    `onnx/model.onnx of \`moas export\` at the paper config (4 layers, 6 heads, n_embd 384, spec-init weights) in float32 and float16 (weights, activations and KV cache in float16), and the largest logit difference for a ${[...r.config.prompt].length}-character prompt.`,
+    '',
+    mdTable(header, r.rows.map(cells)),
+  ].join('\n')
 }

@@ -4,7 +4,7 @@
  * figure is the GEMM work (of nodes that reach an output), the part a fast step spends its time on, so GFLOP/s reads as "how close to
  * the MatMul roofline". Symbolic dims ('batch', 'seq', 'batch*seq') are bound through `dims`.
  */
-import { type Dim, Graph, type Node, type Tensor, liveNodes, ops } from '@moas/tensor-core'
+import { type Dim, Graph, liveNodes, type Node, ops, type Tensor } from '@moas/tensor-core'
 
 export function matmulFlops(graph: Graph, dims: Record<string, number> = {}): number {
   let total = 0
@@ -49,7 +49,8 @@ export function resolveDim(d: Dim, dims: Record<string, number>, where = ''): nu
   return d.split('*').reduce((p, f) => {
     const t = f.trim()
     const v = /^\d+$/.test(t) ? Number(t) : dims[t]
-    if (v === undefined) throw new Error(`matmulFlops: symbolic dim '${t}' (of '${d}'${where ? ` in node '${where}'` : ''}) has no size; pass it in dims, e.g. { ${t}: 12 }`)
+    if (v === undefined)
+      throw new Error(`matmulFlops: symbolic dim '${t}' (of '${d}'${where ? ` in node '${where}'` : ''}) has no size; pass it in dims, e.g. { ${t}: 12 }`)
     return p * v
   }, 1)
 }
@@ -78,7 +79,12 @@ export function matmulOnlyGraph(graph: Graph, dims: Record<string, number> = {})
       return g.input(name, 'float32', shape)
     }
     const y = ops.matmul(operand(node.inputs[0]!, `a${i}`), operand(node.inputs[1]!, `b${i}`))
-    sums.push(ops.reduceSum(y, y.shape.map((_, d) => d)))
+    sums.push(
+      ops.reduceSum(
+        y,
+        y.shape.map((_, d) => d),
+      ),
+    )
   })
   if (!sums.length) throw new Error(`matmulOnlyGraph: graph '${graph.name}' has no live MatMul`)
   g.output('sum', ops.sum(sums))

@@ -9,12 +9,27 @@
  * graph computes dL/dx). Both are credited with the same FLOPs (the MatMul FLOPs, counted exactly from the
  * graphs), so the ratio of their GFLOP/s is the generated step's throughput relative to MatMul-only.
  */
-import { Graph, Session, adamw, randomNormal, adamwScalars, grad, hostTensor, type HostTensor, initParams, momentNames, nextName, ops, type Tensor } from '@moas/tensor-core'
+
+import type { Provider } from '@moas/tensor-core'
+import {
+  adamw,
+  adamwScalars,
+  Graph,
+  grad,
+  type HostTensor,
+  hostTensor,
+  initParams,
+  momentNames,
+  nextName,
+  ops,
+  randomNormal,
+  Session,
+  type Tensor,
+} from '@moas/tensor-core'
 import { matmulFlops } from './flops'
 import { type GraphProfile, profileGraph } from './profile'
-import type { Provider } from '@moas/tensor-core'
 import { mdTable } from './report'
-import { type Timing, nowMs, summarize } from './stats'
+import { nowMs, summarize, type Timing } from './stats'
 
 export interface MlpStepConfig {
   /** ONNX Runtime execution provider (default cpu). */
@@ -66,7 +81,10 @@ export function buildMlpStepGraph(cfg: Pick<MlpStepConfig, 'rows' | 'width' | 'h
     })
   }
   const loss = g.output('loss', ops.reduceSum(ops.mul(h, cotangent), [0, 1]))
-  const grads = grad(loss, g.params.map((p) => p.tensor))
+  const grads = grad(
+    loss,
+    g.params.map((p) => p.tensor),
+  )
   adamw(g, g.params, grads, { weightDecay: 0.1 })
   return g
 }
@@ -113,7 +131,8 @@ async function prepareStep(cfg: MlpStepConfig, x: HostTensor, cot: HostTensor) {
   const feeds = () => {
     const s = adamwScalars(t + 1, 1e-4)
     const f: Record<string, HostTensor> = {
-      x, cotangent: cot,
+      x,
+      cotangent: cot,
       lr: hostTensor('float32', [], [s.lr]),
       bias_correction1: hostTensor('float32', [], [s.biasCorrection1]),
       bias_correction2: hostTensor('float32', [], [s.biasCorrection2]),
@@ -146,7 +165,8 @@ export async function runMlpStep(cfg: MlpStepConfig, log: (msg: string) => void 
   const base = await prepareMatMulOnly(cfg, x, cot)
   const flops = matmulFlops(step.graph)
   const baseFlops = matmulFlops(base.graph)
-  if (flops !== baseFlops) throw new Error(`mlp-step: the generated step does ${flops} MatMul FLOPs but the MatMul-only graph ${baseFlops}; the comparison would be unfair`)
+  if (flops !== baseFlops)
+    throw new Error(`mlp-step: the generated step does ${flops} MatMul FLOPs but the MatMul-only graph ${baseFlops}; the comparison would be unfair`)
   const gemms = base.graph.nodes.filter((n) => n.op === 'MatMul').length
 
   for (let i = 0; i < cfg.warmup; i++) {
@@ -214,10 +234,13 @@ export function mlpStepMarkdown(r: MlpStepResult): string {
   return [
     `${c.blocks} × [Linear(${c.width}→${c.hidden}) → GELU → Linear(${c.hidden}→${c.width})] on [${c.rows}, ${c.width}] float32; ${r.gemms} GEMMs = ${r.gflop.toFixed(2)} GFLOP per step credited to both graphs; warmup ${c.warmup}, ${c.reps} interleaved runs each.`,
     '',
-    mdTable(['graph', 'ms median (min–max, IQR)', 'GFLOP/s'], [
-      ['generated step: forward + autodiff backward + AdamW, one session.run', cell(r.step), r.stepGflops.toFixed(1)],
-      [`MatMul-only: the same ${r.gemms} GEMMs, hand-written`, cell(r.matmulOnly), r.matmulOnlyGflops.toFixed(1)],
-    ]),
+    mdTable(
+      ['graph', 'ms median (min–max, IQR)', 'GFLOP/s'],
+      [
+        ['generated step: forward + autodiff backward + AdamW, one session.run', cell(r.step), r.stepGflops.toFixed(1)],
+        [`MatMul-only: the same ${r.gemms} GEMMs, hand-written`, cell(r.matmulOnly), r.matmulOnlyGflops.toFixed(1)],
+      ],
+    ),
     '',
     `Ratio (generated step throughput / MatMul-only): **${r.ratio.toFixed(3)}** of the medians (goal ≥ ${MLP_STEP_GOAL}); ${r.ratioOfMin.toFixed(3)} of the fastest runs.`,
   ].join('\n')

@@ -12,7 +12,7 @@
 import { Graph, ops, serialize } from '@moas/tensor-core'
 import { loadOrtNode } from './profile'
 import { mdTable } from './report'
-import { type Timing, nowMs, summarize } from './stats'
+import { nowMs, summarize, type Timing } from './stats'
 
 export interface OrtIoConfig {
   /** float32 elements of the tensor (default: the K and V of 2 layers × 16 heads × 8192 positions × 64). */
@@ -42,9 +42,18 @@ export async function runOrtIo(cfg: OrtIoConfig, progress: (m: string) => void =
     return serialize(g)
   }
   const opts = { executionProviders: ['cpu'], intraOpNumThreads: cfg.threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3 }
-  const reduce = await ort.InferenceSession.create(build('in', (_, x) => ops.reduceSum(x, [0])), opts)
-  const kept = await ort.InferenceSession.create(build('kept', (g, x) => ops.reduceSum(ops.add(x, g.scalar(1, 'float32')), [0])), opts)
-  const add = await ort.InferenceSession.create(build('out', (g, x) => ops.add(x, g.scalar(1, 'float32'))), opts)
+  const reduce = await ort.InferenceSession.create(
+    build('in', (_, x) => ops.reduceSum(x, [0])),
+    opts,
+  )
+  const kept = await ort.InferenceSession.create(
+    build('kept', (g, x) => ops.reduceSum(ops.add(x, g.scalar(1, 'float32')), [0])),
+    opts,
+  )
+  const add = await ort.InferenceSession.create(
+    build('out', (g, x) => ops.add(x, g.scalar(1, 'float32'))),
+    opts,
+  )
   const data = new Float32Array(n).fill(1)
   const feeds = { x: new ort.Tensor('float32', data, [n]) }
   const into = new Float32Array(n)
@@ -76,7 +85,14 @@ export async function runOrtIo(cfg: OrtIoConfig, progress: (m: string) => void =
   await reduce.release()
   await kept.release()
   await add.release()
-  return { config: cfg, megabytes: (4 * n) / 2 ** 20, input: summarize(samples.input), kept: summarize(samples.kept), output: summarize(samples.output), outputInto: summarize(samples.outputInto) }
+  return {
+    config: cfg,
+    megabytes: (4 * n) / 2 ** 20,
+    input: summarize(samples.input),
+    kept: summarize(samples.kept),
+    output: summarize(samples.output),
+    outputInto: summarize(samples.outputInto),
+  }
 }
 
 const cell = (t: Timing) => `${t.median.toFixed(1)} (${t.min.toFixed(1)}–${t.max.toFixed(1)})`
@@ -88,7 +104,7 @@ export function describeOrtIo(r: OrtIoResult): string {
     `  kept:      y = ReduceSum(x + 1)                 ${cell(r.kept)}`,
     `  out:       y = x + 1, y allocated by ORT        ${cell(r.output)}`,
     `  out-into:  y = x + 1, y pre-allocated by JS     ${cell(r.outputInto)}`,
-    `  returning the tensor costs ~${(r.output.median - r.kept.median).toFixed(0)} ms (out − kept); pre-allocating the output: ${(r.outputInto.median - r.output.median >= 0 ? '+' : '')}${(r.outputInto.median - r.output.median).toFixed(0)} ms`,
+    `  returning the tensor costs ~${(r.output.median - r.kept.median).toFixed(0)} ms (out − kept); pre-allocating the output: ${r.outputInto.median - r.output.median >= 0 ? '+' : ''}${(r.outputInto.median - r.output.median).toFixed(0)} ms`,
   ].join('\n')
 }
 
@@ -96,12 +112,15 @@ export function ortIoMarkdown(r: OrtIoResult): string {
   return [
     `A float32 tensor of ${r.megabytes.toFixed(0)} MiB (the K and V of 2 layers × 16 heads × 8192 positions × 64 by default: a long-context KV cache) through onnxruntime-node's cpu provider; warmup ${r.config.warmup}, ${r.config.reps} interleaved runs; ms, median (min–max).`,
     '',
-    mdTable(['graph', 'ms'], [
-      ['in: y = ReduceSum(x) (the tensor fed, a scalar out)', cell(r.input)],
-      ['kept: y = ReduceSum(x + 1) (the same elementwise work, its result kept inside ONNX Runtime)', cell(r.kept)],
-      ['out: y = x + 1, y allocated by ONNX Runtime and returned', cell(r.output)],
-      ['out-into: y = x + 1, y pre-allocated by the caller (fetches)', cell(r.outputInto)],
-    ]),
+    mdTable(
+      ['graph', 'ms'],
+      [
+        ['in: y = ReduceSum(x) (the tensor fed, a scalar out)', cell(r.input)],
+        ['kept: y = ReduceSum(x + 1) (the same elementwise work, its result kept inside ONNX Runtime)', cell(r.kept)],
+        ['out: y = x + 1, y allocated by ONNX Runtime and returned', cell(r.output)],
+        ['out-into: y = x + 1, y pre-allocated by the caller (fetches)', cell(r.outputInto)],
+      ],
+    ),
     '',
     `Returning the tensor costs ~${(r.output.median - r.kept.median).toFixed(0)} ms (out − kept); pre-allocating the output changes that by ${(r.outputInto.median - r.output.median).toFixed(0)} ms.`,
   ].join('\n')

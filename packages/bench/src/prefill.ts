@@ -16,14 +16,14 @@
  */
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { niceTicks } from '@moas/trainer'
 import { PRESETS, type PresetName, VARIANT_TABLE, type Variant } from '@moas/gpt'
 import type { Provider } from '@moas/tensor-core'
-import { type GraphProfile, profileGraph } from './profile'
-import { type PrefillJob, type PrefillMeasurement, type PrefillModelShape, prefillModelGraph } from './prefillWorker'
+import { niceTicks } from '@moas/trainer'
 import { PAPER_VOCAB } from './paper'
+import { type PrefillJob, type PrefillMeasurement, type PrefillModelShape, prefillModelGraph } from './prefillWorker'
+import { type GraphProfile, profileGraph } from './profile'
 import { mdTable } from './report'
-import { type Timing, summarize } from './stats'
+import { summarize, type Timing } from './stats'
 
 export type PrefillSetting = 'gqe' | 'paper'
 
@@ -66,7 +66,8 @@ export const LIMIT_REASONS: Record<keyof PrefillConfig['limits'], string> = {
   ablations: 'the ablations cost what gqe costs (same slots); measured to 8k to keep the sweep under an hour',
   references: 'mha and mqa attend with all 16 query heads, like gqa; measured to 16k to keep the sweep under an hour',
   composed: "the composed core holds every head's [T, T] scores: 16 heads at 8k is 4 GiB per layer's scores alone",
-  paper: "moas-topk's routed queries attend from scattered positions, which GroupQueryAttention cannot take: that branch runs the composed core (in blocks of routed queries), whose scores grow with T",
+  paper:
+    "moas-topk's routed queries attend from scattered positions, which GroupQueryAttention cannot take: that branch runs the composed core (in blocks of routed queries), whose scores grow with T",
 }
 
 export interface PrefillEntry {
@@ -105,9 +106,10 @@ export function prefillPlan(cfg: Pick<PrefillConfig, 'lengths' | 'limits' | 'var
   const unknown = wanted.filter((v) => !known.has(v))
   if (unknown.length) throw new Error(`prefill: no measurement of ${unknown.join(', ')}; it measures ${[...known].join(', ')}`)
   // A speed-up needs its baseline measured next to it.
-  return plan.filter((e) => wanted.includes(e.variant) || (e.variant === baselineOf(e.setting) && plan.some((o) => sameGroup(o, e) && wanted.includes(o.variant))))
+  return plan.filter(
+    (e) => wanted.includes(e.variant) || (e.variant === baselineOf(e.setting) && plan.some((o) => sameGroup(o, e) && wanted.includes(o.variant))),
+  )
 }
-
 
 export interface PrefillRow extends PrefillEntry {
   /** Absent when the measurement failed (then `error` says why). */
@@ -157,7 +159,11 @@ export function runPrefillWorker(job: PrefillJob, worker = PREFILL_WORKER): Prom
       const line = out.trim().split('\n').pop()
       if (code === 0 && line) return resolve(JSON.parse(line) as PrefillMeasurement)
       // Only the worker's own message, not ONNX Runtime's provider warnings on stderr.
-      const msg = err.trim().split('\n').filter((l) => !/^\d{4}-\d\d-\d\d .*\[W:onnxruntime/.test(l)).pop()
+      const msg = err
+        .trim()
+        .split('\n')
+        .filter((l) => !/^\d{4}-\d\d-\d\d .*\[W:onnxruntime/.test(l))
+        .pop()
       reject(new Error(signal ? `killed by ${signal} (out of memory?)` : msg || `exit code ${code}`))
     })
   })
@@ -179,7 +185,17 @@ export async function runPrefill(cfg: PrefillConfig, log: (msg: string) => void 
   let done = 0
   const rows: PrefillRow[] = []
   for (const [i, e] of plan.entries()) {
-    const job: PrefillJob = { variant: e.variant, T: e.T, kernel: e.kernel, part: e.part, model: cfg.settings[e.setting], warmup: cfg.warmup, reps: repsAt(e.T), threads: cfg.threads, provider: cfg.provider }
+    const job: PrefillJob = {
+      variant: e.variant,
+      T: e.T,
+      kernel: e.kernel,
+      part: e.part,
+      model: cfg.settings[e.setting],
+      warmup: cfg.warmup,
+      reps: repsAt(e.T),
+      threads: cfg.threads,
+      provider: cfg.provider,
+    }
     let row: PrefillRow
     try {
       const m = await runPrefillWorker(job, worker)
@@ -233,7 +249,9 @@ export async function profilePrefill(cfg: PrefillConfig, log: (msg: string) => v
 const formatSeconds = (s: number) => (s >= 90 ? `${Math.round(s / 60)} min` : `${Math.round(s)} s`)
 
 function growthExponent(rows: PrefillRow[]): number | null {
-  const pts = rows.filter((r) => r.setting === 'gqe' && r.kernel === 'memory-efficient' && r.part === 'model' && r.variant === 'gqe' && r.peakRssMiB).sort((a, b) => a.T - b.T)
+  const pts = rows
+    .filter((r) => r.setting === 'gqe' && r.kernel === 'memory-efficient' && r.part === 'model' && r.variant === 'gqe' && r.peakRssMiB)
+    .sort((a, b) => a.T - b.T)
   if (pts.length < 2) return null
   const [a, b] = pts.slice(-2)
   return Math.log(b.peakRssMiB! / a.peakRssMiB!) / Math.log(b.T / a.T)
@@ -263,7 +281,9 @@ function shortCoreReason(core: PrefillRow[], baseline: PrefillRow[], threads: nu
   const at = short.map((r) => {
     const base = baseline.find((b) => b.T === r.T)?.run
     const t = r.T >= 1024 ? `${r.T / 1024}k` : String(r.T)
-    return base ? `${t}: gqa ${base.median.toFixed(1)} ms, gqe ${r.run!.median.toFixed(1)} ms (${fmt(r.speedup)} of a ${fmt(r.ceiling)} FLOP ceiling)` : `${t}: ${fmt(r.speedup)}`
+    return base
+      ? `${t}: gqa ${base.median.toFixed(1)} ms, gqe ${r.run!.median.toFixed(1)} ms (${fmt(r.speedup)} of a ${fmt(r.ceiling)} FLOP ceiling)`
+      : `${t}: ${fmt(r.speedup)}`
   })
   return `${at.join('; ')} on ${threads} thread${threads === 1 ? '' : 's'}; \`pnpm bench --bench core-heads\` splits the core's time by call and thread count on this machine (docs/performance.md has the analysis of the 2-thread gap)`
 }
@@ -285,23 +305,41 @@ export function prefillGoals(cfg: PrefillConfig, rows: PrefillRow[], memoryExpon
   return [
     {
       goal: "GQE's whole-model speed-up ≥ 0.9 × its FLOP ceiling at every length ≥ 4k",
-      ...perLength(model, (r) => r.efficiency, (v) => v >= 0.9, (r) => `${fmt(r.speedup)} of ${fmt(r.ceiling)} = ${fmt(r.efficiency, 2, '')}`),
+      ...perLength(
+        model,
+        (r) => r.efficiency,
+        (v) => v >= 0.9,
+        (r) => `${fmt(r.speedup)} of ${fmt(r.ceiling)} = ${fmt(r.efficiency, 2, '')}`,
+      ),
       reasonIfNotMet: shortModelReason(model, core),
     },
     {
       goal: "GQE's attention-core speed-up ≥ 1.6× at every length ≥ 4k (ceiling 16/9)",
-      ...perLength(core, (r) => r.speedup, (v) => v >= 1.6, (r) => fmt(r.speedup)),
+      ...perLength(
+        core,
+        (r) => r.speedup,
+        (v) => v >= 1.6,
+        (r) => fmt(r.speedup),
+      ),
       reasonIfNotMet: shortCoreReason(core, pick({ setting: 'gqe', kernel: 'memory-efficient', part: 'core', variant: baselineOf('gqe') }), cfg.threads),
     },
     {
       goal: 'routed moas-topk ≥ 0.8 × its FLOP ceiling over dense moas',
-      ...perLength(topk, (r) => r.efficiency, (v) => v >= 0.8, (r) => `${fmt(r.speedup)} of ${fmt(r.ceiling)} = ${fmt(r.efficiency, 2, '')}`),
-      reasonIfNotMet: "routed queries sit at scattered positions, which GroupQueryAttention cannot take, so the routed branches run the composed core (in blocks of routed queries), whose non-GEMM work grows with T",
+      ...perLength(
+        topk,
+        (r) => r.efficiency,
+        (v) => v >= 0.8,
+        (r) => `${fmt(r.speedup)} of ${fmt(r.ceiling)} = ${fmt(r.efficiency, 2, '')}`,
+      ),
+      reasonIfNotMet:
+        'routed queries sit at scattered positions, which GroupQueryAttention cannot take, so the routed branches run the composed core (in blocks of routed queries), whose non-GEMM work grows with T',
     },
     {
       goal: `${String(longest / 1024).startsWith('8') ? 'an' : 'a'} ${longest / 1024}k-token prefill of the GQE setting within 24 GiB, peak memory about linear in T`,
       met: !!top?.peakRssMiB && top.peakRssMiB < budgetMiB && memoryExponent !== null && memoryExponent <= 1.2,
-      measured: top?.peakRssMiB ? `peak ${(top.peakRssMiB / 1024).toFixed(2)} GiB at ${longest / 1024}k; growth exponent ${memoryExponent?.toFixed(2) ?? '–'} over the two longest lengths` : `not measured${top?.error ? ` (${top.error})` : ''}`,
+      measured: top?.peakRssMiB
+        ? `peak ${(top.peakRssMiB / 1024).toFixed(2)} GiB at ${longest / 1024}k; growth exponent ${memoryExponent?.toFixed(2) ?? '–'} over the two longest lengths`
+        : `not measured${top?.error ? ` (${top.error})` : ''}`,
     },
   ]
 }
@@ -311,7 +349,10 @@ const settingLine = (name: PrefillSetting, m: PrefillModelShape) =>
 
 const SECTIONS: { title: string; match: (r: PrefillRow) => boolean }[] = [
   { title: "whole model, memory-efficient core (GQE's setting)", match: (r) => r.setting === 'gqe' && r.kernel === 'memory-efficient' && r.part === 'model' },
-  { title: "attention core alone, memory-efficient (GQE's setting)", match: (r) => r.setting === 'gqe' && r.kernel === 'memory-efficient' && r.part === 'core' },
+  {
+    title: "attention core alone, memory-efficient (GQE's setting)",
+    match: (r) => r.setting === 'gqe' && r.kernel === 'memory-efficient' && r.part === 'core',
+  },
   { title: "whole model, composed core (GQE's setting)", match: (r) => r.setting === 'gqe' && r.kernel === 'composed' && r.part === 'model' },
   { title: "attention core alone, composed (GQE's setting)", match: (r) => r.setting === 'gqe' && r.kernel === 'composed' && r.part === 'core' },
   { title: "dense moas vs routed moas-topk (k = 1), the paper's widths", match: (r) => r.setting === 'paper' },
@@ -322,8 +363,16 @@ const HEADER = ['T', 'variant', 'ms median', 'min–max', 'tokens/s', 'peak GiB'
 function cells(r: PrefillRow): string[] {
   if (!r.run) return [String(r.T), r.variant, `failed: ${r.error}`, '', '', '', '', '', '', '']
   return [
-    String(r.T), r.variant, r.run.median.toFixed(0), `${r.run.min.toFixed(0)}–${r.run.max.toFixed(0)}`, r.tokensPerS!.toFixed(0),
-    (r.peakRssMiB! / 1024).toFixed(2), r.gflop!.toFixed(1), fmt(r.speedup), fmt(r.ceiling), fmt(r.efficiency, 2, ''),
+    String(r.T),
+    r.variant,
+    r.run.median.toFixed(0),
+    `${r.run.min.toFixed(0)}–${r.run.max.toFixed(0)}`,
+    r.tokensPerS!.toFixed(0),
+    (r.peakRssMiB! / 1024).toFixed(2),
+    r.gflop!.toFixed(1),
+    fmt(r.speedup),
+    fmt(r.ceiling),
+    fmt(r.efficiency, 2, ''),
   ]
 }
 
@@ -333,7 +382,7 @@ function intro(r: PrefillResult): string[] {
     `prefill: forward of one sequence (batch 1, no gradients), one process per measurement; warmup ${c.warmup}, median of ${c.reps} (${c.repsLong} from 16k)`,
     `  ${settingLine('gqe', c.settings.gqe)}; speed-ups vs gqa`,
     `  ${settingLine('paper', c.settings.paper)}; speed-ups vs moas`,
-    '  ceiling = the exact FLOP ratio (GEMMs + the causal pairs the attention kernel computes); peak = the process\'s peak resident memory',
+    "  ceiling = the exact FLOP ratio (GEMMs + the causal pairs the attention kernel computes); peak = the process's peak resident memory",
     ...Object.entries(c.limits).map(([k, v]) => `  ${k} to ${v / 1024}k: ${LIMIT_REASONS[k as keyof PrefillConfig['limits']]}`),
   ]
 }
@@ -351,17 +400,32 @@ export function describePrefill(r: PrefillResult): string {
     out.push('', `  ${s.title}`, line(HEADER.slice(0, 9).concat('÷ ceiling')), ...rows.map((row) => line(cells(row))))
   }
   out.push('', '  goals')
-  for (const g of r.goals) out.push(`  ${g.met ? 'met    ' : 'NOT MET'} ${g.goal}`, `          ${g.measured}`, ...(whyNot(g) ? [`          why: ${whyNot(g)}`] : []))
+  for (const g of r.goals)
+    out.push(`  ${g.met ? 'met    ' : 'NOT MET'} ${g.goal}`, `          ${g.measured}`, ...(whyNot(g) ? [`          why: ${whyNot(g)}`] : []))
   return out.join('\n')
 }
 
 export function prefillMarkdown(r: PrefillResult): string {
-  const out = [intro(r).map((l) => l.trim()).join('\n\n'), '', '![speed-up vs length](prefill.svg)']
+  const out = [
+    intro(r)
+      .map((l) => l.trim())
+      .join('\n\n'),
+    '',
+    '![speed-up vs length](prefill.svg)',
+  ]
   for (const s of SECTIONS) {
     const rows = r.rows.filter(s.match)
     if (rows.length) out.push('', `## ${s.title}`, '', mdTable(HEADER, rows.map(cells)))
   }
-  out.push('', '## goals', '', mdTable(['goal', 'met', 'measured', 'why not'], r.goals.map((g) => [g.goal, g.met ? 'met' : '**not met**', g.measured, whyNot(g)])))
+  out.push(
+    '',
+    '## goals',
+    '',
+    mdTable(
+      ['goal', 'met', 'measured', 'why not'],
+      r.goals.map((g) => [g.goal, g.met ? 'met' : '**not met**', g.measured, whyNot(g)]),
+    ),
+  )
   return out.join('\n')
 }
 
@@ -378,14 +442,46 @@ export function prefillChart(r: PrefillResult): string {
   const H = 440
   const m = { left: 60, right: 230, top: 40, bottom: 55 }
   const series = [
-    { name: 'whole model', color: '#0072B2', dash: '', pick: (x: PrefillRow) => x.kernel === 'memory-efficient' && x.part === 'model', value: (x: PrefillRow) => x.speedup },
-    { name: 'whole model: FLOP ceiling', color: '#0072B2', dash: '5 4', pick: (x: PrefillRow) => x.kernel === 'memory-efficient' && x.part === 'model', value: (x: PrefillRow) => x.ceiling },
-    { name: 'attention core', color: '#D55E00', dash: '', pick: (x: PrefillRow) => x.kernel === 'memory-efficient' && x.part === 'core', value: (x: PrefillRow) => x.speedup },
-    { name: 'core: FLOP ceiling', color: '#D55E00', dash: '5 4', pick: (x: PrefillRow) => x.kernel === 'memory-efficient' && x.part === 'core', value: (x: PrefillRow) => x.ceiling },
-    { name: 'whole model, composed core', color: '#009E73', dash: '2 3', pick: (x: PrefillRow) => x.kernel === 'composed' && x.part === 'model', value: (x: PrefillRow) => x.speedup },
+    {
+      name: 'whole model',
+      color: '#0072B2',
+      dash: '',
+      pick: (x: PrefillRow) => x.kernel === 'memory-efficient' && x.part === 'model',
+      value: (x: PrefillRow) => x.speedup,
+    },
+    {
+      name: 'whole model: FLOP ceiling',
+      color: '#0072B2',
+      dash: '5 4',
+      pick: (x: PrefillRow) => x.kernel === 'memory-efficient' && x.part === 'model',
+      value: (x: PrefillRow) => x.ceiling,
+    },
+    {
+      name: 'attention core',
+      color: '#D55E00',
+      dash: '',
+      pick: (x: PrefillRow) => x.kernel === 'memory-efficient' && x.part === 'core',
+      value: (x: PrefillRow) => x.speedup,
+    },
+    {
+      name: 'core: FLOP ceiling',
+      color: '#D55E00',
+      dash: '5 4',
+      pick: (x: PrefillRow) => x.kernel === 'memory-efficient' && x.part === 'core',
+      value: (x: PrefillRow) => x.ceiling,
+    },
+    {
+      name: 'whole model, composed core',
+      color: '#009E73',
+      dash: '2 3',
+      pick: (x: PrefillRow) => x.kernel === 'composed' && x.part === 'model',
+      value: (x: PrefillRow) => x.speedup,
+    },
   ].map((s) => ({
     ...s,
-    points: r.rows.filter((x) => x.setting === 'gqe' && x.variant === 'gqe' && s.pick(x) && s.value(x) !== undefined).map((x) => [Math.log2(x.T), s.value(x)!] as const),
+    points: r.rows
+      .filter((x) => x.setting === 'gqe' && x.variant === 'gqe' && s.pick(x) && s.value(x) !== undefined)
+      .map((x) => [Math.log2(x.T), s.value(x)!] as const),
   }))
   const xs = r.config.lengths.map(Math.log2)
   const x0 = Math.min(...xs) - 0.3
@@ -415,10 +511,15 @@ export function prefillChart(r: PrefillResult): string {
   out.push(`<text x="${f((m.left + W - m.right) / 2)}" y="${f(H - 14)}" text-anchor="middle">prompt length T (tokens, log scale)</text>`)
   out.push(`<text transform="translate(16 ${f((m.top + H - m.bottom) / 2)}) rotate(-90)" text-anchor="middle">speed-up (gqa ms / gqe ms)</text>`)
   series.forEach((s, i) => {
-    if (s.points.length) out.push(`<polyline points="${s.points.map(([x, y]) => `${f(X(x))},${f(Y(y))}`).join(' ')}" fill="none" stroke="${s.color}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`)
+    if (s.points.length)
+      out.push(
+        `<polyline points="${s.points.map(([x, y]) => `${f(X(x))},${f(Y(y))}`).join(' ')}" fill="none" stroke="${s.color}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`,
+      )
     if (!s.dash) for (const [x, y] of s.points) out.push(`<circle cx="${f(X(x))}" cy="${f(Y(y))}" r="3" fill="${s.color}"/>`)
     const ly = m.top + 10 + i * 20
-    out.push(`<line x1="${f(W - m.right + 15)}" y1="${f(ly)}" x2="${f(W - m.right + 40)}" y2="${f(ly)}" stroke="${s.color}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`)
+    out.push(
+      `<line x1="${f(W - m.right + 15)}" y1="${f(ly)}" x2="${f(W - m.right + 40)}" y2="${f(ly)}" stroke="${s.color}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`,
+    )
     out.push(`<text x="${f(W - m.right + 46)}" y="${f(ly + 4)}">${s.name}</text>`)
   })
   const ly = m.top + 10 + series.length * 20

@@ -4,8 +4,8 @@
  * JSON line (PrefillMeasurement). The prefill bench (prefill.ts) runs one per (length, variant, kernel).
  */
 import { type AttentionKernel, causalAttention, composedAttention, memoryEfficientAttention, useAttentionKernel } from '@moas/attention-schemes'
-import { type AttentionCall, type GptConfig, buildGpt, resolveConfig, variantSpec } from '@moas/gpt'
-import { Graph, type HostTensor, type Provider, Session, type Tensor, hostTensor, initParams, liveNodes, ops, randomNormal } from '@moas/tensor-core'
+import { type AttentionCall, buildGpt, type GptConfig, resolveConfig, variantSpec } from '@moas/gpt'
+import { Graph, type HostTensor, hostTensor, initParams, liveNodes, ops, type Provider, randomNormal, Session, type Tensor } from '@moas/tensor-core'
 import { type CandidateKernel, candidateKernel } from './attentionCandidates'
 import { matmulFlops } from './flops'
 
@@ -64,10 +64,24 @@ export function coreCalls(variant: string, m: PrefillModelShape): AttentionCall[
 /** The GPT config of a prefill measurement: `shape` at context length T, no bias, no dropout. */
 export function prefillGptConfig(variant: string, shape: PrefillModelShape, T: number): GptConfig {
   const m = shape
-  return resolveConfig({ vocab_size: m.vocab, block_size: T, n_layer: m.n_layer, n_head: m.n_head, n_embd: m.n_embd, n_kv_head: m.n_kv_head, bias: false, dropout: 0, attention: variant })
+  return resolveConfig({
+    vocab_size: m.vocab,
+    block_size: T,
+    n_layer: m.n_layer,
+    n_head: m.n_head,
+    n_embd: m.n_embd,
+    n_kv_head: m.n_kv_head,
+    bias: false,
+    dropout: 0,
+    attention: variant,
+  })
 }
 
-export function prefillModelGraph(job: Pick<PrefillJob, 'variant' | 'T' | 'model' | 'kernel' | 'block'>): { graph: Graph; feeds: Record<string, HostTensor>; params: Map<string, Float32Array | Float64Array> } {
+export function prefillModelGraph(job: Pick<PrefillJob, 'variant' | 'T' | 'model' | 'kernel' | 'block'>): {
+  graph: Graph
+  feeds: Record<string, HostTensor>
+  params: Map<string, Float32Array | Float64Array>
+} {
   const { model: m, T } = job
   const cfg = prefillGptConfig(job.variant, m, T)
   const g = new Graph(`prefill-${job.variant}-${T}`)
@@ -84,13 +98,27 @@ export function prefillModelGraph(job: Pick<PrefillJob, 'variant' | 'T' | 'model
  * (kvHeads: the widest call not on KV head 0), outputs y{i}. The prefill sweep's core part and the
  * core-heads bench both time this graph.
  */
-export function attentionCallsGraph(name: string, calls: AttentionCall[], T: number, d: number, kernel: AttentionKernel): { graph: Graph; feeds: Record<string, HostTensor> } {
+export function attentionCallsGraph(
+  name: string,
+  calls: AttentionCall[],
+  T: number,
+  d: number,
+  kernel: AttentionKernel,
+): { graph: Graph; feeds: Record<string, HostTensor> } {
   const g = new Graph(name)
   useAttentionKernel(g, kernel)
   const feeds: Record<string, HostTensor> = {}
   let seed = 1
   const input = (inputName: string, shape: number[]): Tensor => {
-    feeds[inputName] = hostTensor('float32', shape, randomNormal(shape.reduce((p, q) => p * q, 1), seed++, 0.3))
+    feeds[inputName] = hostTensor(
+      'float32',
+      shape,
+      randomNormal(
+        shape.reduce((p, q) => p * q, 1),
+        seed++,
+        0.3,
+      ),
+    )
     return g.input(inputName, 'float32', shape)
   }
   const kvHeads = Math.max(...calls.filter((c) => !c.kvHead0).map((c) => c.G), 1)
@@ -106,7 +134,8 @@ export function attentionCallsGraph(name: string, calls: AttentionCall[], T: num
   return { graph: g, feeds }
 }
 
-const coreGraph = (job: PrefillJob) => attentionCallsGraph(`core-${job.variant}-${job.T}`, coreCalls(job.variant, job.model), job.T, job.model.n_embd / job.model.n_head, kernelOf(job))
+const coreGraph = (job: PrefillJob) =>
+  attentionCallsGraph(`core-${job.variant}-${job.T}`, coreCalls(job.variant, job.model), job.T, job.model.n_embd / job.model.n_head, kernelOf(job))
 
 /** int64 scalars for the graph's data-dependent dims (moas-topk's routed token counts), as extra outputs. */
 function exposeSymbolicDims(g: Graph): string[] {

@@ -3,10 +3,10 @@
  * node), and write the optimized graph to see what was fused. tensor-core's Session does not expose the
  * profiler, so this opens onnxruntime-node directly (resolved through tensor-core, which depends on it).
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type Graph, type HostTensor, Mulberry32, hostTensor, initParams, randomNormal, serialize } from '@moas/tensor-core'
+import { type Graph, type HostTensor, hostTensor, initParams, Mulberry32, randomNormal, serialize } from '@moas/tensor-core'
 import { tensorCoreRequire } from './machine'
 import { type OnnxNode, opCounts, readOnnxGraph } from './onnxInspect'
 
@@ -48,7 +48,11 @@ export function loadOrtNode(): OrtNode {
 }
 
 /** ONNX Runtime's per-kernel profile of `graph` over `opts.runs` runs; `params` are embedded as initializers (not fed). */
-export async function profileGraph(graph: Graph, feeds: Record<string, HostTensor>, opts: { threads: number; runs: number; warmup?: number; params?: Map<string, Float32Array | Float64Array> }): Promise<GraphProfile> {
+export async function profileGraph(
+  graph: Graph,
+  feeds: Record<string, HostTensor>,
+  opts: { threads: number; runs: number; warmup?: number; params?: Map<string, Float32Array | Float64Array> },
+): Promise<GraphProfile> {
   const ort = loadOrtNode()
   const dir = mkdtempSync(join(tmpdir(), 'moas-profile-'))
   try {
@@ -57,7 +61,12 @@ export async function profileGraph(graph: Graph, feeds: Record<string, HostTenso
     const bytes = serialize(graph, { params: opts.params })
     // The first runs grow the memory arena; they are profiled too but left out of the figures.
     const ortFeeds = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, new ort.Tensor(t.dtype, t.data, t.shape as number[])]))
-    const session = await ort.InferenceSession.create(bytes, { ...common, enableProfiling: true, profileFilePrefix: join(dir, 'trace'), optimizedModelFilePath: optimized })
+    const session = await ort.InferenceSession.create(bytes, {
+      ...common,
+      enableProfiling: true,
+      profileFilePrefix: join(dir, 'trace'),
+      optimizedModelFilePath: optimized,
+    })
     for (let i = 0; i < (opts.warmup ?? 1); i++) await session.run(ortFeeds)
     const t0 = performance.now()
     for (let i = 0; i < opts.runs; i++) await session.run(ortFeeds)
@@ -119,8 +128,18 @@ export function syntheticFeeds(graph: Graph, intBound: number, seed = 1): Record
       return d
     })
     const n = shape.reduce((a, b) => a * b, 1)
-    if (t.dtype === 'int64') feeds[t.name] = hostTensor('int64', shape, BigInt64Array.from({ length: n }, () => BigInt(rng.int(intBound))))
-    else if (thresholds.has(t.name)) feeds[t.name] = hostTensor('bool', shape, Uint8Array.from({ length: n }, () => (rng.int(65536) >= thresholds.get(t.name)! ? 1 : 0)))
+    if (t.dtype === 'int64')
+      feeds[t.name] = hostTensor(
+        'int64',
+        shape,
+        BigInt64Array.from({ length: n }, () => BigInt(rng.int(intBound))),
+      )
+    else if (thresholds.has(t.name))
+      feeds[t.name] = hostTensor(
+        'bool',
+        shape,
+        Uint8Array.from({ length: n }, () => (rng.int(65536) >= thresholds.get(t.name)! ? 1 : 0)),
+      )
     else if (t.dtype === 'float32') feeds[t.name] = hostTensor('float32', shape, n === 1 ? [1] : randomNormal(n, rng.nextU32(), 0.02))
     else throw new Error(`syntheticFeeds: input '${t.name}' has dtype ${t.dtype}, which this helper does not fill`)
   }
@@ -131,9 +150,14 @@ export function formatProfile(p: GraphProfile, topNodes = 12): string {
   const kernelMs = p.byOp.reduce((a, r) => a + r.ms, 0)
   const lines = [`  one run: ${p.runMs.toFixed(1)} ms wall, ${kernelMs.toFixed(1)} ms in kernels (the rest: session overhead and output copies)`]
   lines.push('  by op type (ms per run, % of kernel time, nodes):')
-  for (const r of p.byOp) lines.push(`    ${r.key.padEnd(22)} ${r.ms.toFixed(2).padStart(8)}  ${((100 * r.ms) / kernelMs).toFixed(1).padStart(5)}%  ${Math.round(r.calls)}`)
+  for (const r of p.byOp)
+    lines.push(`    ${r.key.padEnd(22)} ${r.ms.toFixed(2).padStart(8)}  ${((100 * r.ms) / kernelMs).toFixed(1).padStart(5)}%  ${Math.round(r.calls)}`)
   lines.push('  by scope and op type (ms per run, nodes):')
   for (const r of p.byScope.slice(0, topNodes)) lines.push(`    ${r.ms.toFixed(2).padStart(8)} ms  ${String(Math.round(r.calls)).padStart(3)}  ${r.key}`)
-  lines.push(`  optimized graph: ${Object.entries(p.optimizedOps).map(([k, v]) => `${k}×${v}`).join(' ')}`)
+  lines.push(
+    `  optimized graph: ${Object.entries(p.optimizedOps)
+      .map(([k, v]) => `${k}×${v}`)
+      .join(' ')}`,
+  )
   return lines.join('\n')
 }

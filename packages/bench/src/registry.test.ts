@@ -4,19 +4,29 @@
  * evaluated by the trainer and laid out for the benches. A row that one of them cannot handle fails here.
  */
 import { composedAttention } from '@moas/attention-schemes'
-import { MAIN_VARIANTS, VARIANTS, VARIANT_TABLE, choiceLabels, isRouted, kvHeadsPerLayer, queryHeadsPerToken, resolveConfig } from '@moas/gpt'
+import { choiceLabels, isRouted, kvHeadsPerLayer, MAIN_VARIANTS, queryHeadsPerToken, resolveConfig, VARIANT_TABLE, VARIANTS } from '@moas/gpt'
 import { randomWeights } from '@moas/gpt/testing'
 import {
-  CharTokenizer, DecoderSession, LogitsSession, buildLogitsGraph, exportModelFiles, memoryFolderReader, openModelFolder, readModelFolder, routeText, routingStats,
+  buildLogitsGraph,
+  CharTokenizer,
+  DecoderSession,
+  exportModelFiles,
+  LogitsSession,
+  memoryFolderReader,
+  openModelFolder,
+  readModelFolder,
+  routeText,
+  routingStats,
 } from '@moas/inference'
 import { Session } from '@moas/tensor-core'
 import { EvalSession } from '@moas/trainer'
 import { describe, expect, it } from 'vitest'
-import { TRAIN_VARIANTS, paperConfig } from './paper'
+import { paperConfig, TRAIN_VARIANTS } from './paper'
 import { attentionCallsGraph, coreCalls, prefillGptConfig } from './prefillWorker'
 
 const tokenizer = CharTokenizer.fromText('abcdefgh ij.\n')
-const tiny = (attention: string) => resolveConfig({ vocab_size: tokenizer.vocabSize, block_size: 16, n_layer: 2, n_head: 4, n_embd: 16, n_kv_head: 2, dropout: 0, attention })
+const tiny = (attention: string) =>
+  resolveConfig({ vocab_size: tokenizer.vocabSize, block_size: 16, n_layer: 2, n_head: 4, n_embd: 16, n_kv_head: 2, dropout: 0, attention })
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0)
 
 describe('the variant registry, row by row through every consumer', () => {

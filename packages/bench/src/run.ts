@@ -6,9 +6,9 @@
  *                    [--variants mha,moas] [--lengths 512,4096] [--profile] [--json] [--out DIR | --update-results] [--list]
  */
 import { parseArgs } from 'node:util'
-import { BENCHES, type BenchContext, type BenchName, DEFAULT_BENCHES, benchNames } from './benches'
-import { machineInfo, threadsFromEnv, describeMachine } from './machine'
 import { PROVIDERS, type Provider } from '@moas/tensor-core'
+import { BENCHES, type BenchContext, type BenchName, benchNames, DEFAULT_BENCHES } from './benches'
+import { describeMachine, machineInfo, threadsFromEnv } from './machine'
 import { COMMITTED_RESULTS_DIR, DEFAULT_RESULTS_DIR, writeResults } from './report'
 
 const USAGE = `usage: node dist/run.js [options]
@@ -38,9 +38,19 @@ function positiveInt(name: string, v: string | undefined): number | undefined {
 }
 
 const BENCH_OPTIONS = {
-  bench: { type: 'string' }, reps: { type: 'string' }, warmup: { type: 'string' }, threads: { type: 'string' },
-  variants: { type: 'string' }, lengths: { type: 'string' }, device: { type: 'string' }, profile: { type: 'boolean' }, json: { type: 'boolean' }, out: { type: 'string' }, 'update-results': { type: 'boolean' },
-  list: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+  bench: { type: 'string' },
+  reps: { type: 'string' },
+  warmup: { type: 'string' },
+  threads: { type: 'string' },
+  variants: { type: 'string' },
+  lengths: { type: 'string' },
+  device: { type: 'string' },
+  profile: { type: 'boolean' },
+  json: { type: 'boolean' },
+  out: { type: 'string' },
+  'update-results': { type: 'boolean' },
+  list: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
 } as const
 
 async function main(): Promise<void> {
@@ -56,10 +66,18 @@ async function main(): Promise<void> {
   }
   if (args.help) return void process.stdout.write(`${USAGE}\n`)
   if (args.list) {
-    for (const name of benchNames()) process.stdout.write(`${name.padEnd(12)} ${BENCHES[name].about}${DEFAULT_BENCHES.includes(name) ? '' : ' (not in the default run)'}\n`)
+    for (const name of benchNames())
+      process.stdout.write(`${name.padEnd(12)} ${BENCHES[name].about}${DEFAULT_BENCHES.includes(name) ? '' : ' (not in the default run)'}\n`)
     return
   }
-  const names = (args.bench ? args.bench.split(',').map((s) => s.trim()).filter(Boolean) : DEFAULT_BENCHES) as BenchName[]
+  const names = (
+    args.bench
+      ? args.bench
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : DEFAULT_BENCHES
+  ) as BenchName[]
   for (const n of names) if (!(n in BENCHES)) fail(`unknown benchmark '${n}'; choose from ${benchNames().join(', ')}`)
   const threads = positiveInt('threads', args.threads) ?? threadsFromEnv()
   const lengths = args.lengths?.split(',').map((s) => positiveInt('lengths', s.trim())!)
@@ -84,7 +102,10 @@ async function main(): Promise<void> {
     provider,
     reps: positiveInt('reps', args.reps),
     warmup: positiveInt('warmup', args.warmup),
-    variants: args.variants?.split(',').map((s) => s.trim()).filter(Boolean),
+    variants: args.variants
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     lengths,
     profile: !!args.profile,
     progress: (bench, message) => {
@@ -101,7 +122,14 @@ async function main(): Promise<void> {
     try {
       const out = await BENCHES[name].run(ctx)
       // Load average when the bench started and when it ended: other work on the machine skews timings.
-      const files = writeResults(args.out ?? (args['update-results'] ? COMMITTED_RESULTS_DIR : DEFAULT_RESULTS_DIR), name, { ...before, loadAvgAfter: machineInfo(threads).loadAvg, device: provider }, out.result, out.markdown, 'files' in out ? out.files : undefined)
+      const files = writeResults(
+        args.out ?? (args['update-results'] ? COMMITTED_RESULTS_DIR : DEFAULT_RESULTS_DIR),
+        name,
+        { ...before, loadAvgAfter: machineInfo(threads).loadAvg, device: provider },
+        out.result,
+        out.markdown,
+        'files' in out ? out.files : undefined,
+      )
       say(`\n${out.text}\n  wrote ${files.json} and ${files.md} (${((performance.now() - t0) / 1000).toFixed(0)} s)`)
       emit({ event: 'result', bench: name, seconds: (performance.now() - t0) / 1000, result: out.result, files })
     } catch (e) {

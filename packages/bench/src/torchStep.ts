@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { paperConfig } from './paper'
 import { mdTable } from './report'
-import { type Timing, summarize } from './stats'
+import { summarize, type Timing } from './stats'
 
 export interface TorchStepConfig {
   variants: string[]
@@ -52,7 +52,10 @@ export async function runTorchStep(cfg: TorchStepConfig, log: (msg: string) => v
   let torch = ''
   let blas: string[] = []
   await new Promise<void>((resolve, reject) => {
-    const child = spawn(python, [SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, OMP_NUM_THREADS: String(cfg.threads), OPENBLAS_NUM_THREADS: String(cfg.threads) } })
+    const child = spawn(python, [SCRIPT], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, OMP_NUM_THREADS: String(cfg.threads), OPENBLAS_NUM_THREADS: String(cfg.threads) },
+    })
     let stderr = ''
     let buf = ''
     child.stderr.on('data', (d) => (stderr += d))
@@ -70,13 +73,18 @@ export async function runTorchStep(cfg: TorchStepConfig, log: (msg: string) => v
       }
     })
     child.on('error', (e) => reject(new Error(`torch-step: could not start ${python} (${e.message}); set MOAS_TORCH_PYTHON to a Python with torch`)))
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`torch-step: ${python} ${SCRIPT} exited with ${code}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`))))
+    child.on('close', (code) =>
+      code === 0 ? resolve() : reject(new Error(`torch-step: ${python} ${SCRIPT} exited with ${code}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`)),
+    )
     child.stdin.end(JSON.stringify(job))
   })
   // The ratio users ask for: moas's step of the same variants, same batch, threads and repetitions, in this run.
-  log('timing moas\'s training step of the same variants (train-step) for the ratio')
+  log("timing moas's training step of the same variants (train-step) for the ratio")
   const { runTrainStep, TRAIN_STEP_DEFAULTS } = await import('./trainStep')
-  const moas = await runTrainStep({ ...TRAIN_STEP_DEFAULTS, variants: cfg.variants, batch: cfg.batch, seq: cfg.seq, warmup: cfg.warmup, reps: cfg.reps, threads: cfg.threads }, log)
+  const moas = await runTrainStep(
+    { ...TRAIN_STEP_DEFAULTS, variants: cfg.variants, batch: cfg.batch, seq: cfg.seq, warmup: cfg.warmup, reps: cfg.reps, threads: cfg.threads },
+    log,
+  )
   for (const row of rows) {
     const m = moas.rows.find((r) => r.variant === row.variant)
     if (m) Object.assign(row, { moas: m.step, speedup: row.step.median / m.step.median })
@@ -93,7 +101,9 @@ export function describeTorchStep(r: TorchStepResult): string {
     `  ${'variant'.padEnd(12)} ${'params'.padStart(11)} ${'ms/step'.padStart(8)} ${'min–max'.padStart(13)} ${'tokens/s'.padStart(9)} ${'moas ms'.padStart(8)} ${'ratio'.padStart(6)}`,
   ]
   for (const row of r.rows)
-    lines.push(`  ${row.variant.padEnd(12)} ${row.params.toLocaleString('en-US').padStart(11)} ${row.step.median.toFixed(0).padStart(8)} ${`${row.step.min.toFixed(0)}–${row.step.max.toFixed(0)}`.padStart(13)} ${row.tokensPerS.toFixed(0).padStart(9)} ${(row.moas ? row.moas.median.toFixed(0) : '-').padStart(8)} ${(row.speedup === null ? '-' : `${row.speedup.toFixed(2)}×`).padStart(6)}`)
+    lines.push(
+      `  ${row.variant.padEnd(12)} ${row.params.toLocaleString('en-US').padStart(11)} ${row.step.median.toFixed(0).padStart(8)} ${`${row.step.min.toFixed(0)}–${row.step.max.toFixed(0)}`.padStart(13)} ${row.tokensPerS.toFixed(0).padStart(9)} ${(row.moas ? row.moas.median.toFixed(0) : '-').padStart(8)} ${(row.speedup === null ? '-' : `${row.speedup.toFixed(2)}×`).padStart(6)}`,
+    )
   return lines.join('\n')
 }
 
@@ -102,10 +112,16 @@ export function torchStepMarkdown(r: TorchStepResult): string {
   return [
     `PyTorch ${r.torch} reference model (tools/reference/moas_reference.py), paper config, batch ${c.batch} × ${c.seq}, ${c.threads} threads, BLAS ${r.blas.join(', ') || 'unknown'}; forward + backward + AdamW; warmup ${c.warmup}, median of ${c.reps}. "moas ms" is @moas/trainer's step of the same variant, measured in the same run right after; the ratio is PyTorch's median over moas's.`,
     '',
-    mdTable(['variant', 'params', 'PyTorch ms/step median (min–max)', 'tokens/s', 'moas ms/step', 'PyTorch / moas'], r.rows.map((row) => [
-      row.variant, row.params.toLocaleString('en-US'), `${row.step.median.toFixed(0)} (${row.step.min.toFixed(0)}–${row.step.max.toFixed(0)})`, row.tokensPerS.toFixed(0),
-      row.moas ? row.moas.median.toFixed(0) : '-', row.speedup === null ? '-' : `${row.speedup.toFixed(2)}×`,
-    ])),
+    mdTable(
+      ['variant', 'params', 'PyTorch ms/step median (min–max)', 'tokens/s', 'moas ms/step', 'PyTorch / moas'],
+      r.rows.map((row) => [
+        row.variant,
+        row.params.toLocaleString('en-US'),
+        `${row.step.median.toFixed(0)} (${row.step.min.toFixed(0)}–${row.step.max.toFixed(0)})`,
+        row.tokensPerS.toFixed(0),
+        row.moas ? row.moas.median.toFixed(0) : '-',
+        row.speedup === null ? '-' : `${row.speedup.toFixed(2)}×`,
+      ]),
+    ),
   ].join('\n')
 }
-

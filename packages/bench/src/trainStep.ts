@@ -8,13 +8,13 @@
  * attention computes). Elementwise work is not counted, so GFLOP/s reads as GEMM throughput.
  */
 import { type GptConfig, kvCacheBytesPerToken, paramCounts } from '@moas/gpt'
-import { PAPER_OPTIM, TrainingSession, Xoshiro128, initialParams } from '@moas/trainer'
+import { type HostTensor, hostTensor, Mulberry32, type Provider, randomNormal, Session } from '@moas/tensor-core'
+import { initialParams, PAPER_OPTIM, TrainingSession, Xoshiro128 } from '@moas/trainer'
 import { matmulFlops, matmulOnlyGraph } from './flops'
-import { PAPER_VOCAB, TRAIN_VARIANTS, paperConfig } from './paper'
-import { type HostTensor, Mulberry32, type Provider, Session, hostTensor, randomNormal } from '@moas/tensor-core'
+import { PAPER_VOCAB, paperConfig, TRAIN_VARIANTS } from './paper'
 import { type GraphProfile, profileGraph, syntheticFeeds } from './profile'
 import { mdTable } from './report'
-import { type Timing, nowMs, summarize } from './stats'
+import { nowMs, summarize, type Timing } from './stats'
 
 /** Goals of issue 4 (seconds per step on the 2-core machine), and the paper's PyTorch code there. */
 export const TRAIN_GOALS: Record<string, { goal: number; pytorch: number }> = { mha: { goal: 0.6, pytorch: 1.7 }, moas: { goal: 0.9, pytorch: 8 } }
@@ -33,7 +33,14 @@ export interface TrainStepConfig {
   profile?: boolean
 }
 
-export const TRAIN_STEP_DEFAULTS: Omit<TrainStepConfig, 'threads'> = { variants: [...TRAIN_VARIANTS], batch: 12, seq: 256, vocab: PAPER_VOCAB, warmup: 1, reps: 5 }
+export const TRAIN_STEP_DEFAULTS: Omit<TrainStepConfig, 'threads'> = {
+  variants: [...TRAIN_VARIANTS],
+  batch: 12,
+  seq: 256,
+  vocab: PAPER_VOCAB,
+  warmup: 1,
+  reps: 5,
+}
 
 export interface TrainStepRow {
   variant: string
@@ -84,13 +91,26 @@ function randomTokens(n: number, vocab: number, seed: number): BigInt64Array {
 async function prepareMatMulOnly(variant: string, trainGraph: TrainingSession['graph'], cfg: TrainStepConfig) {
   const { graph, inputs } = matmulOnlyGraph(trainGraph)
   const flops = matmulFlops(trainGraph)
-  if (matmulFlops(graph) !== flops) throw new Error(`train-step ${variant}: the MatMul-only graph does ${matmulFlops(graph)} FLOPs, the step ${flops}; the comparison would be unfair`)
+  if (matmulFlops(graph) !== flops)
+    throw new Error(`train-step ${variant}: the MatMul-only graph does ${matmulFlops(graph)} FLOPs, the step ${flops}; the comparison would be unfair`)
   const session = await Session.create(graph, { threads: cfg.threads, provider: cfg.provider })
   const byShape = new Map<string, HostTensor>()
   const feeds: Record<string, HostTensor> = {}
   for (const { name, shape } of inputs) {
     const key = shape.join('x')
-    if (!byShape.has(key)) byShape.set(key, hostTensor('float32', shape, randomNormal(shape.reduce((a, b) => a * b, 1), byShape.size + 1, 0.1)))
+    if (!byShape.has(key))
+      byShape.set(
+        key,
+        hostTensor(
+          'float32',
+          shape,
+          randomNormal(
+            shape.reduce((a, b) => a * b, 1),
+            byShape.size + 1,
+            0.1,
+          ),
+        ),
+      )
     feeds[name] = byShape.get(key)!
   }
   const ms: number[] = []
@@ -109,7 +129,11 @@ async function prepareMatMulOnly(variant: string, trainGraph: TrainingSession['g
 async function prepareVariant(variant: string, cfg: TrainStepConfig) {
   const model = paperConfig(variant, cfg.vocab)
   const t0 = nowMs()
-  const session = await TrainingSession.create(model, { batch: cfg.batch, seq: cfg.seq, optim: PAPER_OPTIM, threads: cfg.threads, provider: cfg.provider }, { params: initialParams(model, 1), noise: new Xoshiro128(1) })
+  const session = await TrainingSession.create(
+    model,
+    { batch: cfg.batch, seq: cfg.seq, optim: PAPER_OPTIM, threads: cfg.threads, provider: cfg.provider },
+    { params: initialParams(model, 1), noise: new Xoshiro128(1) },
+  )
   const setupMs = nowMs() - t0
   const graph = session.graph
   const matmulOnly = await prepareMatMulOnly(variant, graph, cfg)
@@ -141,9 +165,20 @@ async function prepareVariant(variant: string, cfg: TrainStepConfig) {
     const flops = matmulOnly.flops // the step's MatMul FLOPs, counted once
     const noise = summarize(noiseMs).median
     return {
-      variant, params: paramCounts(model).total, gflop: flops / 1e9, gemms: matmulOnly.gemms, step: timing, matmulOnly: mm,
-      roofline: mm.median / timing.median, tokensPerS: n / (timing.median / 1000), gflops: flops / 1e9 / (timing.median / 1000),
-      kvBytesPerToken: kvCacheBytesPerToken(model), setupMs, noiseMs: noise, noiseShare: noise / timing.median, noiseValues: session.noisePerPass,
+      variant,
+      params: paramCounts(model).total,
+      gflop: flops / 1e9,
+      gemms: matmulOnly.gemms,
+      step: timing,
+      matmulOnly: mm,
+      roofline: mm.median / timing.median,
+      tokensPerS: n / (timing.median / 1000),
+      gflops: flops / 1e9 / (timing.median / 1000),
+      kvBytesPerToken: kvCacheBytesPerToken(model),
+      setupMs,
+      noiseMs: noise,
+      noiseShare: noise / timing.median,
+      noiseValues: session.noisePerPass,
     }
   }
   const release = async () => {
@@ -176,7 +211,11 @@ export async function runTrainStep(cfg: TrainStepConfig, log: (msg: string) => v
     const r = await prepareVariant(v, cfg)
     const mhaFrom = mha?.ms.length ?? 0
     for (let i = 0; i < cfg.reps; i++) {
-      const runs = [(t: boolean) => r.step(t), (t: boolean) => r.matmulOnly.step(t), ...(mha ? [(t: boolean) => mha.step(t), (t: boolean) => mha.matmulOnly.step(t)] : [])]
+      const runs = [
+        (t: boolean) => r.step(t),
+        (t: boolean) => r.matmulOnly.step(t),
+        ...(mha ? [(t: boolean) => mha.step(t), (t: boolean) => mha.matmulOnly.step(t)] : []),
+      ]
       // Rotate the order so no measurement always follows the same one's allocations.
       for (let j = 0; j < runs.length; j++) await runs[(i + j) % runs.length](true)
     }
@@ -184,7 +223,9 @@ export async function runTrainStep(cfg: TrainStepConfig, log: (msg: string) => v
     await profileOf(r)
     const row = r.row()
     pairs.push({ row, mhaMs: mha ? mha.ms.slice(mhaFrom) : [] })
-    log(`${v}: ${row.step.median.toFixed(0)} ms/step, MatMul-only ${row.matmulOnly.median.toFixed(0)} ms (${row.roofline.toFixed(2)}), median of ${cfg.reps}${mha ? `; mha alongside ${summarize(mha.ms.slice(mhaFrom)).median.toFixed(0)} ms` : ''} (setup ${(row.setupMs / 1000).toFixed(1)} s)`)
+    log(
+      `${v}: ${row.step.median.toFixed(0)} ms/step, MatMul-only ${row.matmulOnly.median.toFixed(0)} ms (${row.roofline.toFixed(2)}), median of ${cfg.reps}${mha ? `; mha alongside ${summarize(mha.ms.slice(mhaFrom)).median.toFixed(0)} ms` : ''} (setup ${(row.setupMs / 1000).toFixed(1)} s)`,
+    )
   }
   const rows: TrainStepRow[] = []
   let mhaGflop: number | null = null
@@ -200,10 +241,16 @@ export async function runTrainStep(cfg: TrainStepConfig, log: (msg: string) => v
     const row = mha.row()
     mhaGflop = row.gflop
     rows.push({ ...row, vsMha: 1, flopRatio: 1 })
-    log(`mha: ${row.step.median.toFixed(0)} ms/step, MatMul-only ${row.matmulOnly.median.toFixed(0)} ms (${row.roofline.toFixed(2)}), median of ${mha.ms.length}`)
+    log(
+      `mha: ${row.step.median.toFixed(0)} ms/step, MatMul-only ${row.matmulOnly.median.toFixed(0)} ms (${row.roofline.toFixed(2)}), median of ${mha.ms.length}`,
+    )
   }
   for (const p of pairs)
-    rows.push({ ...p.row, vsMha: p.mhaMs.length ? p.row.step.median / summarize(p.mhaMs).median : null, flopRatio: mhaGflop === null ? null : p.row.gflop / mhaGflop })
+    rows.push({
+      ...p.row,
+      vsMha: p.mhaMs.length ? p.row.step.median / summarize(p.mhaMs).median : null,
+      flopRatio: mhaGflop === null ? null : p.row.gflop / mhaGflop,
+    })
   rows.sort((a, b) => cfg.variants.indexOf(a.variant) - cfg.variants.indexOf(b.variant))
   const { attention: _, ...model } = paperConfig('mha', cfg.vocab)
   return { config: cfg, model, rows, ...(cfg.profile ? { profiles } : {}) }
@@ -241,7 +288,11 @@ export function stepGoals(r: TrainStepRow, mha?: TrainStepRow, profile?: Omit<Gr
   if (r.variant === 'mha') {
     const met = r.roofline >= STEP_GOALS.mhaRoofline
     const other = r.step.median - r.matmulOnly.median
-    out.push({ text: `MatMul-only fraction ${r.roofline.toFixed(2)} (goal ≥ ${STEP_GOALS.mhaRoofline})`, met, ...(met ? {} : { why: `work other than its GEMMs takes ${other.toFixed(0)} of ${r.step.median.toFixed(0)} ms${nonGemmKernels(profile)}` }) })
+    out.push({
+      text: `MatMul-only fraction ${r.roofline.toFixed(2)} (goal ≥ ${STEP_GOALS.mhaRoofline})`,
+      met,
+      ...(met ? {} : { why: `work other than its GEMMs takes ${other.toFixed(0)} of ${r.step.median.toFixed(0)} ms${nonGemmKernels(profile)}` }),
+    })
   } else if (r.vsMha !== null && r.flopRatio !== null) {
     const slack = r.vsMha / r.flopRatio
     const met = slack <= STEP_GOALS.flopRatioSlack
@@ -249,20 +300,31 @@ export function stepGoals(r: TrainStepRow, mha?: TrainStepRow, profile?: Omit<Gr
     if (!met && mha) {
       const gemm = r.matmulOnly.median / r.gflop / (mha.matmulOnly.median / mha.gflop)
       const slackAt = (ms: number, mhaMs: number) => ms / mhaMs / r.flopRatio!
-      why = `${slack.toFixed(2)} = ${gemm.toFixed(2)} (its GEMMs alone, time per FLOP over mha's) × ${(slack / gemm).toFixed(2)} (the rest: non-GEMM work and load); `
-        + `its steps' min–max (${r.step.min.toFixed(0)}–${r.step.max.toFixed(0)} ms) against mha's median put the ratio between ${slackAt(r.step.min, mha.step.median).toFixed(2)} and ${slackAt(r.step.max, mha.step.median).toFixed(2)}${nonGemmKernels(profile)}`
+      why =
+        `${slack.toFixed(2)} = ${gemm.toFixed(2)} (its GEMMs alone, time per FLOP over mha's) × ${(slack / gemm).toFixed(2)} (the rest: non-GEMM work and load); ` +
+        `its steps' min–max (${r.step.min.toFixed(0)}–${r.step.max.toFixed(0)} ms) against mha's median put the ratio between ${slackAt(r.step.min, mha.step.median).toFixed(2)} and ${slackAt(r.step.max, mha.step.median).toFixed(2)}${nonGemmKernels(profile)}`
     }
     out.push({ text: `time/FLOP ratio over mha ${slack.toFixed(2)} (goal ≤ ${STEP_GOALS.flopRatioSlack})`, met, ...(why ? { why } : {}) })
   }
   const noiseMet = r.noiseShare <= STEP_GOALS.noiseShare
   out.push({
-    text: `noise ${(100 * r.noiseShare).toFixed(1)} % of a step (goal ≤ ${100 * STEP_GOALS.noiseShare} %)`, met: noiseMet,
-    ...(noiseMet ? {} : { why: `the JS draw of ${(r.noiseValues / 1e6).toFixed(1)} M mask values per step takes ${r.noiseMs.toFixed(0)} ms of a ${r.step.median.toFixed(0)} ms step` }),
+    text: `noise ${(100 * r.noiseShare).toFixed(1)} % of a step (goal ≤ ${100 * STEP_GOALS.noiseShare} %)`,
+    met: noiseMet,
+    ...(noiseMet
+      ? {}
+      : {
+          why: `the JS draw of ${(r.noiseValues / 1e6).toFixed(1)} M mask values per step takes ${r.noiseMs.toFixed(0)} ms of a ${r.step.median.toFixed(0)} ms step`,
+        }),
   })
   return out
 }
 
-const stepGoalsOf = (res: TrainStepResult, r: TrainStepRow) => stepGoals(r, res.rows.find((x) => x.variant === 'mha'), res.profiles?.[r.variant])
+const stepGoalsOf = (res: TrainStepResult, r: TrainStepRow) =>
+  stepGoals(
+    r,
+    res.rows.find((x) => x.variant === 'mha'),
+    res.profiles?.[r.variant],
+  )
 const stepGoalNote = (goals: StepGoal[]) => goals.map((g) => `${g.text}: ${g.met ? 'met' : 'NOT met'}`).join('; ')
 /** The reasons of a row's missed goals, one per goal. */
 const stepGoalWhy = (goals: StepGoal[]) => goals.flatMap((g) => (g.why ? [g.why] : []))
@@ -299,14 +361,38 @@ export function trainStepMarkdown(r: TrainStepResult): string {
   return [
     `Paper config: batch ${c.batch} × ${c.seq} tokens, vocab ${c.vocab}, ${r.model.n_layer} layers, ${r.model.n_head} heads, ${r.model.n_embd} wide, dropout ${r.model.dropout}. One fused session.run (forward + backward + AdamW) per step (@moas/trainer's TrainingSession); ms/step is session.run, "noise ms" the trainer's JS dropout-noise draw per step on top of it; warmup ${c.warmup}, median of ${c.reps}. "MatMul-only" runs the same GEMMs alone (every MatMul of the training graph with its operand shapes, so the same FLOPs; no transposes, masks, softmax, elementwise backward or optimizer), in the same rotation as the steps; "of MatMul-only" is its time over the step's. mha runs in rotation with each other variant in turn: its row pools all its steps, and "vs mha" compares each variant with the mha steps interleaved with it; "FLOP ratio" is the variant's MatMul FLOPs over mha's, the ratio "vs mha" would have at equal efficiency.`,
     '',
-    mdTable(['variant', 'params', 'ms/step median (min–max)', 'MatMul-only ms', 'of MatMul-only', 'GFLOP/step', 'GFLOP/s', 'vs mha', 'FLOP ratio', 'noise ms', 'goals', 'why not'], r.rows.map((row) => {
-      const goals = stepGoalsOf(r, row)
-      return [
-        row.variant, row.params.toLocaleString('en-US'), `${row.step.median.toFixed(0)} (${row.step.min.toFixed(0)}–${row.step.max.toFixed(0)})`, row.matmulOnly.median.toFixed(0), row.roofline.toFixed(2),
-        row.gflop.toFixed(1), row.gflops.toFixed(1), row.vsMha === null ? '-' : `${row.vsMha.toFixed(2)}×`, row.flopRatio === null ? '-' : `${row.flopRatio.toFixed(2)}×`, row.noiseMs.toFixed(0),
-        [stepGoalNote(goals), goalNote(row)].filter(Boolean).join('; '),
-        stepGoalWhy(goals).join('; '),
-      ]
-    })),
+    mdTable(
+      [
+        'variant',
+        'params',
+        'ms/step median (min–max)',
+        'MatMul-only ms',
+        'of MatMul-only',
+        'GFLOP/step',
+        'GFLOP/s',
+        'vs mha',
+        'FLOP ratio',
+        'noise ms',
+        'goals',
+        'why not',
+      ],
+      r.rows.map((row) => {
+        const goals = stepGoalsOf(r, row)
+        return [
+          row.variant,
+          row.params.toLocaleString('en-US'),
+          `${row.step.median.toFixed(0)} (${row.step.min.toFixed(0)}–${row.step.max.toFixed(0)})`,
+          row.matmulOnly.median.toFixed(0),
+          row.roofline.toFixed(2),
+          row.gflop.toFixed(1),
+          row.gflops.toFixed(1),
+          row.vsMha === null ? '-' : `${row.vsMha.toFixed(2)}×`,
+          row.flopRatio === null ? '-' : `${row.flopRatio.toFixed(2)}×`,
+          row.noiseMs.toFixed(0),
+          [stepGoalNote(goals), goalNote(row)].filter(Boolean).join('; '),
+          stepGoalWhy(goals).join('; '),
+        ]
+      }),
+    ),
   ].join('\n')
 }

@@ -8,9 +8,17 @@
  */
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises'
 import { dirname, join, relative } from 'node:path'
-import { CHECKPOINT_FILES, type Checkpoint, CheckpointError, RESERVED_CHECKPOINT_FILES, type SaveCheckpointOptions, decodeCheckpoint, encodeCheckpoint } from './checkpoint'
+import {
+  CHECKPOINT_FILES,
+  type Checkpoint,
+  CheckpointError,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  RESERVED_CHECKPOINT_FILES,
+  type SaveCheckpointOptions,
+} from './checkpoint'
 
 const staging = (dir: string) => `${dir}.next`
 const previous = (dir: string) => `${dir}.prev`
@@ -30,7 +38,11 @@ export async function saveCheckpoint(dir: string, opts: SaveCheckpointOptions): 
   // COMPLETE, written last, is the manifest: the sha256 of every file, verified by loadCheckpoint, so a
   // byte changed after the save (disk corruption, a stray edit) is an error and not silently other weights.
   const mutable = new Set(opts.mutableFiles ?? [])
-  const sums = Object.fromEntries(Object.entries(files).filter(([name]) => !mutable.has(name)).map(([name, data]) => [name, sha256(data)]))
+  const sums = Object.fromEntries(
+    Object.entries(files)
+      .filter(([name]) => !mutable.has(name))
+      .map(([name, data]) => [name, sha256(data)]),
+  )
   // Written beside and renamed into place: COMPLETE exists only once it is whole (a kill -9 while it is
   // being written leaves DIR.next incomplete, never a half-written marker).
   const marker = join(next, CHECKPOINT_FILES.complete)
@@ -108,7 +120,8 @@ async function readText(path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8')
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new CheckpointError(`${path}: missing; a checkpoint holds ${Object.values(CHECKPOINT_FILES).slice(0, 3).join(', ')}`)
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new CheckpointError(`${path}: missing; a checkpoint holds ${Object.values(CHECKPOINT_FILES).slice(0, 3).join(', ')}`)
     throw e
   }
 }
@@ -121,7 +134,6 @@ async function listFiles(root: string): Promise<string[]> {
   }
   return out.sort()
 }
-
 
 const sha256 = (data: Uint8Array | string) => createHash('sha256').update(data).digest('hex')
 
@@ -141,7 +153,10 @@ async function verifyManifest(dir: string): Promise<void> {
     } catch {
       return // config.json itself is unreadable: decodeCheckpoint names that
     }
-    if (version !== undefined) throw new CheckpointError(`${path}: empty, but the checkpoint was saved with a checksum manifest there (version ${version}); it cannot be trusted: use an earlier copy`)
+    if (version !== undefined)
+      throw new CheckpointError(
+        `${path}: empty, but the checkpoint was saved with a checksum manifest there (version ${version}); it cannot be trusted: use an earlier copy`,
+      )
     return
   }
   let manifest: { format?: unknown; sha256?: Record<string, unknown> }
@@ -156,6 +171,8 @@ async function verifyManifest(dir: string): Promise<void> {
     const f = join(dir, name)
     if (!existsSync(f)) throw new CheckpointError(`${f}: missing, though the checkpoint was saved with it; use an earlier copy`)
     if (sha256(await readFile(f)) !== sum)
-      throw new CheckpointError(`${f}: changed since the checkpoint was saved (its sha256 no longer matches the manifest in ${CHECKPOINT_FILES.complete}): corrupted on disk or edited; use an earlier copy`)
+      throw new CheckpointError(
+        `${f}: changed since the checkpoint was saved (its sha256 no longer matches the manifest in ${CHECKPOINT_FILES.complete}): corrupted on disk or edited; use an earlier copy`,
+      )
   }
 }

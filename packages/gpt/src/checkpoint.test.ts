@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Graph } from '@moas/tensor-core'
@@ -35,7 +35,8 @@ async function loadError(dir: string): Promise<string> {
   throw new Error('expected loadCheckpoint to fail')
 }
 
-const asVersion1 = (d: string) => { // a checkpoint from before manifests: no checkpoint_version, empty COMPLETE
+const asVersion1 = (d: string) => {
+  // a checkpoint from before manifests: no checkpoint_version, empty COMPLETE
   const { checkpoint_version: _v, ...meta } = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'))
   writeFileSync(join(d, 'config.json'), JSON.stringify(meta))
   writeFileSync(join(d, 'COMPLETE'), '')
@@ -43,11 +44,21 @@ const asVersion1 = (d: string) => { // a checkpoint from before manifests: no ch
 
 describe('checkpoints', () => {
   it('round-trip config, every tensor, the tokenizer, extra config keys and extra files', async () => {
-    for (const [attention, extra] of [['gqe', { gqe_shared_kv: 'own', bias: true }], ['moas', {}], ['mha', {}]] as const) {
+    for (const [attention, extra] of [
+      ['gqe', { gqe_shared_kv: 'own', bias: true }],
+      ['moas', {}],
+      ['mha', {}],
+    ] as const) {
       const dir = fresh()
       const cfg = config(attention, extra)
       const params = weights(cfg, 3)
-      await saveCheckpoint(dir, { config: cfg, params, tokenizer, extra: { training: { step: 7 } }, extraFiles: { 'optimizer.safetensors': new Uint8Array([1, 2, 3]), 'onnx/model.onnx': 'x' } })
+      await saveCheckpoint(dir, {
+        config: cfg,
+        params,
+        tokenizer,
+        extra: { training: { step: 7 } },
+        extraFiles: { 'optimizer.safetensors': new Uint8Array([1, 2, 3]), 'onnx/model.onnx': 'x' },
+      })
       expect(readdirSync(root)).not.toContain(`${dir.split('/').pop()}.next`)
       const back = await loadCheckpoint(dir)
       expect(back.dir).toBe(dir)
@@ -73,7 +84,11 @@ describe('checkpoints', () => {
       const params = weights(cfg, 2)
       params.get('transformer.h.1.mlp.c_fc.weight')![5] = bad
       await saveCheckpoint(dir, { config: cfg, params, tokenizer }) // saving is allowed: a diverged run is still inspectable
-      expect(await loadError(dir)).toMatch(new RegExp(`'transformer.h.1.mlp.c_fc.weight' holds 1 non-finite value\\(s\\) \\(first at element 5: ${String(bad).replace('+', '')}\\).*earlier checkpoint`))
+      expect(await loadError(dir)).toMatch(
+        new RegExp(
+          `'transformer.h.1.mlp.c_fc.weight' holds 1 non-finite value\\(s\\) \\(first at element 5: ${String(bad).replace('+', '')}\\).*earlier checkpoint`,
+        ),
+      )
     }
   })
 
@@ -151,7 +166,9 @@ describe('checkpoints', () => {
       rmSync(`${dir}.next/COMPLETE`)
       const back = await loadCheckpoint(dir)
       expect([back.dir, back.extra]).toEqual([`${dir}.prev`, { v: 1 }])
-      await expect(saveCheckpoint(dir, { config: { ...cfg, n_layer: 0 }, params: weights(cfg, 3), tokenizer })).rejects.toThrow(/n_layer must be a positive integer/)
+      await expect(saveCheckpoint(dir, { config: { ...cfg, n_layer: 0 }, params: weights(cfg, 3), tokenizer })).rejects.toThrow(
+        /n_layer must be a positive integer/,
+      )
       expect((await loadCheckpoint(dir)).extra, 'a rejected save changes nothing').toEqual({ v: 1 })
     })
   })
@@ -169,7 +186,13 @@ describe('checkpoints', () => {
 
     it('any byte changed after the save is caught by the manifest in COMPLETE, naming the file', async () => {
       const dir = fresh()
-      await saveCheckpoint(dir, { config: cfg, params: weights(cfg, 1), tokenizer, extraFiles: { 'notes.txt': 'a', 'log.txt': 'b' }, mutableFiles: ['log.txt'] })
+      await saveCheckpoint(dir, {
+        config: cfg,
+        params: weights(cfg, 1),
+        tokenizer,
+        extraFiles: { 'notes.txt': 'a', 'log.txt': 'b' },
+        mutableFiles: ['log.txt'],
+      })
       expect((await loadCheckpoint(dir)).files).toEqual(['log.txt', 'notes.txt'])
       writeFileSync(join(dir, 'log.txt'), 'appended') // mutable: not verified
       await loadCheckpoint(dir)
@@ -192,7 +215,9 @@ describe('checkpoints', () => {
     }
 
     it('no checkpoint', async () => {
-      expect(await loadError(join(root, 'nothing'))).toMatch(/^no checkpoint at .*nothing \(and no .*nothing\.next or .*nothing\.prev left by an interrupted save\)$/)
+      expect(await loadError(join(root, 'nothing'))).toMatch(
+        /^no checkpoint at .*nothing \(and no .*nothing\.next or .*nothing\.prev left by an interrupted save\)$/,
+      )
     })
 
     it('missing, extra and misshaped tensors, all in one message', async () => {
@@ -217,14 +242,18 @@ describe('checkpoints', () => {
         const w = t.get('transformer.wte.weight')
         t.set('transformer.wte.weight', { dtype: 'float64', shape: w.shape, data: Float64Array.from(w.data) })
       })
-      expect(await loadError(dir)).toBe(`${dir}/model.safetensors: wrong dtype: 'transformer.wte.weight' is float64; moas checkpoints store float32 (convert with tensor.float() in PyTorch)`)
+      expect(await loadError(dir)).toBe(
+        `${dir}/model.safetensors: wrong dtype: 'transformer.wte.weight' is float64; moas checkpoints store float32 (convert with tensor.float() in PyTorch)`,
+      )
     })
 
     it('truncated or corrupted weights', async () => {
       const dir = await saved()
       const size = readFileSync(join(dir, 'model.safetensors')).length
       truncateSync(join(dir, 'model.safetensors'), size - 10)
-      expect(await loadError(dir)).toMatch(new RegExp(`^${dir}/model.safetensors: tensor '.*': truncated file: its data ends at byte \\d+ of the data section, which holds only \\d+ bytes$`))
+      expect(await loadError(dir)).toMatch(
+        new RegExp(`^${dir}/model.safetensors: tensor '.*': truncated file: its data ends at byte \\d+ of the data section, which holds only \\d+ bytes$`),
+      )
       writeFileSync(join(dir, 'model.safetensors'), 'garbage!garbage!')
       expect(await loadError(dir)).toMatch(/model\.safetensors: bad header: its declared length \d+ is implausible/)
       rmSync(join(dir, 'model.safetensors'))
@@ -234,7 +263,9 @@ describe('checkpoints', () => {
     it('bad config.json and tokenizer.json', async () => {
       const dir = await saved()
       writeFileSync(join(dir, 'config.json'), JSON.stringify({ model: { ...cfg, attention: 'gqe-hardonly' } }))
-      expect(await loadError(dir)).toMatch(new RegExp(`^${dir}/config.json: invalid model config: unknown attention variant 'gqe-hardonly' \\(did you mean 'gqe-hard-only'\\?\\)`))
+      expect(await loadError(dir)).toMatch(
+        new RegExp(`^${dir}/config.json: invalid model config: unknown attention variant 'gqe-hardonly' \\(did you mean 'gqe-hard-only'\\?\\)`),
+      )
       writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg))
       expect(await loadError(dir)).toBe(`${dir}/config.json: expected {"model": {...model config}, ...}; the model config is missing`)
       writeFileSync(join(dir, 'config.json'), '{"model": ')
@@ -248,9 +279,15 @@ describe('checkpoints', () => {
       const cfgMha = config('mha')
       const p = weights(cfgMha, 1)
       p.set('transformer.wpe.weight', new Float32Array(3))
-      await expect(saveCheckpoint(fresh(), { config: cfgMha, params: p, tokenizer })).rejects.toThrow("saveCheckpoint: tensors do not match the config (attention 'mha', n_layer 2, n_embd 8, n_head 4, bias false): wrong shape: 'transformer.wpe.weight' is 3 values, expected [8,8] (64 values)")
-      await expect(saveCheckpoint(fresh(), { config: cfgMha, params: weights(cfgMha, 1), tokenizer, extraFiles: { '../x': 'y' } })).rejects.toThrow(/extra file name '\.\.\/x' must be a relative path/)
-      await expect(saveCheckpoint(fresh(), { config: cfgMha, params: weights(cfgMha, 1), tokenizer, extraFiles: { 'config.json': 'y' } })).rejects.toThrow(/would overwrite a checkpoint file/)
+      await expect(saveCheckpoint(fresh(), { config: cfgMha, params: p, tokenizer })).rejects.toThrow(
+        "saveCheckpoint: tensors do not match the config (attention 'mha', n_layer 2, n_embd 8, n_head 4, bias false): wrong shape: 'transformer.wpe.weight' is 3 values, expected [8,8] (64 values)",
+      )
+      await expect(saveCheckpoint(fresh(), { config: cfgMha, params: weights(cfgMha, 1), tokenizer, extraFiles: { '../x': 'y' } })).rejects.toThrow(
+        /extra file name '\.\.\/x' must be a relative path/,
+      )
+      await expect(saveCheckpoint(fresh(), { config: cfgMha, params: weights(cfgMha, 1), tokenizer, extraFiles: { 'config.json': 'y' } })).rejects.toThrow(
+        /would overwrite a checkpoint file/,
+      )
       await expect(saveCheckpoint(fresh(), { config: cfgMha, params: weights(cfgMha, 1), tokenizer: undefined })).rejects.toThrow(/a tokenizer is required/)
     })
   })

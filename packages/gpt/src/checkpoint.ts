@@ -10,7 +10,7 @@
  */
 import { ConfigError, type GptConfig, type GptConfigInput, resolveConfig } from './config'
 import { paramShapes } from './params'
-import { SafetensorsError, type SafeTensor, readSafetensors, writeSafetensors } from './safetensors'
+import { readSafetensors, type SafeTensor, SafetensorsError, writeSafetensors } from './safetensors'
 
 export class CheckpointError extends Error {
   override name = 'CheckpointError'
@@ -64,8 +64,10 @@ export type CheckpointFiles = Record<string, Uint8Array | string>
 export function encodeCheckpoint(opts: SaveCheckpointOptions, where = 'saveCheckpoint'): CheckpointFiles {
   const config = checkConfig(opts.config, where)
   const tensors = checkParams(config, toMap(opts.params), where)
-  if (opts.tokenizer === undefined) throw new CheckpointError(`${where}: a tokenizer is required (e.g. {"type": "char", "vocab": [...]}); a checkpoint must be usable on its own`)
-  if (opts.extra && ('model' in opts.extra || 'checkpoint_version' in opts.extra)) throw new CheckpointError(`${where}: extra config keys cannot include "model" or "checkpoint_version" (moas's own keys)`)
+  if (opts.tokenizer === undefined)
+    throw new CheckpointError(`${where}: a tokenizer is required (e.g. {"type": "char", "vocab": [...]}); a checkpoint must be usable on its own`)
+  if (opts.extra && ('model' in opts.extra || 'checkpoint_version' in opts.extra))
+    throw new CheckpointError(`${where}: extra config keys cannot include "model" or "checkpoint_version" (moas's own keys)`)
   for (const name of Object.keys(opts.extraFiles ?? {})) checkExtraName(name, where)
   return {
     [CHECKPOINT_FILES.config]: `${JSON.stringify({ model: config, checkpoint_version: CHECKPOINT_VERSION, ...opts.extra }, null, 2)}\n`,
@@ -78,7 +80,8 @@ export function encodeCheckpoint(opts: SaveCheckpointOptions, where = 'saveCheck
 function checkExtraName(name: string, where: string): void {
   const ok = /^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/.test(name) && !name.split('/').some((s) => s === '.' || s === '..')
   if (!ok) throw new CheckpointError(`${where}: extra file name '${name}' must be a relative path of letters, digits, '.', '_', '-' (no '..')`)
-  if (RESERVED_CHECKPOINT_FILES.has(name)) throw new CheckpointError(`${where}: extra file '${name}' would overwrite a checkpoint file (${[...RESERVED_CHECKPOINT_FILES].join(', ')})`)
+  if (RESERVED_CHECKPOINT_FILES.has(name))
+    throw new CheckpointError(`${where}: extra file '${name}' would overwrite a checkpoint file (${[...RESERVED_CHECKPOINT_FILES].join(', ')})`)
 }
 
 /** What decodeCheckpoint reads: config.json and tokenizer.json as text, model.safetensors as bytes. */
@@ -107,8 +110,14 @@ export function decodeCheckpoint(src: CheckpointSource): Omit<Checkpoint, 'dir' 
     throw e
   }
   const wrongDtype = [...tensors].filter(([, t]) => t.dtype !== 'float32').map(([n, t]) => `'${n}' is ${t.dtype}`)
-  if (wrongDtype.length) throw new CheckpointError(`${modelPath}: wrong dtype: ${wrongDtype.join(', ')}; moas checkpoints store float32 (convert with tensor.float() in PyTorch)`)
-  const params = checkParams(config, new Map([...tensors].map(([n, t]) => [n, t.data as Float32Array])), modelPath, new Map([...tensors].map(([n, t]) => [n, t.shape])))
+  if (wrongDtype.length)
+    throw new CheckpointError(`${modelPath}: wrong dtype: ${wrongDtype.join(', ')}; moas checkpoints store float32 (convert with tensor.float() in PyTorch)`)
+  const params = checkParams(
+    config,
+    new Map([...tensors].map(([n, t]) => [n, t.data as Float32Array])),
+    modelPath,
+    new Map([...tensors].map(([n, t]) => [n, t.shape])),
+  )
   checkFinite(params, modelPath)
   const tokenizer = parseJson(src.tokenizer, file(CHECKPOINT_FILES.tokenizer))
   return { config, params: new Map([...params].map(([n, t]) => [n, t.data as Float32Array])), tokenizer, extra }
@@ -121,7 +130,9 @@ function checkFinite(params: Map<string, SafeTensor>, where: string): void {
     for (let i = 0; i < data.length; i++) {
       if (!Number.isFinite(data[i])) {
         const bad = data.reduce((n, v) => n + (Number.isFinite(v) ? 0 : 1), 0)
-        throw new CheckpointError(`${where}: tensor '${name}' holds ${bad} non-finite value(s) (first at element ${i}: ${data[i]}); the weights are corrupt or the run diverged: use an earlier checkpoint`)
+        throw new CheckpointError(
+          `${where}: tensor '${name}' holds ${bad} non-finite value(s) (first at element ${i}: ${data[i]}); the weights are corrupt or the run diverged: use an earlier checkpoint`,
+        )
       }
     }
   }
@@ -154,7 +165,12 @@ function toMap(params: ParamValues): Map<string, Float32Array | Float64Array> {
  * The tensors of `config`'s model, float32, in graph order; reports every missing, extra and misshaped
  * tensor at once. `shapes` are the stored shapes (load); without them, element counts are compared (save).
  */
-function checkParams(config: GptConfig, values: Map<string, Float32Array | Float64Array>, where: string, shapes?: Map<string, number[]>): Map<string, SafeTensor> {
+function checkParams(
+  config: GptConfig,
+  values: Map<string, Float32Array | Float64Array>,
+  where: string,
+  shapes?: Map<string, number[]>,
+): Map<string, SafeTensor> {
   const expected = paramShapes(config)
   const missing = [...expected.keys()].filter((n) => !values.has(n))
   const extra = [...values.keys()].filter((n) => !expected.has(n))
@@ -176,7 +192,9 @@ function checkParams(config: GptConfig, values: Map<string, Float32Array | Float
     }
     if (misshaped.length) problems.push(`wrong shape: ${list(misshaped)}`)
     const c = config
-    throw new CheckpointError(`${where}: tensors do not match the config (attention '${c.attention}', n_layer ${c.n_layer}, n_embd ${c.n_embd}, n_head ${c.n_head}${c.n_kv_head ? `, n_kv_head ${c.n_kv_head}` : ''}, bias ${c.bias}): ${problems.join('; ')}`)
+    throw new CheckpointError(
+      `${where}: tensors do not match the config (attention '${c.attention}', n_layer ${c.n_layer}, n_embd ${c.n_embd}, n_head ${c.n_head}${c.n_kv_head ? `, n_kv_head ${c.n_kv_head}` : ''}, bias ${c.bias}): ${problems.join('; ')}`,
+    )
   }
   const out = new Map<string, SafeTensor>()
   for (const [name, shape] of expected) {
@@ -187,4 +205,3 @@ function checkParams(config: GptConfig, values: Map<string, Float32Array | Float
 }
 
 const list = (xs: string[]) => (xs.length > 6 ? `${xs.slice(0, 6).join(', ')} and ${xs.length - 6} more` : xs.join(', '))
-

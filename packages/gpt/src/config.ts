@@ -4,7 +4,7 @@
  * the variant, validates everything and returns a config holding only the keys its variant uses.
  */
 import { MOAS_SCHEMES } from './moas'
-import { OPTIONAL_CONFIG_KEYS, type OptionalConfigKey, VARIANTS, VARIANT_TABLE, type Variant, isGqe } from './variants'
+import { isGqe, OPTIONAL_CONFIG_KEYS, type OptionalConfigKey, VARIANT_TABLE, VARIANTS, type Variant } from './variants'
 
 export const SHARED_KV_SOURCES = ['kv0', 'own'] as const
 export type SharedKvSource = (typeof SHARED_KV_SOURCES)[number]
@@ -50,9 +50,26 @@ export interface GptConfig {
 }
 
 export const CONFIG_KEYS = [
-  'vocab_size', 'block_size', 'n_layer', 'n_head', 'n_embd', 'bias', 'dropout', 'attention',
-  'n_kv_head', 'moas_top_k', 'gqe_top_k', 'gqe_shared_kv', 'router_hidden', 'gate_dropout',
-  'kv_levels', 'kv_level_weights', 'kv_budget', 'kv_budget_warmup', 'kv_budget_weight', 'balance_weight',
+  'vocab_size',
+  'block_size',
+  'n_layer',
+  'n_head',
+  'n_embd',
+  'bias',
+  'dropout',
+  'attention',
+  'n_kv_head',
+  'moas_top_k',
+  'gqe_top_k',
+  'gqe_shared_kv',
+  'router_hidden',
+  'gate_dropout',
+  'kv_levels',
+  'kv_level_weights',
+  'kv_budget',
+  'kv_budget_warmup',
+  'kv_budget_weight',
+  'balance_weight',
 ] as const
 type ConfigKey = (typeof CONFIG_KEYS)[number]
 
@@ -95,7 +112,8 @@ export const PRESETS: Readonly<Record<PresetName, Readonly<Omit<GptConfigInput, 
  * across variants) and left out of the result.
  */
 export function resolveConfig(input: GptConfigInput | Record<string, unknown>, preset?: PresetName | string): GptConfig {
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new ConfigError(`the model config must be an object of keys such as ${CONFIG_KEYS.slice(0, 5).join(', ')}`)
+  if (input === null || typeof input !== 'object' || Array.isArray(input))
+    throw new ConfigError(`the model config must be an object of keys such as ${CONFIG_KEYS.slice(0, 5).join(', ')}`)
   for (const key of Object.keys(input)) {
     if (!(CONFIG_KEYS as readonly string[]).includes(key)) {
       const hint = didYouMean(key, CONFIG_KEYS)
@@ -104,7 +122,8 @@ export function resolveConfig(input: GptConfigInput | Record<string, unknown>, p
   }
   let base: GptConfigInput = {}
   if (preset !== undefined) {
-    if (!(preset in PRESETS)) throw new ConfigError(`unknown preset '${preset}'${didYouMean(preset, Object.keys(PRESETS))}. Presets: ${Object.keys(PRESETS).join(', ')}`)
+    if (!(preset in PRESETS))
+      throw new ConfigError(`unknown preset '${preset}'${didYouMean(preset, Object.keys(PRESETS))}. Presets: ${Object.keys(PRESETS).join(', ')}`)
     base = PRESETS[preset as PresetName]
   }
   const given = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) as Record<string, unknown>
@@ -114,7 +133,10 @@ export function resolveConfig(input: GptConfigInput | Record<string, unknown>, p
   const sizes = ['vocab_size', 'block_size', 'n_layer', 'n_head', 'n_embd'] as const
   for (const key of sizes) {
     if (raw[key] === undefined) {
-      const fix = key === 'vocab_size' ? "set it to the tokenizer's vocabulary size (283 for the paper's WikiText-2 characters)" : `set it or pass a preset (${Object.keys(PRESETS).join(', ')})`
+      const fix =
+        key === 'vocab_size'
+          ? "set it to the tokenizer's vocabulary size (283 for the paper's WikiText-2 characters)"
+          : `set it or pass a preset (${Object.keys(PRESETS).join(', ')})`
       throw new ConfigError(`${key} is required: ${fix}`)
     }
     positiveInt(key, raw[key])
@@ -151,7 +173,10 @@ export function resolveConfig(input: GptConfigInput | Record<string, unknown>, p
     // to GQE only when the user set it explicitly.
     const explicit = given.n_kv_head as number | undefined
     const G = explicit ?? (isGqe(attention) ? defaultGqeGroups(H) : ((base.n_kv_head as number | undefined) ?? defaultKvHeads(H)))
-    if (H % G !== 0) throw new ConfigError(`n_head (${H}) must be divisible by n_kv_head (${G}): each KV head serves n_head / n_kv_head query heads. Valid n_kv_head: ${divisors(H).join(', ')}`)
+    if (H % G !== 0)
+      throw new ConfigError(
+        `n_head (${H}) must be divisible by n_kv_head (${G}): each KV head serves n_head / n_kv_head query heads. Valid n_kv_head: ${divisors(H).join(', ')}`,
+      )
     cfg.n_kv_head = G
   }
   if (use('moas_top_k')) {
@@ -162,7 +187,8 @@ export function resolveConfig(input: GptConfigInput | Record<string, unknown>, p
   if (use('gqe_top_k')) {
     const M = H / cfg.n_kv_head!
     const k = (raw.gqe_top_k as number | undefined) ?? 1
-    if (k > M) throw new ConfigError(`gqe_top_k (${k}) must be between 1 and M = n_head / n_kv_head = ${H} / ${cfg.n_kv_head} = ${M}, the query-head experts per group`)
+    if (k > M)
+      throw new ConfigError(`gqe_top_k (${k}) must be between 1 and M = n_head / n_kv_head = ${H} / ${cfg.n_kv_head} = ${M}, the query-head experts per group`)
     cfg.gqe_top_k = k
   }
   if (use('gqe_shared_kv')) cfg.gqe_shared_kv = sharedKv(raw.gqe_shared_kv ?? 'kv0')
@@ -178,7 +204,10 @@ export function resolveConfig(input: GptConfigInput | Record<string, unknown>, p
     cfg.kv_level_weights = levelWeights(raw.kv_level_weights ?? 'shared')
     const rho = budget(raw.kv_budget ?? 0.5)
     const cheapest = levels[levels.length - 1] / H
-    if (rho < cheapest) throw new ConfigError(`kv_budget ${rho} is below what the cheapest level costs (${levels[levels.length - 1]} of ${H} heads = ${+cheapest.toFixed(4)} of MHA's bytes); raise kv_budget to at least ${+cheapest.toFixed(4)} or add a coarser level`)
+    if (rho < cheapest)
+      throw new ConfigError(
+        `kv_budget ${rho} is below what the cheapest level costs (${levels[levels.length - 1]} of ${H} heads = ${+cheapest.toFixed(4)} of MHA's bytes); raise kv_budget to at least ${+cheapest.toFixed(4)} or add a coarser level`,
+      )
     cfg.kv_budget = rho
     cfg.kv_budget_warmup = (raw.kv_budget_warmup as number | undefined) ?? 100
     cfg.kv_budget_weight = (raw.kv_budget_weight as number | undefined) ?? 1
@@ -198,42 +227,66 @@ function defaultKvHeads(H: number): number {
 }
 
 function defaultGqeGroups(H: number): number {
-  if (H % 2 !== 0 || H < 2) throw new ConfigError(`GQE needs n_kv_head (the group count G); its default n_head / 2 needs an even n_head, got ${H}. Set n_kv_head to a divisor of ${H}: ${divisors(H).join(', ')}`)
+  if (H % 2 !== 0 || H < 2)
+    throw new ConfigError(
+      `GQE needs n_kv_head (the group count G); its default n_head / 2 needs an even n_head, got ${H}. Set n_kv_head to a divisor of ${H}: ${divisors(H).join(', ')}`,
+    )
   return H / 2
 }
 
 function checkVariant(v: unknown): Variant {
   if (typeof v !== 'string') throw new ConfigError(`attention must be a variant name (${VARIANTS.join(', ')}), got ${JSON.stringify(v)}`)
-  if (!(VARIANTS as readonly string[]).includes(v)) throw new ConfigError(`unknown attention variant '${v}'${didYouMean(v, VARIANTS)}. Variants: ${VARIANTS.join(', ')}`)
+  if (!(VARIANTS as readonly string[]).includes(v))
+    throw new ConfigError(`unknown attention variant '${v}'${didYouMean(v, VARIANTS)}. Variants: ${VARIANTS.join(', ')}`)
   return v as Variant
 }
 
 function sharedKv(v: unknown): SharedKvSource {
   if (typeof v !== 'string' || !(SHARED_KV_SOURCES as readonly string[]).includes(v))
-    throw new ConfigError(`gqe_shared_kv must be "kv0" (the shared head uses KV head 0, no extra KV cache) or "own" (its own K/V projections), got ${JSON.stringify(v)}${typeof v === 'string' ? didYouMean(v, SHARED_KV_SOURCES) : ''}`)
+    throw new ConfigError(
+      `gqe_shared_kv must be "kv0" (the shared head uses KV head 0, no extra KV cache) or "own" (its own K/V projections), got ${JSON.stringify(v)}${typeof v === 'string' ? didYouMean(v, SHARED_KV_SOURCES) : ''}`,
+    )
   return v as SharedKvSource
 }
 
 function kvLevels(v: unknown, H: number): number[] {
-  const example = [...new Set([H, ...divisors(H).filter((d) => d < H).slice(-1), 1])].join(', ')
+  const example = [
+    ...new Set([
+      H,
+      ...divisors(H)
+        .filter((d) => d < H)
+        .slice(-1),
+      1,
+    ]),
+  ].join(', ')
   if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'number' && Number.isInteger(x) && x >= 1))
     throw new ConfigError(`kv_levels must be a list of KV head counts, finest first, e.g. [${example}]; got ${JSON.stringify(v)}`)
-  if (v[0] !== H) throw new ConfigError(`kv_levels must start with the full n_head (${H}), the level every coarser one is derived from; got [${v.join(', ')}], e.g. [${example}]`)
+  if (v[0] !== H)
+    throw new ConfigError(
+      `kv_levels must start with the full n_head (${H}), the level every coarser one is derived from; got [${v.join(', ')}], e.g. [${example}]`,
+    )
   if (v.length < 2) throw new ConfigError(`kv_levels needs at least two levels for the router to choose from; got [${v.join(', ')}], e.g. [${example}]`)
-  for (let i = 1; i < v.length; i++) if (v[i] >= v[i - 1]) throw new ConfigError(`kv_levels must be strictly decreasing (finest first); got [${v.join(', ')}], e.g. [${example}]`)
+  for (let i = 1; i < v.length; i++)
+    if (v[i] >= v[i - 1]) throw new ConfigError(`kv_levels must be strictly decreasing (finest first); got [${v.join(', ')}], e.g. [${example}]`)
   const bad = v.filter((x) => H % x !== 0)
-  if (bad.length) throw new ConfigError(`kv_levels: ${bad.join(', ')} ${bad.length > 1 ? 'do' : 'does'} not divide n_head (${H}); each level's head covers n_head / level query heads. Valid levels: ${divisors(H).join(', ')}`)
+  if (bad.length)
+    throw new ConfigError(
+      `kv_levels: ${bad.join(', ')} ${bad.length > 1 ? 'do' : 'does'} not divide n_head (${H}); each level's head covers n_head / level query heads. Valid levels: ${divisors(H).join(', ')}`,
+    )
   return [...v]
 }
 
 function levelWeights(v: unknown): KvLevelWeights {
   if (typeof v !== 'string' || !(KV_LEVEL_WEIGHTS as readonly string[]).includes(v))
-    throw new ConfigError(`kv_level_weights must be "shared" (coarser levels are means of the finest level's heads, no new weights) or "own" (each level has its own K/V projections), got ${JSON.stringify(v)}`)
+    throw new ConfigError(
+      `kv_level_weights must be "shared" (coarser levels are means of the finest level's heads, no new weights) or "own" (each level has its own K/V projections), got ${JSON.stringify(v)}`,
+    )
   return v as KvLevelWeights
 }
 
 function budget(v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > 1) throw new ConfigError(`kv_budget must be a fraction of MHA's KV bytes per token with 0 < kv_budget <= 1 (e.g. 0.5), got ${JSON.stringify(v)}`)
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > 1)
+    throw new ConfigError(`kv_budget must be a fraction of MHA's KV bytes per token with 0 < kv_budget <= 1 (e.g. 0.5), got ${JSON.stringify(v)}`)
   return v
 }
 
@@ -248,7 +301,8 @@ function positiveInt(key: string, v: unknown): number {
 }
 
 function probability(key: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v >= 1) throw new ConfigError(`${key} must be a number with 0 <= ${key} < 1, got ${JSON.stringify(v)}`)
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v >= 1)
+    throw new ConfigError(`${key} must be a number with 0 <= ${key} < 1, got ${JSON.stringify(v)}`)
   return v
 }
 
@@ -276,7 +330,9 @@ function divisors(n: number): number[] {
 
 /** The two divisors of C closest to H, for the n_embd / n_head hint. */
 function divisorsNear(C: number, H: number): string {
-  const ds = divisors(C).sort((a, b) => Math.abs(a - H) - Math.abs(b - H) || a - b).slice(0, 2)
+  const ds = divisors(C)
+    .sort((a, b) => Math.abs(a - H) - Math.abs(b - H) || a - b)
+    .slice(0, 2)
   return ds.sort((a, b) => a - b).join(' or ')
 }
 

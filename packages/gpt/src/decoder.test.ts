@@ -4,13 +4,13 @@
  * size kvCacheBytesPerToken states.
  */
 import { type AttentionKernel, attentionCalls, joinPast, memoryEfficientAttention } from '@moas/attention-schemes'
-import { Graph, type HostTensor, Session, hostTensor, ops } from '@moas/tensor-core'
+import { Graph, type HostTensor, hostTensor, ops, Session } from '@moas/tensor-core'
 import { describe, expect, it } from 'vitest'
 import { type GptConfig, resolveConfig } from './config'
-import { VARIANTS, type Variant, kvHeadsPerLayer } from './variants'
-import { DECODER_IO, buildGpt } from './model'
+import { buildGpt, DECODER_IO } from './model'
 import { kvCacheBytesPerToken } from './params'
 import { feedsOf, maxAbsErr, randomWeights, runGpt, tokens } from './testing/index'
+import { kvHeadsPerLayer, VARIANTS, type Variant } from './variants'
 
 const tiny = (attention: Variant, extra: Record<string, unknown> = {}) =>
   resolveConfig({ vocab_size: 13, block_size: 16, n_layer: 2, n_head: 4, n_embd: 16, dropout: 0, attention, ...extra })
@@ -46,8 +46,11 @@ async function decoder(cfg: GptConfig, weights: Map<string, Float32Array | Float
       }
       return async (ids: number[][], mask: number[][], positions: number[][]) => {
         const out = await session.run({
-          ...feedsOf(weights, g), ...past,
-          [DECODER_IO.inputIds]: i64(ids), [DECODER_IO.attentionMask]: i64(mask), [DECODER_IO.positionIds]: i64(positions),
+          ...feedsOf(weights, g),
+          ...past,
+          [DECODER_IO.inputIds]: i64(ids),
+          [DECODER_IO.attentionMask]: i64(mask),
+          [DECODER_IO.positionIds]: i64(positions),
         })
         past = {}
         for (let i = 0; i < cfg.n_layer; i++) {
@@ -140,31 +143,42 @@ describe('decoder graph with a KV cache', () => {
   })
 
   // ONNX Runtime's GroupQueryAttention takes a multi-token chunk after a past only at batch 1.
-  it.each(CASES_D8)('%s: memoryEfficientAttention in an unpadded decoder: prefill and steps (batch 2), a 2-token chunk after a past (batch 1) equal the full forward', async (_, cfg) => {
-    const V = cfg.vocab_size
-    const seqs = [tokens(10, V, 61), tokens(10, V, 62)]
-    const g0 = new Graph('w')
-    buildGpt(g0, cfg, { batch: 1, seq: 1, training: false, withTargets: false })
-    const weights = randomWeights(g0, 31)
-    const fulls = await Promise.all(seqs.map((s) => fullLogits(cfg, weights, s)))
-    const dec = await decoder(cfg, weights, { attentionKernel: memoryEfficientAttention, padding: false })
-    const gqaOps = dec.graph.nodes.filter((n) => n.op === 'GroupQueryAttention').length
-    // moas-topk's routed queries sit at scattered slots: they fall back to the composed kernel.
-    if (cfg.attention === 'moas-topk') expect(gqaOps).toBe(0)
-    else expect(gqaOps, 'every attention call runs on GroupQueryAttention').toBe(attentionCalls(dec.graph).length)
-    let worst = 0
-    for (const [rows, chunks] of [[seqs, [5, 1, 1, 1]], [seqs.slice(0, 1), [5, 2, 1, 1]]] as const) {
-      const step = await dec.init(rows.length)
-      let at = 0
-      for (const n of chunks) {
-        const out = await step(rows.map((s) => s.slice(at, at + n)), rows.map(() => Array(at + n).fill(1)), rows.map(() => Array.from({ length: n }, (_, t) => at + t)))
-        for (let b = 0; b < rows.length; b++) for (let t = 0; t < n; t++) worst = Math.max(worst, maxAbsErr(row(out.logits, b, t, V), fulls[b].subarray((at + t) * V, (at + t + 1) * V)))
-        at += n
+  it.each(CASES_D8)(
+    '%s: memoryEfficientAttention in an unpadded decoder: prefill and steps (batch 2), a 2-token chunk after a past (batch 1) equal the full forward',
+    async (_, cfg) => {
+      const V = cfg.vocab_size
+      const seqs = [tokens(10, V, 61), tokens(10, V, 62)]
+      const g0 = new Graph('w')
+      buildGpt(g0, cfg, { batch: 1, seq: 1, training: false, withTargets: false })
+      const weights = randomWeights(g0, 31)
+      const fulls = await Promise.all(seqs.map((s) => fullLogits(cfg, weights, s)))
+      const dec = await decoder(cfg, weights, { attentionKernel: memoryEfficientAttention, padding: false })
+      const gqaOps = dec.graph.nodes.filter((n) => n.op === 'GroupQueryAttention').length
+      // moas-topk's routed queries sit at scattered slots: they fall back to the composed kernel.
+      if (cfg.attention === 'moas-topk') expect(gqaOps).toBe(0)
+      else expect(gqaOps, 'every attention call runs on GroupQueryAttention').toBe(attentionCalls(dec.graph).length)
+      let worst = 0
+      for (const [rows, chunks] of [
+        [seqs, [5, 1, 1, 1]],
+        [seqs.slice(0, 1), [5, 2, 1, 1]],
+      ] as const) {
+        const step = await dec.init(rows.length)
+        let at = 0
+        for (const n of chunks) {
+          const out = await step(
+            rows.map((s) => s.slice(at, at + n)),
+            rows.map(() => Array(at + n).fill(1)),
+            rows.map(() => Array.from({ length: n }, (_, t) => at + t)),
+          )
+          for (let b = 0; b < rows.length; b++)
+            for (let t = 0; t < n; t++) worst = Math.max(worst, maxAbsErr(row(out.logits, b, t, V), fulls[b].subarray((at + t) * V, (at + t + 1) * V)))
+          at += n
+        }
       }
-    }
-    expect(worst).toBeLessThan(1e-5)
-    await dec.release()
-  })
+      expect(worst).toBeLessThan(1e-5)
+      await dec.release()
+    },
+  )
 
   it('memoryEfficientAttention in full-forward graphs equals the composed core for every variant (batch 2, symbolic T)', async () => {
     for (const [name, cfg] of [...CASES_D8, ['mha d=4 (falls back to the composed core)', tiny('mha')] as [string, GptConfig]]) {
@@ -190,10 +204,16 @@ describe('decoder graph with a KV cache', () => {
     buildGpt(g, cfg, { batch: DECODER_IO.dims.batch, seq: DECODER_IO.dims.seq, training: false, withTargets: false, kvCache: true })
     const calls = attentionCalls(g)
     expect(calls.reduce((n, c) => n + c.queryHeads, 0) / cfg.n_layer).toBe(cfg.gqe_top_k! * cfg.n_kv_head! + 1)
-    expect(calls.every((c) => c.keys !== c.seq), 'keys include the cached past').toBe(true)
+    expect(
+      calls.every((c) => c.keys !== c.seq),
+      'keys include the cached past',
+    ).toBe(true)
     const topk = new Graph('topk-decoder')
     buildGpt(topk, tiny('moas-topk'), { batch: DECODER_IO.dims.batch, seq: DECODER_IO.dims.seq, training: false, withTargets: false, kvCache: true })
-    expect(attentionCalls(topk).every((c) => String(c.seq).startsWith('routed_')), 'each branch attends only its routed queries').toBe(true)
+    expect(
+      attentionCalls(topk).every((c) => String(c.seq).startsWith('routed_')),
+      'each branch attends only its routed queries',
+    ).toBe(true)
   })
 
   it('the attention core is swappable: another kernel (per-head broadcast, no folding) gives the same logits', async () => {
@@ -214,7 +234,14 @@ describe('decoder graph with a KV cache', () => {
       const weights = randomWeights(g0, 29)
       const logits = async (kernel?: AttentionKernel) => {
         const g = new Graph('k')
-        buildGpt(g, cfg, { batch: DECODER_IO.dims.batch, seq: DECODER_IO.dims.seq, training: false, withTargets: false, kvCache: true, attentionKernel: kernel })
+        buildGpt(g, cfg, {
+          batch: DECODER_IO.dims.batch,
+          seq: DECODER_IO.dims.seq,
+          training: false,
+          withTargets: false,
+          kvCache: true,
+          attentionKernel: kernel,
+        })
         const s = await Session.create(g)
         const d = cfg.n_embd / cfg.n_head
         const past: Record<string, HostTensor> = {}
@@ -222,26 +249,58 @@ describe('decoder graph with a KV cache', () => {
           past[DECODER_IO.pastKey(i)] = hostTensor('float32', [2, kvHeadsPerLayer(cfg), 0, d])
           past[DECODER_IO.pastValue(i)] = hostTensor('float32', [2, kvHeadsPerLayer(cfg), 0, d])
         }
-        const out = await s.run({ ...feedsOf(weights, g), ...past, [DECODER_IO.inputIds]: i64([[0, 3, 4, 5], [6, 7, 8, 9]]), [DECODER_IO.attentionMask]: i64([[0, 1, 1, 1], [1, 1, 1, 1]]), [DECODER_IO.positionIds]: i64([[0, 0, 1, 2], [0, 1, 2, 3]]) })
+        const out = await s.run({
+          ...feedsOf(weights, g),
+          ...past,
+          [DECODER_IO.inputIds]: i64([
+            [0, 3, 4, 5],
+            [6, 7, 8, 9],
+          ]),
+          [DECODER_IO.attentionMask]: i64([
+            [0, 1, 1, 1],
+            [1, 1, 1, 1],
+          ]),
+          [DECODER_IO.positionIds]: i64([
+            [0, 0, 1, 2],
+            [0, 1, 2, 3],
+          ]),
+        })
         await s.release()
         return { logits: out.logits.data as Float32Array, graph: g }
       }
       const ref = await logits()
       const alt = await logits(broadcastKernel)
-      expect(alt.graph.nodes.filter((n) => n.op === 'Where').length, 'the other kernel is really in the graph').toBeGreaterThan(ref.graph.nodes.filter((n) => n.op === 'Where').length)
+      expect(alt.graph.nodes.filter((n) => n.op === 'Where').length, 'the other kernel is really in the graph').toBeGreaterThan(
+        ref.graph.nodes.filter((n) => n.op === 'Where').length,
+      )
       // row 0 position 0 is padding (never read); compare the real positions
       const V = cfg.vocab_size
       expect(maxAbsErr(alt.logits.subarray(V), ref.logits.subarray(V)), v).toBeLessThan(1e-5)
     }
   })
 
-  it('copies the cache once at most: the composed core\'s join is the present; GroupQueryAttention takes the past as it is', () => {
+  it("copies the cache once at most: the composed core's join is the present; GroupQueryAttention takes the past as it is", () => {
     // Nodes whose output spans the cached positions and copies them (Concat, Slice); Squeeze, Reshape and
     // Unsqueeze alias their input in ONNX Runtime.
     const copies = (cfg: GptConfig, attentionKernel: AttentionKernel | undefined, cacheOutputs: 'present' | 'appended') => {
       const g = new Graph('copies')
-      buildGpt(g, cfg, { batch: DECODER_IO.dims.batch, seq: DECODER_IO.dims.seq, training: false, withTargets: false, kvCache: true, attentionKernel, padding: !attentionKernel, cacheOutputs })
-      return g.nodes.filter((n) => (n.op === 'Concat' || n.op === 'Slice') && n.outputs.some((o) => o.dtype !== 'int64' && o.shape.some((d) => String(d).includes(DECODER_IO.dims.past)))).length / cfg.n_layer
+      buildGpt(g, cfg, {
+        batch: DECODER_IO.dims.batch,
+        seq: DECODER_IO.dims.seq,
+        training: false,
+        withTargets: false,
+        kvCache: true,
+        attentionKernel,
+        padding: !attentionKernel,
+        cacheOutputs,
+      })
+      return (
+        g.nodes.filter(
+          (n) =>
+            (n.op === 'Concat' || n.op === 'Slice') &&
+            n.outputs.some((o) => o.dtype !== 'int64' && o.shape.some((d) => String(d).includes(DECODER_IO.dims.past))),
+        ).length / cfg.n_layer
+      )
     }
     const [gqa, moas] = [tiny('gqa', { n_embd: 32 }), tiny('moas', { n_embd: 32 })]
     // gqa: K and V joined once each per layer, and that join is also the present
@@ -255,8 +314,12 @@ describe('decoder graph with a KV cache', () => {
 
   it('refuses training or loss graphs with a cache, and fixed sizes', () => {
     const cfg = tiny('mha')
-    expect(() => buildGpt(new Graph('x'), cfg, { batch: 'batch_size', seq: 'sequence_length', training: true, withTargets: true, kvCache: true })).toThrow(/inference decoder graph/)
+    expect(() => buildGpt(new Graph('x'), cfg, { batch: 'batch_size', seq: 'sequence_length', training: true, withTargets: true, kvCache: true })).toThrow(
+      /inference decoder graph/,
+    )
     expect(() => buildGpt(new Graph('x'), cfg, { batch: 1, seq: 4, training: false, withTargets: false, kvCache: true })).toThrow(/symbolic batch and length/)
-    expect(() => buildGpt(new Graph('x'), cfg, { batch: 1, seq: 4, training: false, withTargets: false, padding: false })).toThrow(/padding is an option of kvCache/)
+    expect(() => buildGpt(new Graph('x'), cfg, { batch: 1, seq: 4, training: false, withTargets: false, padding: false })).toThrow(
+      /padding is an option of kvCache/,
+    )
   })
 })

@@ -3,14 +3,14 @@
  * reference (tools/reference/moas_reference.py, fixtures in packages/gpt/test/fixtures). Float32 here,
  * relative 1e-5.
  */
-import { Graph, type HostTensor, Session, grad, hostTensor } from '@moas/tensor-core'
+import { Graph, grad, type HostTensor, hostTensor, Session } from '@moas/tensor-core'
 import { describe, expect, it } from 'vitest'
 import { resolveConfig } from './config'
 import { KV_BUDGET_TARGET } from './moasKv'
-import { VARIANTS, VARIANT_TABLE } from './variants'
 import { buildGpt } from './model'
-import { maxAbsErr, relErr, } from './testing/index'
 import { fixtureNames, loadFixture, paramFeeds } from './reference-fixtures'
+import { maxAbsErr, relErr } from './testing/index'
+import { VARIANT_TABLE, VARIANTS } from './variants'
 
 const TOL = 1e-5
 const names = fixtureNames()
@@ -38,13 +38,18 @@ describe('PyTorch reference fixtures', () => {
       grad(m.loss!, params).forEach((gr, i) => g.output(`grad.${params[i].name}`, gr))
 
       // the graph's parameters are exactly the reference's, with the same shapes
-      const ref = [...f.tensors.keys()].filter((k) => k.startsWith('param.')).map((k) => k.slice(6)).sort()
+      const ref = [...f.tensors.keys()]
+        .filter((k) => k.startsWith('param.'))
+        .map((k) => k.slice(6))
+        .sort()
       expect(params.map((p) => p.name).sort()).toEqual(ref)
       for (const p of params) expect(p.shape, p.name).toEqual(f.tensors.get(`param.${p.name}`)!.shape)
 
       const s = await Session.create(g)
       // moas-kv's training graph takes its budget's target; the reference holds it at kv_budget
-      const budget: Record<string, HostTensor> = g.inputs.some((t) => t.name === KV_BUDGET_TARGET) ? { [KV_BUDGET_TARGET]: hostTensor('float32', [], new Float32Array([cfg.kv_budget!])) } : {}
+      const budget: Record<string, HostTensor> = g.inputs.some((t) => t.name === KV_BUDGET_TARGET)
+        ? { [KV_BUDGET_TARGET]: hostTensor('float32', [], new Float32Array([cfg.kv_budget!])) }
+        : {}
       const out = await s.run({ ...paramFeeds(f), ...budget, idx: toHost(f, 'input.idx'), targets: toHost(f, 'input.targets') })
       await s.release()
 

@@ -4,9 +4,9 @@
  * vectors are gathered into k·G slots (one dense q projection, one GatherElements) and attend in ONE
  * causalAttention call, plus an always-on shared head. Never all H heads then masked.
  */
-import { type CachePast, type LayerKvCache, causalAttention } from '@moas/attention-schemes'
+import { type CachePast, causalAttention, type LayerKvCache } from '@moas/attention-schemes'
 import { linearRouter, switchBalanceLoss } from '@moas/routing'
-import { type Tensor, ops } from '@moas/tensor-core'
+import { ops, type Tensor } from '@moas/tensor-core'
 import type { GptConfig } from './config'
 import { type BuildContext, linear, projStd } from './layers'
 import type { AttentionOutput } from './moas'
@@ -62,7 +62,17 @@ export function gqe(x: Tensor, cfg: GptConfig, mode: GqeMode, prefix: string, ct
  * The always-on head: its own query; keys/values from KV head 0 ("kv0", cached with the group heads) or
  * its own projections ("own", the layer's last cached head).
  */
-function sharedHead(x: Tensor, cfg: GptConfig, prefix: string, keys: Tensor, values: Tensor, groupPast: CachePast | undefined, ownKv: boolean, training: boolean, cache: LayerKvCache | undefined): Tensor {
+function sharedHead(
+  x: Tensor,
+  cfg: GptConfig,
+  prefix: string,
+  keys: Tensor,
+  values: Tensor,
+  groupPast: CachePast | undefined,
+  ownKv: boolean,
+  training: boolean,
+  cache: LayerKvCache | undefined,
+): Tensor {
   const [B, T] = x.shape
   const d = cfg.n_embd / cfg.n_head
   const head = (t: Tensor) => ops.unsqueeze(t, [1]) // [B, T, d] -> [B, 1, T, d]
@@ -75,7 +85,14 @@ function sharedHead(x: Tensor, cfg: GptConfig, prefix: string, keys: Tensor, val
   const past: CachePast | undefined = groupPast && {
     key: headZero(groupPast.key),
     value: headZero(groupPast.value),
-    ...(groupJoin ? { join: () => { const j = groupJoin(ops.unsqueeze(keys, [2]), ops.unsqueeze(values, [2])); return { k: headZero(j.k), v: headZero(j.v) } } } : {}),
+    ...(groupJoin
+      ? {
+          join: () => {
+            const j = groupJoin(ops.unsqueeze(keys, [2]), ops.unsqueeze(values, [2]))
+            return { k: headZero(j.k), v: headZero(j.v) }
+          },
+        }
+      : {}),
   }
   let attn = { dropout: cfg.dropout, training, ...cache?.coreOptions, ...(past ? { past } : {}) }
   if (ownKv) {

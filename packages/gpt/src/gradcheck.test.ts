@@ -10,15 +10,28 @@
  *   (e.g. a folded 1/√d scale), which moves the relative error from ~1e-8 to ~2e-6.
  * GQE's router has no GELU, so the routed path is exactly the model's.
  */
-import { Graph, Session, grad, hostTensor } from '@moas/tensor-core'
+import { Graph, grad, hostTensor, Session } from '@moas/tensor-core'
 import { expect, it } from 'vitest'
 import { resolveConfig } from './config'
 import { buildGpt } from './model'
 import { feedsOf, idxTensor, randomWeights, tokens } from './testing/index'
 
 it('gqe (k = 2, own shared K/V, bias): analytic gradients equal float64 central differences', async () => {
-  const cfg = resolveConfig({ vocab_size: 7, block_size: 6, n_layer: 2, n_head: 4, n_kv_head: 1, n_embd: 8, bias: true, attention: 'gqe', gqe_top_k: 2, gqe_shared_kv: 'own', balance_weight: 0.5 })
-  const B = 2, T = 6
+  const cfg = resolveConfig({
+    vocab_size: 7,
+    block_size: 6,
+    n_layer: 2,
+    n_head: 4,
+    n_kv_head: 1,
+    n_embd: 8,
+    bias: true,
+    attention: 'gqe',
+    gqe_top_k: 2,
+    gqe_shared_kv: 'own',
+    balance_weight: 0.5,
+  })
+  const B = 2,
+    T = 6
   const opts = { batch: B, seq: T, training: true, withTargets: true, dtype: 'float64', gelu: 'tanh' } as const
   const forward = new Graph('fwd')
   const fm = buildGpt(forward, cfg, opts)
@@ -30,7 +43,14 @@ it('gqe (k = 2, own shared K/V, bias): analytic gradients equal float64 central 
 
   const weights = randomWeights(backward, 12)
   const ids = tokens(B * T, 7, 5)
-  const data = { idx: idxTensor(ids, B, T), targets: idxTensor(ids.map((t) => (t * 3 + 1) % 7), B, T) }
+  const data = {
+    idx: idxTensor(ids, B, T),
+    targets: idxTensor(
+      ids.map((t) => (t * 3 + 1) % 7),
+      B,
+      T,
+    ),
+  }
   const analytic = await (await Session.create(backward, { optimization: 'basic' })).run({ ...feedsOf(weights, backward), ...data })
 
   // Routing must not flip under the perturbation: every top-k decision has a clear gap.
@@ -66,12 +86,25 @@ it('gqe (k = 2, own shared K/V, bias): analytic gradients equal float64 central 
   console.log(`float64 gradient check: ${params.length} tensors, worst relative error ${worst.toExponential(2)}`)
 })
 
-it('moas-kv (own level weights, bias, budget active): with the router\'s gradient off, every gradient equals float64 central differences', async () => {
+it("moas-kv (own level weights, bias, budget active): with the router's gradient off, every gradient equals float64 central differences", async () => {
   // The router reaches the loss only through its hard choice (a step function), so its straight-through
   // gradient is not a derivative of the loss (it also flows on into the router's input): the PyTorch
   // fixtures check it. Here routerGradient 'none' leaves every other gradient an exact derivative.
-  const cfg = resolveConfig({ vocab_size: 7, block_size: 6, n_layer: 2, n_head: 4, n_kv_head: 2, n_embd: 8, bias: true, attention: 'moas-kv', kv_level_weights: 'own', kv_budget: 0.3, router_hidden: 4 })
-  const B = 2, T = 6
+  const cfg = resolveConfig({
+    vocab_size: 7,
+    block_size: 6,
+    n_layer: 2,
+    n_head: 4,
+    n_kv_head: 2,
+    n_embd: 8,
+    bias: true,
+    attention: 'moas-kv',
+    kv_level_weights: 'own',
+    kv_budget: 0.3,
+    router_hidden: 4,
+  })
+  const B = 2,
+    T = 6
   const opts = { batch: B, seq: T, training: true, withTargets: true, dtype: 'float64', gelu: 'tanh', routerGradient: 'none' } as const
   const forward = new Graph('fwd')
   forward.output('loss', buildGpt(forward, cfg, opts).loss!)
@@ -84,7 +117,15 @@ it('moas-kv (own level weights, bias, budget active): with the router\'s gradien
   const weights = randomWeights(backward, 21)
   const ids = tokens(B * T, 7, 9)
   const target = { kv_budget_target: hostTensor('float64', [], new Float64Array([cfg.kv_budget!])) }
-  const data = { ...target, idx: idxTensor(ids, B, T), targets: idxTensor(ids.map((t) => (t * 3 + 1) % 7), B, T) }
+  const data = {
+    ...target,
+    idx: idxTensor(ids, B, T),
+    targets: idxTensor(
+      ids.map((t) => (t * 3 + 1) % 7),
+      B,
+      T,
+    ),
+  }
   const analytic = await (await Session.create(backward, { optimization: 'basic' })).run({ ...feedsOf(weights, backward), ...data })
   expect(Number(analytic.balance.data[0]), 'the budget loss is active').toBeGreaterThan(0)
   for (const [name, gates] of Object.entries(analytic).filter(([k]) => k.startsWith('gates.'))) {
@@ -107,7 +148,10 @@ it('moas-kv (own level weights, bias, budget active): with the router\'s gradien
   for (const p of params) {
     const g = analytic[`grad.${p.name}`].data as Float64Array
     if (p.name.includes('.router.')) {
-      expect(g.every((v) => v === 0), `${p.name}: no gradient with routerGradient 'none'`).toBe(true)
+      expect(
+        g.every((v) => v === 0),
+        `${p.name}: no gradient with routerGradient 'none'`,
+      ).toBe(true)
       continue
     }
     const big = g.reduce((best, v, i) => (Math.abs(v) > Math.abs(g[best]) ? i : best), 0)

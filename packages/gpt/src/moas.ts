@@ -4,7 +4,7 @@
  */
 import { type GroupedAttentionConfig, groupedAttention } from '@moas/attention-schemes'
 import { mseBalanceLoss, schemeRouter, switchBalanceLoss, topKGates } from '@moas/routing'
-import { type Tensor, ops } from '@moas/tensor-core'
+import { ops, type Tensor } from '@moas/tensor-core'
 import type { GptConfig } from './config'
 import type { BuildContext } from './layers'
 
@@ -27,8 +27,13 @@ export const kvHeadsOf = (scheme: Scheme, cfg: GptConfig) => (scheme === 'mha' ?
 
 export function schemeConfig(scheme: Scheme, cfg: GptConfig): GroupedAttentionConfig {
   return {
-    nEmbd: cfg.n_embd, nHead: cfg.n_head, nKvHead: kvHeadsOf(scheme, cfg), nLayer: cfg.n_layer,
-    bias: cfg.bias, dropout: cfg.dropout, fusedQkv: scheme === 'mha',
+    nEmbd: cfg.n_embd,
+    nHead: cfg.n_head,
+    nKvHead: kvHeadsOf(scheme, cfg),
+    nLayer: cfg.n_layer,
+    bias: cfg.bias,
+    dropout: cfg.dropout,
+    fusedQkv: scheme === 'mha',
   }
 }
 

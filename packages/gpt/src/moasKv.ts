@@ -8,7 +8,7 @@
  */
 import { causalAttention } from '@moas/attention-schemes'
 import { schemeRouter } from '@moas/routing'
-import { type Tensor, ops } from '@moas/tensor-core'
+import { ops, type Tensor } from '@moas/tensor-core'
 import type { GptConfig } from './config'
 import { type BuildContext, gelu, linear, projStd } from './layers'
 import type { AttentionOutput } from './moas'
@@ -73,7 +73,10 @@ export function moasKv(x: Tensor, cfg: GptConfig, prefix: string, ctx: BuildCont
   // The token's keys as every query head reads them: Σ_i z_i · (level i's head covering h); exactly the
   // chosen level's in the forward pass.
   const written = (which: 'k' | 'v') =>
-    ops.transpose(ops.sum(levels.map((G, i) => ops.mul(coverHeads(level(which, i), G, H, d), ops.unsqueeze(ops.slice(z, [i], [i + 1], [-1]), [-1])))), [0, 2, 1, 3]) // [B, H, T, d]
+    ops.transpose(
+      ops.sum(levels.map((G, i) => ops.mul(coverHeads(level(which, i), G, H, d), ops.unsqueeze(ops.slice(z, [i], [i + 1], [-1]), [-1])))),
+      [0, 2, 1, 3],
+    ) // [B, H, T, d]
   const keys = written('k')
   const values = written('v')
   const attn = { dropout: cfg.dropout, training: ctx.training, ...ctx.cache?.extend(keys, values) }
@@ -92,7 +95,9 @@ function budgetLoss(z: Tensor, cfg: GptConfig, ctx: BuildContext): Tensor {
   const g = z.graph
   const costs = g.constant(levelCosts(cfg), [cfg.kv_levels!.length], z.dtype, 'kv_level_costs')
   const mean = ops.reduceMean(ops.reduceSum(ops.mul(z, costs), [-1]), [0, 1]) // scalar
-  const target = ctx.training ? (g.inputs.find((t) => t.name === KV_BUDGET_TARGET) ?? g.input(KV_BUDGET_TARGET, z.dtype, [], "the budget's target this update (1 annealed to kv_budget)")) : g.scalar(cfg.kv_budget!, z.dtype)
+  const target = ctx.training
+    ? (g.inputs.find((t) => t.name === KV_BUDGET_TARGET) ?? g.input(KV_BUDGET_TARGET, z.dtype, [], "the budget's target this update (1 annealed to kv_budget)"))
+    : g.scalar(cfg.kv_budget!, z.dtype)
   const over = ops.sub(mean, target)
   const sign = ops.sub(ops.mul(ops.cast(ops.greater(over, 0), z.dtype), 2), 1) // no gradient: a bool cast
   return ops.mul(over, sign)

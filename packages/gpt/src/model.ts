@@ -9,10 +9,10 @@
  * equal the tensor names of model.safetensors.
  */
 import { type AttentionKernel, LayerKvCache, useAttentionKernel, visibilityMask } from '@moas/attention-schemes'
-import { type Dim, type Graph, GraphError, type Tensor, addDims, mulDims, ops } from '@moas/tensor-core'
+import { addDims, type Dim, type Graph, GraphError, mulDims, ops, type Tensor } from '@moas/tensor-core'
 import type { GptConfig } from './config'
 import { type BuildContext, INIT_STD, layerNorm, mlp } from './layers'
-import { VARIANT_TABLE, kvHeadsPerLayer } from './variants'
+import { kvHeadsPerLayer, VARIANT_TABLE } from './variants'
 
 export interface BuildOptions {
   batch: Dim
@@ -127,13 +127,17 @@ export interface GptGraph {
 export function buildGpt(graph: Graph, cfg: GptConfig, opts: BuildOptions): GptGraph {
   const dtype = opts.dtype ?? 'float32'
   const { batch: B, seq: T } = opts
-  if (typeof T === 'number' && T > cfg.block_size) throw new GraphError(`buildGpt: seq ${T} exceeds block_size ${cfg.block_size}; the position embedding has ${cfg.block_size} rows`)
+  if (typeof T === 'number' && T > cfg.block_size)
+    throw new GraphError(`buildGpt: seq ${T} exceeds block_size ${cfg.block_size}; the position embedding has ${cfg.block_size} rows`)
   const ctx: BuildContext = { training: opts.training, gelu: opts.gelu ?? 'none', routedQueryBlock: opts.routedQueryBlock, routerGradient: opts.routerGradient }
   const routed = opts.routedTopK ?? !opts.training
   if (opts.routedQueryBlock !== undefined && !(Number.isInteger(opts.routedQueryBlock) && opts.routedQueryBlock >= 0))
-    throw new GraphError(`buildGpt: routedQueryBlock must be a whole number of routed queries per attention call (0 for one call), got ${opts.routedQueryBlock}`)
+    throw new GraphError(
+      `buildGpt: routedQueryBlock must be a whole number of routed queries per attention call (0 for one call), got ${opts.routedQueryBlock}`,
+    )
   if (routed && opts.training) throw new GraphError('buildGpt: routedTopK is an inference path; training graphs use the dense top-k formulation')
-  if (opts.kvCache && (opts.training || opts.withTargets)) throw new GraphError('buildGpt: kvCache builds an inference decoder graph; build training and loss graphs without it')
+  if (opts.kvCache && (opts.training || opts.withTargets))
+    throw new GraphError('buildGpt: kvCache builds an inference decoder graph; build training and loss graphs without it')
 
   if (opts.padding !== undefined && !opts.kvCache) throw new GraphError('buildGpt: padding is an option of kvCache decoder graphs')
   if (opts.cacheOutputs !== undefined && !opts.kvCache) throw new GraphError('buildGpt: cacheOutputs is an option of kvCache decoder graphs')
@@ -153,7 +157,9 @@ export function buildGpt(graph: Graph, cfg: GptConfig, opts: BuildOptions): GptG
   for (let i = 0; i < cfg.n_layer; i++) {
     const prefix = `transformer.h.${i}.`
     const a = graph.scope(`h${i}`, () => {
-      const cache = decoder ? new LayerKvCache(decoder.past[i].key, decoder.past[i].value, decoder.mask, decoder.querySlots, decoder.keyValid, opts.padding === false) : undefined
+      const cache = decoder
+        ? new LayerKvCache(decoder.past[i].key, decoder.past[i].value, decoder.mask, decoder.querySlots, decoder.keyValid, opts.padding === false)
+        : undefined
       const out = VARIANT_TABLE[cfg.attention].build(layerNorm(h, `${prefix}ln_1`, cfg.bias), cfg, `${prefix}attn.`, { ...ctx, cache }, i, routed)
       if (cache) decoder!.present.push(opts.cacheOutputs === 'appended' ? cache.appended() : cache.present())
       h = ops.add(h, out.y)
@@ -178,15 +184,17 @@ export function buildGpt(graph: Graph, cfg: GptConfig, opts: BuildOptions): GptG
   let decoderTensors: DecoderTensors | null = null
   if (decoder) {
     graph.output(DECODER_IO.logits, logits)
-    const present = decoder.present.map((p, i) => opts.cacheOutputs === 'appended'
-      ? {
-          key: graph.output(DECODER_IO.appendedKey(i), p.key, 'keys of the new positions [batch, kv heads, new, head dim]'),
-          value: graph.output(DECODER_IO.appendedValue(i), p.value, 'values of the new positions'),
-        }
-      : {
-          key: graph.output(DECODER_IO.presentKey(i), p.key, 'keys of the past and new positions [batch, kv heads, past + new, head dim]'),
-          value: graph.output(DECODER_IO.presentValue(i), p.value, 'values of the past and new positions'),
-        })
+    const present = decoder.present.map((p, i) =>
+      opts.cacheOutputs === 'appended'
+        ? {
+            key: graph.output(DECODER_IO.appendedKey(i), p.key, 'keys of the new positions [batch, kv heads, new, head dim]'),
+            value: graph.output(DECODER_IO.appendedValue(i), p.value, 'values of the new positions'),
+          }
+        : {
+            key: graph.output(DECODER_IO.presentKey(i), p.key, 'keys of the past and new positions [batch, kv heads, past + new, head dim]'),
+            value: graph.output(DECODER_IO.presentValue(i), p.value, 'values of the past and new positions'),
+          },
+    )
     decoderTensors = { attentionMask: decoder.attentionMask, positionIds: decoder.positionIds, past: decoder.past, present }
   }
   return { idx, targets, logits, ceLoss, balanceLoss, loss, gates, chosen, decoder: decoderTensors }
@@ -198,7 +206,8 @@ export function buildGpt(graph: Graph, cfg: GptConfig, opts: BuildOptions): GptG
  */
 function decoderInputs(graph: Graph, cfg: GptConfig, idx: Tensor, dtype: 'float32' | 'float64' | 'float16') {
   const { batch: B, seq: T, past: P } = DECODER_IO.dims
-  if (idx.shape[0] !== B || idx.shape[1] !== T) throw new GraphError(`buildGpt: a kvCache graph has symbolic batch and length; build it with batch '${B}' and seq '${T}' (got [${idx.shape.join(', ')}])`)
+  if (idx.shape[0] !== B || idx.shape[1] !== T)
+    throw new GraphError(`buildGpt: a kvCache graph has symbolic batch and length; build it with batch '${B}' and seq '${T}' (got [${idx.shape.join(', ')}])`)
   const total = addDims(P, T) // the name ops.concat gives past ++ new
   const attentionMask = graph.input(DECODER_IO.attentionMask, 'int64', [B, total], '1 for real tokens, 0 for (left) padding, over past and new positions')
   const positionIds = graph.input(DECODER_IO.positionIds, 'int64', [B, T], 'position of each new token (0-based, excluding padding; < block_size)')

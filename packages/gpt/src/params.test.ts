@@ -1,9 +1,9 @@
 import { schemeCost } from '@moas/attention-schemes'
 import { describe, expect, it } from 'vitest'
 import { resolveConfig } from './config'
-import { VARIANTS } from './variants'
 import { schemeConfig } from './moas'
 import { kvCacheBytesPerToken, paramCounts, paramShapes } from './params'
+import { VARIANTS } from './variants'
 
 const paper = (attention: string, extra: Record<string, unknown> = {}) => resolveConfig({ vocab_size: 283, attention, ...extra }, 'paper')
 
@@ -15,11 +15,17 @@ describe('parameter counts', () => {
   })
 
   it('agree with a hand count for every variant (the head is tied: no lm_head)', () => {
-    const C = 384, L = 4, V = 283, H = 6, d = 64
+    const C = 384,
+      L = 4,
+      V = 283,
+      H = 6,
+      d = 64
     const shell = V * C + 256 * C + C + L * (2 * C + 8 * C * C) // embeddings, ln_f; per layer ln_1, ln_2, MLP
     const proj = (G: number) => 2 * C * C + 2 * G * d * C // q, c_proj, k, v
     const attn: Record<string, number> = {
-      mha: proj(H), gqa: proj(2), mqa: proj(1),
+      mha: proj(H),
+      gqa: proj(2),
+      mqa: proj(1),
       'static-moas': proj(H) + proj(2) + proj(1),
       moas: proj(H) + proj(2) + proj(1) + 96 * C + 3 * 96,
       'moas-topk': proj(H) + proj(2) + proj(1) + 96 * C + 3 * 96,
@@ -44,18 +50,38 @@ describe('parameter counts', () => {
   it('the plain schemes match the attention-schemes cost model', () => {
     for (const v of ['mha', 'gqa', 'mqa'] as const) {
       const cfg = paper(v)
-      const attn = Object.entries(paramCounts(cfg).perTensor).filter(([n]) => n.startsWith('transformer.h.0.attn.')).reduce((a, [, c]) => a + c, 0)
+      const attn = Object.entries(paramCounts(cfg).perTensor)
+        .filter(([n]) => n.startsWith('transformer.h.0.attn.'))
+        .reduce((a, [, c]) => a + c, 0)
       expect(attn, v).toBe(schemeCost(schemeConfig(v, cfg), { contextLength: 256 }).params)
     }
   })
 
   it('names GQE tensors as the spec does', () => {
-    const shapes = paramShapes(resolveConfig({ vocab_size: 11, block_size: 8, n_layer: 1, n_head: 4, n_embd: 8, attention: 'gqe', gqe_shared_kv: 'own', bias: true }))
-    const attn = [...shapes].filter(([n]) => n.includes('.attn.')).map(([n, s]) => `${n.replace('transformer.h.0.attn.', '')} [${s}]`).sort()
+    const shapes = paramShapes(
+      resolveConfig({ vocab_size: 11, block_size: 8, n_layer: 1, n_head: 4, n_embd: 8, attention: 'gqe', gqe_shared_kv: 'own', bias: true }),
+    )
+    const attn = [...shapes]
+      .filter(([n]) => n.includes('.attn.'))
+      .map(([n, s]) => `${n.replace('transformer.h.0.attn.', '')} [${s}]`)
+      .sort()
     expect(attn).toEqual([
-      'c_proj.bias [8]', 'c_proj.weight [8,8]', 'k_proj.bias [4]', 'k_proj.weight [4,8]', 'q_proj.bias [8]', 'q_proj.weight [8,8]',
-      'router.bias [4]', 'router.weight [4,8]', 'shared_k_proj.bias [2]', 'shared_k_proj.weight [2,8]', 'shared_q_proj.bias [2]',
-      'shared_q_proj.weight [2,8]', 'shared_v_proj.bias [2]', 'shared_v_proj.weight [2,8]', 'v_proj.bias [4]', 'v_proj.weight [4,8]',
+      'c_proj.bias [8]',
+      'c_proj.weight [8,8]',
+      'k_proj.bias [4]',
+      'k_proj.weight [4,8]',
+      'q_proj.bias [8]',
+      'q_proj.weight [8,8]',
+      'router.bias [4]',
+      'router.weight [4,8]',
+      'shared_k_proj.bias [2]',
+      'shared_k_proj.weight [2,8]',
+      'shared_q_proj.bias [2]',
+      'shared_q_proj.weight [2,8]',
+      'shared_v_proj.bias [2]',
+      'shared_v_proj.weight [2,8]',
+      'v_proj.bias [4]',
+      'v_proj.weight [4,8]',
     ])
   })
 })

@@ -1,8 +1,8 @@
 /** The PyTorch reference's fixtures (tools/reference), for this package's tests. Node only. */
-import { readFileSync, readdirSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { type HostTensor, hostTensor } from '@moas/tensor-core'
-import { type SafeTensor, readSafetensors } from './safetensors'
+import { readSafetensors, type SafeTensor } from './safetensors'
 
 export const FIXTURE_DIR = fileURLToPath(new URL('../test/fixtures/', import.meta.url))
 
@@ -16,7 +16,10 @@ export interface Fixture {
 }
 
 export function fixtureNames(): string[] {
-  return readdirSync(FIXTURE_DIR).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort()
+  return readdirSync(FIXTURE_DIR)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.slice(0, -5))
+    .sort()
 }
 
 export function loadFixture(name: string): Fixture {
@@ -35,4 +38,3 @@ export function paramFeeds(f: Fixture, dtype: 'float32' | 'float64' = 'float32')
   }
   return out
 }
-

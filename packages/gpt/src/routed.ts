@@ -17,11 +17,11 @@
  * serves both; tests check that both give the same numbers. Inference only (TopK indices carry no
  * gradient to the choice, and none is needed).
  */
-import { type LayerKvCache, causalAttention, schemeDims, schemeProjections, splitHeads, visibilityMask } from '@moas/attention-schemes'
+import { causalAttention, type LayerKvCache, schemeDims, schemeProjections, splitHeads, visibilityMask } from '@moas/attention-schemes'
 import { switchBalanceLoss, topKGates } from '@moas/routing'
-import { type Tensor, ops } from '@moas/tensor-core'
+import { ops, type Tensor } from '@moas/tensor-core'
 import type { GptConfig } from './config'
-import { type AttentionOutput, MOAS_SCHEMES, type Scheme, moasGates, schemeConfig } from './moas'
+import { type AttentionOutput, MOAS_SCHEMES, moasGates, type Scheme, schemeConfig } from './moas'
 
 /** Routed queries per attention call in a prefill with a static length (buildGpt's routedQueryBlock default). */
 export const ROUTED_QUERY_BLOCK = 512
@@ -70,7 +70,16 @@ function routedPositions(chose: Tensor, dim: string): Tensor {
  * position (and the cache), attention in which the query at slot P + pos sees key j iff j <= P + pos (and
  * attention_mask allows it), then c_proj. Parameters as groupedAttention names them, so weights are shared.
  */
-function routedScheme(x: Tensor, positions: Tensor, rows: Tensor, cfg: GptConfig, scheme: Scheme, prefix: string, cache: LayerKvCache | undefined, block: number): Tensor {
+function routedScheme(
+  x: Tensor,
+  positions: Tensor,
+  rows: Tensor,
+  cfg: GptConfig,
+  scheme: Scheme,
+  prefix: string,
+  cache: LayerKvCache | undefined,
+  block: number,
+): Tensor {
   const sc = schemeConfig(scheme, cfg)
   const { C, G, R, d } = schemeDims(sc)
   const proj = schemeProjections(x.graph, sc, prefix, x.dtype)
@@ -105,14 +114,25 @@ function routedScheme(x: Tensor, positions: Tensor, rows: Tensor, cfg: GptConfig
  * increasing order after the chosen ones, so the bound is a maximum over the block, not its last slot.
  * qg [B, G, R, n, d]; kh, vh [B, G, T, d]; positions int64 [B, n].
  */
-function blockedRoutedAttention(qg: Tensor, kh: Tensor, vh: Tensor, positions: Tensor, T: number, block: number, dtype: 'float32' | 'float64' | 'float16'): Tensor {
+function blockedRoutedAttention(
+  qg: Tensor,
+  kh: Tensor,
+  vh: Tensor,
+  positions: Tensor,
+  T: number,
+  block: number,
+  dtype: 'float32' | 'float64' | 'float16',
+): Tensor {
   const g = qg.graph
   const n = ops.dimOf(positions, 1)
   const label = String(positions.shape[1])
   const at = (v: number) => g.scalar(v, 'int64')
   // One leading 0 so that the reduction for block b, over shifted slots [start, end + 1), is never empty
   // (an empty block reduces over the previous block's last position, or 0): ReduceMax of nothing fails.
-  const shifted = ops.concat([ops.constantOfShape(ops.concat([ops.slice(ops.shapeOf(positions), [0], [1], [0]), g.ints([1])], 0), 0, 'int64', [positions.shape[0], 1]), positions], 1)
+  const shifted = ops.concat(
+    [ops.constantOfShape(ops.concat([ops.slice(ops.shapeOf(positions), [0], [1], [0]), g.ints([1])], 0), 0, 'int64', [positions.shape[0], 1]), positions],
+    1,
+  )
   const outs: Tensor[] = []
   for (let b = 0; b * block < T; b++) {
     const start = ops.minimum(at(b * block), n)

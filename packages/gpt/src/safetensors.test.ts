@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { SafetensorsError, readSafetensors, writeSafetensors } from './safetensors'
+import { readSafetensors, SafetensorsError, writeSafetensors } from './safetensors'
 
 const fixture = fileURLToPath(new URL('../test/fixtures/mha.safetensors', import.meta.url))
 
@@ -52,11 +52,21 @@ describe('safetensors', () => {
     const notJson = good.slice()
     notJson[8] = 0x7b + 1 // '|' instead of '{'
     expect(() => readSafetensors(notJson)).toThrow(/bad header: not valid UTF-8 JSON/)
-    expect(() => readSafetensors(withHeader({ w: { dtype: 'Q7', shape: [1], data_offsets: [0, 4] } }, new Uint8Array(4)))).toThrow(/tensor 'w': unsupported dtype "Q7"/)
-    expect(() => readSafetensors(withHeader({ w: { dtype: 'F32', shape: [2], data_offsets: [0, 4] } }, new Uint8Array(4)))).toThrow(/hold 4 bytes, but float32\[2\] needs 8/)
-    expect(() => readSafetensors(withHeader({ w: { dtype: 'F32', shape: [1], data_offsets: [8, 12] } }, new Uint8Array(4)))).toThrow(/data ends at byte 12 .* only 4 bytes/)
+    expect(() => readSafetensors(withHeader({ w: { dtype: 'Q7', shape: [1], data_offsets: [0, 4] } }, new Uint8Array(4)))).toThrow(
+      /tensor 'w': unsupported dtype "Q7"/,
+    )
+    expect(() => readSafetensors(withHeader({ w: { dtype: 'F32', shape: [2], data_offsets: [0, 4] } }, new Uint8Array(4)))).toThrow(
+      /hold 4 bytes, but float32\[2\] needs 8/,
+    )
+    expect(() => readSafetensors(withHeader({ w: { dtype: 'F32', shape: [1], data_offsets: [8, 12] } }, new Uint8Array(4)))).toThrow(
+      /data ends at byte 12 .* only 4 bytes/,
+    )
     expect(() => readSafetensors(withHeader({ w: { dtype: 'F32', shape: [1], data_offsets: [4, 0] } }))).toThrow(/bad data_offsets/)
-    expect(() => readSafetensors(withHeader({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, new Uint8Array(8)))).toThrow(/'a' and 'b' overlap/)
+    expect(() =>
+      readSafetensors(
+        withHeader({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, new Uint8Array(8)),
+      ),
+    ).toThrow(/'a' and 'b' overlap/)
     expect(() => readSafetensors(withHeader([1, 2]))).toThrow(SafetensorsError)
   })
 

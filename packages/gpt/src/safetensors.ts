@@ -28,17 +28,32 @@ const MAX_HEADER = 100_000_000
 
 function view(dtype: SafeDType, buf: ArrayBuffer, offset: number, n: number): SafeArray {
   switch (dtype) {
-    case 'float32': return new Float32Array(buf, offset, n)
-    case 'float64': return new Float64Array(buf, offset, n)
-    case 'int64': return new BigInt64Array(buf, offset, n)
-    case 'int32': return new Int32Array(buf, offset, n)
-    case 'float16': return new Uint16Array(buf, offset, n)
-    case 'uint8': case 'bool': return new Uint8Array(buf, offset, n)
+    case 'float32':
+      return new Float32Array(buf, offset, n)
+    case 'float64':
+      return new Float64Array(buf, offset, n)
+    case 'int64':
+      return new BigInt64Array(buf, offset, n)
+    case 'int32':
+      return new Int32Array(buf, offset, n)
+    case 'float16':
+      return new Uint16Array(buf, offset, n)
+    case 'uint8':
+    case 'bool':
+      return new Uint8Array(buf, offset, n)
   }
 }
 
 function expectedArray(dtype: SafeDType): string {
-  return { float32: 'Float32Array', float64: 'Float64Array', int64: 'BigInt64Array', int32: 'Int32Array', float16: 'Uint16Array', uint8: 'Uint8Array', bool: 'Uint8Array' }[dtype]
+  return {
+    float32: 'Float32Array',
+    float64: 'Float64Array',
+    int64: 'BigInt64Array',
+    int32: 'Int32Array',
+    float16: 'Uint16Array',
+    uint8: 'Uint8Array',
+    bool: 'Uint8Array',
+  }[dtype]
 }
 
 /** Encode tensors (8-byte dtypes first so every tensor stays aligned, then by name). */
@@ -53,7 +68,8 @@ export function writeSafetensors(tensors: ReadonlyMap<string, SafeTensor> | Reco
     if (!(t.dtype in TAG)) throw new SafetensorsError(`tensor '${name}': unsupported dtype '${t.dtype}'; supported: ${Object.keys(TAG).join(', ')}`)
     const n = t.shape.reduce((a, b) => a * b, 1)
     if (t.data.length !== n) throw new SafetensorsError(`tensor '${name}': ${t.data.length} values do not fill shape [${t.shape.join(',')}] (${n} elements)`)
-    if (t.data.constructor.name !== expectedArray(t.dtype)) throw new SafetensorsError(`tensor '${name}': dtype ${t.dtype} needs a ${expectedArray(t.dtype)}, got a ${t.data.constructor.name}`)
+    if (t.data.constructor.name !== expectedArray(t.dtype))
+      throw new SafetensorsError(`tensor '${name}': dtype ${t.dtype} needs a ${expectedArray(t.dtype)}, got a ${t.data.constructor.name}`)
     header[name] = { dtype: TAG[t.dtype], shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] }
     offset += t.data.byteLength
   }
@@ -96,7 +112,8 @@ export function readSafetensors(bytes: Uint8Array, what = 'safetensors file'): S
   } catch (e) {
     throw new SafetensorsError(`${what}: bad header: not valid UTF-8 JSON (${(e as Error).message})`)
   }
-  if (header === null || typeof header !== 'object' || Array.isArray(header)) throw new SafetensorsError(`${what}: bad header: expected a JSON object of tensors`)
+  if (header === null || typeof header !== 'object' || Array.isArray(header))
+    throw new SafetensorsError(`${what}: bad header: expected a JSON object of tensors`)
   const dataStart = 8 + headerLen
   const dataLen = bytes.length - dataStart
   const tensors = new Map<string, SafeTensor>()
@@ -105,7 +122,8 @@ export function readSafetensors(bytes: Uint8Array, what = 'safetensors file'): S
   // biome-ignore lint/suspicious/noExplicitAny: an untrusted header, validated field by field below
   for (const [name, info] of Object.entries(header as Record<string, any>)) {
     if (name === '__metadata__') {
-      if (info === null || typeof info !== 'object' || Object.values(info).some((v) => typeof v !== 'string')) throw new SafetensorsError(`${what}: bad header: __metadata__ must map strings to strings`)
+      if (info === null || typeof info !== 'object' || Object.values(info).some((v) => typeof v !== 'string'))
+        throw new SafetensorsError(`${what}: bad header: __metadata__ must map strings to strings`)
       metadata = info
       continue
     }
@@ -114,14 +132,19 @@ export function readSafetensors(bytes: Uint8Array, what = 'safetensors file'): S
     const dtype = FROM_TAG[info.dtype]
     if (!dtype) throw new SafetensorsError(`${where}: unsupported dtype ${JSON.stringify(info.dtype)}; supported: ${Object.values(TAG).join(', ')}`)
     const shape = info.shape
-    if (!Array.isArray(shape) || shape.some((d: unknown) => !Number.isInteger(d) || (d as number) < 0)) throw new SafetensorsError(`${where}: bad shape ${JSON.stringify(shape)}`)
+    if (!Array.isArray(shape) || shape.some((d: unknown) => !Number.isInteger(d) || (d as number) < 0))
+      throw new SafetensorsError(`${where}: bad shape ${JSON.stringify(shape)}`)
     const offs = info.data_offsets
     if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o: unknown) => Number.isSafeInteger(o) && (o as number) >= 0) || offs[1] < offs[0])
       throw new SafetensorsError(`${where}: bad data_offsets ${JSON.stringify(offs)}`)
     const [begin, end] = offs as [number, number]
     const count = (shape as number[]).reduce((a, b) => a * b, 1)
-    if (end - begin !== count * BYTES[dtype]) throw new SafetensorsError(`${where}: data_offsets [${begin}, ${end}] hold ${end - begin} bytes, but ${dtype}[${shape.join(',')}] needs ${count * BYTES[dtype]}`)
-    if (end > dataLen) throw new SafetensorsError(`${where}: truncated file: its data ends at byte ${end} of the data section, which holds only ${dataLen} bytes`)
+    if (end - begin !== count * BYTES[dtype])
+      throw new SafetensorsError(
+        `${where}: data_offsets [${begin}, ${end}] hold ${end - begin} bytes, but ${dtype}[${shape.join(',')}] needs ${count * BYTES[dtype]}`,
+      )
+    if (end > dataLen)
+      throw new SafetensorsError(`${where}: truncated file: its data ends at byte ${end} of the data section, which holds only ${dataLen} bytes`)
     ranges.push([begin, end, name])
     // a fresh, aligned copy (not bytes.slice: on a Node Buffer that is a view into a shared pool)
     const copy = new Uint8Array(bytes.subarray(dataStart + begin, dataStart + end))

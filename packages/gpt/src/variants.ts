@@ -4,27 +4,32 @@
  * routing statistics, the trainer's eval, the benches and the CLI read this table; adding a variant is its
  * builder plus one row (plus its reference fixture).
  */
+
+import type { Tensor } from '@moas/tensor-core'
 import type { GptConfig } from './config'
 import { type GqeMode, gqe } from './gqe'
 import type { BuildContext } from './layers'
 import { type AttentionOutput, MOAS_SCHEMES, moas, moasTopKDense, plainScheme, staticMoas } from './moas'
 import { levelCosts, moasKv } from './moasKv'
 import { moasTopKRouted } from './routed'
-import type { Tensor } from '@moas/tensor-core'
 
 /** Every variant's name, in the order help texts and sweeps list them. */
-export const VARIANTS = [
-  'mha', 'gqa', 'mqa',
-  'static-moas', 'moas', 'moas-topk',
-  'gqe', 'gqe-hard-only', 'gqe-no-renorm', 'gqe-no-shared',
-  'moas-kv',
-] as const
+export const VARIANTS = ['mha', 'gqa', 'mqa', 'static-moas', 'moas', 'moas-topk', 'gqe', 'gqe-hard-only', 'gqe-no-renorm', 'gqe-no-shared', 'moas-kv'] as const
 export type Variant = (typeof VARIANTS)[number]
 
 /** The optional config keys; a row lists the ones its variant reads (the others are dropped). */
 export const OPTIONAL_CONFIG_KEYS = [
-  'n_kv_head', 'moas_top_k', 'gqe_top_k', 'gqe_shared_kv', 'router_hidden', 'gate_dropout',
-  'kv_levels', 'kv_level_weights', 'kv_budget', 'kv_budget_warmup', 'kv_budget_weight',
+  'n_kv_head',
+  'moas_top_k',
+  'gqe_top_k',
+  'gqe_shared_kv',
+  'router_hidden',
+  'gate_dropout',
+  'kv_levels',
+  'kv_level_weights',
+  'kv_budget',
+  'kv_budget_warmup',
+  'kv_budget_weight',
 ] as const
 export type OptionalConfigKey = (typeof OPTIONAL_CONFIG_KEYS)[number]
 
@@ -84,14 +89,28 @@ export interface VariantSpec {
 }
 
 const G = (cfg: GptConfig) => cfg.n_kv_head!
-const plainCalls = (kv: (cfg: GptConfig) => number) => (cfg: GptConfig): AttentionCall[] => [{ G: kv(cfg), R: cfg.n_head / kv(cfg) }]
+const plainCalls =
+  (kv: (cfg: GptConfig) => number) =>
+  (cfg: GptConfig): AttentionCall[] => [{ G: kv(cfg), R: cfg.n_head / kv(cfg) }]
 const moasKvHeads = (cfg: GptConfig) => cfg.n_head + G(cfg) + 1
-const moasLayout = (cfg: GptConfig) => `per layer ${moasKvHeads(cfg)} heads: MHA branch 0..${cfg.n_head - 1}, GQA branch ${cfg.n_head}..${cfg.n_head + G(cfg) - 1}, MQA branch ${cfg.n_head + G(cfg)}`
+const moasLayout = (cfg: GptConfig) =>
+  `per layer ${moasKvHeads(cfg)} heads: MHA branch 0..${cfg.n_head - 1}, GQA branch ${cfg.n_head}..${cfg.n_head + G(cfg) - 1}, MQA branch ${cfg.n_head + G(cfg)}`
 const moasRouting = { labels: () => MOAS_SCHEMES.map((s) => s.toUpperCase()), groups: () => 1 }
 
-function plainRow(kv: (cfg: GptConfig) => number, summary: string, keys: readonly OptionalConfigKey[], baseline: Variant | null, fixture: string, scheme: (typeof MOAS_SCHEMES)[number]): VariantSpec {
+function plainRow(
+  kv: (cfg: GptConfig) => number,
+  summary: string,
+  keys: readonly OptionalConfigKey[],
+  baseline: Variant | null,
+  fixture: string,
+  scheme: (typeof MOAS_SCHEMES)[number],
+): VariantSpec {
   return {
-    family: 'plain', summary, keys, baseline, fixture,
+    family: 'plain',
+    summary,
+    keys,
+    baseline,
+    fixture,
     build: (x, cfg, prefix, ctx) => plainScheme(x, cfg, scheme, prefix, ctx),
     kvHeads: kv,
     cacheLayout: (cfg) => `per layer ${kv(cfg)} heads`,
@@ -108,12 +127,21 @@ function moasRow(row: Pick<VariantSpec, 'summary' | 'keys' | 'build' | 'queryHea
 function gqeRow(mode: GqeMode, summary: string, baseline: Variant, fixture: string, ablation = false): VariantSpec {
   const kvHeads = (cfg: GptConfig) => G(cfg) + (mode.shared && cfg.gqe_shared_kv === 'own' ? 1 : 0)
   return {
-    family: 'gqe', summary, baseline, fixture, gqe: mode, ablation,
+    family: 'gqe',
+    summary,
+    baseline,
+    fixture,
+    gqe: mode,
+    ablation,
     keys: mode.shared ? ['n_kv_head', 'gqe_top_k', 'gqe_shared_kv'] : ['n_kv_head', 'gqe_top_k'],
     build: (x, cfg, prefix, ctx) => gqe(x, cfg, mode, prefix, ctx),
     kvHeads,
     cacheLayout: (cfg) =>
-      !mode.shared ? `per layer ${G(cfg)} group heads` : cfg.gqe_shared_kv === 'own' ? `per layer ${G(cfg)} group heads, then the shared head's own K/V` : `per layer ${G(cfg)} group heads (the shared head reads head 0)`,
+      !mode.shared
+        ? `per layer ${G(cfg)} group heads`
+        : cfg.gqe_shared_kv === 'own'
+          ? `per layer ${G(cfg)} group heads, then the shared head's own K/V`
+          : `per layer ${G(cfg)} group heads (the shared head reads head 0)`,
     queryHeads: (cfg) => cfg.gqe_top_k! * G(cfg) + (mode.shared ? 1 : 0),
     routing: { labels: (cfg) => Array.from({ length: cfg.n_head / G(cfg) }, (_, m) => `expert ${m}`), groups: G },
     // top-k of each group's experts in k slots per group on its KV head, plus the shared head
@@ -128,38 +156,71 @@ export const VARIANT_TABLE: Readonly<Record<Variant, VariantSpec>> = {
   mqa: plainRow(() => 1, 'multi-query attention (one KV head)', [], 'mha', 'mqa', 'mqa'),
   'static-moas': moasRow({
     summary: 'MoAS without a router: the mean of the MHA, GQA and MQA branches',
-    keys: ['n_kv_head'], baseline: 'mha', fixture: 'static-moas',
+    keys: ['n_kv_head'],
+    baseline: 'mha',
+    fixture: 'static-moas',
     build: (x, cfg, prefix, ctx) => staticMoas(x, cfg, prefix, ctx),
     queryHeads: (cfg) => MOAS_SCHEMES.length * cfg.n_head,
     routing: null,
-    coreCalls: (cfg) => [{ G: cfg.n_head, R: 1 }, { G: G(cfg), R: cfg.n_head / G(cfg) }, { G: 1, R: cfg.n_head }],
+    coreCalls: (cfg) => [
+      { G: cfg.n_head, R: 1 },
+      { G: G(cfg), R: cfg.n_head / G(cfg) },
+      { G: 1, R: cfg.n_head },
+    ],
   }),
   moas: moasRow({
     summary: 'MoAS: a per-token router mixes the MHA, GQA and MQA branches (soft)',
-    keys: ['n_kv_head', 'router_hidden', 'gate_dropout'], baseline: 'mha', fixture: 'moas',
+    keys: ['n_kv_head', 'router_hidden', 'gate_dropout'],
+    baseline: 'mha',
+    fixture: 'moas',
     build: (x, cfg, prefix, ctx) => moas(x, cfg, prefix, ctx),
     queryHeads: (cfg) => MOAS_SCHEMES.length * cfg.n_head,
     routing: moasRouting,
-    coreCalls: (cfg) => [{ G: cfg.n_head, R: 1 }, { G: G(cfg), R: cfg.n_head / G(cfg) }, { G: 1, R: cfg.n_head }],
+    coreCalls: (cfg) => [
+      { G: cfg.n_head, R: 1 },
+      { G: G(cfg), R: cfg.n_head / G(cfg) },
+      { G: 1, R: cfg.n_head },
+    ],
   }),
   'moas-topk': moasRow({
     summary: 'MoAS with top-k routing: each token runs its k chosen branches',
-    keys: ['n_kv_head', 'moas_top_k', 'router_hidden'], baseline: 'moas', fixture: 'moas-topk1',
-    build: (x, cfg, prefix, ctx, layer, routed) => (routed ? moasTopKRouted(x, cfg, prefix, layer, ctx.cache, ctx.routedQueryBlock) : moasTopKDense(x, cfg, prefix, ctx)),
+    keys: ['n_kv_head', 'moas_top_k', 'router_hidden'],
+    baseline: 'moas',
+    fixture: 'moas-topk1',
+    build: (x, cfg, prefix, ctx, layer, routed) =>
+      routed ? moasTopKRouted(x, cfg, prefix, layer, ctx.cache, ctx.routedQueryBlock) : moasTopKDense(x, cfg, prefix, ctx),
     queryHeads: (cfg) => cfg.moas_top_k! * cfg.n_head,
     routing: moasRouting,
     coreCalls: null,
   }),
-  gqe: gqeRow({ weightedSlot: true, scaleByGate: false, shared: true }, 'grouped query experts: top-k query heads per KV group, a weighted slot and a shared head', 'gqa', 'gqe'),
-  'gqe-hard-only': gqeRow({ weightedSlot: false, scaleByGate: false, shared: true }, 'GQE ablation: hard slots only (no weighted slot)', 'gqe', 'gqe-hard-only', true),
-  'gqe-no-renorm': gqeRow({ weightedSlot: false, scaleByGate: true, shared: true }, 'GQE ablation: hard slots times their raw gates (weighted concat)', 'gqe', 'gqe-no-renorm', true),
+  gqe: gqeRow(
+    { weightedSlot: true, scaleByGate: false, shared: true },
+    'grouped query experts: top-k query heads per KV group, a weighted slot and a shared head',
+    'gqa',
+    'gqe',
+  ),
+  'gqe-hard-only': gqeRow(
+    { weightedSlot: false, scaleByGate: false, shared: true },
+    'GQE ablation: hard slots only (no weighted slot)',
+    'gqe',
+    'gqe-hard-only',
+    true,
+  ),
+  'gqe-no-renorm': gqeRow(
+    { weightedSlot: false, scaleByGate: true, shared: true },
+    'GQE ablation: hard slots times their raw gates (weighted concat)',
+    'gqe',
+    'gqe-no-renorm',
+    true,
+  ),
   'moas-kv': {
     family: 'kv',
     summary: 'routed KV levels: per token a router picks how many KV heads it writes to the cache, under a byte budget',
     keys: ['n_kv_head', 'router_hidden', 'kv_levels', 'kv_level_weights', 'kv_budget', 'kv_budget_warmup', 'kv_budget_weight'],
     build: (x, cfg, prefix, ctx) => moasKv(x, cfg, prefix, ctx),
     kvHeads: (cfg) => cfg.n_head,
-    cacheLayout: (cfg) => `per layer ${cfg.n_head} heads: each token's chosen level (${cfg.kv_levels!.join(' / ')} heads) repeated over the query heads each of its heads covers`,
+    cacheLayout: (cfg) =>
+      `per layer ${cfg.n_head} heads: each token's chosen level (${cfg.kv_levels!.join(' / ')} heads) repeated over the query heads each of its heads covers`,
     queryHeads: (cfg) => cfg.n_head,
     routing: { labels: (cfg) => cfg.kv_levels!.map((G) => `${G} KV head${G === 1 ? '' : 's'}`), groups: () => 1 },
     coreCalls: (cfg) => [{ G: cfg.n_head, R: 1 }],

@@ -1,10 +1,10 @@
 /** DecoderSession and generate against the full-recompute path (LogitsSession), per variant. */
-import { type GptConfig, type Variant, kvCacheBytesPerToken, resolveConfig } from '@moas/gpt'
+import { type GptConfig, kvCacheBytesPerToken, resolveConfig, type Variant } from '@moas/gpt'
 import { randomWeights } from '@moas/gpt/testing'
 import { describe, expect, it } from 'vitest'
 import { DecoderSession } from './decoder'
 import { generate } from './generate'
-import { LogitsSession, buildLogitsGraph } from './logits'
+import { buildLogitsGraph, LogitsSession } from './logits'
 import { argmax } from './sampling'
 import { CharTokenizer } from './tokenizer'
 
@@ -50,7 +50,9 @@ describe('DecoderSession', () => {
       await expect(session.prefill([[1, 2], [3]])).rejects.toThrow(/takes no padding, and the prompts have lengths 2, 1/)
       await session.release()
     }
-    await expect(DecoderSession.create({ config: tiny('mha'), params: weights(tiny('mha')) }, { attention: 'flash' as never })).rejects.toThrow(/'flash' is not a kernel/)
+    await expect(DecoderSession.create({ config: tiny('mha'), params: weights(tiny('mha')) }, { attention: 'flash' as never })).rejects.toThrow(
+      /'flash' is not a kernel/,
+    )
   })
 
   it('keeps its own cache (the graph returns only the new positions) like full recompute while the buffers grow past 256 positions, across batch shapes', async () => {
@@ -102,4 +104,3 @@ describe('DecoderSession', () => {
     await session.release()
   })
 })
-

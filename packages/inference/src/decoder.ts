@@ -5,8 +5,8 @@
  * context limit (block_size: the position embedding has that many rows).
  */
 import { type AttentionKernel, memoryEfficientAttention } from '@moas/attention-schemes'
-import { DECODER_IO, type GptConfig, buildGpt, kvCacheBytesPerToken, kvHeadsPerLayer } from '@moas/gpt'
-import { Graph, type HostTensor, type Provider, Session, float16Bits, float16Values, hostTensor } from '@moas/tensor-core'
+import { buildGpt, DECODER_IO, type GptConfig, kvCacheBytesPerToken, kvHeadsPerLayer } from '@moas/gpt'
+import { float16Bits, float16Values, Graph, type HostTensor, hostTensor, type Provider, Session } from '@moas/tensor-core'
 import { InferenceError } from './errors'
 
 export interface DecoderGraphOptions {
@@ -25,7 +25,18 @@ export interface DecoderGraphOptions {
 /** The merged decoder graph of `cfg` (inputs and outputs named as in DECODER_IO). */
 export function buildDecoderGraph(cfg: GptConfig, opts: DecoderGraphOptions = {}): Graph {
   const g = new Graph(`decoder-${cfg.attention}`)
-  buildGpt(g, cfg, { batch: DECODER_IO.dims.batch, seq: DECODER_IO.dims.seq, training: false, withTargets: false, kvCache: true, routingStats: opts.routing, dtype: opts.dtype, attentionKernel: opts.attentionKernel, padding: opts.padding, cacheOutputs: opts.cacheOutputs })
+  buildGpt(g, cfg, {
+    batch: DECODER_IO.dims.batch,
+    seq: DECODER_IO.dims.seq,
+    training: false,
+    withTargets: false,
+    kvCache: true,
+    routingStats: opts.routing,
+    dtype: opts.dtype,
+    attentionKernel: opts.attentionKernel,
+    padding: opts.padding,
+    cacheOutputs: opts.cacheOutputs,
+  })
   return g
 }
 
@@ -44,7 +55,10 @@ export interface DecoderSessionOptions {
 }
 
 /** The model a session runs: its config and either its weights (embedded into the graph here) or exported ONNX bytes. */
-export type DecoderModel = ({ config: GptConfig; params: ReadonlyMap<string, Float32Array> } | { config: GptConfig; onnx: Uint8Array; externalData?: { path: string; data: Uint8Array }[] }) & {
+export type DecoderModel = (
+  | { config: GptConfig; params: ReadonlyMap<string, Float32Array> }
+  | { config: GptConfig; onnx: Uint8Array; externalData?: { path: string; data: Uint8Array }[] }
+) & {
   /** The graph's float dtype (default float32); an exported float16 graph takes and returns a float16 cache. */
   dtype?: 'float32' | 'float16'
 }
@@ -85,18 +99,32 @@ export class DecoderSession {
 
   static async create(model: DecoderModel, opts: DecoderSessionOptions = {}): Promise<DecoderSession> {
     const efficient = opts.attention === 'memory-efficient'
-    if (opts.attention !== undefined && opts.attention !== 'composed' && !efficient) throw new InferenceError(`attention '${opts.attention}' is not a kernel; use 'composed' or 'memory-efficient'`)
-    if (efficient && 'onnx' in model) throw new InferenceError("attention: 'memory-efficient' builds the graph from weights; an exported ONNX model runs the kernel it was exported with")
+    if (opts.attention !== undefined && opts.attention !== 'composed' && !efficient)
+      throw new InferenceError(`attention '${opts.attention}' is not a kernel; use 'composed' or 'memory-efficient'`)
+    if (efficient && 'onnx' in model)
+      throw new InferenceError("attention: 'memory-efficient' builds the graph from weights; an exported ONNX model runs the kernel it was exported with")
     // From weights the graph returns only the new positions' K/V and the session keeps the cache: ONNX
     // Runtime returning the whole present each step costs more than the step's kernels at long contexts.
     // An exported model has the present outputs ONNX decoder clients expect.
-    const graph = () => buildDecoderGraph(model.config, { routing: opts.routing, dtype: model.dtype, cacheOutputs: 'appended', ...(efficient ? { attentionKernel: memoryEfficientAttention, padding: false } : {}) })
-    const session = 'onnx' in model
-      ? await Session.create(model.onnx, { provider: opts.provider, threads: opts.threads, externalData: model.externalData })
-      : await Session.create(graph(), { provider: opts.provider, threads: opts.threads, params: model.dtype === 'float16' ? halfParams(model.params) : model.params })
+    const graph = () =>
+      buildDecoderGraph(model.config, {
+        routing: opts.routing,
+        dtype: model.dtype,
+        cacheOutputs: 'appended',
+        ...(efficient ? { attentionKernel: memoryEfficientAttention, padding: false } : {}),
+      })
+    const session =
+      'onnx' in model
+        ? await Session.create(model.onnx, { provider: opts.provider, threads: opts.threads, externalData: model.externalData })
+        : await Session.create(graph(), {
+            provider: opts.provider,
+            threads: opts.threads,
+            params: model.dtype === 'float16' ? halfParams(model.params) : model.params,
+          })
     const names = session.outputNames
     for (const want of [DECODER_IO.logits, 'onnx' in model ? DECODER_IO.presentKey(0) : DECODER_IO.appendedKey(0)])
-      if (!names.includes(want)) throw new InferenceError(`the ONNX model has no '${want}' output; it is not a moas decoder export (outputs: ${names.slice(0, 6).join(', ')})`)
+      if (!names.includes(want))
+        throw new InferenceError(`the ONNX model has no '${want}' output; it is not a moas decoder export (outputs: ${names.slice(0, 6).join(', ')})`)
     return new DecoderSession(session, model.config, opts.provider ?? 'cpu', model.dtype ?? 'float32', !efficient, !('onnx' in model))
   }
 
@@ -136,7 +164,9 @@ export class DecoderSession {
       if (p.length === 0) throw new InferenceError(`prompt ${b} is empty; give every prompt at least one token`)
     })
     if (!this.padding && prompts.some((p) => p.length !== L))
-      throw new InferenceError(`this session's graph (attention 'memory-efficient') takes no padding, and the prompts have lengths ${[...new Set(prompts.map((p) => p.length))].join(', ')}; give prompts of one length, or use the composed attention for padded batches`)
+      throw new InferenceError(
+        `this session's graph (attention 'memory-efficient') takes no padding, and the prompts have lengths ${[...new Set(prompts.map((p) => p.length))].join(', ')}; give prompts of one length, or use the composed attention for padded batches`,
+      )
     this.checkContext(L)
     const d = this.config.n_embd / this.config.n_head
     const heads = kvHeadsPerLayer(this.config)
@@ -157,13 +187,18 @@ export class DecoderSession {
     if (this.batch === 0) throw new InferenceError('step before prefill: start a batch with prefill(prompts)')
     if (tokens.length !== this.batch) throw new InferenceError(`step got ${tokens.length} tokens for a batch of ${this.batch} rows`)
     this.checkContext(this.pastLength + 1)
-    return this.run(tokens.map((t) => [t]), tokens.map(() => [1]))
+    return this.run(
+      tokens.map((t) => [t]),
+      tokens.map(() => [1]),
+    )
   }
 
   private checkContext(total: number): void {
     const max = this.config.block_size
     if (total > max)
-      throw new InferenceError(`a context of ${total} positions exceeds the model's block_size of ${max} (its position embedding has ${max} rows); shorten the prompt or generate fewer tokens (generate() slides a window instead)`)
+      throw new InferenceError(
+        `a context of ${total} positions exceeds the model's block_size of ${max} (its position embedding has ${max} rows); shorten the prompt or generate fewer tokens (generate() slides a window instead)`,
+      )
   }
 
   private async run(ids: number[][], valid: number[][]): Promise<DecoderStep> {
@@ -185,8 +220,14 @@ export class DecoderSession {
     const used = new Set<string>([DECODER_IO.logits])
     for (let i = 0; i < this.config.n_layer; i++) {
       const pairs = this.keepsCache
-        ? [[DECODER_IO.appendedKey(i), DECODER_IO.pastKey(i)], [DECODER_IO.appendedValue(i), DECODER_IO.pastValue(i)]]
-        : [[DECODER_IO.presentKey(i), DECODER_IO.pastKey(i)], [DECODER_IO.presentValue(i), DECODER_IO.pastValue(i)]]
+        ? [
+            [DECODER_IO.appendedKey(i), DECODER_IO.pastKey(i)],
+            [DECODER_IO.appendedValue(i), DECODER_IO.pastValue(i)],
+          ]
+        : [
+            [DECODER_IO.presentKey(i), DECODER_IO.pastKey(i)],
+            [DECODER_IO.presentValue(i), DECODER_IO.pastValue(i)],
+          ]
       for (const [output, past] of pairs) {
         this.past[past] = this.keepsCache ? this.append(past, out[output]) : out[output]
         used.add(output)

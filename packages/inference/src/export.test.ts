@@ -1,10 +1,10 @@
 /** Model folders: export, read back, run; float16 storage; every broken folder is refused clearly. */
-import { type GptConfig, type Variant, kvHeadsPerLayer, resolveConfig } from '@moas/gpt'
+import { type GptConfig, kvHeadsPerLayer, resolveConfig, type Variant } from '@moas/gpt'
 import { randomWeights } from '@moas/gpt/testing'
 import { float16Bits, float16Values } from '@moas/tensor-core'
 import { describe, expect, it } from 'vitest'
 import { DecoderSession } from './decoder'
-import { MODEL_FOLDER_FILES, exportModelFiles } from './export'
+import { exportModelFiles, MODEL_FOLDER_FILES } from './export'
 import { generate } from './generate'
 import { buildLogitsGraph } from './logits'
 import type { LoadedModel } from './model'
@@ -23,7 +23,11 @@ describe('model folder export', () => {
     it(`${v}: the exported ONNX graph generates exactly what the in-memory model does`, async () => {
       const m = model(v)
       const files = exportModelFiles(m)
-      expect(Object.keys(files).sort()).toEqual(Object.values(MODEL_FOLDER_FILES).filter((f) => f !== MODEL_FOLDER_FILES.onnxData).sort())
+      expect(Object.keys(files).sort()).toEqual(
+        Object.values(MODEL_FOLDER_FILES)
+          .filter((f) => f !== MODEL_FOLDER_FILES.onnxData)
+          .sort(),
+      )
       const folder = await readModelFolder(reader(files), 'mem')
       expect(folder.config).toEqual(m.config)
       const exported = await openModelFolder(folder)
@@ -33,7 +37,15 @@ describe('model folder export', () => {
       const b = await generate(direct, tokenizer, prompts, { temperature: 0, maxNewTokens: 12 })
       expect(a.completions).toEqual(b.completions)
       const cfg = JSON.parse(files[MODEL_FOLDER_FILES.config] as string)
-      expect(cfg).toMatchObject({ model_type: 'llama', vocab_size: m.config.vocab_size, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: kvHeadsPerLayer(m.config), head_dim: 4, max_position_embeddings: 32 })
+      expect(cfg).toMatchObject({
+        model_type: 'llama',
+        vocab_size: m.config.vocab_size,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        num_key_value_heads: kvHeadsPerLayer(m.config),
+        head_dim: 4,
+        max_position_embeddings: 32,
+      })
       expect(files[MODEL_FOLDER_FILES.readme]).toContain(`moas ${v} character-level language model`)
       await exported.release()
       await direct.release()
@@ -77,7 +89,10 @@ describe('model folder export', () => {
     const size = (f: Record<string, Uint8Array | string>, name: string) => (f[name] as Uint8Array).byteLength
     expect(size(split, MODEL_FOLDER_FILES.onnxData)).toBeGreaterThanOrEqual(weightBytes)
     expect(size(inline, MODEL_FOLDER_FILES.onnx) - size(split, MODEL_FOLDER_FILES.onnx)).toBeGreaterThan(weightBytes * 0.99) // the weights left model.onnx
-    expect(JSON.parse(split[MODEL_FOLDER_FILES.config] as string)).toMatchObject({ 'transformers.js_config': { use_external_data_format: true }, moas: { external_data: 'model.onnx_data' } })
+    expect(JSON.parse(split[MODEL_FOLDER_FILES.config] as string)).toMatchObject({
+      'transformers.js_config': { use_external_data_format: true },
+      moas: { external_data: 'model.onnx_data' },
+    })
     const texts = []
     for (const files of [inline, split]) {
       const s = await openModelFolder(await readModelFolder(reader(files), 'mem'))
@@ -92,7 +107,11 @@ describe('model folder export', () => {
 
   it("graph 'weights': the folder's weights read back exactly (float32, float16, external data) and generate what the exported graph does", async () => {
     const prompts = ['the quick', 'fox']
-    for (const [v, exportOpts] of [['moas-topk', {}], ['gqe', { dtype: 'float16' }], ['mha', { externalData: true }]] as const) {
+    for (const [v, exportOpts] of [
+      ['moas-topk', {}],
+      ['gqe', { dtype: 'float16' }],
+      ['mha', { externalData: true }],
+    ] as const) {
       const m = model(v)
       const folder = await readModelFolder(reader(exportModelFiles(m, exportOpts)), 'mem')
       const weights = modelFolderWeights(folder)
@@ -131,7 +150,9 @@ describe('model folder export', () => {
     await expect(openModelFolder(folder, { graph: 'rebuilt' as 'weights' })).rejects.toThrow(/graph 'rebuilt': use 'exported'.*or 'weights'/)
     const other = exportModelFiles(model('mha', { n_embd: 32 }))
     const foreign = await readModelFolder(reader({ ...files, [MODEL_FOLDER_FILES.onnx]: other[MODEL_FOLDER_FILES.onnx] }), 'm')
-    await expect(openModelFolder(foreign, { graph: 'weights' })).rejects.toThrow(/^m\/onnx\/model.onnx: (no weight|weight '.*' is \[).*not this config's moas export/)
+    await expect(openModelFolder(foreign, { graph: 'weights' })).rejects.toThrow(
+      /^m\/onnx\/model.onnx: (no weight|weight '.*' is \[).*not this config's moas export/,
+    )
   })
 
   it('tokenizer.json is character level with the same ids, and reads back', () => {
@@ -150,7 +171,9 @@ describe('model folder export', () => {
     await expect(readModelFolder(reader({ ...files, [MODEL_FOLDER_FILES.config]: '{"model_type": "llama"}' }), 'm')).rejects.toThrow(/no "moas" key/)
     await expect(readModelFolder(reader({ ...files, [MODEL_FOLDER_FILES.config]: '{' }), 'm')).rejects.toThrow(/not valid JSON/)
     const otherTok = toHuggingFaceTokenizer(CharTokenizer.fromText('xyz'))
-    await expect(readModelFolder(reader({ ...files, [MODEL_FOLDER_FILES.tokenizer]: JSON.stringify(otherTok) }), 'm')).rejects.toThrow(/3 characters but config.json's vocab_size is/)
+    await expect(readModelFolder(reader({ ...files, [MODEL_FOLDER_FILES.tokenizer]: JSON.stringify(otherTok) }), 'm')).rejects.toThrow(
+      /3 characters but config.json's vocab_size is/,
+    )
     // onnx/model.onnx of another model: caught by the probe
     const other = exportModelFiles(model('gqa'))
     const folder = await readModelFolder(reader({ ...files, [MODEL_FOLDER_FILES.onnx]: other[MODEL_FOLDER_FILES.onnx] }), 'm')

@@ -65,7 +65,10 @@ export function exportModelFiles(model: LoadedModel, opts: ExportOptions = {}): 
   const cfg = model.config
   const bytes = paramCounts(cfg).total * (dtype === 'float16' ? 2 : 4)
   const external = opts.externalData === true || ((opts.externalData ?? 'auto') === 'auto' && bytes > PROTOBUF_LIMIT * 0.9)
-  if (!external && bytes > PROTOBUF_LIMIT) throw new InferenceError(`the weights take ${(bytes / 2 ** 30).toFixed(2)} GiB, beyond ONNX's 2 GiB single-file limit; export with external data (--external-data)`)
+  if (!external && bytes > PROTOBUF_LIMIT)
+    throw new InferenceError(
+      `the weights take ${(bytes / 2 ** 30).toFixed(2)} GiB, beyond ONNX's 2 GiB single-file limit; export with external data (--external-data)`,
+    )
   // Routed variants also output each layer's gates and chosen experts (gates.{i}, chosen.{i}) for routing
   // views; clients that only read logits and present.* ignore them.
   const graph = buildDecoderGraph(cfg, { dtype, routing: isRouted(cfg.attention) })
@@ -87,10 +90,22 @@ export function exportModelFiles(model: LoadedModel, opts: ExportOptions = {}): 
     [MODEL_FOLDER_FILES.config]: json(configJson(model, dtype, external)),
     [MODEL_FOLDER_FILES.generationConfig]: json({ do_sample: false, max_length: cfg.block_size, bos_token_id: null, eos_token_id: null, pad_token_id: 0 }),
     [MODEL_FOLDER_FILES.tokenizer]: json(toHuggingFaceTokenizer(model.tokenizer)),
-    [MODEL_FOLDER_FILES.tokenizerConfig]: json({ tokenizer_class: 'PreTrainedTokenizerFast', model_max_length: cfg.block_size, padding_side: 'left', clean_up_tokenization_spaces: false, add_bos_token: false, add_eos_token: false }),
+    [MODEL_FOLDER_FILES.tokenizerConfig]: json({
+      tokenizer_class: 'PreTrainedTokenizerFast',
+      model_max_length: cfg.block_size,
+      padding_side: 'left',
+      clean_up_tokenization_spaces: false,
+      add_bos_token: false,
+      add_eos_token: false,
+    }),
     [MODEL_FOLDER_FILES.onnx]: onnx,
     [MODEL_FOLDER_FILES.genaiConfig]: json(genaiConfig(cfg)),
-    [MODEL_FOLDER_FILES.readme]: modelCard(model, dtype, onnx.byteLength + ((files[MODEL_FOLDER_FILES.onnxData] as Uint8Array | undefined)?.byteLength ?? 0), opts.card ?? {}),
+    [MODEL_FOLDER_FILES.readme]: modelCard(
+      model,
+      dtype,
+      onnx.byteLength + ((files[MODEL_FOLDER_FILES.onnxData] as Uint8Array | undefined)?.byteLength ?? 0),
+      opts.card ?? {},
+    ),
   }
 }
 
@@ -114,7 +129,14 @@ function configJson(model: LoadedModel, dtype: ExportDType, external: boolean) {
     torch_dtype: dtype,
     // transformers.js fetches onnx/model.onnx_data when told the model uses external data.
     ...(external ? { 'transformers.js_config': { use_external_data_format: true } } : {}),
-    moas: { format_version: MODEL_FOLDER_VERSION, model: cfg, dtype, kv_cache: kvCacheLayout(cfg), ...(external ? { external_data: EXTERNAL_DATA_NAME } : {}), ...model.extra },
+    moas: {
+      format_version: MODEL_FOLDER_VERSION,
+      model: cfg,
+      dtype,
+      kv_cache: kvCacheLayout(cfg),
+      ...(external ? { external_data: EXTERNAL_DATA_NAME } : {}),
+      ...model.extra,
+    },
   }
 }
 
@@ -124,7 +146,9 @@ function genaiConfig(cfg: GptConfig) {
       type: 'llama',
       context_length: cfg.block_size,
       vocab_size: cfg.vocab_size,
-      bos_token_id: 0, eos_token_id: -1, pad_token_id: 0,
+      bos_token_id: 0,
+      eos_token_id: -1,
+      pad_token_id: 0,
       decoder: {
         filename: MODEL_FOLDER_FILES.onnx,
         session_options: { log_id: 'onnxruntime-genai', provider_options: [] },
@@ -134,13 +158,25 @@ function genaiConfig(cfg: GptConfig) {
         num_key_value_heads: kvHeadsPerLayer(cfg),
         num_hidden_layers: cfg.n_layer,
         inputs: {
-          input_ids: DECODER_IO.inputIds, attention_mask: DECODER_IO.attentionMask, position_ids: DECODER_IO.positionIds,
-          past_key_names: DECODER_IO.pastKey('%d'), past_value_names: DECODER_IO.pastValue('%d'),
+          input_ids: DECODER_IO.inputIds,
+          attention_mask: DECODER_IO.attentionMask,
+          position_ids: DECODER_IO.positionIds,
+          past_key_names: DECODER_IO.pastKey('%d'),
+          past_value_names: DECODER_IO.pastValue('%d'),
         },
         outputs: { logits: DECODER_IO.logits, present_key_names: DECODER_IO.presentKey('%d'), present_value_names: DECODER_IO.presentValue('%d') },
       },
     },
-    search: { do_sample: false, max_length: cfg.block_size, num_beams: 1, num_return_sequences: 1, temperature: 1, top_k: 1, top_p: 1, past_present_share_buffer: false },
+    search: {
+      do_sample: false,
+      max_length: cfg.block_size,
+      num_beams: 1,
+      num_return_sequences: 1,
+      temperature: 1,
+      top_k: 1,
+      top_p: 1,
+      past_present_share_buffer: false,
+    },
   }
 }
 

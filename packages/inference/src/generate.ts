@@ -6,7 +6,7 @@
  */
 import type { DecoderSession, DecoderStep } from './decoder'
 import { InferenceError } from './errors'
-import { type SamplingOptions, checkSampling, sampleToken, seededRandom } from './sampling'
+import { checkSampling, type SamplingOptions, sampleToken, seededRandom } from './sampling'
 import type { CharTokenizer, OnUnknown } from './tokenizer'
 
 export interface GenerateOptions extends SamplingOptions {
@@ -51,7 +51,12 @@ export interface GenerateResult {
 }
 
 /** Generate a continuation of every prompt (one batch, left-padded). */
-export async function generate(session: DecoderSession, tokenizer: CharTokenizer, prompts: readonly string[], opts: GenerateOptions = {}): Promise<GenerateResult> {
+export async function generate(
+  session: DecoderSession,
+  tokenizer: CharTokenizer,
+  prompts: readonly string[],
+  opts: GenerateOptions = {},
+): Promise<GenerateResult> {
   const sampling = checkSampling(opts)
   const n = opts.maxNewTokens ?? 200
   if (!(Number.isInteger(n) && n >= 0)) throw new RangeError(`the number of new tokens must be a non-negative integer, got ${n}`)
@@ -65,7 +70,14 @@ export async function generate(session: DecoderSession, tokenizer: CharTokenizer
   const window = Math.max(1, Math.floor(session.config.block_size / 2))
   const random = seededRandom(opts.seed ?? 0)
   const out: number[][] = prompts.map(() => [])
-  const result: GenerateResult = { completions: prompts.map(() => ''), ids: out, prefill: { tokens: 0, ms: 0 }, decode: { tokens: 0, ms: 0 }, slides: 0, cacheBytes: 0 }
+  const result: GenerateResult = {
+    completions: prompts.map(() => ''),
+    ids: out,
+    prefill: { tokens: 0, ms: 0 },
+    decode: { tokens: 0, ms: 0 },
+    slides: 0,
+    cacheBytes: 0,
+  }
   if (n === 0) return result
 
   const context = rows.map((r) => r.slice(-session.config.block_size))

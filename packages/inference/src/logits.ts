@@ -3,8 +3,8 @@
  * training code can use it with parameters that change every step). The decode benchmark's baseline and
  * the reference the KV-cache path is tested against.
  */
-import { type GptConfig, buildGpt } from '@moas/gpt'
-import { type Dim, Graph, type HostTensor, type ParamInfo, type Provider, Session, hostTensor } from '@moas/tensor-core'
+import { buildGpt, type GptConfig } from '@moas/gpt'
+import { type Dim, Graph, type HostTensor, hostTensor, type ParamInfo, type Provider, Session } from '@moas/tensor-core'
 
 /** Eval mode, no targets: input `idx` [batch, seq], output `logits` [batch, seq, vocab]; seq symbolic. */
 export function buildLogitsGraph(cfg: GptConfig, opts: { batch?: Dim } = {}): Graph {
@@ -29,7 +29,10 @@ export class LogitsSession {
     readonly vocabSize: number,
   ) {}
 
-  static async create(model: { config: GptConfig; params: ReadonlyMap<string, Float32Array> }, opts: { threads?: number; provider?: Provider } = {}): Promise<LogitsSession> {
+  static async create(
+    model: { config: GptConfig; params: ReadonlyMap<string, Float32Array> },
+    opts: { threads?: number; provider?: Provider } = {},
+  ): Promise<LogitsSession> {
     const graph = buildLogitsGraph(model.config)
     const session = await Session.create(graph, { threads: opts.threads, provider: opts.provider })
     return new LogitsSession(session, paramFeeds(model.params, graph.params), model.config.vocab_size)

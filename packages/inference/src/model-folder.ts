@@ -5,7 +5,7 @@
  * openModelFolder then probes the graph with one token and checks its outputs against the config.
  */
 import { ConfigError, type GptConfig, kvHeadsPerLayer, resolveConfig } from '@moas/gpt'
-import { type Provider, float16Values, onnxInitializerData, readOnnxModel } from '@moas/tensor-core'
+import { float16Values, onnxInitializerData, type Provider, readOnnxModel } from '@moas/tensor-core'
 import { DecoderSession, type DecoderSessionOptions, type DecoderStep } from './decoder'
 import { InferenceError } from './errors'
 import { MODEL_FOLDER_FILES, MODEL_FOLDER_VERSION } from './export'
@@ -40,7 +40,12 @@ export interface ModelFolder {
 export async function readModelFolder(read: FolderReader, where: string): Promise<ModelFolder> {
   const need = async (path: string) => {
     const bytes = await read(path)
-    if (!bytes) throw new InferenceError(`${where}: ${path} is missing; a model folder from \`moas export\` holds ${Object.values(MODEL_FOLDER_FILES).filter((f) => f !== MODEL_FOLDER_FILES.onnxData).join(', ')} (and ${MODEL_FOLDER_FILES.onnxData} for external-data exports; export it again)`)
+    if (!bytes)
+      throw new InferenceError(
+        `${where}: ${path} is missing; a model folder from \`moas export\` holds ${Object.values(MODEL_FOLDER_FILES)
+          .filter((f) => f !== MODEL_FOLDER_FILES.onnxData)
+          .join(', ')} (and ${MODEL_FOLDER_FILES.onnxData} for external-data exports; export it again)`,
+      )
     return bytes
   }
   const json = async (path: string) => {
@@ -53,9 +58,12 @@ export async function readModelFolder(read: FolderReader, where: string): Promis
   }
   const cfgJson = (await json(MODEL_FOLDER_FILES.config)) as { moas?: Record<string, unknown> } | null
   const moas = cfgJson?.moas
-  if (!moas || typeof moas !== 'object') throw new InferenceError(`${where}/${MODEL_FOLDER_FILES.config}: no "moas" key; this folder was not written by \`moas export\``)
+  if (!moas || typeof moas !== 'object')
+    throw new InferenceError(`${where}/${MODEL_FOLDER_FILES.config}: no "moas" key; this folder was not written by \`moas export\``)
   if (moas.format_version !== MODEL_FOLDER_VERSION)
-    throw new InferenceError(`${where}/${MODEL_FOLDER_FILES.config}: moas format_version ${JSON.stringify(moas.format_version)}, this moas reads version ${MODEL_FOLDER_VERSION}; export the checkpoint again with this version`)
+    throw new InferenceError(
+      `${where}/${MODEL_FOLDER_FILES.config}: moas format_version ${JSON.stringify(moas.format_version)}, this moas reads version ${MODEL_FOLDER_VERSION}; export the checkpoint again with this version`,
+    )
   let config: GptConfig
   try {
     config = resolveConfig(moas.model as Record<string, unknown>)
@@ -71,9 +79,12 @@ export async function readModelFolder(read: FolderReader, where: string): Promis
     throw new InferenceError((e as Error).message)
   }
   if (tokenizer.vocabSize !== config.vocab_size)
-    throw new InferenceError(`${where}: ${MODEL_FOLDER_FILES.tokenizer} has ${tokenizer.vocabSize} characters but config.json's vocab_size is ${config.vocab_size}; the files come from different models (export again)`)
+    throw new InferenceError(
+      `${where}: ${MODEL_FOLDER_FILES.tokenizer} has ${tokenizer.vocabSize} characters but config.json's vocab_size is ${config.vocab_size}; the files come from different models (export again)`,
+    )
   const dtype = moas.dtype ?? 'float32'
-  if (dtype !== 'float32' && dtype !== 'float16') throw new InferenceError(`${where}/${MODEL_FOLDER_FILES.config}: moas.dtype ${JSON.stringify(dtype)} is neither float32 nor float16`)
+  if (dtype !== 'float32' && dtype !== 'float16')
+    throw new InferenceError(`${where}/${MODEL_FOLDER_FILES.config}: moas.dtype ${JSON.stringify(dtype)} is neither float32 nor float16`)
   const externalData = typeof moas.external_data === 'string' ? [{ path: moas.external_data, data: await need(MODEL_FOLDER_FILES.onnxData) }] : undefined
   return { config, tokenizer, onnx: await need(MODEL_FOLDER_FILES.onnx), externalData, dtype, moas, where }
 }
@@ -95,7 +106,10 @@ export function modelFolderWeights(folder: ModelFolder): Map<string, Float32Arra
     const t = initializers.get(tensor.name)
     const fix = "the file is not this config's moas export (export it again, or open it with graph: 'exported')"
     if (!t) throw new InferenceError(`${folder.where}/${MODEL_FOLDER_FILES.onnx}: no weight '${tensor.name}'; ${fix}`)
-    if (t.dims.join(',') !== tensor.shape.join(',')) throw new InferenceError(`${folder.where}/${MODEL_FOLDER_FILES.onnx}: weight '${tensor.name}' is [${t.dims.join(', ')}], config.json implies [${tensor.shape.join(', ')}]; ${fix}`)
+    if (t.dims.join(',') !== tensor.shape.join(','))
+      throw new InferenceError(
+        `${folder.where}/${MODEL_FOLDER_FILES.onnx}: weight '${tensor.name}' is [${t.dims.join(', ')}], config.json implies [${tensor.shape.join(', ')}]; ${fix}`,
+      )
     let data: ReturnType<typeof onnxInitializerData>
     try {
       data = onnxInitializerData(t, folder.externalData)
@@ -128,8 +142,10 @@ export interface OpenModelFolderOptions {
 /** A DecoderSession on the folder's model, after a one-token probe that its outputs fit the config. */
 export async function openModelFolder(folder: ModelFolder, opts: OpenModelFolderOptions = {}): Promise<DecoderSession> {
   const graph = opts.graph ?? 'exported'
-  if (graph !== 'exported' && graph !== 'weights') throw new InferenceError(`graph '${graph}': use 'exported' (the folder's onnx/model.onnx) or 'weights' (built from its weights)`)
-  if (opts.attention !== undefined && graph !== 'weights') throw new InferenceError("attention: an exported graph runs the kernel it was exported with; open the folder with graph: 'weights' to choose one")
+  if (graph !== 'exported' && graph !== 'weights')
+    throw new InferenceError(`graph '${graph}': use 'exported' (the folder's onnx/model.onnx) or 'weights' (built from its weights)`)
+  if (opts.attention !== undefined && graph !== 'weights')
+    throw new InferenceError("attention: an exported graph runs the kernel it was exported with; open the folder with graph: 'weights' to choose one")
   const sessionOpts = { provider: opts.provider, threads: opts.threads }
   const weights = graph === 'weights' ? modelFolderWeights(folder) : null // its errors name the folder already
   let session: DecoderSession
@@ -139,7 +155,9 @@ export async function openModelFolder(folder: ModelFolder, opts: OpenModelFolder
       : await DecoderSession.create({ config: folder.config, onnx: folder.onnx, externalData: folder.externalData, dtype: folder.dtype }, sessionOpts)
   } catch (e) {
     if (e instanceof InferenceError) throw new InferenceError(`${folder.where}/${MODEL_FOLDER_FILES.onnx}: ${e.message}`)
-    throw new InferenceError(`${folder.where}/${MODEL_FOLDER_FILES.onnx}: ONNX Runtime cannot load it (${(e as Error).message.split('\n')[0]}); export the checkpoint again`)
+    throw new InferenceError(
+      `${folder.where}/${MODEL_FOLDER_FILES.onnx}: ONNX Runtime cannot load it (${(e as Error).message.split('\n')[0]}); export the checkpoint again`,
+    )
   }
   const cfg = folder.config
   let probe: DecoderStep
@@ -147,12 +165,16 @@ export async function openModelFolder(folder: ModelFolder, opts: OpenModelFolder
     probe = await session.prefill([[0]])
   } catch (e) {
     await session.release()
-    throw new InferenceError(`${folder.where}/${MODEL_FOLDER_FILES.onnx}: does not run as the decoder config.json describes (${(e as Error).message.split('\n')[0]}); the files come from different models (export again)`)
+    throw new InferenceError(
+      `${folder.where}/${MODEL_FOLDER_FILES.onnx}: does not run as the decoder config.json describes (${(e as Error).message.split('\n')[0]}); the files come from different models (export again)`,
+    )
   }
   const heads = session.cachedHeads
   if (probe.logits.length !== cfg.vocab_size || heads !== kvHeadsPerLayer(cfg)) {
     await session.release()
-    throw new InferenceError(`${folder.where}: ${MODEL_FOLDER_FILES.onnx} gives ${probe.logits.length} logits and ${heads} cached heads per layer, config.json says ${cfg.vocab_size} and ${kvHeadsPerLayer(cfg)}; the files come from different models (export again)`)
+    throw new InferenceError(
+      `${folder.where}: ${MODEL_FOLDER_FILES.onnx} gives ${probe.logits.length} logits and ${heads} cached heads per layer, config.json says ${cfg.vocab_size} and ${kvHeadsPerLayer(cfg)}; the files come from different models (export again)`,
+    )
   }
   return session
 }

@@ -1,5 +1,5 @@
 /** A model ready for inference: config, float32 weights by checkpoint name, and its tokenizer. */
-import { CheckpointError, type CheckpointSource, type GptConfig, decodeCheckpoint } from '@moas/gpt'
+import { CheckpointError, type CheckpointSource, decodeCheckpoint, type GptConfig } from '@moas/gpt'
 import { CharTokenizer } from './tokenizer'
 
 export interface LoadedModel {
@@ -19,7 +19,13 @@ export function modelFromCheckpointFiles(src: CheckpointSource): LoadedModel {
 }
 
 /** Checks that the tokenizer JSON fits the config and assembles a LoadedModel. */
-export function modelFromParts(config: GptConfig, params: Map<string, Float32Array>, tokenizerJson: unknown, extra: Record<string, unknown>, where: string): LoadedModel {
+export function modelFromParts(
+  config: GptConfig,
+  params: Map<string, Float32Array>,
+  tokenizerJson: unknown,
+  extra: Record<string, unknown>,
+  where: string,
+): LoadedModel {
   let tokenizer: CharTokenizer
   try {
     tokenizer = CharTokenizer.fromJSON(tokenizerJson)

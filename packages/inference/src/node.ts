@@ -20,7 +20,9 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
 export async function loadModelFolder(dir: string): Promise<ModelFolder> {
   if (!existsSync(dir)) throw new InferenceError(`no model folder at ${dir}`)
   if (existsSync(join(dir, CHECKPOINT_FILES.complete)) || existsSync(join(dir, CHECKPOINT_FILES.model)))
-    throw new InferenceError(`${dir} is a checkpoint, not an exported model folder: pass it as --checkpoint, or export it with \`moas export --checkpoint ${dir} --out MODEL_DIR\``)
+    throw new InferenceError(
+      `${dir} is a checkpoint, not an exported model folder: pass it as --checkpoint, or export it with \`moas export --checkpoint ${dir} --out MODEL_DIR\``,
+    )
   return readModelFolder(async (path) => {
     try {
       return await readFile(join(dir, path))
@@ -41,7 +43,9 @@ export async function writeModelFolder(dir: string, files: Record<string, Uint8A
   if (existsSync(target)) {
     const entries = readdirSync(target)
     if (entries.length > 0)
-      throw new InferenceError(`${dir} already holds ${entries.length} file(s) (${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', …' : ''}); export into a new or empty folder`)
+      throw new InferenceError(
+        `${dir} already holds ${entries.length} file(s) (${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', …' : ''}); export into a new or empty folder`,
+      )
   }
   const staging = join(dirname(target), `.${basename(target)}.exporting-${process.pid}`)
   await rm(staging, { recursive: true, force: true })
@@ -57,4 +61,3 @@ export async function writeModelFolder(dir: string, files: Record<string, Uint8A
     throw e
   }
 }
-

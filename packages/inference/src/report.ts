@@ -58,7 +58,8 @@ function historyChart(history: NonNullable<RoutingReportInput['history']>, layer
     const pts = history.map((h) => `${x(h.step).toFixed(1)},${y(h.share[layer]?.[k] ?? 0).toFixed(1)}`).join(' ')
     return `<polyline fill="none" stroke="${COLORS[k % COLORS.length]}" stroke-width="2" points="${pts}"><title>${esc(l)}</title></polyline>`
   })
-  const axes = `<line x1="${x0}" y1="${y(0)}" x2="${W - 10}" y2="${y(0)}" stroke="#999"/><text x="4" y="${y(1) + 4}" font-size="10">100%</text><text x="4" y="${y(0) + 4}" font-size="10">0%</text>` +
+  const axes =
+    `<line x1="${x0}" y1="${y(0)}" x2="${W - 10}" y2="${y(0)}" stroke="#999"/><text x="4" y="${y(1) + 4}" font-size="10">100%</text><text x="4" y="${y(0) + 4}" font-size="10">0%</text>` +
     `<text x="${x0}" y="${H - 4}" font-size="10">step ${first}</text><text x="${W - 10}" y="${H - 4}" font-size="10" text-anchor="end">step ${last}</text>`
   return `<svg viewBox="0 0 ${W} ${H}" width="${W}" role="img">${axes}${lines.join('')}</svg>`
 }
@@ -69,11 +70,13 @@ export function routingReport(r: RoutingReportInput): string {
   const legend = labels.map((l, i) => `<span class="chip" style="background:${COLORS[i % COLORS.length]}">${esc(l)}</span>`).join(' ')
   const chars = [...r.text].slice(0, Math.min(r.choices.length, r.shownChars ?? 3000))
   const layers = stats.layers.map((L, layer) => {
-    const coloured = chars.map((ch, i) => {
-      const c = r.choices[i][layer]
-      const title = `${labels[c.choice] ?? c.choice}; gates ${c.gates.map((g) => g.toFixed(2)).join(' ')}${c.perGroup ? `; experts per group ${c.perGroup.join(' ')}` : ''}`
-      return `<span style="background:${COLORS[c.choice % COLORS.length]}55" title="${esc(title)}">${ch === '\n' ? '↵\n' : esc(ch)}</span>`
-    }).join('')
+    const coloured = chars
+      .map((ch, i) => {
+        const c = r.choices[i][layer]
+        const title = `${labels[c.choice] ?? c.choice}; gates ${c.gates.map((g) => g.toFixed(2)).join(' ')}${c.perGroup ? `; experts per group ${c.perGroup.join(' ')}` : ''}`
+        return `<span style="background:${COLORS[c.choice % COLORS.length]}55" title="${esc(title)}">${ch === '\n' ? '↵\n' : esc(ch)}</span>`
+      })
+      .join('')
     return `
 <section>
 <h2>Layer ${layer}</h2>
@@ -81,9 +84,15 @@ export function routingReport(r: RoutingReportInput): string {
 <h3>Share of characters per choice</h3>
 ${stackedBars([{ label: 'all characters', share: L.share, note: `${stats.positions}` }, ...(L.groups ?? []).map((g) => ({ label: `group ${g.group}`, share: g.share }))], labels)}
 <h3>By character class</h3>
-${stackedBars(L.byClass.map((c) => ({ label: c.cls, share: c.share, note: String(c.count) })), labels)}
+${stackedBars(
+  L.byClass.map((c) => ({ label: c.cls, share: c.share, note: String(c.count) })),
+  labels,
+)}
 <h3>By position in the line</h3>
-${stackedBars(L.byLinePosition.map((b) => ({ label: `column ${b.bin}`, share: b.share, note: String(b.count) })), labels)}
+${stackedBars(
+  L.byLinePosition.map((b) => ({ label: `column ${b.bin}`, share: b.share, note: String(b.count) })),
+  labels,
+)}
 ${r.history?.length ? `<h3>During training (eval positions whose highest gate is each choice, from log.jsonl)</h3>\n${historyChart(r.history, layer, labels)}` : ''}
 <h3>The text, coloured by the choice (first ${chars.length} characters; hover for the gates)</h3>
 <pre class="text">${coloured}</pre>

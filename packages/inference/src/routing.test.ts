@@ -1,11 +1,11 @@
 /** Routing choices and statistics: read off a real routing session, and computed exactly on known inputs. */
-import { type Variant, resolveConfig } from '@moas/gpt'
+import { resolveConfig, type Variant } from '@moas/gpt'
 import { randomWeights } from '@moas/gpt/testing'
 import { describe, expect, it } from 'vitest'
 import { DecoderSession } from './decoder'
 import { buildLogitsGraph } from './logits'
 import { routingReport } from './report'
-import { type RoutingChoice, charClass, routeText, routingChoices, routingStats } from './routing'
+import { charClass, type RoutingChoice, routeText, routingChoices, routingStats } from './routing'
 import { CharTokenizer } from './tokenizer'
 
 const tokenizer = CharTokenizer.fromText('abc 12.\n<unk>')
@@ -25,7 +25,12 @@ describe('routing choices', () => {
         for (const [layer, ch] of layers.entries()) {
           const gates = run.routing[`gates.${layer}`].data as Float32Array
           if (v === 'moas') expect(ch.choice).toBe(ch.gates.indexOf(Math.max(...ch.gates)))
-          else expect(ch.choice).toBe(Number((run.routing[`chosen.${layer}`].data as BigInt64Array)[t * (v === 'gqe' ? c.n_kv_head! : 1) * (v === 'gqe' ? c.gqe_top_k! : c.moas_top_k!)]))
+          else
+            expect(ch.choice).toBe(
+              Number(
+                (run.routing[`chosen.${layer}`].data as BigInt64Array)[t * (v === 'gqe' ? c.n_kv_head! : 1) * (v === 'gqe' ? c.gqe_top_k! : c.moas_top_k!)],
+              ),
+            )
           expect(ch.gates.length * 5).toBe(gates.length)
           if (v === 'gqe') expect(ch.perGroup).toHaveLength(c.n_kv_head!)
         }
@@ -51,11 +56,23 @@ describe('routing statistics', () => {
   it('shares, classes, line positions, entropy and balance, exactly', () => {
     const text = 'a1 .\nb<unk>'
     const picks = [0, 1, 2, 2, 0, 1, 0, 0, 0, 0, 0] // per character, both layers the same
-    const stats = routingStats(c, text, picks.map((p) => [pick(p), pick(p)]))
+    const stats = routingStats(
+      c,
+      text,
+      picks.map((p) => [pick(p), pick(p)]),
+    )
     expect(stats.positions).toBe(11)
     const L = stats.layers[0]
     expect(L.share).toEqual([7 / 11, 2 / 11, 2 / 11])
-    expect(Object.fromEntries(L.byClass.map((x) => [x.cls, x.count]))).toEqual({ letter: 1, digit: 1, space: 1, punctuation: 1, 'after newline': 1, 'inside <unk>': 5, other: 1 })
+    expect(Object.fromEntries(L.byClass.map((x) => [x.cls, x.count]))).toEqual({
+      letter: 1,
+      digit: 1,
+      space: 1,
+      punctuation: 1,
+      'after newline': 1,
+      'inside <unk>': 5,
+      other: 1,
+    })
     expect(L.byClass.find((x) => x.cls === 'inside <unk>')!.share).toEqual([1, 0, 0])
     expect(L.byLinePosition).toEqual([{ bin: '0–9', count: 11, share: L.share }])
     const h = -(0.5 * Math.log(0.5) + 2 * 0.25 * Math.log(0.25))

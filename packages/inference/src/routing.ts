@@ -4,8 +4,8 @@
  * in the line, a balance measure). `moas analyze` renders them as a report; the browser playground's routing
  * view colours characters with the same choices.
  */
-import { DECODER_IO, type GptConfig, VARIANTS, choiceLabels, isRouted, routingGroups } from '@moas/gpt'
-import { type HostTensor, float16Values } from '@moas/tensor-core'
+import { choiceLabels, DECODER_IO, type GptConfig, isRouted, routingGroups, VARIANTS } from '@moas/gpt'
+import { float16Values, type HostTensor } from '@moas/tensor-core'
 import type { DecoderSession, DecoderStep } from './decoder'
 import { InferenceError } from './errors'
 import type { CharTokenizer } from './tokenizer'
@@ -22,7 +22,8 @@ export interface RoutingChoice {
 
 export { choiceLabels }
 
-const numbers = (t: HostTensor): number[] => Array.from(t.dtype === 'float16' ? float16Values(t.data as Uint16Array) : (t.data as ArrayLike<number | bigint>), Number)
+const numbers = (t: HostTensor): number[] =>
+  Array.from(t.dtype === 'float16' ? float16Values(t.data as Uint16Array) : (t.data as ArrayLike<number | bigint>), Number)
 
 /** Per position (batch row `row`), per layer: the gates and choice of one decoder run of a routing session. */
 export function routingChoices(run: DecoderStep, cfg: GptConfig, row = 0): RoutingChoice[][] {
@@ -59,7 +60,8 @@ export async function routeText(session: DecoderSession, tokenizer: CharTokenize
   for (let s = 0; s < ids.length; s += T) {
     const run = await session.prefill([ids.slice(s, s + T)])
     const choices = routingChoices(run, session.config)
-    if (!choices.length || !choices[0].length) throw new InferenceError(`variant '${session.config.attention}' has no router to analyze (routed variants: ${VARIANTS.filter(isRouted).join(', ')})`)
+    if (!choices.length || !choices[0].length)
+      throw new InferenceError(`variant '${session.config.attention}' has no router to analyze (routed variants: ${VARIANTS.filter(isRouted).join(', ')})`)
     out.push(...choices)
   }
   return out
@@ -80,7 +82,13 @@ export function charClass(chars: readonly string[], i: number, unk: readonly boo
   return 'other'
 }
 
-export const LINE_BINS = [[0, 9], [10, 19], [20, 39], [40, 79], [80, Infinity]] as const
+export const LINE_BINS = [
+  [0, 9],
+  [10, 19],
+  [20, 39],
+  [40, 79],
+  [80, Infinity],
+] as const
 
 export interface LayerRoutingStats {
   /** Share of positions per choice (scheme or expert), summing to 1. */
@@ -140,7 +148,15 @@ export function routingStats(cfg: GptConfig, text: string, choices: RoutingChoic
       return { bin: hi === Infinity ? `${lo}+` : `${lo}–${hi}`, count: sel.length, share: shareOf(sel, S) }
     }).filter((b) => b.count > 0)
     const G = at[0]?.perGroup?.length ?? 0
-    const groups = G ? Array.from({ length: G }, (_, group) => ({ group, share: shareOf(at.map((c) => c.perGroup![group]), S) })) : undefined
+    const groups = G
+      ? Array.from({ length: G }, (_, group) => ({
+          group,
+          share: shareOf(
+            at.map((c) => c.perGroup![group]),
+            S,
+          ),
+        }))
+      : undefined
     return { share: shareOf(picked, S), meanGates, entropy, balance, byClass, byLinePosition, groups }
   })
   return { labels, positions: chars.length, layers }

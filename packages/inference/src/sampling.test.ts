@@ -35,7 +35,10 @@ describe('sampleToken', () => {
   })
 
   it('repeats exactly for a seed', () => {
-    const draw = (seed: number) => { const r = seededRandom(seed); return Array.from({ length: 20 }, () => sampleToken(logits, {}, r)) }
+    const draw = (seed: number) => {
+      const r = seededRandom(seed)
+      return Array.from({ length: 20 }, () => sampleToken(logits, {}, r))
+    }
     expect(draw(7)).toEqual(draw(7))
     expect(draw(7)).not.toEqual(draw(8))
   })

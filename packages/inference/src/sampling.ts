@@ -21,7 +21,8 @@ export const seededRandom = (seed: number): RandomSource => mulberry32(seed)
 export function checkSampling(opts: SamplingOptions): Required<SamplingOptions> {
   const temperature = opts.temperature ?? 1
   if (!(Number.isFinite(temperature) && temperature >= 0)) throw new RangeError(`temperature must be a finite number >= 0, got ${opts.temperature}`)
-  if (opts.topK !== undefined && opts.topK !== Infinity && !(Number.isInteger(opts.topK) && opts.topK >= 1)) throw new RangeError(`top-k must be a positive integer, got ${opts.topK}`)
+  if (opts.topK !== undefined && opts.topK !== Infinity && !(Number.isInteger(opts.topK) && opts.topK >= 1))
+    throw new RangeError(`top-k must be a positive integer, got ${opts.topK}`)
   if (opts.topP !== undefined && !(opts.topP > 0 && opts.topP <= 1)) throw new RangeError(`top-p must be in (0, 1], got ${opts.topP}`)
   return { temperature, topK: opts.topK ?? Infinity, topP: opts.topP ?? 1 }
 }

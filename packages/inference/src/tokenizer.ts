@@ -116,7 +116,10 @@ function describe(v: unknown): string {
 function unknownMessage(unknown: Map<string, number>): string {
   const chars = [...unknown.keys()]
   const occurrences = [...unknown.values()].reduce((a, b) => a + b, 0)
-  const shown = chars.slice(0, MAX_UNKNOWN_SHOWN).map((c) => JSON.stringify(c)).join(', ')
+  const shown = chars
+    .slice(0, MAX_UNKNOWN_SHOWN)
+    .map((c) => JSON.stringify(c))
+    .join(', ')
   const more = chars.length > MAX_UNKNOWN_SHOWN ? `, … and ${chars.length - MAX_UNKNOWN_SHOWN} more` : ''
   return (
     `text has ${chars.length} character(s) not in the tokenizer vocabulary (${occurrences} occurrence(s)): ` +
@@ -144,9 +147,16 @@ export function toHuggingFaceTokenizer(tok: CharTokenizer): Record<string, unkno
     post_processor: null,
     decoder: { type: 'Fuse' },
     model: {
-      type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
-      fuse_unk: false, byte_fallback: false, ignore_merges: false,
-      vocab: Object.fromEntries(tok.vocab.map((ch, i) => [ch, i])), merges: [],
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
+      vocab: Object.fromEntries(tok.vocab.map((ch, i) => [ch, i])),
+      merges: [],
     },
   }
 }
@@ -155,7 +165,9 @@ export function toHuggingFaceTokenizer(tok: CharTokenizer): Record<string, unkno
 export function fromHuggingFaceTokenizer(json: unknown, where = 'tokenizer.json'): CharTokenizer {
   const model = (json as { model?: { type?: unknown; vocab?: unknown; merges?: unknown } } | null)?.model
   if (model?.type !== 'BPE' || typeof model.vocab !== 'object' || model.vocab === null)
-    throw new TokenizerError(`${where}: expected a Hugging Face tokenizer with a BPE model and a vocab (as moas export writes); got ${model ? `model type ${JSON.stringify(model.type)}` : 'no "model"'}`)
+    throw new TokenizerError(
+      `${where}: expected a Hugging Face tokenizer with a BPE model and a vocab (as moas export writes); got ${model ? `model type ${JSON.stringify(model.type)}` : 'no "model"'}`,
+    )
   if (Array.isArray(model.merges) && model.merges.length > 0)
     throw new TokenizerError(`${where}: has ${model.merges.length} BPE merges; moas models are character level (no merges)`)
   const entries = Object.entries(model.vocab as Record<string, unknown>)

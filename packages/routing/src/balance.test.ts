@@ -1,9 +1,9 @@
-import { Graph, type HostTensor, Session, hostTensor, ops } from '@moas/tensor-core'
+import { Graph, type HostTensor, hostTensor, ops, Session } from '@moas/tensor-core'
 import { gradcheck } from '@moas/tensor-core/testing'
 import { describe, expect, it } from 'vitest'
 import { mseBalanceLoss, switchBalanceLoss } from './balance'
-import { topKGates } from './topk'
 import { randn, separatedLogits } from './testing/index'
+import { topKGates } from './topk'
 
 /** Softmax rows of random logits: realistic gates [N, S]. */
 function softmaxRows(N: number, S: number, seed: number, scale = 1): Float64Array {
@@ -39,7 +39,10 @@ describe('balance losses', () => {
     const f = new Array(S).fill(0)
     for (let n = 0; n < N; n++) {
       const row = Array.from(G.subarray(n * S, (n + 1) * S))
-      ;[...row.keys()].sort((a, b) => row[b] - row[a]).slice(0, k).forEach((s) => (f[s] += 1 / (N * k)))
+      ;[...row.keys()]
+        .sort((a, b) => row[b] - row[a])
+        .slice(0, k)
+        .forEach((s) => (f[s] += 1 / (N * k)))
     }
     expect(sw).toBeCloseTo(S * f.reduce((a, fs, s) => a + fs * P[s], 0), 14)
   })
@@ -56,16 +59,23 @@ describe('balance losses', () => {
     expect((await losses(skewed, 1, picks)).sw).toBeCloseTo(1, 14)
     // and all tokens on one expert: S · P_s, larger than 1 when that expert also has the larger mean gate
     const collapsed = hostTensor('int64', [B, T, 1], [0, 0, 0, 0, 0, 0])
-    const oneHot = hostTensor('float64', [B, T, S], Array.from({ length: B * T * S }, (_, i) => (i % S === 0 ? 0.8 : 0.1)))
+    const oneHot = hostTensor(
+      'float64',
+      [B, T, S],
+      Array.from({ length: B * T * S }, (_, i) => (i % S === 0 ? 0.8 : 0.1)),
+    )
     expect((await losses(oneHot, 1, collapsed)).sw).toBeCloseTo(3 * 0.8, 14)
   })
 
   it('gradients with respect to the router logits match finite differences', async () => {
     const [B, T, S, k] = [2, 4, 3, 2]
-    const res = await gradcheck((g) => {
-      const gates = ops.softmax(g.input('logits', 'float64', [B, T, S]), -1)
-      return [mseBalanceLoss(gates), switchBalanceLoss(gates, topKGates(gates, k).indices)]
-    }, { feeds: { logits: separatedLogits([B, T, S], 9) } })
+    const res = await gradcheck(
+      (g) => {
+        const gates = ops.softmax(g.input('logits', 'float64', [B, T, S]), -1)
+        return [mseBalanceLoss(gates), switchBalanceLoss(gates, topKGates(gates, k).indices)]
+      },
+      { feeds: { logits: separatedLogits([B, T, S], 9) } },
+    )
     expect(res.ok, res.summary).toBe(true)
     expect(res.checked).toBe(24)
   })

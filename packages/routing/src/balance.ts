@@ -2,11 +2,12 @@
  * Load-balancing losses on router gates, computed in the same forward pass as the model (no second
  * forward). Both reduce over every leading axis (tokens, batch) and return a scalar [].
  */
-import { GraphError, type Tensor, ops } from '@moas/tensor-core'
+import { GraphError, ops, type Tensor } from '@moas/tensor-core'
 
 function expertCount(fn: string, gates: Tensor): number {
   const S = gates.shape[gates.rank - 1]
-  if (gates.rank < 2 || typeof S !== 'number') throw new GraphError(`${fn}: expects gates [..., S] with a static expert axis S and at least one token axis, got ${gates.describe()}`)
+  if (gates.rank < 2 || typeof S !== 'number')
+    throw new GraphError(`${fn}: expects gates [..., S] with a static expert axis S and at least one token axis, got ${gates.describe()}`)
   return S
 }
 
@@ -26,7 +27,8 @@ export function mseBalanceLoss(gates: Tensor): Tensor {
 export function switchBalanceLoss(gates: Tensor, indices: Tensor): Tensor {
   const S = expertCount('switchBalanceLoss', gates)
   if (indices.dtype !== 'int64') throw new GraphError(`switchBalanceLoss: indices must be int64 (from topKGates), got ${indices.describe()}`)
-  if (indices.rank !== gates.rank) throw new GraphError(`switchBalanceLoss: indices [..., k] must have the rank of gates [..., S]; got ${indices.describe()} and ${gates.describe()}`)
+  if (indices.rank !== gates.rank)
+    throw new GraphError(`switchBalanceLoss: indices [..., k] must have the rank of gates [..., S]; got ${indices.describe()} and ${gates.describe()}`)
   const picks = ops.oneHot(indices, S, gates.dtype) // [..., k, S]
   const f = ops.reduceMean(picks, [...Array(picks.rank - 1).keys()]) // [S]
   const P = ops.reduceMean(gates, leadingAxes(gates)) // [S]

@@ -1,3 +1,3 @@
+export { mseBalanceLoss, switchBalanceLoss } from './balance'
 export { linearRouter, schemeRouter } from './routers'
 export { type TopK, topKGates } from './topk'
-export { mseBalanceLoss, switchBalanceLoss } from './balance'

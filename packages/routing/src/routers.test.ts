@@ -1,4 +1,4 @@
-import { Graph, type HostTensor, Session, grad, ops } from '@moas/tensor-core'
+import { Graph, grad, type HostTensor, ops, Session } from '@moas/tensor-core'
 import { gradcheck, randHost } from '@moas/tensor-core/testing'
 import { describe, expect, it } from 'vitest'
 import { linearRouter, schemeRouter } from './routers'
@@ -7,7 +7,8 @@ import { linearRouter, schemeRouter } from './routers'
 function erf(x: number): number {
   const ax = Math.abs(x)
   if (ax < 3) {
-    let term = x, sum = x
+    let term = x,
+      sum = x
     for (let n = 1; n < 200 && Math.abs(term) > 1e-18; n++) {
       term *= (-x * x) / n
       sum += term / (2 * n + 1)
@@ -15,7 +16,7 @@ function erf(x: number): number {
     return (2 / Math.sqrt(Math.PI)) * sum
   }
   let f = 0
-  for (let n = 60; n >= 1; n--) f = (n / 2) / (ax + f)
+  for (let n = 60; n >= 1; n--) f = n / 2 / (ax + f)
   const erfc = Math.exp(-ax * ax) / Math.sqrt(Math.PI) / (ax + f)
   return Math.sign(x) * (1 - erfc)
 }
@@ -25,17 +26,19 @@ const geluGrad = (h: number) => 0.5 * (1 + erf(h / Math.SQRT2)) + (h * Math.exp(
 /** Rows of x [N, inp] times W [out, inp] transposed. */
 function linearRef(x: Float64Array, N: number, w: ArrayLike<number>, out: number, inp: number): Float64Array {
   const y = new Float64Array(N * out)
-  for (let i = 0; i < N; i++) for (let o = 0; o < out; o++) {
-    let s = 0
-    for (let c = 0; c < inp; c++) s += x[i * inp + c] * w[o * inp + c]
-    y[i * out + o] = s
-  }
+  for (let i = 0; i < N; i++)
+    for (let o = 0; o < out; o++) {
+      let s = 0
+      for (let c = 0; c < inp; c++) s += x[i * inp + c] * w[o * inp + c]
+      y[i * out + o] = s
+    }
   return y
 }
 
 function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
   expect(got.length).toBe(want.length)
-  let scale = 0, err = 0
+  let scale = 0,
+    err = 0
   for (let i = 0; i < want.length; i++) {
     scale = Math.max(scale, Math.abs(want[i]))
     err = Math.max(err, Math.abs(got[i] - want[i]))
@@ -70,8 +73,10 @@ describe('schemeRouter', () => {
     g.output('logits', logits)
     ;['dx', 'dw0', 'dw2'].forEach((n, i) => g.output(n, grads[i]))
     const feeds: Record<string, HostTensor> = {
-      x: randHost('float32', [B, T, C], 1), probe: randHost('float32', [B, T, S], 2),
-      'r.0.weight': randHost('float32', [Hd, C], 3, 0.5), 'r.2.weight': randHost('float32', [S, Hd], 4, 0.5),
+      x: randHost('float32', [B, T, C], 1),
+      probe: randHost('float32', [B, T, S], 2),
+      'r.0.weight': randHost('float32', [Hd, C], 3, 0.5),
+      'r.2.weight': randHost('float32', [S, Hd], 4, 0.5),
     }
     const out = await (await Session.create(g)).run(feeds)
     const X = Float64Array.from(feeds.x.data as Float32Array)
@@ -82,7 +87,10 @@ describe('schemeRouter', () => {
     const a = h.map(gelu)
     expect(relErr(out.logits.data as Float32Array, linearRef(a, N, W2, S, Hd))).toBeLessThan(1e-6)
     // dlogits = P; dW2 = Pᵀa; da = P·W2; dh = da ⊙ gelu'(h); dW0 = dhᵀx; dx = dh·W0
-    const dW2 = new Float64Array(S * Hd), dh = new Float64Array(N * Hd), dW0 = new Float64Array(Hd * C), dx = new Float64Array(N * C)
+    const dW2 = new Float64Array(S * Hd),
+      dh = new Float64Array(N * Hd),
+      dW0 = new Float64Array(Hd * C),
+      dx = new Float64Array(N * C)
     for (let n = 0; n < N; n++) {
       for (let s = 0; s < S; s++) for (let j = 0; j < Hd; j++) dW2[s * Hd + j] += P[n * S + s] * a[n * Hd + j]
       for (let j = 0; j < Hd; j++) {
@@ -90,10 +98,11 @@ describe('schemeRouter', () => {
         for (let s = 0; s < S; s++) da += P[n * S + s] * W2[s * Hd + j]
         dh[n * Hd + j] = da * geluGrad(h[n * Hd + j])
       }
-      for (let j = 0; j < Hd; j++) for (let c = 0; c < C; c++) {
-        dW0[j * C + c] += dh[n * Hd + j] * X[n * C + c]
-        dx[n * C + c] += dh[n * Hd + j] * W0[j * C + c]
-      }
+      for (let j = 0; j < Hd; j++)
+        for (let c = 0; c < C; c++) {
+          dW0[j * C + c] += dh[n * Hd + j] * X[n * C + c]
+          dx[n * C + c] += dh[n * Hd + j] * W0[j * C + c]
+        }
     }
     expect(relErr(out.dw2.data as Float32Array, dW2)).toBeLessThan(1e-5)
     expect(relErr(out.dw0.data as Float32Array, dW0)).toBeLessThan(1e-5)
@@ -118,6 +127,10 @@ describe('linearRouter', () => {
     ])
     const res = await gradcheck((g) => linearRouter(g.input('x', 'float64', [2, 3, 8]), { nEmbd: 8, nOut: 6, bias: true }, 'r'))
     expect(res.ok, res.summary).toBe(true)
-    expect(res.tensors.map((t) => [t.name, t.checked])).toEqual([['x', 48], ['r.weight', 48], ['r.bias', 6]])
+    expect(res.tensors.map((t) => [t.name, t.checked])).toEqual([
+      ['x', 48],
+      ['r.weight', 48],
+      ['r.bias', 6],
+    ])
   })
 })

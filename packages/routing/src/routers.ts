@@ -1,5 +1,5 @@
 /** Token routers: small networks from the normalized block input to one logit per expert / scheme. */
-import { GraphError, type Tensor, linearLayer, ops } from '@moas/tensor-core'
+import { GraphError, linearLayer, ops, type Tensor } from '@moas/tensor-core'
 
 function checkInput(fn: string, x: Tensor, nEmbd: number): void {
   if (x.shape[x.rank - 1] !== nEmbd) throw new GraphError(`${fn}: expects x [..., ${nEmbd}], got ${x.describe()}`)

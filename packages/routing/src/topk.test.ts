@@ -1,15 +1,19 @@
-import { Graph, type HostTensor, Session, hostTensor, ops } from '@moas/tensor-core'
+import { Graph, type HostTensor, hostTensor, ops, Session } from '@moas/tensor-core'
 import { gradcheck } from '@moas/tensor-core/testing'
 import { describe, expect, it } from 'vitest'
-import { topKGates } from './topk'
 import { randn, separatedLogits } from './testing/index'
+import { topKGates } from './topk'
 
 async function runTopK(gates: HostTensor, k: number, opts?: { renormalize?: boolean }) {
   const g = new Graph('topk')
-  const x = g.input('gates', gates.dtype, gates.shape.map((d, i) => (i < gates.shape.length - 1 ? `n${i}` : d)))
+  const x = g.input(
+    'gates',
+    gates.dtype,
+    gates.shape.map((d, i) => (i < gates.shape.length - 1 ? `n${i}` : d)),
+  )
   const r = topKGates(x, k, opts)
   for (const key of ['values', 'indices', 'weights', 'dense'] as const) g.output(key, r[key])
-  return (await (await Session.create(g)).run({ gates }))
+  return await (await Session.create(g)).run({ gates })
 }
 
 /** JS reference: indices of the k largest, descending, equal values by lower index first. */
@@ -37,12 +41,20 @@ describe('topKGates', () => {
   it('k = 1: weight is the raw gate; k >= 2: chosen gates renormalized; dense has exact zeros elsewhere', async () => {
     const gates = hostTensor('float64', [2, 3, 4], Float64Array.from(randn(24, 7), Math.exp))
     const G = gates.data as Float64Array
-    for (const [k, renormalize] of [[1, undefined], [2, undefined], [3, undefined], [1, true], [2, false]] as const) {
+    for (const [k, renormalize] of [
+      [1, undefined],
+      [2, undefined],
+      [3, undefined],
+      [1, true],
+      [2, false],
+    ] as const) {
       const out = await runTopK(gates, k, renormalize === undefined ? undefined : { renormalize })
       const renorm = renormalize ?? k >= 2
       expect(out.weights.shape).toEqual([2, 3, k])
       expect(out.dense.shape).toEqual([2, 3, 4])
-      const W = out.weights.data as Float64Array, D = out.dense.data as Float64Array, V = out.values.data as Float64Array
+      const W = out.weights.data as Float64Array,
+        D = out.dense.data as Float64Array,
+        V = out.values.data as Float64Array
       for (let n = 0; n < 6; n++) {
         const row = G.subarray(n * 4, n * 4 + 4)
         const chosen = refTopK(row, k)
@@ -62,12 +74,15 @@ describe('topKGates', () => {
   for (const k of [1, 2]) {
     it(`k = ${k}: gradients of weights and dense match finite differences (softmax gates, no ties)`, async () => {
       const [N, S] = [6, 4]
-      const res = await gradcheck((g) => {
-        const r = topKGates(ops.softmax(g.input('logits', 'float64', [N, S]), -1), k)
-        return [r.dense, r.weights]
-        // floor 1e-5: for k = 2 the renormalized weights do not depend on the unchosen logits at all (exact
-        // zeros), so tiny gradients are held to an absolute 1e-11 rather than a relative error of rounding noise.
-      }, { feeds: { logits: separatedLogits([N, S], 11 + k) }, floor: 1e-5 })
+      const res = await gradcheck(
+        (g) => {
+          const r = topKGates(ops.softmax(g.input('logits', 'float64', [N, S]), -1), k)
+          return [r.dense, r.weights]
+          // floor 1e-5: for k = 2 the renormalized weights do not depend on the unchosen logits at all (exact
+          // zeros), so tiny gradients are held to an absolute 1e-11 rather than a relative error of rounding noise.
+        },
+        { feeds: { logits: separatedLogits([N, S], 11 + k) }, floor: 1e-5 },
+      )
       expect(res.ok, res.summary).toBe(true)
       expect(res.checked).toBe(24)
     })

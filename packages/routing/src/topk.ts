@@ -1,5 +1,5 @@
 /** Top-k selection of gates, with the weights the routed output is scaled by. */
-import { GraphError, type Tensor, ops } from '@moas/tensor-core'
+import { GraphError, ops, type Tensor } from '@moas/tensor-core'
 
 export interface TopK {
   /** The k largest gates, descending: [..., k]. */

@@ -20,12 +20,15 @@ const consumers = (g: Graph, t: Tensor) => g.nodes.filter((n) => n.inputs.includ
 describe('fan-out, pruning, non-differentiable outputs', () => {
   it('sums the gradients of a tensor used several times (fan-out)', async () => {
     let h!: Tensor
-    const r = await gradcheck((g) => {
-      const x = g.input('x', 'float64', [3, 4])
-      h = ops.tanh(x)
-      // h feeds three consumers: mul with itself (two uses) and exp.
-      return ops.add(ops.mul(h, h), ops.exp(h))
-    }, { seed: SEED })
+    const r = await gradcheck(
+      (g) => {
+        const x = g.input('x', 'float64', [3, 4])
+        h = ops.tanh(x)
+        // h feeds three consumers: mul with itself (two uses) and exp.
+        return ops.add(ops.mul(h, h), ops.exp(h))
+      },
+      { seed: SEED },
+    )
     expect(r.maxError, r.summary).toBeLessThan(1e-6)
     // The three contributions to dL/dh meet in one Sum node.
     const gradOfH = nodesFor(r.graph, h.producer!)
@@ -72,23 +75,30 @@ describe('fan-out, pruning, non-differentiable outputs', () => {
     const out = await s.run({ a: hostTensor('float64', [2, 3], [0, 1, 2, 3, 4, 5]), b: hostTensor('float64', [5], [1, 2, 3, 4, 5]) })
     expect(Array.from(out.gb.data as Float64Array)).toEqual([0, 0, 0, 0, 0])
     expect(out.gb.shape).toEqual([5])
-    expect(Array.from(out.ga.data as Float64Array).map((v, i) => v - Math.exp(i)).every((d) => Math.abs(d) < 1e-12)).toBe(true)
+    expect(
+      Array.from(out.ga.data as Float64Array)
+        .map((v, i) => v - Math.exp(i))
+        .every((d) => Math.abs(d) < 1e-12),
+    ).toBe(true)
   })
 
   it('TopK indices are not differentiable: gradients flow through values and through a Gather that uses the indices', async () => {
-    const r = await gradcheck((g) => {
-      const scores = g.input('scores', 'float64', [3, 6])
-      const table = f64param(g, 'table', [6, 2])
-      const [vals, idx] = ops.topk(scores, 2)
-      // Picks rows of `table` by the (integer) indices: d/dtable is a scatter-add, d/dscores only via vals.
-      const picked = ops.gather(table, idx) // [3, 2, 2]
-      return ops.mul(picked, ops.unsqueeze(vals, [-1]))
-    }, {
-      seed: SEED,
-      // Scores spaced ≥ 0.5 apart (no reordering within a finite-difference step).
-      feeds: { scores: hostTensor('float64', [3, 6], [5, 1, 3, 0, 2, 4, 0.5, 2.5, 4.5, 1.5, 3.5, 5.5, 3, 5, 1, 4, 0, 2]) },
-      allowZeroGrad: [],
-    })
+    const r = await gradcheck(
+      (g) => {
+        const scores = g.input('scores', 'float64', [3, 6])
+        const table = f64param(g, 'table', [6, 2])
+        const [vals, idx] = ops.topk(scores, 2)
+        // Picks rows of `table` by the (integer) indices: d/dtable is a scatter-add, d/dscores only via vals.
+        const picked = ops.gather(table, idx) // [3, 2, 2]
+        return ops.mul(picked, ops.unsqueeze(vals, [-1]))
+      },
+      {
+        seed: SEED,
+        // Scores spaced ≥ 0.5 apart (no reordering within a finite-difference step).
+        feeds: { scores: hostTensor('float64', [3, 6], [5, 1, 3, 0, 2, 4, 0.5, 2.5, 4.5, 1.5, 3.5, 5.5, 3, 5, 1, 4, 0, 2]) },
+        allowZeroGrad: [],
+      },
+    )
     expect(r.maxError, r.summary).toBeLessThan(1e-6)
     const topk = r.graph.nodes.find((n) => n.op === 'TopK')!
     // No gradient ever reaches the int64 indices output.
@@ -187,14 +197,17 @@ describe('ONNX Dropout (internal RNG): the backward pass applies the forward mas
 
 describe('symbolic shapes', () => {
   it('differentiates through Reshape [batch, seq, C] → [batch*seq, C], a symbolic-N cross-entropy and mean', async () => {
-    const r = await gradcheck((g) => {
-      const x = g.input('x', 'float64', ['batch', 'seq', 4])
-      const w = f64param(g, 'w', [5, 4])
-      const flat = ops.reshape(x, ['batch*seq', 4]) // its gradient reshapes back with Shape(x) at run time
-      const logits = ops.linear(flat, w) // 2-D x·Wᵀ with a symbolic row count
-      const ce = ops.crossEntropy(logits, g.input('labels', 'int64', ['batch*seq'])) // divides by N at run time
-      return [ce, ops.reduceMean(ops.unsqueeze(logits, [0]), [1])] // count of a symbolic axis at run time
-    }, { seed: SEED, dims: { batch: 2, seq: 3 }, feeds: { labels: hostTensor('int64', [6], [0, 4, 2, 2, 1, 3]) } })
+    const r = await gradcheck(
+      (g) => {
+        const x = g.input('x', 'float64', ['batch', 'seq', 4])
+        const w = f64param(g, 'w', [5, 4])
+        const flat = ops.reshape(x, ['batch*seq', 4]) // its gradient reshapes back with Shape(x) at run time
+        const logits = ops.linear(flat, w) // 2-D x·Wᵀ with a symbolic row count
+        const ce = ops.crossEntropy(logits, g.input('labels', 'int64', ['batch*seq'])) // divides by N at run time
+        return [ce, ops.reduceMean(ops.unsqueeze(logits, [0]), [1])] // count of a symbolic axis at run time
+      },
+      { seed: SEED, dims: { batch: 2, seq: 3 }, feeds: { labels: hostTensor('int64', [6], [0, 4, 2, 2, 1, 3]) } },
+    )
     expect(r.feeds.x.shape).toEqual([2, 3, 4])
     expect(r.maxError, r.summary).toBeLessThan(1e-6)
   })
@@ -242,8 +255,22 @@ describe('composite: transformer-like block, float64 finite differences', () => 
     })
     expect(r.vacuous).toEqual([])
     expect(r.maxError, r.summary).toBeLessThan(1e-6)
-    expect(r.tensors.map((t) => t.name).sort()).toEqual(['attn.c_attn.bias', 'attn.c_attn.weight', 'attn.c_proj.weight', 'lm_head.weight', 'ln_1.bias', 'ln_1.weight', 'ln_2.weight', 'ln_f.weight', 'mlp.c_fc.bias', 'mlp.c_fc.weight', 'mlp.c_proj.weight', 'x'])
+    expect(r.tensors.map((t) => t.name).sort()).toEqual([
+      'attn.c_attn.bias',
+      'attn.c_attn.weight',
+      'attn.c_proj.weight',
+      'lm_head.weight',
+      'ln_1.bias',
+      'ln_1.weight',
+      'ln_2.weight',
+      'ln_f.weight',
+      'mlp.c_fc.bias',
+      'mlp.c_fc.weight',
+      'mlp.c_proj.weight',
+      'x',
+    ])
   })
 })
 /** 0.5·h·(1 + tanh(√(2/π)·(h + 0.044715·h³))) */
-const geluTanh = (h: Tensor) => ops.mul(ops.mul(h, 0.5), ops.add(1, ops.tanh(ops.mul(ops.add(h, ops.mul(ops.mul(ops.mul(h, h), h), 0.044715)), Math.sqrt(2 / Math.PI)))))
+const geluTanh = (h: Tensor) =>
+  ops.mul(ops.mul(h, 0.5), ops.add(1, ops.tanh(ops.mul(ops.add(h, ops.mul(ops.mul(ops.mul(h, h), h), 0.044715)), Math.sqrt(2 / Math.PI)))))

@@ -5,8 +5,8 @@
  */
 import { isFloat } from './dtype'
 import { GraphError } from './errors'
-import { type Dim, type Graph, type Node, type Shape, type Tensor, numel } from './graph'
 import { GRADIENTS } from './gradients'
+import { type Dim, type Graph, type Node, numel, type Shape, type Tensor } from './graph'
 import * as op from './ops'
 
 export function grad(loss: Tensor, wrt: readonly Tensor[]): Tensor[] {

@@ -2,8 +2,9 @@
  * Loads the ONNX Runtime package that serves an execution provider, in Node. The browser build swaps this
  * file for backend.browser.ts (package.json "browser" field), so bundles never see onnxruntime-node.
  */
-import type * as ortCommon from 'onnxruntime-common'
+
 import { availableParallelism } from 'node:os'
+import type * as ortCommon from 'onnxruntime-common'
 import { RuntimeError } from './errors'
 
 export type Provider = 'cpu' | 'cuda' | 'webgpu' | 'wasm'
@@ -20,7 +21,9 @@ export async function loadOrt(provider: Provider): Promise<Ort> {
     return ort
   } catch (e) {
     const pkg = provider === 'wasm' ? 'onnxruntime-web' : 'onnxruntime-node'
-    throw new RuntimeError(`execution provider '${provider}' needs the package ${pkg}, which could not be loaded (${(e as Error).message}); install it with: pnpm add ${pkg}`)
+    throw new RuntimeError(
+      `execution provider '${provider}' needs the package ${pkg}, which could not be loaded (${(e as Error).message}); install it with: pnpm add ${pkg}`,
+    )
   }
 }
 
@@ -29,7 +32,10 @@ export function defaultThreads(): number {
   const raw = process.env.MOAS_THREADS
   if (raw === undefined || raw.trim() === '') return availableParallelism()
   const env = Number(raw)
-  if (!(Number.isInteger(env) && env > 0)) throw new RuntimeError(`MOAS_THREADS='${raw}' is not a positive integer; set it to a thread count such as ${availableParallelism()} (this machine's cores), or unset it`)
+  if (!(Number.isInteger(env) && env > 0))
+    throw new RuntimeError(
+      `MOAS_THREADS='${raw}' is not a positive integer; set it to a thread count such as ${availableParallelism()} (this machine's cores), or unset it`,
+    )
   return env
 }
 

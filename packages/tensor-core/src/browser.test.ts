@@ -20,7 +20,11 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tensor-core-browser-'))
   const { build } = await import('tsup')
   const options = { ...(tsupConfig as object), dts: false, sourcemap: false, silent: true, outDir: join(dir, 'dist') }
-  await build({ ...options, config: false, entry: Object.fromEntries(Object.entries((tsupConfig as { entry: Record<string, string> }).entry).map(([k, v]) => [k, join(pkgDir, v)])) })
+  await build({
+    ...options,
+    config: false,
+    entry: Object.fromEntries(Object.entries((tsupConfig as { entry: Record<string, string> }).entry).map(([k, v]) => [k, join(pkgDir, v)])),
+  })
   cpSync(join(pkgDir, 'package.json'), join(dir, 'package.json'))
 }, 60_000)
 

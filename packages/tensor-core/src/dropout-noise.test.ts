@@ -21,7 +21,9 @@ describe('noise-input dropout', () => {
     const kept = [false, false, true, true, true, false]
     const xs = [1, -2, 3, -4, 5, 6]
     const out = await (await testSession(g)).run({
-      x: hostTensor('float64', [6], xs), w: hostTensor('float64', [6], [1, 1, 1, 1, 1, 1]), [g.dropoutMasks[0].input.name]: hostTensor('bool', [6], kept.map(Number)),
+      x: hostTensor('float64', [6], xs),
+      w: hostTensor('float64', [6], [1, 1, 1, 1, 1, 1]),
+      [g.dropoutMasks[0].input.name]: hostTensor('bool', [6], kept.map(Number)),
     })
     const scale = 1 / (1 - threshold / 65536)
     expect(Array.from(out.y.data as Float64Array)).toEqual(xs.map((v, i) => (kept[i] ? v * scale : 0 * v)))

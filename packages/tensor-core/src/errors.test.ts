@@ -47,7 +47,9 @@ describe('graph errors at build time (GraphError)', () => {
 
   it('reshape to a different element count', () => {
     const g = new Graph('bad')
-    expect(thrown(() => ops.reshape(g.input('x', 'float32', [2, 3]), [4, 2])).message).toBe("Reshape: cannot reshape 6 elements into [4,2] (8 elements) (inputs: 'x': float32[2,3])")
+    expect(thrown(() => ops.reshape(g.input('x', 'float32', [2, 3]), [4, 2])).message).toBe(
+      "Reshape: cannot reshape 6 elements into [4,2] (8 elements) (inputs: 'x': float32[2,3])",
+    )
   })
 
   it('dtype mismatch names both dtypes and the fix', () => {
@@ -65,7 +67,9 @@ describe('graph errors at build time (GraphError)', () => {
   it('duplicate input names', () => {
     const g = new Graph('bad')
     g.input('x', 'float32', [1])
-    expect(thrown(() => g.param('x', [1], { init: { kind: 'zeros' } })).message).toBe("graph 'bad': the name 'x' is already used; names of inputs and parameters must be unique")
+    expect(thrown(() => g.param('x', [1], { init: { kind: 'zeros' } })).message).toBe(
+      "graph 'bad': the name 'x' is already used; names of inputs and parameters must be unique",
+    )
   })
 
   it('gradient of a non-scalar', () => {
@@ -89,7 +93,9 @@ describe('graph errors at build time (GraphError)', () => {
     const g = new Graph('bad')
     const w = g.param('w', [3, 4], { init: { kind: 'zeros' } })
     const y = ops.gather(w, g.input('i', 'int64', [2]), 1)
-    expect(thrown(() => grad(ops.reduceSum(y, [0, 1]), [w])).message).toBe('grad of Gather: only axis 0 (embedding lookup) is differentiable; use GatherElements for other axes')
+    expect(thrown(() => grad(ops.reduceSum(y, [0, 1]), [w])).message).toBe(
+      'grad of Gather: only axis 0 (embedding lookup) is differentiable; use GatherElements for other axes',
+    )
   })
 })
 
@@ -109,7 +115,9 @@ describe('errors when loading or running (RuntimeError)', () => {
     g.output('y', ops.erf(g.input('x', 'float64', [3])))
     const e = await rejected(testSession(g))
     expect(e).toBeInstanceOf(RuntimeError)
-    expect(e.message).toMatch(/^ONNX Runtime has no kernel for op 'Erf' \(node 'Erf'\) with these input dtypes \(float64\) on '(cpu|wasm)'; cast its inputs to a supported dtype/)
+    expect(e.message).toMatch(
+      /^ONNX Runtime has no kernel for op 'Erf' \(node 'Erf'\) with these input dtypes \(float64\) on '(cpu|wasm)'; cast its inputs to a supported dtype/,
+    )
   })
 
   describe('feeds', () => {
@@ -141,10 +149,14 @@ describe('errors when loading or running (RuntimeError)', () => {
       expect(e.message).toBe("feed 'x' has shape [2,4], the graph expects [batch,3] (dimension 1 must be 3)")
     })
     it('wrong feed rank', async () => {
-      expect((await rejected((await session()).run({ x: hostTensor('float32', [6], new Float32Array(6)), ids }))).message).toBe("feed 'x' has shape [6], the graph expects [batch,3]")
+      expect((await rejected((await session()).run({ x: hostTensor('float32', [6], new Float32Array(6)), ids }))).message).toBe(
+        "feed 'x' has shape [6], the graph expects [batch,3]",
+      )
     })
     it('symbolic dims that disagree across feeds', async () => {
-      expect((await rejected((await session()).run({ x, ids: hostTensor('int64', [3], [1, 2, 3]) }))).message).toBe("feed 'ids' gives 'batch' = 3, but feed 'x' gave 2; symbolic dims must agree across feeds")
+      expect((await rejected((await session()).run({ x, ids: hostTensor('int64', [3], [1, 2, 3]) }))).message).toBe(
+        "feed 'ids' gives 'batch' = 3, but feed 'x' gave 2; symbolic dims must agree across feeds",
+      )
     })
     it('wrong feed dtype', async () => {
       const e = await rejected((await session()).run({ x: hostTensor('float64', [2, 3], new Float64Array(6)), ids }))

@@ -2,12 +2,12 @@
 // on seeded random inputs and random shapes, broadcasting included. Relative error must stay below 1e-6.
 // MOAS_GRADCHECK_SEED picks another draw of shapes and values (default 1).
 import { describe, expect, it } from 'vitest'
-import type { HostTensor } from './runtime'
-import { hostTensor } from './runtime'
 import { GRADIENTS } from './gradients'
 import type { Graph, Tensor } from './graph'
 import { mulberry32 } from './init'
 import * as ops from './ops'
+import type { HostTensor } from './runtime'
+import { hostTensor } from './runtime'
 import { type GradcheckBuild, type GradcheckOptions, gradcheck } from './testing/gradcheck'
 
 const SEED = Number(process.env.MOAS_GRADCHECK_SEED ?? 1)
@@ -55,22 +55,47 @@ function cases(): Case[] {
     { name: 'Sub broadcast', covers: ['Sub'], build: (g) => ops.sub(f64(g, 'a', [B, C]), f64(g, 'b', [A, 1, C])) },
     { name: 'Mul broadcast', covers: ['Mul'], build: (g) => ops.mul(f64(g, 'a', [A, 1, C]), f64(g, 'b', [B, 1])) },
     { name: 'Div broadcast', covers: ['Div'], build: (g) => ops.div(f64(g, 'a', [A, 1, C]), f64(g, 'b', [B, C])), opts: { sample: { b: awayFromZero } } },
-    { name: 'Pow broadcast (base and exponent)', covers: ['Pow'], build: (g) => ops.pow(f64(g, 'a', [A, 1, C]), f64(g, 'b', [B, C])), opts: { sample: { a: positive.sample } } },
+    {
+      name: 'Pow broadcast (base and exponent)',
+      covers: ['Pow'],
+      build: (g) => ops.pow(f64(g, 'a', [A, 1, C]), f64(g, 'b', [B, C])),
+      opts: { sample: { a: positive.sample } },
+    },
     { name: 'Pow with a constant exponent', covers: ['Pow'], build: (g) => ops.pow(f64(g, 'a', [A, C]), 3) },
     // Min: a on even integers, b on odd ones plus < 0.4, so no pair is within a finite-difference step of a
     // tie; the first elements are set so that each side wins somewhere.
     {
-      name: 'Min broadcast', covers: ['Min'],
+      name: 'Min broadcast',
+      covers: ['Min'],
       build: (g) => ops.minimum(f64(g, 'a', [A, 1, C]), f64(g, 'b', [B, C])),
-      opts: { feeds: {
-        a: hostTensor('float64', [A, 1, C], fill(A * C, (i) => (i === 0 ? 4 : i === 1 ? -4 : 2 * Math.floor(rand() * 5) - 4))),
-        b: hostTensor('float64', [B, C], fill(B * C, (i) => (i === 0 ? -3 : i === 1 ? 3 : 2 * Math.floor(rand() * 5) - 3) + 0.4 * rand())),
-      } },
+      opts: {
+        feeds: {
+          a: hostTensor(
+            'float64',
+            [A, 1, C],
+            fill(A * C, (i) => (i === 0 ? 4 : i === 1 ? -4 : 2 * Math.floor(rand() * 5) - 4)),
+          ),
+          b: hostTensor(
+            'float64',
+            [B, C],
+            fill(B * C, (i) => (i === 0 ? -3 : i === 1 ? 3 : 2 * Math.floor(rand() * 5) - 3) + 0.4 * rand()),
+          ),
+        },
+      },
     },
     {
-      name: 'Where broadcast', covers: ['Where'],
+      name: 'Where broadcast',
+      covers: ['Where'],
       build: (g) => ops.where(g.input('c', 'bool', [A, 1, C]), f64(g, 'a', [B, C]), f64(g, 'b', [A, B, 1])),
-      opts: { feeds: { c: hostTensor('bool', [A, 1, C], fill(A * C, (i) => (i < 2 ? i : rand() < 0.5 ? 1 : 0))) } },
+      opts: {
+        feeds: {
+          c: hostTensor(
+            'bool',
+            [A, 1, C],
+            fill(A * C, (i) => (i < 2 ? i : rand() < 0.5 ? 1 : 0)),
+          ),
+        },
+      },
     },
     { name: 'Sum of three, broadcast', covers: ['Sum'], build: (g) => ops.sum([f64(g, 'a', [A, B, C]), f64(g, 'b', [B, 1]), f64(g, 'c', [C])]) },
     // Unary
@@ -81,7 +106,11 @@ function cases(): Case[] {
     { name: 'Tanh', covers: ['Tanh'], build: (g) => ops.tanh(f64(g, 'x', [A, B])) },
     { name: 'Identity', covers: ['Identity'], build: (g) => ops.identity(f64(g, 'x', [A, B])) },
     // A float64 → float64 Cast node (ops.cast elides it) checks the rule; the float32 round trip is below.
-    { name: 'Cast', covers: ['Cast'], build: (g) => g.addNode('Cast', [f64(g, 'x', [A, B])], [{ dtype: 'float64', shape: [A, B] }], { to: { kind: 'int', value: 11 } })[0] },
+    {
+      name: 'Cast',
+      covers: ['Cast'],
+      build: (g) => g.addNode('Cast', [f64(g, 'x', [A, B])], [{ dtype: 'float64', shape: [A, B] }], { to: { kind: 'int', value: 11 } })[0],
+    },
     // ONNX Runtime's float64 Gelu(tanh) kernel deviates from the formula by up to ~3e-8 relative for |x| < 3
     // (7e-7 at x = −5; measured). That is far below float32 but shows in a 1e-6 finite-difference check
     // wherever the derivative is tiny: its root near x = −0.752 and the far negative tail. So x is drawn from
@@ -91,7 +120,11 @@ function cases(): Case[] {
     { name: 'MatMul batched, broadcast batch', covers: ['MatMul'], build: (g) => ops.matmul(f64(g, 'a', [A, 1, M, C]), f64(g, 'b', [B, C, 3])) },
     { name: 'MatMul 2-D right operand', covers: ['MatMul'], build: (g) => ops.matmul(f64(g, 'a', [A, M, C]), f64(g, 'b', [C, B])) },
     { name: 'MatMul 2-D left operand', covers: ['MatMul'], build: (g) => ops.matmul(f64(g, 'a', [M, C]), f64(g, 'b', [A, C, B])) },
-    { name: 'linear (MatMul of Transpose) with bias', covers: ['MatMul', 'Transpose', 'Add'], build: (g) => ops.linear(f64(g, 'x', [A, M, C]), param(g, 'w', [B, C]), param(g, 'bias', [B])) },
+    {
+      name: 'linear (MatMul of Transpose) with bias',
+      covers: ['MatMul', 'Transpose', 'Add'],
+      build: (g) => ops.linear(f64(g, 'x', [A, M, C]), param(g, 'w', [B, C]), param(g, 'bias', [B])),
+    },
     // Shape ops
     { name: 'Reshape', covers: ['Reshape'], build: (g) => ops.reshape(f64(g, 'x', [A, B, C]), [B, A * C]) },
     { name: 'Transpose', covers: ['Transpose'], build: (g) => ops.transpose(f64(g, 'x', [A, B, C]), [2, 0, 1]) },
@@ -101,7 +134,11 @@ function cases(): Case[] {
     { name: 'Concat', covers: ['Concat'], build: (g) => ops.concat([f64(g, 'a', [A, B]), f64(g, 'b', [A, C]), f64(g, 'c', [A, 1])], -1) },
     { name: 'Split (all outputs)', covers: ['Split'], build: (g) => ops.split(f64(g, 'x', [A, B + C]), [B, C], 1) },
     { name: 'Split (one output used)', covers: ['Split'], build: (g) => ops.split(f64(g, 'x', [B + C, A]), [B, C], 0)[1] },
-    { name: 'Slice (negative start, negative axis)', covers: ['Slice'], build: (g) => ops.slice(f64(g, 'x', [A, B + 2, C + 1]), [1, -C], [B + 1, 1000], [1, -1]) },
+    {
+      name: 'Slice (negative start, negative axis)',
+      covers: ['Slice'],
+      build: (g) => ops.slice(f64(g, 'x', [A, B + 2, C + 1]), [1, -C], [B + 1, 1000], [1, -1]),
+    },
     { name: 'Pad', covers: ['Pad'], build: (g) => ops.pad(f64(g, 'x', [A, B]), [1, 0, 2, 1], 0.5) },
     { name: 'Trilu lower, k=0', covers: ['Trilu'], build: (g) => ops.trilu(f64(g, 'x', [A, M, M]), false) },
     { name: 'Trilu upper, k=1', covers: ['Trilu'], build: (g) => ops.trilu(f64(g, 'x', [M, M + 1]), true, 1) },
@@ -114,8 +151,16 @@ function cases(): Case[] {
     { name: 'Softmax (last axis)', covers: ['Softmax'], build: (g) => ops.softmax(f64(g, 'x', [A, B, C])) },
     { name: 'Softmax (middle axis)', covers: ['Softmax'], build: (g) => ops.softmax(f64(g, 'x', [A, B, C]), 1) },
     { name: 'LogSoftmax', covers: ['LogSoftmax'], build: (g) => ops.logSoftmax(f64(g, 'x', [A, B, C]), -1) },
-    { name: 'LayerNormalization with bias', covers: ['LayerNormalization'], build: (g) => ops.layerNorm(f64(g, 'x', [A, B, C + 2]), param(g, 'gamma', [C + 2]), param(g, 'beta', [C + 2])) },
-    { name: 'LayerNormalization without bias', covers: ['LayerNormalization'], build: (g) => ops.layerNorm(f64(g, 'x', [A, C + 2]), param(g, 'gamma', [C + 2]), null, 1e-3) },
+    {
+      name: 'LayerNormalization with bias',
+      covers: ['LayerNormalization'],
+      build: (g) => ops.layerNorm(f64(g, 'x', [A, B, C + 2]), param(g, 'gamma', [C + 2]), param(g, 'beta', [C + 2])),
+    },
+    {
+      name: 'LayerNormalization without bias',
+      covers: ['LayerNormalization'],
+      build: (g) => ops.layerNorm(f64(g, 'x', [A, C + 2]), param(g, 'gamma', [C + 2]), null, 1e-3),
+    },
     {
       name: 'SoftmaxCrossEntropyLoss',
       covers: ['SoftmaxCrossEntropyLoss'],
@@ -128,17 +173,20 @@ function cases(): Case[] {
   const V = dim(4, 6)
   const ids = [...randInts(A * B - 1, V), 0, 0].slice(0, A * B)
   out.push({
-    name: 'Gather (embedding, repeated ids)', covers: ['Gather'],
+    name: 'Gather (embedding, repeated ids)',
+    covers: ['Gather'],
     build: (g) => ops.gather(param(g, 'emb', [V, C]), g.input('ids', 'int64', [A, B])),
     opts: { feeds: { ids: ints([A, B], ids) }, allowZeroGrad: [] },
   })
   out.push({
-    name: 'GatherElements axis 1', covers: ['GatherElements'],
+    name: 'GatherElements axis 1',
+    covers: ['GatherElements'],
     build: (g) => ops.gatherElements(f64(g, 'x', [A, B]), g.input('i', 'int64', [A, C]), 1),
     opts: { feeds: { i: ints([A, C], randInts(A * C, B)) } },
   })
   out.push({
-    name: 'GatherND', covers: ['GatherND'],
+    name: 'GatherND',
+    covers: ['GatherND'],
     build: (g) => ops.gatherND(f64(g, 'x', [A, B, C]), g.input('i', 'int64', [3, 2])),
     opts: { feeds: { i: ints([3, 2], [0, 0, A - 1, B - 1, 0, 0]) } },
   })
@@ -146,23 +194,27 @@ function cases(): Case[] {
   const rowsPerCol = Array.from({ length: C }, () => distinct(2, A + 1))
   const scIdx = [0, 1].flatMap((r) => rowsPerCol.map((col) => col[r]))
   out.push({
-    name: 'ScatterElements none', covers: ['ScatterElements'],
+    name: 'ScatterElements none',
+    covers: ['ScatterElements'],
     build: (g) => ops.scatterElements(f64(g, 'data', [A + 1, C]), g.input('i', 'int64', [2, C]), f64(g, 'u', [2, C]), 0),
     opts: { feeds: { i: ints([2, C], scIdx) } },
   })
   out.push({
-    name: 'ScatterElements add (repeated targets)', covers: ['ScatterElements'],
+    name: 'ScatterElements add (repeated targets)',
+    covers: ['ScatterElements'],
     build: (g) => ops.scatterElements(f64(g, 'data', [A, C]), g.input('i', 'int64', [A, 3]), f64(g, 'u', [A, 3]), 1, 'add'),
     opts: { feeds: { i: ints([A, 3], randInts(3 * A, 2)) } },
   })
   const ndRows = distinct(2, A + 1)
   out.push({
-    name: 'ScatterND none', covers: ['ScatterND'],
+    name: 'ScatterND none',
+    covers: ['ScatterND'],
     build: (g) => ops.scatterND(f64(g, 'data', [A + 1, C]), g.input('i', 'int64', [2, 1]), f64(g, 'u', [2, C])),
     opts: { feeds: { i: ints([2, 1], ndRows) } },
   })
   out.push({
-    name: 'ScatterND add (repeated targets)', covers: ['ScatterND'],
+    name: 'ScatterND add (repeated targets)',
+    covers: ['ScatterND'],
     build: (g) => ops.scatterND(f64(g, 'data', [A, C]), g.input('i', 'int64', [3, 1]), f64(g, 'u', [3, C]), 'add'),
     opts: { feeds: { i: ints([3, 1], [0, A - 1, 0]) } },
   })
@@ -170,18 +222,21 @@ function cases(): Case[] {
   // Values at least 0.5 apart, so no finite-difference step reorders them.
   const spread = (n: number) => distinct(n, n).map((v) => v + 0.5 * rand())
   out.push({
-    name: 'TopK values (largest)', covers: ['TopK'],
+    name: 'TopK values (largest)',
+    covers: ['TopK'],
     build: (g) => ops.topk(f64(g, 'x', [A, C + 3]), 2)[0],
     opts: { feeds: { x: hostTensor('float64', [A, C + 3], spread(A * (C + 3))) } },
   })
   out.push({
-    name: 'TopK values (smallest, axis 0)', covers: ['TopK'],
+    name: 'TopK values (smallest, axis 0)',
+    covers: ['TopK'],
     build: (g) => ops.topk(f64(g, 'x', [A + 2, C]), 2, 0, false)[0],
     opts: { feeds: { x: hostTensor('float64', [A + 2, C], spread((A + 2) * C)) } },
   })
   // Dropout with caller-fed noise: the mask is a fixed input, so the op is differentiable for FD.
   out.push({
-    name: 'Dropout (noise-input mode)', covers: ['Mul', 'Cast'],
+    name: 'Dropout (noise-input mode)',
+    covers: ['Mul', 'Cast'],
     build: (g) => {
       g.dropoutNoise = true
       return ops.dropout(f64(g, 'x', [A, B, C]), 0.4, true)
@@ -260,7 +315,10 @@ describe('Erf and exact Gelu in float32, against analytic derivatives', () => {
     const n = 97
     const xs = fill(n, (i) => -6 + (12 * i) / (n - 1))
     const r = await gradcheck((g) => ops.gelu(g.input('x', 'float64', [n]), 'tanh'), {
-      seed: SEED, maxPerTensor: 0, tolerance: Infinity, feeds: { x: hostTensor('float64', [n], xs) },
+      seed: SEED,
+      maxPerTensor: 0,
+      tolerance: Infinity,
+      feeds: { x: hostTensor('float64', [n], xs) },
     })
     const k = Math.sqrt(2 / Math.PI)
     const dGeluTanh = (x: number) => {

@@ -6,7 +6,7 @@
  */
 import { isFloat } from './dtype'
 import { GraphError } from './errors'
-import { type Node, type Tensor, mulDims } from './graph'
+import { mulDims, type Node, type Tensor } from './graph'
 import * as op from './ops'
 
 export interface GradContext {
@@ -26,7 +26,11 @@ export type GradRule = (c: GradContext) => (Tensor | null)[]
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI)
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI)
 
-const last2 = (t: Tensor) => op.transpose(t, [...t.shape.keys()].map((i) => (i < t.rank - 2 ? i : i === t.rank - 2 ? t.rank - 1 : t.rank - 2)))
+const last2 = (t: Tensor) =>
+  op.transpose(
+    t,
+    [...t.shape.keys()].map((i) => (i < t.rank - 2 ? i : i === t.rank - 2 ? t.rank - 1 : t.rank - 2)),
+  )
 const noGrad: GradRule = (c) => c.x.map(() => null)
 /** t is a swap of a 2-D tensor's axes (how ops.linear presents W as Wᵀ). */
 const isTranspose2d = (t: Tensor) => t.rank === 2 && t.producer?.op === 'Transpose' && (t.producer.attrs.perm.value as number[])[0] === 1
@@ -133,7 +137,13 @@ export const GRADIENTS: Record<string, GradRule> = {
   },
   Split: ({ gys, y, node }) => {
     const axis = node.attrs.axis.value as number
-    return [op.concat(gys.map((gi, i) => gi ?? op.zerosLike(y[i])), axis), null]
+    return [
+      op.concat(
+        gys.map((gi, i) => gi ?? op.zerosLike(y[i])),
+        axis,
+      ),
+      null,
+    ]
   },
   Slice: ({ g, x: [a, starts, ends, axes] }) => {
     const x = a!
@@ -153,7 +163,8 @@ export const GRADIENTS: Record<string, GradRule> = {
   },
 
   Gather: ({ g, x: [data, idx], node }) => {
-    if ((node.attrs.axis?.value ?? 0) !== 0) throw new GraphError('grad of Gather: only axis 0 (embedding lookup) is differentiable; use GatherElements for other axes')
+    if ((node.attrs.axis?.value ?? 0) !== 0)
+      throw new GraphError('grad of Gather: only axis 0 (embedding lookup) is differentiable; use GatherElements for other axes')
     return [op.scatterND(op.zerosLike(data!), op.unsqueeze(idx!, [-1]), g, 'add'), null]
   },
   GatherElements: ({ g, x: [data, idx], node }) => [op.scatterElements(op.zerosLike(data!), idx!, g, node.attrs.axis.value as number, 'add'), null],
@@ -168,7 +179,8 @@ export const GRADIENTS: Record<string, GradRule> = {
     return [dData, null, op.gatherND(g, idx!)]
   },
   TopK: ({ gys, x: [a], y: [, indices], node }) => [
-    gys[0] ? op.scatterElements(op.zerosLike(a!), indices, gys[0], node.attrs.axis.value as number, 'add') : null, null,
+    gys[0] ? op.scatterElements(op.zerosLike(a!), indices, gys[0], node.attrs.axis.value as number, 'add') : null,
+    null,
   ],
   Trilu: ({ g, x: [, k], node }) => [op.trilu(g, node.attrs.upper.value === 1, k ? scalarValue(k, 'Trilu k') : 0), null],
   Pad: ({ g, x: [a, pads] }) => {
@@ -230,7 +242,13 @@ export const GRADIENTS: Record<string, GradRule> = {
   },
 
   // Integer, boolean and shape-producing ops: nothing flows back.
-  Shape: noGrad, Range: noGrad, ConstantOfShape: noGrad, Equal: noGrad, Less: noGrad, Greater: noGrad, OneHot: noGrad,
+  Shape: noGrad,
+  Range: noGrad,
+  ConstantOfShape: noGrad,
+  Equal: noGrad,
+  Less: noGrad,
+  Greater: noGrad,
+  OneHot: noGrad,
 }
 
 function constInts(t: Tensor): number[] {

@@ -1,4 +1,4 @@
-import { type DType, type TypedArrayFor, allocTyped, float16Bits } from './dtype'
+import { allocTyped, type DType, float16Bits, type TypedArrayFor } from './dtype'
 import { GraphError } from './errors'
 
 /** The default-domain ONNX opset moas graphs declare: at 21 every op tensor-core emits has a CPU kernel. */
@@ -67,10 +67,7 @@ export class Tensor {
 }
 
 /** How a parameter is initialized; kept on the graph so a model's init lives beside its definition. */
-export type ParamInit =
-  | { kind: 'normal'; std: number }
-  | { kind: 'zeros' }
-  | { kind: 'ones' }
+export type ParamInit = { kind: 'normal'; std: number } | { kind: 'zeros' } | { kind: 'ones' }
 
 export interface ParamInfo {
   tensor: Tensor
@@ -320,7 +317,10 @@ export function broadcastShapes(op: string, ...tensors: Tensor[]): Dim[] {
       const td = t.shape[t.rank - rank + i] ?? 1
       if (td === 1 || td === d) continue
       if (d === 1) d = td
-      else throw new GraphError(`${op}: cannot broadcast ${tensors.map((x) => x.describe()).join(' with ')} (dimension ${i} from the right-aligned end: ${d} vs ${td})`)
+      else
+        throw new GraphError(
+          `${op}: cannot broadcast ${tensors.map((x) => x.describe()).join(' with ')} (dimension ${i} from the right-aligned end: ${d} vs ${td})`,
+        )
     }
     out.push(d)
   }

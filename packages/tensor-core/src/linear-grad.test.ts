@@ -56,7 +56,11 @@ const backwardOps = (g: Graph) => g.nodes.filter((n) => n.name.startsWith('grad/
 
 describe('linear layer gradients', () => {
   it('match float64 finite differences for 2-D, 3-D and symbolic inputs, with and without bias', async () => {
-    for (const [xShape, out, bias, sym] of [[[5, 4], 3, false, false], [[2, 3, 4], 5, true, false], [[2, 3, 4], 5, true, true]] as const) {
+    for (const [xShape, out, bias, sym] of [
+      [[5, 4], 3, false, false],
+      [[2, 3, 4], 5, true, false],
+      [[2, 3, 4], 5, true, true],
+    ] as const) {
       const { maxErr } = await checkLinear([...xShape], out, bias, sym)
       expect(maxErr, `x [${xShape}] → ${out}, bias ${bias}, symbolic ${sym}`).toBeLessThan(1e-6)
     }

@@ -3,8 +3,9 @@
  * routing and gpt all build their projections with it, so names, shapes ([out, in], PyTorch's layout),
  * init and dtype follow one rule everywhere.
  */
-import type { Graph, Tensor } from './graph'
+
 import type { DType } from './dtype'
+import type { Graph, Tensor } from './graph'
 import { linear } from './ops'
 
 /** Spec init of Linear and Embedding weights: N(0, 0.02). */

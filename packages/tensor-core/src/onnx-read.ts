@@ -5,7 +5,7 @@
  * than taken from onnx-proto / protobufjs because it is ~150 lines, runs in the browser, and a full
  * schema-driven decoder would be heavier than the few fields needed. Browser-safe.
  */
-import { type DType, ONNX_DTYPE, type TypedArrayFor, allocTyped } from './dtype'
+import { allocTyped, type DType, ONNX_DTYPE, type TypedArrayFor } from './dtype'
 import { GraphError } from './errors'
 
 export interface OnnxNode {
@@ -44,7 +44,8 @@ class Reader {
     let result = 0
     let mul = 1
     for (;;) {
-      if (this.pos >= this.buf.length) throw new GraphError('readOnnxModel: truncated protobuf (a varint runs past the end); the file is not a complete ONNX model')
+      if (this.pos >= this.buf.length)
+        throw new GraphError('readOnnxModel: truncated protobuf (a varint runs past the end); the file is not a complete ONNX model')
       const b = this.buf[this.pos++]
       result += (b & 0x7f) * mul
       if (b < 0x80) return result
@@ -65,7 +66,8 @@ class Reader {
       this.pos += 4
     } else if (wire === 2) {
       const len = this.varint()
-      if (this.pos + len > this.buf.length) throw new GraphError('readOnnxModel: truncated protobuf (a field runs past the end); the file is not a complete ONNX model')
+      if (this.pos + len > this.buf.length)
+        throw new GraphError('readOnnxModel: truncated protobuf (a field runs past the end); the file is not a complete ONNX model')
       bytes = this.buf.subarray(this.pos, this.pos + len)
       this.pos += len
     } else throw new GraphError(`readOnnxModel: unsupported protobuf wire type ${wire}; the bytes are not an ONNX model`)
@@ -177,7 +179,10 @@ export function onnxInitializerData(t: OnnxInitializer, externalData: readonly {
     bytes = file.data.subarray(t.external.offset, t.external.offset + t.external.length)
   } else if (t.raw) bytes = t.raw
   else throw new GraphError(`initializer '${t.name}' has no raw_data (typed-field storage); moas reads raw_data and external data only`)
-  if (bytes.byteLength !== out.byteLength) throw new GraphError(`initializer '${t.name}': ${bytes.byteLength} bytes for ${n} ${t.dtype} values (${out.byteLength} expected); the model or its data file is damaged`)
+  if (bytes.byteLength !== out.byteLength)
+    throw new GraphError(
+      `initializer '${t.name}': ${bytes.byteLength} bytes for ${n} ${t.dtype} values (${out.byteLength} expected); the model or its data file is damaged`,
+    )
   new Uint8Array(out.buffer).set(bytes)
   return out
 }

@@ -2,9 +2,9 @@
  * The ops a transformer needs, each a function that checks its inputs, infers the output shape at build
  * time and appends one standard ONNX node (opset 21). Gradients live in gradients.ts, keyed by ONNX op type.
  */
-import { type DType, ONNX_DTYPE, float16Bits, isFloat } from './dtype'
+import { type DType, float16Bits, isFloat, ONNX_DTYPE } from './dtype'
 import { GraphError } from './errors'
-import { type AttrValue, type Dim, type Shape, Tensor, addDims, attr, broadcastShapes, normAxis, numel, sameShape } from './graph'
+import { type AttrValue, addDims, attr, broadcastShapes, type Dim, normAxis, numel, type Shape, sameShape, Tensor } from './graph'
 
 type Operand = Tensor | number
 
@@ -129,7 +129,8 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
  */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
   if (weight.rank !== 2) fail('linear', `weight must be 2-D [out, in], got rank ${weight.rank}`, x, weight)
-  if (x.shape[x.rank - 1] !== weight.shape[1]) fail('linear', `input features ${x.shape[x.rank - 1]} do not match weight [out=${weight.shape[0]}, in=${weight.shape[1]}]`, x, weight)
+  if (x.shape[x.rank - 1] !== weight.shape[1])
+    fail('linear', `input features ${x.shape[x.rank - 1]} do not match weight [out=${weight.shape[0]}, in=${weight.shape[1]}]`, x, weight)
   const y = matmul(x, transpose(weight, [1, 0]))
   return bias ? add(y, bias) : y
 }
@@ -180,7 +181,8 @@ export function reshape(x: Tensor, shape: Shape): Tensor {
  * where Reshape's -1 is ambiguous).
  */
 export function reshapeTo(x: Tensor, shapeTensor: Tensor, shape: Shape): Tensor {
-  if (shapeTensor.dtype !== 'int64' || shapeTensor.rank !== 1 || shapeTensor.shape[0] !== shape.length) fail('Reshape', `the shape tensor must be int64 [${shape.length}]`, x, shapeTensor)
+  if (shapeTensor.dtype !== 'int64' || shapeTensor.rank !== 1 || shapeTensor.shape[0] !== shape.length)
+    fail('Reshape', `the shape tensor must be int64 [${shape.length}]`, x, shapeTensor)
   const n1 = numel(x.shape)
   const n2 = numel(shape)
   if (n1 !== null && n2 !== null && n1 !== n2) fail('Reshape', `cannot reshape ${n1} elements into [${shape.join(',')}] (${n2} elements)`, x)
@@ -199,7 +201,8 @@ function dimFromShape(x: Tensor, d: string): Tensor {
   if (direct >= 0) return slice(s, [direct], [direct + 1], [0])
   const factors = d.split('*')
   const idx = factors.map((f) => x.shape.indexOf(Number.isNaN(Number(f)) ? f : Number(f)))
-  if (idx.some((i) => i < 0)) throw new GraphError(`Reshape: cannot compute symbolic dim '${d}' from input ${x.describe()}; give a static size or reshape in steps`)
+  if (idx.some((i) => i < 0))
+    throw new GraphError(`Reshape: cannot compute symbolic dim '${d}' from input ${x.describe()}; give a static size or reshape in steps`)
   return idx.map((i) => slice(s, [i], [i + 1], [0])).reduce((a, b) => mul(a, b))
 }
 
@@ -214,8 +217,15 @@ export function reshapeLike(x: Tensor, like: Tensor): Tensor {
 }
 
 export function transpose(x: Tensor, perm: readonly number[]): Tensor {
-  if (perm.length !== x.rank || [...perm].sort((a, b) => a - b).some((p, i) => p !== i)) fail('Transpose', `perm [${perm.join(',')}] is not a permutation of ${x.rank} axes`, x)
-  return node1('Transpose', [x], x.dtype, perm.map((p) => x.shape[p]), { perm: attr.ints(perm) })
+  if (perm.length !== x.rank || [...perm].sort((a, b) => a - b).some((p, i) => p !== i))
+    fail('Transpose', `perm [${perm.join(',')}] is not a permutation of ${x.rank} axes`, x)
+  return node1(
+    'Transpose',
+    [x],
+    x.dtype,
+    perm.map((p) => x.shape[p]),
+    { perm: attr.ints(perm) },
+  )
 }
 
 export function unsqueeze(x: Tensor, axes: readonly number[]): Tensor {
@@ -230,7 +240,12 @@ export function unsqueeze(x: Tensor, axes: readonly number[]): Tensor {
 export function squeeze(x: Tensor, axes: readonly number[]): Tensor {
   const ax = axes.map((a) => normAxis(a, x.rank, 'Squeeze'))
   for (const a of ax) if (x.shape[a] !== 1) fail('Squeeze', `axis ${a} has size ${x.shape[a]}, not 1`, x)
-  return node1('Squeeze', [x, x.graph.ints(ax)], x.dtype, x.shape.filter((_, i) => !ax.includes(i)))
+  return node1(
+    'Squeeze',
+    [x, x.graph.ints(ax)],
+    x.dtype,
+    x.shape.filter((_, i) => !ax.includes(i)),
+  )
 }
 
 export function concat(xs: Tensor[], axis: number): Tensor {
@@ -325,7 +340,14 @@ export function maximum(a: Operand, b: Operand): Tensor {
 }
 
 export function constantOfShape(shapeTensor: Tensor, value: number, dtype: DType, shape: Shape): Tensor {
-  const data = dtype === 'int64' ? new BigInt64Array([BigInt(value)]) : dtype === 'float64' ? new Float64Array([value]) : dtype === 'float16' ? float16Bits([value]) : new Float32Array([value])
+  const data =
+    dtype === 'int64'
+      ? new BigInt64Array([BigInt(value)])
+      : dtype === 'float64'
+        ? new Float64Array([value])
+        : dtype === 'float16'
+          ? float16Bits([value])
+          : new Float32Array([value])
   return node1('ConstantOfShape', [shapeTensor], dtype, shape, { value: attr.tensor({ dtype, shape: [1], data }) })
 }
 
@@ -392,9 +414,19 @@ export function topk(x: Tensor, k: number | { k: Tensor; dim: string }, axis = -
   if (kTensor.dtype !== 'int64' || kTensor.rank !== 1 || kTensor.shape[0] !== 1) fail('TopK', 'a computed k must be an int64 [1] tensor', x, kTensor)
   const size = typeof k === 'number' ? k : k.dim
   const shape = x.shape.map((s, i) => (i === a ? size : s))
-  const [v, i] = x.graph.addNode('TopK', [x, kTensor], [{ dtype: x.dtype, shape }, { dtype: 'int64', shape }], {
-    axis: attr.int(a), largest: attr.int(largest ? 1 : 0), sorted: attr.int(1),
-  })
+  const [v, i] = x.graph.addNode(
+    'TopK',
+    [x, kTensor],
+    [
+      { dtype: x.dtype, shape },
+      { dtype: 'int64', shape },
+    ],
+    {
+      axis: attr.int(a),
+      largest: attr.int(largest ? 1 : 0),
+      sorted: attr.int(1),
+    },
+  )
   return [v, i]
 }
 
@@ -402,7 +434,9 @@ export function oneHot(indices: Tensor, depth: number, dtype: DType): Tensor {
   // ONNX Runtime's CPU EP has no OneHot kernel with float64 values: build float32 (exact 0/1) and cast.
   if (dtype === 'float64') return cast(oneHot(indices, depth, 'float32'), 'float64')
   const g = indices.graph
-  return node1('OneHot', [indices, g.scalar(depth, 'int64'), g.constant([0, 1], [2], dtype, 'onehot_values')], dtype, [...indices.shape, depth], { axis: attr.int(-1) })
+  return node1('OneHot', [indices, g.scalar(depth, 'int64'), g.constant([0, 1], [2], dtype, 'onehot_values')], dtype, [...indices.shape, depth], {
+    axis: attr.int(-1),
+  })
 }
 
 /** Lower (upper=false) or upper triangle of the last two axes, the rest zeroed. */
@@ -449,9 +483,16 @@ export function layerNorm(x: Tensor, scale: Tensor, bias: Tensor | null, eps = 1
   const stat = [...x.shape.slice(0, -1), 1]
   // Mean and InvStdDev have the stash type (float32 by default in ONNX, and the only one ONNX Runtime
   // implements), whatever x's dtype is; y itself is computed in x's precision.
-  const [y] = x.graph.addNode('LayerNormalization', [x, scale, bias], [
-    { dtype: x.dtype, shape: x.shape }, { dtype: 'float32', shape: stat }, { dtype: 'float32', shape: stat },
-  ], { axis: attr.int(-1), epsilon: attr.float(eps) })
+  const [y] = x.graph.addNode(
+    'LayerNormalization',
+    [x, scale, bias],
+    [
+      { dtype: x.dtype, shape: x.shape },
+      { dtype: 'float32', shape: stat },
+      { dtype: 'float32', shape: stat },
+    ],
+    { axis: attr.int(-1), epsilon: attr.float(eps) },
+  )
   return y
 }
 
@@ -484,9 +525,15 @@ export function dropout(x: Tensor, ratio: number, training: boolean, seed?: numb
     return k ? mul(x, mul(k.keep, k.scale)) : x
   }
   const attrs: Record<string, AttrValue> = seed === undefined ? {} : { seed: attr.int(seed) }
-  const [y] = g.addNode('Dropout', [x, g.scalar(ratio, x.dtype), g.constant([1], [], 'bool', 'training_mode')], [
-    { dtype: x.dtype, shape: x.shape }, { dtype: 'bool', shape: x.shape },
-  ], attrs)
+  const [y] = g.addNode(
+    'Dropout',
+    [x, g.scalar(ratio, x.dtype), g.constant([1], [], 'bool', 'training_mode')],
+    [
+      { dtype: x.dtype, shape: x.shape },
+      { dtype: 'bool', shape: x.shape },
+    ],
+    attrs,
+  )
   return y
 }
 
@@ -515,8 +562,18 @@ function noiseKeep(x: Tensor, ratio: number, site: DropoutSite): { keep: Tensor;
   if (numel(x.shape) === null) fail('Dropout', 'noise-input dropout needs a static shape; build the training graph with static batch and sequence sizes', x)
   const threshold = Math.round(ratio * 65536)
   const [tq, tk] = x.shape.slice(-2)
-  if (site.causal && !(x.shape.length >= 2 && tq === tk)) fail('Dropout', `a causal site needs [..., T, T] attention probabilities, got shape [${x.shape.join(', ')}]; pass causal only for causal self-attention without a cache`, x)
-  const input = g.input(g.freshName('keep'), 'bool', x.shape, `dropout keep mask: drop with probability ${threshold}/65536${site.causal ? ' (entries above the diagonal unused)' : ''}`)
+  if (site.causal && !(x.shape.length >= 2 && tq === tk))
+    fail(
+      'Dropout',
+      `a causal site needs [..., T, T] attention probabilities, got shape [${x.shape.join(', ')}]; pass causal only for causal self-attention without a cache`,
+      x,
+    )
+  const input = g.input(
+    g.freshName('keep'),
+    'bool',
+    x.shape,
+    `dropout keep mask: drop with probability ${threshold}/65536${site.causal ? ' (entries above the diagonal unused)' : ''}`,
+  )
   g.dropoutMasks.push(site.causal ? { input, threshold, causal: true } : { input, threshold })
   if (threshold === 0) return null
   return { keep: cast(input, x.dtype), scale: 1 / (1 - threshold / 65536) }
@@ -530,9 +587,15 @@ export function crossEntropy(logits: Tensor, labels: Tensor): Tensor {
   if (logits.rank !== 2) fail('SoftmaxCrossEntropyLoss', 'logits must be [N, classes]; reshape [B,T,V] to [B*T,V] first', logits)
   if (labels.rank !== 1 || labels.dtype !== 'int64') fail('SoftmaxCrossEntropyLoss', 'labels must be int64 [N]', logits, labels)
   if (labels.shape[0] !== logits.shape[0]) fail('SoftmaxCrossEntropyLoss', `batch sizes differ: ${logits.shape[0]} vs ${labels.shape[0]}`, logits, labels)
-  const [loss] = logits.graph.addNode('SoftmaxCrossEntropyLoss', [logits, labels], [
-    { dtype: logits.dtype, shape: [] }, { dtype: logits.dtype, shape: logits.shape },
-  ], { reduction: attr.string('mean') })
+  const [loss] = logits.graph.addNode(
+    'SoftmaxCrossEntropyLoss',
+    [logits, labels],
+    [
+      { dtype: logits.dtype, shape: [] },
+      { dtype: logits.dtype, shape: logits.shape },
+    ],
+    { reduction: attr.string('mean') },
+  )
   return loss
 }
 

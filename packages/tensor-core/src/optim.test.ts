@@ -50,7 +50,10 @@ function build(dtype: DType, opts: AdamWOptions) {
   const s = g.param('s', [2], { init: { kind: 'normal', std: 0.5 }, dtype, decay: true })
   const y = ops.mul(ops.linear(ops.tanh(ops.linear(x, w1, b)), w2), s)
   const loss = g.output('loss', ops.reduceMean(ops.mul(y, y), [0, 1]))
-  const grads = grad(loss, g.params.map((p) => p.tensor))
+  const grads = grad(
+    loss,
+    g.params.map((p) => p.tensor),
+  )
   grads.forEach((gr, i) => g.output(`grad.${g.params[i].tensor.name}`, gr))
   const opt = adamw(g, g.params, grads, opts)
   return { g, opt }
@@ -69,10 +72,12 @@ async function compare(dtype: DType, opts: AdamWOptions, steps: number, mutate: 
   const cast = (a: Float64Array) => (dtype === 'float64' ? Float64Array.from(a) : Float32Array.from(a))
   const params = g.params
   // Non-zero starting moments (as after earlier steps) so every term of the update is exercised.
-  const ts = new Map<string, TsState>(params.map((p, i) => {
-    const n = p.tensor.shape.reduce((a: number, b) => a * (b as number), 1)
-    return [p.tensor.name, { p: rand(n, 10 + i, 0.5), m: rand(n, 20 + i, 0.01), v: rand(n, 30 + i, 0.01).map((z) => z * z) }]
-  }))
+  const ts = new Map<string, TsState>(
+    params.map((p, i) => {
+      const n = p.tensor.shape.reduce((a: number, b) => a * (b as number), 1)
+      return [p.tensor.name, { p: rand(n, 10 + i, 0.5), m: rand(n, 20 + i, 0.01), v: rand(n, 30 + i, 0.01).map((z) => z * z) }]
+    }),
+  )
   // Round the starting state to the graph's dtype so both sides start from identical values.
   for (const s of ts.values()) for (const a of [s.p, s.m, s.v]) a.set(cast(a))
   const x = hostTensor(dtype, [5, 4], cast(rand(20, 99)))
@@ -81,7 +86,12 @@ async function compare(dtype: DType, opts: AdamWOptions, steps: number, mutate: 
   const lr = 0.05 // large, so decay and update are far above rounding
   for (let t = 1; t <= steps; t++) {
     const sc = adamwScalars(t, lr, o)
-    const feeds: Record<string, HostTensor> = { x, lr: hostTensor(dtype, [], [sc.lr]), bias_correction1: hostTensor(dtype, [], [sc.biasCorrection1]), bias_correction2: hostTensor(dtype, [], [sc.biasCorrection2]) }
+    const feeds: Record<string, HostTensor> = {
+      x,
+      lr: hostTensor(dtype, [], [sc.lr]),
+      bias_correction1: hostTensor(dtype, [], [sc.biasCorrection1]),
+      bias_correction2: hostTensor(dtype, [], [sc.biasCorrection2]),
+    }
     for (const p of params) {
       const s = ts.get(p.tensor.name)!
       const names = momentNames(p.tensor.name)
@@ -103,7 +113,11 @@ async function compare(dtype: DType, opts: AdamWOptions, steps: number, mutate: 
     for (const p of params) {
       const s = ts.get(p.tensor.name)!
       const names = momentNames(p.tensor.name)
-      for (const [want, got] of [[s.p, out[nextName(p.tensor.name)]], [s.m, out[nextName(names.m)]], [s.v, out[nextName(names.v)]]] as const) {
+      for (const [want, got] of [
+        [s.p, out[nextName(p.tensor.name)]],
+        [s.m, out[nextName(names.m)]],
+        [s.v, out[nextName(names.v)]],
+      ] as const) {
         const gd = got.data as Float64Array
         for (let i = 0; i < want.length; i++) maxErr = Math.max(maxErr, Math.abs(gd[i] - want[i]))
         // Continue from the graph's values (as training does), so float32 rounding does not accumulate.
@@ -117,7 +131,12 @@ async function compare(dtype: DType, opts: AdamWOptions, steps: number, mutate: 
 describe('in-graph AdamW equals a TypeScript AdamW (PyTorch semantics)', () => {
   it('decays exactly the parameters marked for decay', () => {
     const { g } = build('float64', {})
-    expect(g.params.map((p) => [p.tensor.name, p.decay])).toEqual([['w1', true], ['b', false], ['w2', false], ['s', true]])
+    expect(g.params.map((p) => [p.tensor.name, p.decay])).toEqual([
+      ['w1', true],
+      ['b', false],
+      ['w2', false],
+      ['s', true],
+    ])
   })
 
   for (const dtype of ['float64', 'float32'] as const) {

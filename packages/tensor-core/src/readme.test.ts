@@ -1,6 +1,6 @@
 // The README's example, verbatim apart from the import path and the final assertions.
 import { expect, it } from 'vitest'
-import { Graph, Session, adamw, adamwScalars, grad, hostTensor, initParams, ops, type HostTensor } from './index'
+import { adamw, adamwScalars, Graph, grad, type HostTensor, hostTensor, initParams, ops, Session } from './index'
 import { testProvider } from './testing/provider'
 
 it('README example: build → grad → adamw → Session.run', async () => {
@@ -16,7 +16,10 @@ it('README example: build → grad → adamw → Session.run', async () => {
   const loss = g.output('loss', ops.crossEntropy(logits, labels))
 
   // 2. Backward graph, 3. AdamW update: both appended to the same graph.
-  const grads = grad(loss, g.params.map((p) => p.tensor))
+  const grads = grad(
+    loss,
+    g.params.map((p) => p.tensor),
+  )
   const opt = adamw(g, g.params, grads, { weightDecay: 0.1, clipNorm: 1.0 })
 
   // 4. One session.run = forward + backward + update. Parameters and moments go in, next.* come out.
@@ -37,7 +40,8 @@ it('README example: build → grad → adamw → Session.run', async () => {
   for (let t = 1; t <= 50; t++) {
     const sc = adamwScalars(t, 1e-2) // lr and bias corrections are inputs: the graph never changes
     const out = await session.run({
-      ...batch, ...state,
+      ...batch,
+      ...state,
       lr: hostTensor('float32', [], [sc.lr]),
       bias_correction1: hostTensor('float32', [], [sc.biasCorrection1]),
       bias_correction2: hostTensor('float32', [], [sc.biasCorrection2]),

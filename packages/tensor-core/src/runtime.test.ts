@@ -2,8 +2,8 @@
 // same graph giving the same numbers on onnxruntime-node (cpu) and onnxruntime-web (wasm) in one process.
 import { describe, expect, it } from 'vitest'
 import { grad } from './autodiff'
-import { RuntimeError } from './errors'
 import type { DType } from './dtype'
+import { RuntimeError } from './errors'
 import { Graph, type Tensor } from './graph'
 import { initParams, mulberry32 } from './init'
 import * as ops from './ops'
@@ -37,7 +37,9 @@ describe('execution providers in Node', () => {
     const s = await Session.create(tiny(), { provider: 'cuda' }).catch((e: Error) => e)
     if (!(s instanceof Error)) return expect(s.provider).toBe('cuda')
     expect(s).toBeInstanceOf(RuntimeError)
-    expect(s.message).toMatch(/^execution provider 'cuda' is not available here \(.+\)\. The CUDA provider needs an NVIDIA GPU, CUDA 12 and onnxruntime-node's CUDA libraries, .*ONNXRUNTIME_NODE_INSTALL=cuda12 node script\/install\.js/)
+    expect(s.message).toMatch(
+      /^execution provider 'cuda' is not available here \(.+\)\. The CUDA provider needs an NVIDIA GPU, CUDA 12 and onnxruntime-node's CUDA libraries, .*ONNXRUNTIME_NODE_INSTALL=cuda12 node script\/install\.js/,
+    )
   })
 
   it("'webgpu': runs, or says what is missing (no fallback to cpu)", async () => {
@@ -90,11 +92,22 @@ function trainingStep(dtype: DType) {
   const att = ops.softmax(ops.add(ops.mul(ops.matmul(q, ops.transpose(k, [0, 1, 3, 2])), 1 / Math.sqrt(D)), ops.causalMask(x, T)))
   const y = ops.reshape(ops.transpose(ops.matmul(ops.dropout(att, 0.1, true), v), [0, 2, 1, 3]), [B, T, C])
   const x1 = ops.add(x, ops.linear(y, p('c_proj.weight', [C, C])))
-  const m = ops.linear(ops.gelu(ops.linear(ops.layerNorm(x1, p('ln_2.weight', [C], 0), null), p('c_fc.weight', [4 * C, C])), 'tanh'), p('mlp.c_proj.weight', [C, 4 * C]))
+  const m = ops.linear(
+    ops.gelu(ops.linear(ops.layerNorm(x1, p('ln_2.weight', [C], 0), null), p('c_fc.weight', [4 * C, C])), 'tanh'),
+    p('mlp.c_proj.weight', [C, 4 * C]),
+  )
   const x2 = ops.add(x1, ops.dropout(m, 0.1, true))
   const logits = ops.linear(x2, p('lm_head.weight', [V, C]))
   const loss = g.output('loss', ops.crossEntropy(ops.reshape(logits, [B * T, V]), targets))
-  adamw(g, g.params, grad(loss, g.params.map((q) => q.tensor)), { weightDecay: 0.1, clipNorm: 1 })
+  adamw(
+    g,
+    g.params,
+    grad(
+      loss,
+      g.params.map((q) => q.tensor),
+    ),
+    { weightDecay: 0.1, clipNorm: 1 },
+  )
   // Feeds: parameters, zero moments, tokens, noise.
   const rand = mulberry32(5)
   const feeds: Record<string, HostTensor> = {}
@@ -104,16 +117,36 @@ function trainingStep(dtype: DType) {
     feeds[`adam.m.${name}`] = hostTensor(dtype, shape)
     feeds[`adam.v.${name}`] = hostTensor(dtype, shape)
   }
-  feeds.idx = hostTensor('int64', [B, T], Array.from({ length: B * T }, () => Math.floor(rand() * V)))
-  feeds.targets = hostTensor('int64', [B * T], Array.from({ length: B * T }, () => Math.floor(rand() * V)))
-  for (const { input, threshold } of g.dropoutMasks) feeds[input.name] = hostTensor('bool', input.shape as number[], Array.from({ length: input.shape.reduce((a: number, b) => a * (b as number), 1) }, () => (Math.floor(rand() * 65536) >= threshold ? 1 : 0)))
+  feeds.idx = hostTensor(
+    'int64',
+    [B, T],
+    Array.from({ length: B * T }, () => Math.floor(rand() * V)),
+  )
+  feeds.targets = hostTensor(
+    'int64',
+    [B * T],
+    Array.from({ length: B * T }, () => Math.floor(rand() * V)),
+  )
+  for (const { input, threshold } of g.dropoutMasks)
+    feeds[input.name] = hostTensor(
+      'bool',
+      input.shape as number[],
+      Array.from({ length: input.shape.reduce((a: number, b) => a * (b as number), 1) }, () => (Math.floor(rand() * 65536) >= threshold ? 1 : 0)),
+    )
   const sc = adamwScalars(1, 1e-2)
-  Object.assign(feeds, { lr: hostTensor(dtype, [], [sc.lr]), bias_correction1: hostTensor(dtype, [], [sc.biasCorrection1]), bias_correction2: hostTensor(dtype, [], [sc.biasCorrection2]) })
+  Object.assign(feeds, {
+    lr: hostTensor(dtype, [], [sc.lr]),
+    bias_correction1: hostTensor(dtype, [], [sc.biasCorrection1]),
+    bias_correction2: hostTensor(dtype, [], [sc.biasCorrection2]),
+  })
   return { g, feeds }
 }
 
 describe('the same graph on onnxruntime-node (cpu) and onnxruntime-web (wasm)', () => {
-  for (const [dtype, tol] of [['float32', 1e-5], ['float64', 1e-12]] as const) {
+  for (const [dtype, tol] of [
+    ['float32', 1e-5],
+    ['float64', 1e-12],
+  ] as const) {
     it(`${dtype}: a full training step agrees to ${tol} (relative to max(1, |value|))`, async () => {
       const { g, feeds } = trainingStep(dtype)
       const cpu = await (await Session.create(g, { provider: 'cpu' })).run(feeds)

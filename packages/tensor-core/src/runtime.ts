@@ -4,8 +4,8 @@
  * alone: if it is missing, creating the session fails with a clear error instead of silently running
  * elsewhere. Feeds are validated against the graph's declared inputs before every run.
  */
-import { type Ort, type Provider, defaultThreads, loadOrt, maxThreads } from './backend'
-import { type DType, allocTyped, type TypedArrayFor } from './dtype'
+import { defaultThreads, loadOrt, maxThreads, type Ort, type Provider } from './backend'
+import { allocTyped, type DType, type TypedArrayFor } from './dtype'
 import { RuntimeError } from './errors'
 import { type Graph, OPSET, type Shape } from './graph'
 import { type SerializeOptions, serialize } from './serialize'
@@ -26,7 +26,9 @@ export function hostTensor(dtype: DType, shape: readonly number[], data?: TypedA
   if (data && ArrayBuffer.isView(data)) arr = data as TypedArrayFor
   else {
     arr = allocTyped(dtype, n)
-    if (data) for (let i = 0; i < n; i++) (arr as unknown as (number | bigint)[])[i] = dtype === 'int64' ? BigInt((data as ArrayLike<number>)[i]) : (data as ArrayLike<number>)[i]
+    if (data)
+      for (let i = 0; i < n; i++)
+        (arr as unknown as (number | bigint)[])[i] = dtype === 'int64' ? BigInt((data as ArrayLike<number>)[i]) : (data as ArrayLike<number>)[i]
   }
   if (arr.length !== n) throw new RuntimeError(`hostTensor: ${arr.length} values do not fill shape [${shape.join(',')}] (${n} elements)`)
   return { dtype, shape, data: arr }
@@ -98,7 +100,16 @@ interface Signature {
   shape: Shape
 }
 
-const ORT_TYPE: Record<string, DType> = { float32: 'float32', float64: 'float64', int64: 'int64', int32: 'int32', bool: 'bool', uint8: 'uint8', uint16: 'uint16', float16: 'float16' }
+const ORT_TYPE: Record<string, DType> = {
+  float32: 'float32',
+  float64: 'float64',
+  int64: 'int64',
+  int32: 'int32',
+  bool: 'bool',
+  uint8: 'uint8',
+  uint16: 'uint16',
+  float16: 'float16',
+}
 
 export class Session {
   private constructor(
@@ -123,18 +134,27 @@ export class Session {
     else {
       bytes = serialize(model, opts)
       const embedded = new Set(opts.params?.keys() ?? [])
-      inputs = [...model.inputs, ...model.params.map((p) => p.tensor).filter((t) => !embedded.has(t.name))].map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape }))
+      inputs = [...model.inputs, ...model.params.map((p) => p.tensor).filter((t) => !embedded.has(t.name))].map((t) => ({
+        name: t.name,
+        dtype: t.dtype,
+        shape: t.shape,
+      }))
       outputs = model.outputs.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape }))
     }
     const threads = opts.threads ?? defaultThreads()
     checkThreads(threads)
     const deviceOutputs = [...(opts.deviceOutputs ?? [])]
     if (deviceOutputs.length && !DEVICE_OUTPUT_PROVIDERS.includes(provider))
-      throw new RuntimeError(`deviceOutputs needs the webgpu provider, not '${provider}': cpu and wasm outputs are host memory already, and onnxruntime-node's JS API cannot keep a CUDA tensor on the GPU; leave deviceOutputs empty`)
+      throw new RuntimeError(
+        `deviceOutputs needs the webgpu provider, not '${provider}': cpu and wasm outputs are host memory already, and onnxruntime-node's JS API cannot keep a CUDA tensor on the GPU; leave deviceOutputs empty`,
+      )
     if (deviceOutputs.length && outputs.length) {
       const known = new Set(outputs.map((o) => o.name))
       const unknown = deviceOutputs.filter((n) => !known.has(n))
-      if (unknown.length) throw new RuntimeError(`deviceOutputs names ${unknown.slice(0, 4).join(', ')}${unknown.length > 4 ? ' and more' : ''}, not outputs of the graph (its outputs: ${[...known].slice(0, 6).join(', ')}${known.size > 6 ? ', ...' : ''})`)
+      if (unknown.length)
+        throw new RuntimeError(
+          `deviceOutputs names ${unknown.slice(0, 4).join(', ')}${unknown.length > 4 ? ' and more' : ''}, not outputs of the graph (its outputs: ${[...known].slice(0, 6).join(', ')}${known.size > 6 ? ', ...' : ''})`,
+        )
     }
     if (provider === 'wasm') (ort.env as unknown as { wasm: { numThreads: number } }).wasm.numThreads = threads
     let session: import('onnxruntime-common').InferenceSession
@@ -168,7 +188,10 @@ export class Session {
   }
 
   /** Run the graph, leaving the outputs named in `deviceOutputs` on the device (the caller disposes them). */
-  async runOnDevice(feeds: Record<string, Feed>, fetch?: readonly string[]): Promise<{ host: Record<string, HostTensor>; device: Record<string, DeviceTensor> }> {
+  async runOnDevice(
+    feeds: Record<string, Feed>,
+    fetch?: readonly string[],
+  ): Promise<{ host: Record<string, HostTensor>; device: Record<string, DeviceTensor> }> {
     this.check(feeds)
     const ortFeeds: Record<string, import('onnxruntime-common').Tensor> = {}
     for (const [name, t] of Object.entries(feeds)) {
@@ -208,10 +231,16 @@ export class Session {
   private check(feeds: Record<string, Feed>): void {
     if (!this.validate) return
     const missing = this.inputs.filter((s) => !(s.name in feeds)).map((s) => s.name)
-    if (missing.length) throw new RuntimeError(`missing feed${missing.length > 1 ? 's' : ''}: ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ` and ${missing.length - 8} more` : ''}; the graph needs ${this.inputs.length} inputs`)
+    if (missing.length)
+      throw new RuntimeError(
+        `missing feed${missing.length > 1 ? 's' : ''}: ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ` and ${missing.length - 8} more` : ''}; the graph needs ${this.inputs.length} inputs`,
+      )
     const known = new Set(this.inputs.map((s) => s.name))
     const extra = Object.keys(feeds).filter((n) => !known.has(n))
-    if (extra.length) throw new RuntimeError(`unknown feed${extra.length > 1 ? 's' : ''}: ${extra.join(', ')}; the graph's inputs are ${[...known].slice(0, 8).join(', ')}${known.size > 8 ? ', ...' : ''}`)
+    if (extra.length)
+      throw new RuntimeError(
+        `unknown feed${extra.length > 1 ? 's' : ''}: ${extra.join(', ')}; the graph's inputs are ${[...known].slice(0, 8).join(', ')}${known.size > 8 ? ', ...' : ''}`,
+      )
     const sym = new Map<string, [number, string]>()
     for (const s of this.inputs) {
       const t = feeds[s.name]
@@ -224,12 +253,14 @@ export class Session {
           if (got !== d) throw new RuntimeError(`feed '${s.name}' has shape [${t.shape.join(',')}], the graph expects ${want} (dimension ${i} must be ${d})`)
         } else {
           const seen = sym.get(d)
-          if (seen && seen[0] !== got) throw new RuntimeError(`feed '${s.name}' gives '${d}' = ${got}, but feed '${seen[1]}' gave ${seen[0]}; symbolic dims must agree across feeds`)
+          if (seen && seen[0] !== got)
+            throw new RuntimeError(`feed '${s.name}' gives '${d}' = ${got}, but feed '${seen[1]}' gave ${seen[0]}; symbolic dims must agree across feeds`)
           sym.set(d, [got, s.name])
         }
       })
       const n = t.shape.reduce((a, b) => a * b, 1)
-      if (!(t instanceof DeviceTensor) && t.data.length !== n) throw new RuntimeError(`feed '${s.name}' holds ${t.data.length} values but its shape [${t.shape.join(',')}] needs ${n}`)
+      if (!(t instanceof DeviceTensor) && t.data.length !== n)
+        throw new RuntimeError(`feed '${s.name}' holds ${t.data.length} values but its shape [${t.shape.join(',')}] needs ${n}`)
     }
   }
 }
@@ -257,14 +288,18 @@ const PROVIDER_HELP: Record<Provider, string> = {
   cpu: '',
   wasm: '',
   cuda: "The CUDA provider needs an NVIDIA GPU, CUDA 12 and onnxruntime-node's CUDA libraries, which its install script downloads only when asked: run `ONNXRUNTIME_NODE_INSTALL=cuda12 node script/install.js` inside node_modules/onnxruntime-node on a machine that can reach the download (see the README); use provider 'cpu' otherwise.",
-  webgpu: "WebGPU needs a GPU adapter: in Node, libvulkan and a Vulkan driver; in a browser, navigator.gpu (Chrome/Edge 113+, or --enable-unsafe-webgpu). Use 'cpu' (Node) or 'wasm' (browser) otherwise.",
+  webgpu:
+    "WebGPU needs a GPU adapter: in Node, libvulkan and a Vulkan driver; in a browser, navigator.gpu (Chrome/Edge 113+, or --enable-unsafe-webgpu). Use 'cpu' (Node) or 'wasm' (browser) otherwise.",
 }
 
 /** A thread count a session can use: a positive integer, at most maxThreads() (RuntimeError naming the limit). */
 export function checkThreads(threads: number): void {
   if (!(Number.isInteger(threads) && threads >= 1)) throw new RuntimeError(`threads must be a positive integer, got ${threads}`)
   const max = maxThreads()
-  if (threads > max) throw new RuntimeError(`${threads} threads is far above this machine's core count: ONNX Runtime starts one thread each and slows to a crawl; use at most ${max}`)
+  if (threads > max)
+    throw new RuntimeError(
+      `${threads} threads is far above this machine's core count: ONNX Runtime starts one thread each and slows to a crawl; use at most ${max}`,
+    )
 }
 
 export { defaultThreads, maxThreads } from './backend'

@@ -3,12 +3,11 @@
 // inference export with embedded parameters computes what feeding the parameters computes.
 import { describe, expect, it } from 'vitest'
 import { GraphError } from './errors'
-import { Graph, liveNodes } from './graph'
+import { Graph, liveNodes, OPSET } from './graph'
 import { initParams } from './init'
+import { readOnnxModel } from './onnx-read'
 import * as ops from './ops'
 import { hostTensor } from './runtime'
-import { OPSET } from './graph'
-import { readOnnxModel } from './onnx-read'
 import { IR_VERSION, serialize } from './serialize'
 import { testSession } from './testing/provider'
 
@@ -92,7 +91,9 @@ describe('ModelProto encoding', () => {
     expect(OPSET).toBe(21)
     g.opset = 23 // a graph raised for a newer op declares that opset
     expect(all(fields(serialize(g)), 8).map((o) => Number(one(msg(o.value), 2)))).toEqual([23])
-    const meta = all(m, 14).map((p) => msg(p.value)).map((p) => [str(one(p, 1)), str(one(p, 2))])
+    const meta = all(m, 14)
+      .map((p) => msg(p.value))
+      .map((p) => [str(one(p, 1)), str(one(p, 2))])
     expect(meta).toEqual([['moas.variant', 'test']])
 
     const graph = msg(one(m, 7))
@@ -120,7 +121,11 @@ describe('ModelProto encoding', () => {
     const params = initParams(g, 7)
     const graph = msg(one(fields(serialize(g, { params })), 7))
     expect(all(graph, 11).map((v) => valueInfo(v.value as Uint8Array).name)).toEqual(['x'])
-    const inits = new Map(all(graph, 5).map((t) => msg(t.value)).map((t) => [str(one(t, 8)), t]))
+    const inits = new Map(
+      all(graph, 5)
+        .map((t) => msg(t.value))
+        .map((t) => [str(one(t, 8)), t]),
+    )
     const w = inits.get('fc.weight')!
     expect(all(w, 1).map((d) => Number(d.value))).toEqual([3, 4])
     expect(Number(one(w, 2))).toBe(1) // FLOAT
@@ -132,7 +137,9 @@ describe('ModelProto encoding', () => {
     const g = model()
     expect(() => serialize(g, { params: new Map([['fc.bias', new Float32Array(2)]]) })).toThrow("serialize: value for 'fc.bias' has 2 elements, expected [3]")
     expect(() => serialize(g, { params: new Map([['fc.bias', new Float64Array(3)]]) })).toThrow(GraphError)
-    expect(() => serialize(g, { params: new Map([['fc.bias', new Float64Array(3)]]) })).toThrow("serialize: value for 'fc.bias' is a Float64Array but the parameter is float32")
+    expect(() => serialize(g, { params: new Map([['fc.bias', new Float64Array(3)]]) })).toThrow(
+      "serialize: value for 'fc.bias' is a Float64Array but the parameter is float32",
+    )
   })
 })
 
@@ -145,15 +152,29 @@ describe('ONNX Runtime reads the model as written', () => {
     const r = g.input('r', 'float32', [2, 3, 4])
     const y = ops.layerNorm(ops.add(x, r), g.param('ln.weight', [4], { init: { kind: 'ones' } }), null)
     g.output('y', y)
-    const ln = all(msg(one(fields(serialize(g)), 7)), 1).map((n) => msg(n.value)).find((n) => str(one(n, 4)) === 'LayerNormalization')!
+    const ln = all(msg(one(fields(serialize(g)), 7)), 1)
+      .map((n) => msg(n.value))
+      .find((n) => str(one(n, 4)) === 'LayerNormalization')!
     expect(all(ln, 1).map((f) => str(f.value))).toEqual([y.producer!.inputs[0]!.name, 'ln.weight'])
     const s = await testSession(g, { optimization: 'all' })
     const xv = Array.from({ length: 24 }, (_, i) => i % 5)
-    const out = await s.run({ x: hostTensor('float32', [2, 3, 4], xv), r: hostTensor('float32', [2, 3, 4], xv.map((v) => v * v)), 'ln.weight': hostTensor('float32', [4], [1, 2, 1, 1]) })
+    const out = await s.run({
+      x: hostTensor('float32', [2, 3, 4], xv),
+      r: hostTensor(
+        'float32',
+        [2, 3, 4],
+        xv.map((v) => v * v),
+      ),
+      'ln.weight': hostTensor('float32', [4], [1, 2, 1, 1]),
+    })
     const row = [0, 2, 6, 12] // x + x² for the first row of x = 0, 1, 2, 3
     const mean = row.reduce((a, b) => a + b) / 4
     const sd = Math.sqrt(row.reduce((a, b) => a + (b - mean) ** 2, 0) / 4 + 1e-5)
-    expect(Array.from(out.y.data as Float32Array).slice(0, 4).map((v) => +v.toFixed(5))).toEqual(row.map((v, i) => +(((v - mean) / sd) * [1, 2, 1, 1][i]).toFixed(5)))
+    expect(
+      Array.from(out.y.data as Float32Array)
+        .slice(0, 4)
+        .map((v) => +v.toFixed(5)),
+    ).toEqual(row.map((v, i) => +(((v - mean) / sd) * [1, 2, 1, 1][i]).toFixed(5)))
   })
 
   it('leaves out constants no node reads (ONNX Runtime would warn and drop them)', () => {
@@ -194,9 +215,15 @@ describe('ONNX Runtime reads the model as written', () => {
   it('an inference export with embedded parameters gives the outputs of feeding them', async () => {
     const g = model()
     const params = initParams(g, 3)
-    const x = hostTensor('float32', [5, 4], Array.from({ length: 20 }, (_, i) => Math.sin(i)))
+    const x = hostTensor(
+      'float32',
+      [5, 4],
+      Array.from({ length: 20 }, (_, i) => Math.sin(i)),
+    )
     const fed = await (await testSession(g)).run({
-      x, 'fc.weight': hostTensor('float32', [3, 4], params.get('fc.weight')!), 'fc.bias': hostTensor('float32', [3], params.get('fc.bias')!),
+      x,
+      'fc.weight': hostTensor('float32', [3, 4], params.get('fc.weight')!),
+      'fc.bias': hostTensor('float32', [3], params.get('fc.bias')!),
     })
     const exported = serialize(g, { params })
     const s = await testSession(exported)

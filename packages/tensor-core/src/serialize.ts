@@ -5,7 +5,7 @@
  */
 import { type DType, ONNX_DTYPE, type TypedArrayFor } from './dtype'
 import { GraphError } from './errors'
-import { type AttrValue, type ConstantValue, type Graph, type Shape, type Tensor, liveNodes } from './graph'
+import { type AttrValue, type ConstantValue, type Graph, liveNodes, type Shape, type Tensor } from './graph'
 
 export const IR_VERSION = 10
 export const PRODUCER = 'moas'
@@ -102,12 +102,30 @@ function writeValueInfo(w: ProtoWriter, name: string, dtype: DType, shape: Shape
 function writeAttr(w: ProtoWriter, name: string, a: AttrValue) {
   w.string(1, name)
   switch (a.kind) {
-    case 'float': w.float(2, a.value); w.int(20, 1); break
-    case 'int': w.int(3, a.value); w.int(20, 2); break
-    case 'string': w.string(4, a.value); w.int(20, 3); break
-    case 'tensor': w.message(5, (t) => writeTensor(t, '', a.value)); w.int(20, 4); break
-    case 'floats': for (const f of a.value) w.float(7, f); w.int(20, 6); break
-    case 'ints': for (const i of a.value) w.int(8, i); w.int(20, 7); break
+    case 'float':
+      w.float(2, a.value)
+      w.int(20, 1)
+      break
+    case 'int':
+      w.int(3, a.value)
+      w.int(20, 2)
+      break
+    case 'string':
+      w.string(4, a.value)
+      w.int(20, 3)
+      break
+    case 'tensor':
+      w.message(5, (t) => writeTensor(t, '', a.value))
+      w.int(20, 4)
+      break
+    case 'floats':
+      for (const f of a.value) w.float(7, f)
+      w.int(20, 6)
+      break
+    case 'ints':
+      for (const i of a.value) w.int(8, i)
+      w.int(20, 7)
+      break
   }
 }
 
@@ -199,10 +217,14 @@ function encode(graph: Graph, opts: SerializeOptions, external: ((bytes: Uint8Ar
       if (!embedded.has(p.tensor.name)) continue
       const data = opts.params!.get(p.tensor.name)!
       const shape = p.tensor.shape as number[]
-      if (data.length !== shape.reduce((a, b) => a * b, 1)) throw new GraphError(`serialize: value for '${p.tensor.name}' has ${data.length} elements, expected [${shape.join(',')}]`)
+      if (data.length !== shape.reduce((a, b) => a * b, 1))
+        throw new GraphError(`serialize: value for '${p.tensor.name}' has ${data.length} elements, expected [${shape.join(',')}]`)
       // The bytes are written raw, so the array type must be the parameter's dtype.
       const arrayDtype = data instanceof Float64Array ? 'float64' : data instanceof Float32Array ? 'float32' : data instanceof Uint16Array ? 'float16' : 'other'
-      if (arrayDtype !== p.tensor.dtype) throw new GraphError(`serialize: value for '${p.tensor.name}' is a ${(data as object).constructor.name} but the parameter is ${p.tensor.dtype}; convert it (e.g. Float32Array.from(values); float16 as Uint16Array bit patterns, see float16Bits)`)
+      if (arrayDtype !== p.tensor.dtype)
+        throw new GraphError(
+          `serialize: value for '${p.tensor.name}' is a ${(data as object).constructor.name} but the parameter is ${p.tensor.dtype}; convert it (e.g. Float32Array.from(values); float16 as Uint16Array bit patterns, see float16Bits)`,
+        )
       if (!external) gw.message(5, (tw) => writeTensor(tw, p.tensor.name, { dtype: p.tensor.dtype, shape, data }))
       else {
         const bytes = rawBytes(data)
@@ -211,8 +233,15 @@ function encode(graph: Graph, opts: SerializeOptions, external: ((bytes: Uint8Ar
           for (const d of shape) tw.int(1, d)
           tw.int(2, ONNX_DTYPE[p.tensor.dtype])
           tw.string(8, p.tensor.name)
-          for (const [key, value] of [['location', opts.externalDataFile!], ['offset', String(offset)], ['length', String(bytes.byteLength)]])
-            tw.message(13, (ew) => { ew.string(1, key); ew.string(2, value) })
+          for (const [key, value] of [
+            ['location', opts.externalDataFile!],
+            ['offset', String(offset)],
+            ['length', String(bytes.byteLength)],
+          ])
+            tw.message(13, (ew) => {
+              ew.string(1, key)
+              ew.string(2, value)
+            })
           tw.int(14, 1) // data_location: EXTERNAL
         })
       }
@@ -221,8 +250,19 @@ function encode(graph: Graph, opts: SerializeOptions, external: ((bytes: Uint8Ar
     for (const t of inputs) gw.message(11, (vw) => writeValueInfo(vw, t.name, t.dtype, t.shape, graph.docs.get(t.name)))
     for (const t of graph.outputs) gw.message(12, (vw) => writeValueInfo(vw, t.name, t.dtype, t.shape, graph.docs.get(t.name)))
   })
-  w.message(8, (ow) => { ow.string(1, ''); ow.int(2, graph.opset) })
-  if (usesMs) w.message(8, (ow) => { ow.string(1, 'com.microsoft'); ow.int(2, 1) })
-  for (const [k, v] of Object.entries(opts.metadata ?? {})) w.message(14, (mw) => { mw.string(1, k); mw.string(2, v) })
+  w.message(8, (ow) => {
+    ow.string(1, '')
+    ow.int(2, graph.opset)
+  })
+  if (usesMs)
+    w.message(8, (ow) => {
+      ow.string(1, 'com.microsoft')
+      ow.int(2, 1)
+    })
+  for (const [k, v] of Object.entries(opts.metadata ?? {}))
+    w.message(14, (mw) => {
+      mw.string(1, k)
+      mw.string(2, v)
+    })
   return w.finish().slice()
 }

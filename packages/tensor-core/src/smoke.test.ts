@@ -17,7 +17,10 @@ describe('smoke', () => {
     const wv = [1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1]
     const out = await s.run({ x: hostTensor('float64', [2, 3], xv), w: hostTensor('float64', [4, 3], wv) })
     // y = x W^T; loss = sum y^2; dW = 2 y^T x
-    const Y = [[1, 2, 3, 6], [4, 5, 6, 15]]
+    const Y = [
+      [1, 2, 3, 6],
+      [4, 5, 6, 15],
+    ]
     expect(out.loss.data[0]).toBeCloseTo(Y.flat().reduce((a, b) => a + b * b, 0))
     const dW = [0, 1, 2, 3].flatMap((o) => [0, 1, 2].map((i) => 2 * (Y[0][o] * xv[i] + Y[1][o] * xv[3 + i])))
     expect(Array.from(out.gw.data as Float64Array)).toEqual(dW)

@@ -32,7 +32,15 @@ function model() {
   const logits = ops.linear(ops.gelu(ops.linear(h, w1, b1), 'tanh'), w2)
   const loss = g.output('loss', ops.crossEntropy(logits, target))
   g.output('logits', logits)
-  const opt = adamw(g, g.params, grad(loss, g.params.map((p) => p.tensor)), { weightDecay: 0.01, clipNorm: 1 })
+  const opt = adamw(
+    g,
+    g.params,
+    grad(
+      loss,
+      g.params.map((p) => p.tensor),
+    ),
+    { weightDecay: 0.01, clipNorm: 1 },
+  )
   return { g, opt }
 }
 
@@ -42,9 +50,21 @@ describe('training end to end with the in-graph optimizer', () => {
     const s = await testSession(g)
     const pairs = [...Array(V * V).keys()]
     const data = {
-      a: hostTensor('int64', [V * V], pairs.map((i) => Math.floor(i / V))),
-      b: hostTensor('int64', [V * V], pairs.map((i) => i % V)),
-      target: hostTensor('int64', [V * V], pairs.map((i) => (Math.floor(i / V) + (i % V)) % V)),
+      a: hostTensor(
+        'int64',
+        [V * V],
+        pairs.map((i) => Math.floor(i / V)),
+      ),
+      b: hostTensor(
+        'int64',
+        [V * V],
+        pairs.map((i) => i % V),
+      ),
+      target: hostTensor(
+        'int64',
+        [V * V],
+        pairs.map((i) => (Math.floor(i / V) + (i % V)) % V),
+      ),
     }
     const state: Record<string, HostTensor> = {}
     for (const [name, value] of initParams(g, 1234)) {
@@ -59,8 +79,11 @@ describe('training end to end with the in-graph optimizer', () => {
     for (let t = 1; t <= 150; t++) {
       const sc = adamwScalars(t, 1e-2)
       last = await s.run({
-        ...data, ...state,
-        lr: hostTensor('float32', [], [sc.lr]), bias_correction1: hostTensor('float32', [], [sc.biasCorrection1]), bias_correction2: hostTensor('float32', [], [sc.biasCorrection2]),
+        ...data,
+        ...state,
+        lr: hostTensor('float32', [], [sc.lr]),
+        bias_correction1: hostTensor('float32', [], [sc.biasCorrection1]),
+        bias_correction2: hostTensor('float32', [], [sc.biasCorrection2]),
       })
       losses.push(Number(last.loss.data[0]))
       for (const st of opt.state) {

@@ -2,11 +2,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { paramCounts, resolveConfig } from '@moas/gpt'
+import { CharTokenizer } from '@moas/inference'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type CompareOptions, compare } from './compare'
-import { CharTokenizer } from '@moas/inference'
-import { syntheticCorpus } from './data/synthetic'
 import { paperSplit } from './data/split'
+import { syntheticCorpus } from './data/synthetic'
 import { type Dataset, TRAIN_PRESETS } from './presets'
 import { hedgesG, welchTTest } from './stats'
 
@@ -24,7 +24,12 @@ const split = paperSplit(text)
 const data: Dataset = { name: 'synthetic', tokenizer, train: tokenizer.encode(split.train), val: tokenizer.encode(split.val), source: 'test' }
 const model = { block_size: 16, n_layer: 1, n_head: 2, n_embd: 16, dropout: 0.1 }
 const options = (out: string, over: Partial<CompareOptions> = {}): CompareOptions => ({
-  out, variants: ['mha', 'moas'], seeds: [0, 1], preset: 'smoke', model, data,
+  out,
+  variants: ['mha', 'moas'],
+  seeds: [0, 1],
+  preset: 'smoke',
+  model,
+  data,
   protocol: { ...TRAIN_PRESETS.smoke, steps: 4, batch_size: 2, eval_interval: 2, eval_iters: 2, checkpoint_interval: 2 },
   ...over,
 })
@@ -35,11 +40,13 @@ describe('compare', () => {
     const ctl = new AbortController()
     const seen: string[] = []
     // Stop in the middle of the third run (mha, seed 1).
-    const first = await compare(options(out, {
-      signal: ctl.signal,
-      onRun: (r) => seen.push(`${r.variant}/${r.seed}:${r.status}`),
-      onRecord: (v, s, r) => v === 'mha' && s === 1 && r.step === 1 && ctl.abort(),
-    }))
+    const first = await compare(
+      options(out, {
+        signal: ctl.signal,
+        onRun: (r) => seen.push(`${r.variant}/${r.seed}:${r.status}`),
+        onRecord: (v, s, r) => v === 'mha' && s === 1 && r.step === 1 && ctl.abort(),
+      }),
+    )
     expect(seen).toEqual(['mha/0:new', 'moas/0:new', 'mha/1:new'])
     expect(first.complete).toBe(false)
     expect(first.missing).toEqual(['mha/seed-1', 'moas/seed-1'])

@@ -11,21 +11,32 @@
  * (the baseline) by Welch's two-sided t-test (unequal variances) at α = 0.05 on the full-split loss;
  * the test on the paper's metric is reported beside it.
  */
-import { type GptConfigInput, VARIANTS, kvCacheBytesPerToken, paramCounts, queryHeadsPerToken } from '@moas/gpt'
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs'
+
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join, resolve } from 'node:path'
-import { type CurveSeries, valLossChart } from './chart'
-import { TrainError } from './errors'
+import { type GptConfigInput, kvCacheBytesPerToken, paramCounts, queryHeadsPerToken, VARIANTS } from '@moas/gpt'
 import type { CharTokenizer } from '@moas/inference'
 import { loadModel } from '@moas/inference/node'
 import type { Provider } from '@moas/tensor-core'
+import { type CurveSeries, valLossChart } from './chart'
 import { SYNTHETIC_TASKS, type SyntheticTask } from './data/synthetic'
+import { TrainError } from './errors'
 import { evaluateTokens, syntheticTaskAccuracy } from './evaluate'
-import { type Dataset, PRESET_NAMES, type RunConfig, type TrainPresetName, type TrainProtocol, diffRunConfigs, makeRunConfig, modelConfig, protocolOfRun } from './presets'
+import {
+  type Dataset,
+  diffRunConfigs,
+  makeRunConfig,
+  modelConfig,
+  PRESET_NAMES,
+  protocolOfRun,
+  type RunConfig,
+  type TrainPresetName,
+  type TrainProtocol,
+} from './presets'
 import { RunLock } from './run-lock'
 import { hedgesG, mean, sampleStd, type WelchResult, welchTTest } from './stats'
-import { type LogRecord, type TrainResult, medianMs, readLog, readRun, train } from './train'
+import { type LogRecord, medianMs, readLog, readRun, type TrainResult, train } from './train'
 
 export const ALPHA = 0.05
 export const COMPARE_FILES = { markdown: 'results.md', json: 'results.json', chart: 'val_loss.svg', summary: 'summary.json', marker: 'compare.json' } as const
@@ -44,7 +55,16 @@ export interface CompareOptions {
   /** Execution provider of every run (default cpu); recorded in results.json. */
   provider?: Provider
   /** Before each run: 'new', 'resume' (unfinished run found) or 'done' (finished, skipped). */
-  onRun?: (info: { variant: string; seed: number; index: number; total: number; status: 'new' | 'resume' | 'done'; dir: string; steps: number; step: number }) => void
+  onRun?: (info: {
+    variant: string
+    seed: number
+    index: number
+    total: number
+    status: 'new' | 'resume' | 'done'
+    dir: string
+    steps: number
+    step: number
+  }) => void
   onRecord?: (variant: string, seed: number, record: LogRecord) => void
   /** Things found and repaired on the way (a stale lock, a torn log line). */
   onNote?: (message: string) => void
@@ -140,9 +160,12 @@ async function summarize(dir: string, variant: string, seed: number, steps: numb
   const full = await evaluateTokens(model, data.val, { threads, batchSize: 12, provider })
   const task = data.name === 'synthetic' ? await syntheticTaskAccuracy(model, model.tokenizer.decode(data.val), { threads, provider }) : null
   return {
-    variant, seed, steps,
+    variant,
+    seed,
+    steps,
     final_val_loss: evals.length && evals[evals.length - 1].step === steps ? evals[evals.length - 1].val_loss! : null,
-    full_val_loss: full.loss, full_val_tokens: full.tokens,
+    full_val_loss: full.loss,
+    full_val_tokens: full.tokens,
     ms_per_iter: medianMs(records),
     curve: evals.map((r) => ({ step: r.step, val_loss: r.val_loss! })),
     ...(task ? { task_accuracy: Object.fromEntries(SYNTHETIC_TASKS.map((t) => [t, task[t].accuracy])) as Record<SyntheticTask, number | null> } : {}),
@@ -183,7 +206,9 @@ function checkCompareDir(out: string): void {
   const ours = existsSync(join(out, COMPARE_FILES.marker))
   const results = entries.filter((e) => [COMPARE_FILES.markdown, COMPARE_FILES.json, COMPARE_FILES.chart].includes(e as never))
   if (foreign.length || (!ours && results.length))
-    throw new TrainError(`${out} holds files that moas compare did not write (${[...foreign, ...(ours ? [] : results)].slice(0, 4).join(', ')}); compare writes into a folder of its own: choose an empty or new --out`)
+    throw new TrainError(
+      `${out} holds files that moas compare did not write (${[...foreign, ...(ours ? [] : results)].slice(0, 4).join(', ')}); compare writes into a folder of its own: choose an empty or new --out`,
+    )
 }
 
 async function compareLocked(opts: CompareOptions, out: string, configs: Map<string, ReturnType<typeof modelConfig>>): Promise<CompareResult> {
@@ -211,7 +236,9 @@ async function compareLocked(opts: CompareOptions, out: string, configs: Map<str
         const saved = await readRun(dir)
         const diff = diffRunConfigs(saved.state.run, run)
         if (diff.length)
-          throw new TrainError(`${dir} was trained with a different protocol than the one asked for now (${diff.join('; ')}); rerun compare with that run's settings, or use another --out for the new protocol`)
+          throw new TrainError(
+            `${dir} was trained with a different protocol than the one asked for now (${diff.join('; ')}); rerun compare with that run's settings, or use another --out for the new protocol`,
+          )
         step = saved.state.step
         status = saved.state.step >= steps ? 'done' : 'resume'
         summary = existsSync(dir) ? readSummary(dir, steps, opts.data.name === 'synthetic') : null
@@ -222,8 +249,17 @@ async function compareLocked(opts: CompareOptions, out: string, configs: Map<str
         let result: TrainResult | null = null
         if (status !== 'done') {
           result = await train({
-            out: dir, run, steps, checkpointInterval: opts.protocol.checkpoint_interval, data: opts.data, resume: status === 'resume',
-            signal: opts.signal, threads: opts.threads, provider: opts.provider, onRecord: (r) => opts.onRecord?.(variant, seed, r), onNote: opts.onNote,
+            out: dir,
+            run,
+            steps,
+            checkpointInterval: opts.protocol.checkpoint_interval,
+            data: opts.data,
+            resume: status === 'resume',
+            signal: opts.signal,
+            threads: opts.threads,
+            provider: opts.provider,
+            onRecord: (r) => opts.onRecord?.(variant, seed, r),
+            onNote: opts.onNote,
           })
         }
         if (result?.status === 'interrupted') {
@@ -278,7 +314,11 @@ function tabulate(opts: TableSpec, summaries: Map<string, RunSummary>, configs: 
       final_val_loss: stat(runs.flatMap((r) => (r.final_val_loss === null ? [] : [r.final_val_loss]))),
       full_val_loss: stat(runs.map((r) => r.full_val_loss)),
       ...(runs.some((r) => r.task_accuracy)
-        ? { task_accuracy: Object.fromEntries(SYNTHETIC_TASKS.map((t) => [t, stat(runs.flatMap((r) => (r.task_accuracy?.[t] == null ? [] : [r.task_accuracy[t]!])))])) as Record<SyntheticTask, Stat | null> }
+        ? {
+            task_accuracy: Object.fromEntries(
+              SYNTHETIC_TASKS.map((t) => [t, stat(runs.flatMap((r) => (r.task_accuracy?.[t] == null ? [] : [r.task_accuracy[t]!])))]),
+            ) as Record<SyntheticTask, Stat | null>,
+          }
         : {}),
       ms_per_iter: stat(runs.flatMap((r) => (r.ms_per_iter === null ? [] : [r.ms_per_iter]))),
       curve,
@@ -319,7 +359,8 @@ const fmtTest = (w: WelchResult | null) => (w ? `t = ${w.t.toFixed(2)}, df = ${N
 const int = (n: number) => n.toLocaleString('en-US')
 const signed = (x: number, digits = 4) => `${x >= 0 ? '+' : ''}${x.toFixed(digits)}`
 /** Δ of the means, with the Welch 95 % confidence interval when there are seeds enough. */
-const delta = (a: Stat | null, b: Stat | null, w: WelchResult | null) => (a && b ? `${signed(a.mean - b.mean)}${w ? ` [${signed(w.ci95[0])}, ${signed(w.ci95[1])}]` : ''}` : '–')
+const delta = (a: Stat | null, b: Stat | null, w: WelchResult | null) =>
+  a && b ? `${signed(a.mean - b.mean)}${w ? ` [${signed(w.ci95[0])}, ${signed(w.ci95[1])}]` : ''}` : '–'
 const bpc = (s: Stat | null) => (s ? `${(s.mean / Math.LN2).toFixed(3)}` : '–')
 
 export function renderMarkdown(r: CompareResult): string {
@@ -345,7 +386,11 @@ export function renderMarkdown(r: CompareResult): string {
   }
   if (tasks) {
     const pctStat = (s: Stat | null | undefined) => (s ? `${(100 * s.mean).toFixed(1)}%${s.std === null ? '' : ` ± ${(100 * s.std).toFixed(1)}`}` : '–')
-    lines.push('', 'Accuracy on the characters each synthetic task determines (val split; most likely character, for brackets the most likely closer; mean ± std over seeds):', '')
+    lines.push(
+      '',
+      'Accuracy on the characters each synthetic task determines (val split; most likely character, for brackets the most likely closer; mean ± std over seeds):',
+      '',
+    )
     lines.push(`| variant | ${SYNTHETIC_TASKS.map((t) => `${t}`).join(' | ')} |`, `|---|${SYNTHETIC_TASKS.map(() => '---:').join('|')}|`)
     for (const v of r.variants) lines.push(`| ${v.variant} | ${SYNTHETIC_TASKS.map((t) => pctStat(v.task_accuracy?.[t])).join(' | ')} |`)
   }
@@ -362,7 +407,11 @@ export function renderChart(r: CompareResult): string {
     seeds: v.seed_curves.map((c) => ({ seed: c.seed, points: c.curve.map((p) => ({ step: p.step, value: p.val_loss })) })),
   }))
   const n = r.seeds.length
-  return valLossChart(series, { title: `val loss, ${r.preset} preset on ${r.data.name} (${n} seed${n > 1 ? 's' : ''})`, xLabel: 'update', yLabel: 'val loss (nats)' })
+  return valLossChart(series, {
+    title: `val loss, ${r.preset} preset on ${r.data.name} (${n} seed${n > 1 ? 's' : ''})`,
+    xLabel: 'update',
+    yLabel: 'val loss (nats)',
+  })
 }
 
 /** A finished run directory handed to collectCompare, with what it was trained with. */
@@ -403,19 +452,28 @@ export async function readCollectedRuns(dirs: readonly string[]): Promise<{ runs
       const differs = (a: Record<string, unknown>, b: Record<string, unknown>, keys: readonly string[]) =>
         keys.filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k])).map((k) => `${k}: ${JSON.stringify(b[k])} there, ${JSON.stringify(a[k])} here`)
       const diff = [
-        ...differs(protocol as unknown as Record<string, unknown>, first.protocol as unknown as Record<string, unknown>, [...new Set([...Object.keys(protocol), ...Object.keys(first.protocol)])]),
+        ...differs(protocol as unknown as Record<string, unknown>, first.protocol as unknown as Record<string, unknown>, [
+          ...new Set([...Object.keys(protocol), ...Object.keys(first.protocol)]),
+        ]),
         ...differs(state.run.data, first.run.data, ['name', 'train_tokens', 'val_tokens']).map((d) => `data.${d}`),
-        ...differs(state.run.model as unknown as Record<string, unknown>, first.run.model as unknown as Record<string, unknown>, SHARED_MODEL_KEYS).map((d) => `model.${d}`),
+        ...differs(state.run.model as unknown as Record<string, unknown>, first.run.model as unknown as Record<string, unknown>, SHARED_MODEL_KEYS).map(
+          (d) => `model.${d}`,
+        ),
         ...(vocab === first.vocab ? [] : ['the tokenizer vocabulary']),
       ]
-      if (diff.length) throw new TrainError(`${dir} was trained with a different protocol than ${first.dir} (${diff.join('; ')}); a table compares runs of one protocol: collect those separately`)
+      if (diff.length)
+        throw new TrainError(
+          `${dir} was trained with a different protocol than ${first.dir} (${diff.join('; ')}); a table compares runs of one protocol: collect those separately`,
+        )
     }
     const variant = state.run.model.attention
     const twin = runs.find((r) => r.variant === variant && r.seed === state.run.seed)
     if (twin) throw new TrainError(`${twin.dir} and ${dir} are both ${variant} seed ${state.run.seed}; collect each (variant, seed) once`)
     const sibling = runs.find((r) => r.variant === variant)
     if (sibling && diffRunConfigs(sibling.run.model, state.run.model).length)
-      throw new TrainError(`${dir} and ${sibling.dir} are both ${variant} but with different model configs (${diffRunConfigs(sibling.run.model, state.run.model).join('; ')}); collect runs of one config per variant`)
+      throw new TrainError(
+        `${dir} and ${sibling.dir} are both ${variant} but with different model configs (${diffRunConfigs(sibling.run.model, state.run.model).join('; ')}); collect runs of one config per variant`,
+      )
     runs.push({ dir, variant, seed: state.run.seed, steps: state.steps, run: state.run })
   }
   return { runs, protocol: first!.protocol, tokenizer: tokenizer! }
@@ -442,7 +500,8 @@ export async function collectCompare(opts: CollectOptions): Promise<CompareResul
   const unknown = order.filter((v) => !found.includes(v))
   if (unknown.length) throw new TrainError(`--variants names ${unknown.join(', ')}, which no collected run trained (found: ${found.join(', ')})`)
   const left = found.filter((v) => !order.includes(v))
-  if (left.length) throw new TrainError(`collected runs of ${left.join(', ')} are not in --variants ${order.join(',')}; add them or leave those directories out`)
+  if (left.length)
+    throw new TrainError(`collected runs of ${left.join(', ')} are not in --variants ${order.join(',')}; add them or leave those directories out`)
   if (opts.data.name !== opts.protocol.data) throw new TrainError(`the runs were trained on ${opts.protocol.data}, not ${opts.data.name}`)
   const out = resolve(opts.out)
   checkCompareDir(out)
@@ -465,10 +524,11 @@ export async function collectCompare(opts: CollectOptions): Promise<CompareResul
     }
     const configs = new Map(order.map((v) => [v, opts.runs.find((r) => r.variant === v)!.run.model]))
     const model = opts.runs[0].run.model
-    const preset = PRESET_NAMES.find((p) => {
-      const c = modelConfig(p, model.vocab_size, { attention: model.attention })
-      return SHARED_MODEL_KEYS.every((k) => c[k] === model[k])
-    }) ?? 'custom'
+    const preset =
+      PRESET_NAMES.find((p) => {
+        const c = modelConfig(p, model.vocab_size, { attention: model.attention })
+        return SHARED_MODEL_KEYS.every((k) => c[k] === model[k])
+      }) ?? 'custom'
     const seeds = [...new Set(opts.runs.map((r) => r.seed))].sort((a, b) => a - b)
     const result = tabulate({ variants: order, seeds, protocol: opts.protocol, data: opts.data, provider: opts.provider, preset }, summaries, configs)
     writeAtomic(join(out, COMPARE_FILES.json), `${JSON.stringify(result, null, 2)}\n`)

@@ -1,8 +1,8 @@
 import { resolveConfig } from '@moas/gpt'
+import { Mulberry32 } from '@moas/tensor-core'
 import { describe, expect, it } from 'vitest'
 import { BatchSampler } from './data/batches'
-import { Mulberry32 } from '@moas/tensor-core'
-import { EvalSession, PAPER_OPTIM, TrainingSession, buildTrainingGraph, initialParams } from './engine'
+import { buildTrainingGraph, EvalSession, initialParams, PAPER_OPTIM, TrainingSession } from './engine'
 import { Xoshiro128 } from './noise'
 
 const tiny = (over: Record<string, unknown> = {}) =>
@@ -22,10 +22,14 @@ const feeder = (s: BatchSampler) => (x: BigInt64Array, y: BigInt64Array) => {
 
 async function losses(cfg: ReturnType<typeof tiny>, opts: { batch: number; accum?: number; steps: number; seed?: number }) {
   const tokens = randomTokens(2000, cfg.vocab_size)
-  const session = await TrainingSession.create(cfg, { batch: opts.batch, accum: opts.accum, optim: PAPER_OPTIM }, {
-    params: initialParams(cfg, opts.seed ?? 0),
-    noise: new Xoshiro128(opts.seed ?? 0),
-  })
+  const session = await TrainingSession.create(
+    cfg,
+    { batch: opts.batch, accum: opts.accum, optim: PAPER_OPTIM },
+    {
+      params: initialParams(cfg, opts.seed ?? 0),
+      noise: new Xoshiro128(opts.seed ?? 0),
+    },
+  )
   const sampler = new BatchSampler(tokens, cfg.block_size, opts.batch, 5)
   const out = []
   for (let i = 0; i < opts.steps; i++) out.push(await session.update(1e-3, feeder(sampler)))

@@ -17,24 +17,24 @@
  * - Eval (no dropout, no balance loss) and logits (for generation) graphs share the parameter names, so
  *   the training parameters are fed to them as they are.
  */
-import { type GptConfig, KV_BUDGET_TARGET, buildGpt, choiceLabels, kvBudgetTarget } from '@moas/gpt'
+import { buildGpt, choiceLabels, type GptConfig, KV_BUDGET_TARGET, kvBudgetTarget } from '@moas/gpt'
+import { paramFeeds } from '@moas/inference'
 import {
   type AdamWGraph,
+  adamw,
+  adamwScalars,
   DEVICE_OUTPUT_PROVIDERS,
   DeviceTensor,
   type Feed,
   Graph,
+  grad,
   type HostTensor,
+  initParams,
   type ParamInfo,
   type Provider,
   Session,
-  adamw,
-  adamwScalars,
-  grad,
-  initParams,
 } from '@moas/tensor-core'
-import { paramFeeds } from '@moas/inference'
-import { type NoiseLayout, NoiseFeeder, type Xoshiro128 } from './noise'
+import { NoiseFeeder, type NoiseLayout, type Xoshiro128 } from './noise'
 
 export interface OptimOptions {
   beta1: number
@@ -233,7 +233,10 @@ export class TrainingSession {
     this.x = new BigInt64Array(B * T)
     this.y = new BigInt64Array(B * T)
     this.t = optimizer.step
-    const tokens = { [built.main.idx]: { dtype: 'int64', shape: [B, T], data: this.x }, [built.main.targets]: { dtype: 'int64', shape: [B, T], data: this.y } } as Record<string, HostTensor>
+    const tokens = {
+      [built.main.idx]: { dtype: 'int64', shape: [B, T], data: this.x },
+      [built.main.targets]: { dtype: 'int64', shape: [B, T], data: this.y },
+    } as Record<string, HostTensor>
     Object.assign(this.trainFeeds, tokens, noise.feeds)
     this.budgetTarget = graph.inputs.some((t) => t.name === KV_BUDGET_TARGET) ? scalar() : null
     if (this.budgetTarget) this.trainFeeds[KV_BUDGET_TARGET] = this.budgetTarget
@@ -281,7 +284,9 @@ export class TrainingSession {
     const provider = opts.provider ?? 'cpu'
     const stateOnDevice = opts.stateOnDevice ?? DEVICE_OUTPUT_PROVIDERS.includes(provider)
     if (stateOnDevice && !DEVICE_OUTPUT_PROVIDERS.includes(provider))
-      throw new RangeError(`stateOnDevice needs a provider whose outputs can stay on the device (${DEVICE_OUTPUT_PROVIDERS.join(', ')}), not '${provider}'; leave it unset`)
+      throw new RangeError(
+        `stateOnDevice needs a provider whose outputs can stay on the device (${DEVICE_OUTPUT_PROVIDERS.join(', ')}), not '${provider}'; leave it unset`,
+      )
     const built = full.accum === 1 ? buildTrainingGraph(cfg, full) : buildGradGraph(cfg, full)
     const applyGraph = full.accum === 1 ? null : buildApplyGraph(built.graph.params, full.optim)
     // The graph holding the optimizer returns next.* (parameters and moments): those stay on the device.
@@ -289,7 +294,18 @@ export class TrainingSession {
     const main = await Session.create(built.graph, { threads: opts.threads, provider, deviceOutputs: applyGraph ? [] : nextNames(built) })
     const apply = applyGraph ? await Session.create(applyGraph.graph, { threads: opts.threads, provider, deviceOutputs: nextNames(applyGraph) }) : null
     const optimizer = init.optimizer ?? { step: 0, m: new Map(), v: new Map() }
-    return new TrainingSession(cfg, full, built.graph, main, apply, new NoiseFeeder(built.graph.dropoutMasks, init.noise, init.noiseLayout), stateOnDevice, { main: built, apply: applyGraph }, init.params, optimizer)
+    return new TrainingSession(
+      cfg,
+      full,
+      built.graph,
+      main,
+      apply,
+      new NoiseFeeder(built.graph.dropoutMasks, init.noise, init.noiseLayout),
+      stateOnDevice,
+      { main: built, apply: applyGraph },
+      init.params,
+      optimizer,
+    )
   }
 
   /**
@@ -435,7 +451,6 @@ export class TrainingSession {
 
 const num = (t: HostTensor): number => Number(t.data[0])
 
-
 /** Mean cross entropy of the model over batches of windows (eval mode), in nats. */
 export class EvalSession {
   private constructor(
@@ -457,12 +472,18 @@ export class EvalSession {
    * Mean cross entropy over every target of every batch (rows of `seq` tokens; batches may differ in size),
    * weighting each batch by its number of targets. Sums in float64.
    */
-  async meanLoss(params: ReadonlyMap<string, Float32Array>, batches: Iterable<{ x: BigInt64Array; y: BigInt64Array }>): Promise<{ loss: number; tokens: number; routing?: RoutingSummary }> {
+  async meanLoss(
+    params: ReadonlyMap<string, Float32Array>,
+    batches: Iterable<{ x: BigInt64Array; y: BigInt64Array }>,
+  ): Promise<{ loss: number; tokens: number; routing?: RoutingSummary }> {
     return this.meanLossOnFeeds(paramFeeds(params, this.infos), batches)
   }
 
   /** meanLoss with the parameters given as feeds (TrainingSession.paramFeeds(): on WebGPU, GPU buffers). */
-  async meanLossOnFeeds(params: Readonly<Record<string, Feed>>, batches: Iterable<{ x: BigInt64Array; y: BigInt64Array }>): Promise<{ loss: number; tokens: number; routing?: RoutingSummary }> {
+  async meanLossOnFeeds(
+    params: Readonly<Record<string, Feed>>,
+    batches: Iterable<{ x: BigInt64Array; y: BigInt64Array }>,
+  ): Promise<{ loss: number; tokens: number; routing?: RoutingSummary }> {
     const feeds: Record<string, Feed> = { ...params }
     let sum = 0
     let tokens = 0

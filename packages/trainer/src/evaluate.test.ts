@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type GptConfig, resolveConfig } from '@moas/gpt'
 import { saveCheckpoint } from '@moas/gpt/node'
-import { CharTokenizer, TokenizerError, buildLogitsGraph, paramFeeds } from '@moas/inference'
+import { buildLogitsGraph, CharTokenizer, paramFeeds, TokenizerError } from '@moas/inference'
 import { Session } from '@moas/tensor-core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { initialParams, paramInfos } from './engine'
@@ -35,7 +35,11 @@ describe('evaluateText', () => {
     const cfg = config()
     const dir = await checkpoint(cfg, zeroParams(cfg)) // all logits 0: uniform over V
     // T = 4. 13 chars → (13-1)/4 = 3 windows, 12 targets; 12 chars → only 2 windows fit (the third needs char 12).
-    for (const [len, targets] of [[13, 12], [12, 8], [5, 4]]) {
+    for (const [len, targets] of [
+      [13, 12],
+      [12, 8],
+      [5, 4],
+    ]) {
       const r = await evaluateText(dir, 'abcdefgh ab.c'.slice(0, len), { batchSize: 2 })
       expect(r.tokens, `${len} chars`).toBe(targets)
       expect(r.loss).toBeCloseTo(Math.log(tokenizer.vocabSize), 6)
@@ -85,7 +89,6 @@ describe('evaluateText', () => {
   })
 })
 
-
 describe('syntheticTaskAccuracy', () => {
   it('counts every determined character whose line lies in its window; a uniform model is right only where the target is the lowest id', async () => {
     const { syntheticCorpus, syntheticDetermined, SYNTHETIC_ALPHABET } = await import('./data/synthetic')
@@ -95,7 +98,9 @@ describe('syntheticTaskAccuracy', () => {
     const text = syntheticCorpus({ seed: 1, chars: 4096 })
     const r = await syntheticTaskAccuracy({ config: cfg, params: zeroParams(cfg), tokenizer: tok }, text)
     const T = 64
-    const counted = syntheticDetermined(text).filter((d) => d.lineStart >= Math.floor(d.index / T) * T && d.index % T !== 0 && (Math.floor(d.index / T) + 1) * T <= text.length)
+    const counted = syntheticDetermined(text).filter(
+      (d) => d.lineStart >= Math.floor(d.index / T) * T && d.index % T !== 0 && (Math.floor(d.index / T) + 1) * T <= text.length,
+    )
     for (const task of ['recall', 'copy', 'brackets'] as const) {
       const mine = counted.filter((d) => d.task === task)
       expect(r[task].total, task).toBe(mine.length)

@@ -2,11 +2,11 @@
  * The deterministic full evaluation of a token sequence (evaluateText, which reads a checkpoint
  * directory, is in `@moas/trainer/node`).
  */
-import { type LoadedModel, type OnUnknown, buildLogitsGraph, paramFeeds } from '@moas/inference'
+import { buildLogitsGraph, type LoadedModel, type OnUnknown, paramFeeds } from '@moas/inference'
 import { type Provider, Session } from '@moas/tensor-core'
-import { type DeterminedChar, SYNTHETIC_TASKS, type SyntheticTask, syntheticDetermined } from './data/synthetic'
 import { evalWindows } from './data/batches'
 import { DataError } from './data/errors'
+import { type DeterminedChar, SYNTHETIC_TASKS, type SyntheticTask, syntheticDetermined } from './data/synthetic'
 import { EvalSession } from './engine'
 import { TrainError } from './errors'
 
@@ -36,18 +36,21 @@ export async function evaluateTokens(model: LoadedModel, tokens: Int32Array, opt
   const T = model.config.block_size
   const windows = evalWindows(tokens, T)
   if (windows.starts.length === 0)
-    throw new DataError(`the text has ${tokens.length} tokens; the full evaluation needs at least block_size + 1 = ${T + 1} (one window of ${T} inputs and its shifted targets)`)
+    throw new DataError(
+      `the text has ${tokens.length} tokens; the full evaluation needs at least block_size + 1 = ${T + 1} (one window of ${T} inputs and its shifted targets)`,
+    )
   const session = await EvalSession.create(model.config, { threads: opts.threads, provider: opts.provider })
   try {
     const { loss, tokens: n } = await session.meanLoss(model.params, windows.batches(opts.batchSize ?? 8))
-    if (!Number.isFinite(loss)) throw new TrainError(`the evaluation gave a non-finite loss (${loss}): the model overflows on this text; its weights are finite (checked on load) but too large, e.g. a diverged run`)
+    if (!Number.isFinite(loss))
+      throw new TrainError(
+        `the evaluation gave a non-finite loss (${loss}): the model overflows on this text; its weights are finite (checked on load) but too large, e.g. a diverged run`,
+      )
     return { loss, bpc: loss / Math.LN2, tokens: n }
   } finally {
     await session.release()
   }
 }
-
-
 
 /**
  * Accuracy on the determined characters of a synthetic text (syntheticDetermined), per task: the share of
@@ -55,7 +58,11 @@ export async function evaluateTokens(model: LoadedModel, tokens: Int32Array, opt
  * four closers: when to close is random, which closer is not). Windows of block_size at 0, T, 2T, …; a
  * character counts only if its whole line up to it lies in its window (the context that determines it).
  */
-export async function syntheticTaskAccuracy(model: Pick<LoadedModel, 'config' | 'params' | 'tokenizer'>, text: string, opts: { threads?: number; provider?: Provider; batchSize?: number } = {}): Promise<Record<SyntheticTask, { correct: number; total: number; accuracy: number | null }>> {
+export async function syntheticTaskAccuracy(
+  model: Pick<LoadedModel, 'config' | 'params' | 'tokenizer'>,
+  text: string,
+  opts: { threads?: number; provider?: Provider; batchSize?: number } = {},
+): Promise<Record<SyntheticTask, { correct: number; total: number; accuracy: number | null }>> {
   const T = model.config.block_size
   const V = model.config.vocab_size
   const ids = model.tokenizer.encode(text)
@@ -66,7 +73,10 @@ export async function syntheticTaskAccuracy(model: Pick<LoadedModel, 'config' | 
     if (d.lineStart < w * T || d.index === w * T) continue // its context starts before the window
     byWindow.set(w, [...(byWindow.get(w) ?? []), d])
   }
-  const result = Object.fromEntries(SYNTHETIC_TASKS.map((t) => [t, { correct: 0, total: 0, accuracy: null as number | null }])) as Record<SyntheticTask, { correct: number; total: number; accuracy: number | null }>
+  const result = Object.fromEntries(SYNTHETIC_TASKS.map((t) => [t, { correct: 0, total: 0, accuracy: null as number | null }])) as Record<
+    SyntheticTask,
+    { correct: number; total: number; accuracy: number | null }
+  >
   const graph = buildLogitsGraph(model.config, { batch: 'batch' })
   const session = await Session.create(graph, { threads: opts.threads, provider: opts.provider })
   try {

@@ -1,12 +1,13 @@
 // @moas/trainer (browser-safe): data, schedules, dropout noise, training and eval sessions, presets,
 // statistics and charts. Runs on disk (train, compare, WikiText-2, evaluateText) are in `@moas/trainer/node`.
-export * from './data/index.js'
-export * from './schedule'
-export * from './noise'
-export * from './stats'
+
 export * from './chart'
-export * from './errors'
+export * from './data/index.js'
 export * from './engine'
-export * from './presets'
+export * from './errors'
 export * from './evaluate'
 export * from './loop'
+export * from './noise'
+export * from './presets'
+export * from './schedule'
+export * from './stats'

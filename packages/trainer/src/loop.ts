@@ -7,9 +7,9 @@
 import { variantSpec } from '@moas/gpt'
 import type { Provider } from '@moas/tensor-core'
 import { BatchSampler } from './data/batches'
-import { EvalSession, type OptimizerState, type RoutingSummary, TrainingSession, initialParams } from './engine'
+import { EvalSession, initialParams, type OptimizerState, type RoutingSummary, TrainingSession } from './engine'
 import { type NoiseLayout, Xoshiro128 } from './noise'
-import { type Dataset, type RunConfig, deriveSeed, lrSchedule } from './presets'
+import { type Dataset, deriveSeed, lrSchedule, type RunConfig } from './presets'
 import { type LrSchedule, lrAt } from './schedule'
 
 /** One line of log.jsonl. */
@@ -91,9 +91,19 @@ export class TrainLoop {
   }
 
   /** `stateOnDevice`: see TrainingSessionOptions (default: on for webgpu). */
-  static async create(run: RunConfig, data: Dataset, steps: number, start: LoopStart, opts: { provider?: Provider; threads?: number; stateOnDevice?: boolean } = {}): Promise<TrainLoop> {
+  static async create(
+    run: RunConfig,
+    data: Dataset,
+    steps: number,
+    start: LoopStart,
+    opts: { provider?: Provider; threads?: number; stateOnDevice?: boolean } = {},
+  ): Promise<TrainLoop> {
     const device = opts.provider ?? 'cpu'
-    const session = await TrainingSession.create(run.model, { batch: run.batch_size, accum: run.accum, optim: optimOf(run), threads: opts.threads, provider: device, stateOnDevice: opts.stateOnDevice }, { params: start.params, optimizer: start.optimizer, noise: start.noise, noiseLayout: start.noiseLayout })
+    const session = await TrainingSession.create(
+      run.model,
+      { batch: run.batch_size, accum: run.accum, optim: optimOf(run), threads: opts.threads, provider: device, stateOnDevice: opts.stateOnDevice },
+      { params: start.params, optimizer: start.optimizer, noise: start.noise, noiseLayout: start.noiseLayout },
+    )
     try {
       const evaluator = await EvalSession.create(run.model, { threads: opts.threads, provider: device })
       return new TrainLoop(run, data, steps, session, evaluator, start.sampler, device)
@@ -122,7 +132,16 @@ export class TrainLoop {
     const t0 = performance.now()
     const res = await this.session.update(lr, this.fill)
     const step = this.session.step
-    const rec: LogRecord = { step, loss: res.loss, ce: res.ce, balance: res.balance, lr, grad_norm: res.gradNorm, ms: round(performance.now() - t0, 1), device: this.device }
+    const rec: LogRecord = {
+      step,
+      loss: res.loss,
+      ce: res.ce,
+      balance: res.balance,
+      lr,
+      grad_norm: res.gradNorm,
+      ms: round(performance.now() - t0, 1),
+      device: this.device,
+    }
     if (!Number.isFinite(res.loss) || !Number.isFinite(res.gradNorm)) throw new DivergedStep(rec)
     if (step % this.run.eval_interval === 0 || step === this.steps) {
       const e0 = performance.now()

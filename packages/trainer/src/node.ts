@@ -1,7 +1,8 @@
 // Node-only parts of @moas/trainer (the `@moas/trainer/node` subpath): run directories, WikiText-2 on
 // disk, multi-seed comparisons, evaluation of a checkpoint directory.
-export * from './data/wikitext'
-export * from './data/load'
-export * from './train'
+
 export * from './compare'
+export * from './data/load'
+export * from './data/wikitext'
 export * from './evaluate-node'
+export * from './train'

@@ -57,7 +57,9 @@ describe('keep masks', () => {
   })
 
   it('fillKeepCausal gives each row its visible keys (padded to four) from the stream in order, and writes nothing else', () => {
-    const matrices = 3, T = 12, threshold = 20000
+    const matrices = 3,
+      T = 12,
+      threshold = 20000
     const a = new Xoshiro128(5)
     const b = new Xoshiro128(5)
     const out = new Uint8Array(matrices * T * T).fill(7) // 7: not written
@@ -75,7 +77,7 @@ describe('keep masks', () => {
       }
     }
     expect(a.state()).toEqual(b.state())
-    expect(words).toBe(matrices * T * (T / 2 + 2) / 2) // what NoiseFeeder.drawn counts, in words
+    expect(words).toBe((matrices * T * (T / 2 + 2)) / 2) // what NoiseFeeder.drawn counts, in words
     expect(() => a.fillKeepCausal(new Uint8Array(3 * 36), 3, 6, threshold)).toThrow(/multiple of 4/)
   })
 
@@ -87,7 +89,7 @@ describe('keep masks', () => {
 })
 
 describe('NoiseFeeder', () => {
-  it('reuses one bool buffer per mask input and refills it deterministically, dropping at each site\'s threshold', () => {
+  it("reuses one bool buffer per mask input and refills it deterministically, dropping at each site's threshold", () => {
     const g = new Graph('n')
     const a = { input: g.input('keep/a', 'bool', [3, 5]), threshold: 6554 } // odd element count: padded to whole words
     const b = { input: g.input('keep/b', 'bool', [400]), threshold: 32768 }

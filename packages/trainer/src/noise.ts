@@ -33,7 +33,10 @@ export class Xoshiro128 {
   /** Fill `out` with uniform uint32 words. */
   fill(out: Uint32Array): void {
     const st = this.s
-    let s0 = st[0], s1 = st[1], s2 = st[2], s3 = st[3]
+    let s0 = st[0],
+      s1 = st[1],
+      s2 = st[2],
+      s3 = st[3]
     for (let i = 0; i < out.length; i++) {
       const x = Math.imul(s1, 5)
       out[i] = Math.imul((x << 7) | (x >>> 25), 9)
@@ -59,7 +62,8 @@ export class Xoshiro128 {
    * (`pnpm bench --bench dropout-mask` times both draws).
    */
   fillKeep(out: Uint8Array, n: number, threshold: number): void {
-    if (out.byteOffset % 4 || out.byteLength % 4 || n > out.length) throw new RangeError('fillKeep needs a 4-byte aligned buffer padded to whole words and at least n long')
+    if (out.byteOffset % 4 || out.byteLength % 4 || n > out.length)
+      throw new RangeError('fillKeep needs a 4-byte aligned buffer padded to whole words and at least n long')
     const quads = new Uint32Array(out.buffer, out.byteOffset, out.byteLength / 4)
     const groups = n >>> 2
     this.keepQuads(quads, 0, groups, threshold)
@@ -81,7 +85,8 @@ export class Xoshiro128 {
    * a multiple of 4 (rows start on whole words).
    */
   fillKeepCausal(out: Uint8Array, matrices: number, T: number, threshold: number): void {
-    if (T % 4 || out.byteOffset % 4 || out.length < matrices * T * T) throw new RangeError('fillKeepCausal needs T a multiple of 4 and a 4-byte aligned buffer of matrices·T·T flags')
+    if (T % 4 || out.byteOffset % 4 || out.length < matrices * T * T)
+      throw new RangeError('fillKeepCausal needs T a multiple of 4 and a 4-byte aligned buffer of matrices·T·T flags')
     const quads = new Uint32Array(out.buffer, out.byteOffset, (matrices * T * T) >>> 2)
     const rowQuads = T >>> 2
     for (let row = 0; row < matrices * T; row++) this.keepQuads(quads, row * rowQuads, ((row % T) >>> 2) + 1, threshold)
@@ -95,21 +100,40 @@ export class Xoshiro128 {
    */
   private keepQuads(quads: Uint32Array, from: number, count: number, threshold: number): void {
     const st = this.s
-    let s0 = st[0], s1 = st[1], s2 = st[2], s3 = st[3]
+    let s0 = st[0],
+      s1 = st[1],
+      s2 = st[2],
+      s3 = st[3]
     const end = from + count
     for (let i = from; i < end; i++) {
       let x = Math.imul(s1, 5)
       const a = Math.imul((x << 7) | (x >>> 25), 9)
       let t = s1 << 9
-      s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = (s3 << 11) | (s3 >>> 21)
+      s2 ^= s0
+      s3 ^= s1
+      s1 ^= s2
+      s0 ^= s3
+      s2 ^= t
+      s3 = (s3 << 11) | (s3 >>> 21)
       x = Math.imul(s1, 5)
       const b = Math.imul((x << 7) | (x >>> 25), 9)
       t = s1 << 9
-      s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = (s3 << 11) | (s3 >>> 21)
-      quads[i] = (1 ^ (((a & 0xffff) - threshold) >>> 31)) | ((1 ^ (((a >>> 16) - threshold) >>> 31)) << 8)
-        | ((1 ^ (((b & 0xffff) - threshold) >>> 31)) << 16) | ((1 ^ (((b >>> 16) - threshold) >>> 31)) << 24)
+      s2 ^= s0
+      s3 ^= s1
+      s1 ^= s2
+      s0 ^= s3
+      s2 ^= t
+      s3 = (s3 << 11) | (s3 >>> 21)
+      quads[i] =
+        (1 ^ (((a & 0xffff) - threshold) >>> 31)) |
+        ((1 ^ (((a >>> 16) - threshold) >>> 31)) << 8) |
+        ((1 ^ (((b & 0xffff) - threshold) >>> 31)) << 16) |
+        ((1 ^ (((b >>> 16) - threshold) >>> 31)) << 24)
     }
-    st[0] = s0; st[1] = s1; st[2] = s2; st[3] = s3
+    st[0] = s0
+    st[1] = s1
+    st[2] = s2
+    st[3] = s3
   }
 
   state(): NoiseState {

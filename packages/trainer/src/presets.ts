@@ -45,12 +45,42 @@ export interface TrainProtocol {
  */
 export const TRAIN_PRESETS: Readonly<Record<TrainPresetName, Readonly<TrainProtocol>>> = {
   paper: {
-    data: 'wikitext-2', steps: 500, batch_size: 12, accum: 1, lr: 3e-4, schedule: 'constant', warmup: 0, decay_steps: null, min_lr: 3e-5,
-    beta1: 0.9, beta2: 0.99, eps: 1e-8, weight_decay: 0.1, clip: null, eval_interval: 50, eval_iters: 20, checkpoint_interval: 100,
+    data: 'wikitext-2',
+    steps: 500,
+    batch_size: 12,
+    accum: 1,
+    lr: 3e-4,
+    schedule: 'constant',
+    warmup: 0,
+    decay_steps: null,
+    min_lr: 3e-5,
+    beta1: 0.9,
+    beta2: 0.99,
+    eps: 1e-8,
+    weight_decay: 0.1,
+    clip: null,
+    eval_interval: 50,
+    eval_iters: 20,
+    checkpoint_interval: 100,
   },
   smoke: {
-    data: 'synthetic', steps: 60, batch_size: 16, accum: 1, lr: 3e-3, schedule: 'constant', warmup: 0, decay_steps: null, min_lr: 3e-4,
-    beta1: 0.9, beta2: 0.99, eps: 1e-8, weight_decay: 0.1, clip: null, eval_interval: 10, eval_iters: 4, checkpoint_interval: 30,
+    data: 'synthetic',
+    steps: 60,
+    batch_size: 16,
+    accum: 1,
+    lr: 3e-3,
+    schedule: 'constant',
+    warmup: 0,
+    decay_steps: null,
+    min_lr: 3e-4,
+    beta1: 0.9,
+    beta2: 0.99,
+    eps: 1e-8,
+    weight_decay: 0.1,
+    clip: null,
+    eval_interval: 10,
+    eval_iters: 4,
+    checkpoint_interval: 30,
   },
 }
 
@@ -147,9 +177,7 @@ export function makeRunConfig(protocol: TrainProtocol, model: GptConfig, data: D
     ...rest,
     // Cosine settings mean nothing for a constant rate: normalize them so they never make a resume differ.
     // The decay horizon is pinned to the run length at the start, so a resume cannot shift it.
-    ...(protocol.schedule === 'cosine'
-      ? { decay_steps: protocol.decay_steps ?? protocol.steps }
-      : { warmup: 0, decay_steps: null, min_lr: protocol.lr }),
+    ...(protocol.schedule === 'cosine' ? { decay_steps: protocol.decay_steps ?? protocol.steps } : { warmup: 0, decay_steps: null, min_lr: protocol.lr }),
   }
 }
 

@@ -39,7 +39,10 @@ function readLock(path: string): LockInfo | null {
 
 export class RunLock {
   private released = false
-  private constructor(readonly path: string, readonly dir: string) {}
+  private constructor(
+    readonly path: string,
+    readonly dir: string,
+  ) {}
 
   /**
    * Take the lock of `dir`, or throw a TrainError naming the process that holds it. `note` hears about a
@@ -65,7 +68,11 @@ export class RunLock {
             `${dir} is being written by another moas process (pid ${holder.pid} on ${holder.host}, since ${holder.started}); a run directory has one writer: wait for it to finish or stop it` +
               (holder.host !== info.host ? `, or delete ${path} if that machine no longer runs it` : ''),
           )
-        note(holder ? `removing a stale lock of ${dir}: process ${holder.pid} (started ${holder.started}) is no longer running` : `removing an unreadable lock file ${path}`)
+        note(
+          holder
+            ? `removing a stale lock of ${dir}: process ${holder.pid} (started ${holder.started}) is no longer running`
+            : `removing an unreadable lock file ${path}`,
+        )
         try {
           unlinkSync(path)
         } catch (e) {

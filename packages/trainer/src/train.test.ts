@@ -1,15 +1,15 @@
-import { readFileSync, mkdtempSync, rmSync, existsSync, renameSync, cpSync, writeFileSync, mkdirSync } from 'node:fs'
 import { createHash } from 'node:crypto'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { resolveConfig } from '@moas/gpt'
-import { afterEach, describe, expect, it } from 'vitest'
 import { CharTokenizer } from '@moas/inference'
-import { syntheticCorpus } from './data/synthetic'
+import { afterEach, describe, expect, it } from 'vitest'
 import { paperSplit } from './data/split'
+import { syntheticCorpus } from './data/synthetic'
 import { DivergenceError, TrainError } from './errors'
-import { type Dataset, TRAIN_PRESETS, makeRunConfig } from './presets'
-import { type TrainOptions, readLog, readRun, train } from './train'
+import { type Dataset, makeRunConfig, TRAIN_PRESETS } from './presets'
+import { readLog, readRun, type TrainOptions, train } from './train'
 
 const temps: string[] = []
 const tempDir = () => {
@@ -118,7 +118,10 @@ describe('train', () => {
         expect((await readRun(dir)).state.step).toBe(4)
       }
       const resumed = await train(options(dir, { steps: 6, checkpointInterval: 2, resume: true }))
-      expect(resumed.records.map((r) => r.loss), crash).toEqual(full.records.map((r) => r.loss))
+      expect(
+        resumed.records.map((r) => r.loss),
+        crash,
+      ).toEqual(full.records.map((r) => r.loss))
       expect(await paramsOf(dir)).toEqual(await paramsOf(a))
       expect(existsSync(`${dir}.next`) || existsSync(`${dir}.prev`)).toBe(false)
     }

@@ -15,21 +15,23 @@
  * depends on when the run was interrupted); the lr is a function of the step; parameters and moments are
  * saved bit for bit. So N updates, or N/2 + resume + N/2, give identical losses and parameters.
  */
-import { CHECKPOINT_FILES, type Checkpoint, CheckpointError, type SafeTensor, readSafetensors, writeSafetensors } from '@moas/gpt'
-import { loadCheckpoint, saveCheckpoint } from '@moas/gpt/node'
-import { type Provider, momentNames } from '@moas/tensor-core'
-import { appendFileSync, existsSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+
+import { appendFileSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { BatchSampler, type BatchSamplerState } from './data/batches'
+import { CHECKPOINT_FILES, type Checkpoint, CheckpointError, readSafetensors, type SafeTensor, writeSafetensors } from '@moas/gpt'
+import { loadCheckpoint, saveCheckpoint } from '@moas/gpt/node'
 import { CharTokenizer } from '@moas/inference'
+import { momentNames, type Provider } from '@moas/tensor-core'
+import { BatchSampler, type BatchSamplerState } from './data/batches'
 import { DataError } from './data/errors'
 import type { OptimizerState } from './engine'
-import { DivergedStep, type LogRecord, TrainLoop, freshStart } from './loop'
 import { DivergenceError, TrainError } from './errors'
+import { DivergedStep, freshStart, type LogRecord, TrainLoop } from './loop'
 import { NOISE_LAYOUTS, type NoiseLayout, type NoiseState, Xoshiro128 } from './noise'
 
 export type { LogRecord } from './loop'
-import { type Dataset, type RunConfig, deriveSeed, diffRunConfigs } from './presets'
+
+import { type Dataset, deriveSeed, diffRunConfigs, type RunConfig } from './presets'
 import { RunLock } from './run-lock'
 
 export const RUN_FILES = { state: 'trainer_state.json', optimizer: 'optimizer.safetensors', log: 'log.jsonl' } as const
@@ -102,7 +104,8 @@ export async function readRun(dir: string): Promise<SavedRun> {
   const checkpoint = await loadCheckpoint(dir)
   const from = checkpoint.dir
   const statePath = join(from, RUN_FILES.state)
-  if (!existsSync(statePath)) throw new CheckpointError(`${dir} has no ${RUN_FILES.state}: it is a model checkpoint without training state; it can be evaluated but not resumed`)
+  if (!existsSync(statePath))
+    throw new CheckpointError(`${dir} has no ${RUN_FILES.state}: it is a model checkpoint without training state; it can be evaluated but not resumed`)
   const state = parseState(readFileSync(statePath, 'utf8'), statePath)
   const optPath = join(from, RUN_FILES.optimizer)
   if (!existsSync(optPath)) throw new CheckpointError(`${optPath}: missing; a resumable checkpoint needs the Adam moments`)
@@ -116,10 +119,14 @@ export async function readRun(dir: string): Promise<SavedRun> {
   const m = new Map<string, Float32Array>()
   const v = new Map<string, Float32Array>()
   for (const [name, p] of checkpoint.params) {
-    for (const [kind, into] of [['m', m], ['v', v]] as const) {
+    for (const [kind, into] of [
+      ['m', m],
+      ['v', v],
+    ] as const) {
       const stored = momentNames(name)[kind] // the names tensor-core's AdamW gives the moments
       const t = tensors.get(stored)
-      if (t?.dtype !== 'float32' || t.data.length !== p.length) throw new CheckpointError(`${optPath}: '${stored}' is missing or does not match the parameter (${p.length} float32 values)`)
+      if (t?.dtype !== 'float32' || t.data.length !== p.length)
+        throw new CheckpointError(`${optPath}: '${stored}' is missing or does not match the parameter (${p.length} float32 values)`)
       into.set(name, t.data as Float32Array)
     }
   }
@@ -134,10 +141,13 @@ export async function readRun(dir: string): Promise<SavedRun> {
   const log = readLogChecked(join(from, RUN_FILES.log))
   if (log.torn) notes.push(`${RUN_FILES.log}: its last line was cut short (the process stopped mid-write); dropped, and the log is rewritten at the checkpoint`)
   const records = log.records.filter((r) => r.step <= state.step)
-  if (records.length < log.records.length) notes.push(`${RUN_FILES.log}: ${log.records.length - records.length} record(s) after the checkpoint's step ${state.step} dropped (they are trained again)`)
+  if (records.length < log.records.length)
+    notes.push(`${RUN_FILES.log}: ${log.records.length - records.length} record(s) after the checkpoint's step ${state.step} dropped (they are trained again)`)
   const steps = records.map((r) => r.step)
   if (steps.some((s, i) => s !== i + 1) || steps.length !== state.step)
-    notes.push(`${RUN_FILES.log}: holds ${records.length} record(s) for ${state.step} update(s) (steps missing or out of order); the checkpoint itself is consistent, so training continues, but the log's curve has gaps`)
+    notes.push(
+      `${RUN_FILES.log}: holds ${records.length} record(s) for ${state.step} update(s) (steps missing or out of order); the checkpoint itself is consistent, so training continues, but the log's curve has gaps`,
+    )
   return { checkpoint, state, optimizer: { step: state.step, m, v }, tokenizer, records, notes }
 }
 
@@ -147,7 +157,14 @@ export async function readRun(dir: string): Promise<SavedRun> {
  * its sampler was built for this run's block and batch sizes and has drawn step × accum batches, and the
  * Adam moments are finite. A mismatch means the files were edited or mixed from different saves.
  */
-function checkConsistency(dir: string, ck: Checkpoint, state: TrainerState, optMeta: Record<string, string>, m: Map<string, Float32Array>, v: Map<string, Float32Array>): void {
+function checkConsistency(
+  dir: string,
+  ck: Checkpoint,
+  state: TrainerState,
+  optMeta: Record<string, string>,
+  m: Map<string, Float32Array>,
+  v: Map<string, Float32Array>,
+): void {
   const problems: string[] = []
   const trainingStep = (ck.extra.training as { step?: unknown } | undefined)?.step
   if (trainingStep !== state.step) problems.push(`config.json's training.step is ${JSON.stringify(trainingStep)}`)
@@ -155,8 +172,10 @@ function checkConsistency(dir: string, ck: Checkpoint, state: TrainerState, optM
   const modelDiff = diffRunConfigs(ck.config, state.run.model)
   if (modelDiff.length) problems.push(`its run.model differs from config.json's model (${modelDiff.join('; ')})`)
   const s = state.sampler
-  if (s.blockSize !== state.run.model.block_size || s.batchSize !== state.run.batch_size) problems.push(`its batch sampler is for block ${s.blockSize} × batch ${s.batchSize}, the run uses ${state.run.model.block_size} × ${state.run.batch_size}`)
-  if (s.step !== state.step * state.run.accum) problems.push(`its batch sampler has drawn ${s.step} batches, ${state.step} update(s) × accum ${state.run.accum} draw ${state.step * state.run.accum}`)
+  if (s.blockSize !== state.run.model.block_size || s.batchSize !== state.run.batch_size)
+    problems.push(`its batch sampler is for block ${s.blockSize} × batch ${s.batchSize}, the run uses ${state.run.model.block_size} × ${state.run.batch_size}`)
+  if (s.step !== state.step * state.run.accum)
+    problems.push(`its batch sampler has drawn ${s.step} batches, ${state.step} update(s) × accum ${state.run.accum} draw ${state.step * state.run.accum}`)
   if (state.step > state.steps) problems.push(`its step ${state.step} is beyond its steps ${state.steps}`)
   for (const [name, arr] of [...m, ...v]) {
     if (arr.some((x) => !Number.isFinite(x))) {
@@ -165,7 +184,9 @@ function checkConsistency(dir: string, ck: Checkpoint, state: TrainerState, optM
     }
   }
   if (problems.length)
-    throw new CheckpointError(`${dir}: ${RUN_FILES.state} says step ${state.step}, but ${problems.join('; ')}: the run directory's files do not belong together (edited, or copied from different saves); resume from an intact copy, or start a new run`)
+    throw new CheckpointError(
+      `${dir}: ${RUN_FILES.state} says step ${state.step}, but ${problems.join('; ')}: the run directory's files do not belong together (edited, or copied from different saves); resume from an intact copy, or start a new run`,
+    )
 }
 
 function parseState(text: string, path: string): TrainerState {
@@ -177,9 +198,21 @@ function parseState(text: string, path: string): TrainerState {
     throw new CheckpointError(`${path}: not valid JSON (${(e as Error).message})`)
   }
   const ok =
-    s && s.format === 'moas-trainer-state' && (s.version === 1 || (s.version === 2 && NOISE_LAYOUTS.includes(s.noise_layout))) && Number.isInteger(s.step) && s.step >= 0 && Number.isInteger(s.steps) &&
-    typeof s.sampler === 'object' && Array.isArray(s.noise) && typeof s.run === 'object' && s.run && typeof s.run.model === 'object'
-  if (!ok) throw new CheckpointError(`${path}: not a moas trainer state (expected format "moas-trainer-state" version 1, or 2 with noise_layout ${NOISE_LAYOUTS.map((l) => `"${l}"`).join(' or ')}, with step, steps, sampler, noise, run)`)
+    s &&
+    s.format === 'moas-trainer-state' &&
+    (s.version === 1 || (s.version === 2 && NOISE_LAYOUTS.includes(s.noise_layout))) &&
+    Number.isInteger(s.step) &&
+    s.step >= 0 &&
+    Number.isInteger(s.steps) &&
+    typeof s.sampler === 'object' &&
+    Array.isArray(s.noise) &&
+    typeof s.run === 'object' &&
+    s.run &&
+    typeof s.run.model === 'object'
+  if (!ok)
+    throw new CheckpointError(
+      `${path}: not a moas trainer state (expected format "moas-trainer-state" version 1, or 2 with noise_layout ${NOISE_LAYOUTS.map((l) => `"${l}"`).join(' or ')}, with step, steps, sampler, noise, run)`,
+    )
   return s as TrainerState
 }
 
@@ -209,7 +242,10 @@ const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 *
 
 /** Median of the update times of a log (robust to the first, warm-up update and to eval pauses). */
 export function medianMs(records: readonly LogRecord[]): number | null {
-  const ms = records.map((r) => r.ms).filter((x) => Number.isFinite(x)).sort((a, b) => a - b)
+  const ms = records
+    .map((r) => r.ms)
+    .filter((x) => Number.isFinite(x))
+    .sort((a, b) => a - b)
   if (!ms.length) return null
   const mid = ms.length >> 1
   return round(ms.length % 2 ? ms[mid] : (ms[mid - 1] + ms[mid]) / 2, 1)
@@ -217,10 +253,15 @@ export function medianMs(records: readonly LogRecord[]): number | null {
 
 function checkData(run: RunConfig, data: Dataset): void {
   if (data.tokenizer.vocabSize !== run.model.vocab_size)
-    throw new DataError(`the tokenizer has ${data.tokenizer.vocabSize} symbols but the model's vocab_size is ${run.model.vocab_size}; leave vocab_size unset so it follows the data`)
+    throw new DataError(
+      `the tokenizer has ${data.tokenizer.vocabSize} symbols but the model's vocab_size is ${run.model.vocab_size}; leave vocab_size unset so it follows the data`,
+    )
   if (data.train.length !== run.data.train_tokens || data.val.length !== run.data.val_tokens || data.name !== run.data.name)
-    throw new DataError(`the data (${data.name}: ${data.train.length} train / ${data.val.length} val tokens) is not the run's (${run.data.name}: ${run.data.train_tokens} / ${run.data.val_tokens})`)
-  if (data.val.length <= run.model.block_size) throw new DataError(`the val split has ${data.val.length} tokens; the eval needs more than block_size = ${run.model.block_size}`)
+    throw new DataError(
+      `the data (${data.name}: ${data.train.length} train / ${data.val.length} val tokens) is not the run's (${run.data.name}: ${run.data.train_tokens} / ${run.data.val_tokens})`,
+    )
+  if (data.val.length <= run.model.block_size)
+    throw new DataError(`the val split has ${data.val.length} tokens; the eval needs more than block_size = ${run.model.block_size}`)
 }
 
 /**
@@ -249,18 +290,29 @@ function checkSamplerTrajectory(out: string, run: RunConfig, data: Dataset, stat
   const replay = new BatchSampler(data.train, run.model.block_size, run.batch_size, deriveSeed(run.seed, 'batches'))
   replay.skip(state.step * run.accum)
   if (replay.state().rng !== state.sampler.rng)
-    throw new CheckpointError(`${out}: ${RUN_FILES.state}'s batch-sampler state is not the one seed ${run.seed} reaches at step ${state.step}: the file was edited or comes from another run; resume from an intact copy, or start a new run`)
+    throw new CheckpointError(
+      `${out}: ${RUN_FILES.state}'s batch-sampler state is not the one seed ${run.seed} reaches at step ${state.step}: the file was edited or comes from another run; resume from an intact copy, or start a new run`,
+    )
 }
 
 /** A save that failed for lack of space or permission: say where, why, and what is intact. */
 function saveError(e: unknown, out: string, step: number, lastSaved: number | null): unknown {
   const code = (e as NodeJS.ErrnoException).code
-  const why: Record<string, string> = { ENOSPC: 'no space left on the device', EDQUOT: 'the disk quota is exceeded', EROFS: 'the file system is read-only', EACCES: 'permission denied', EPERM: 'operation not permitted' }
+  const why: Record<string, string> = {
+    ENOSPC: 'no space left on the device',
+    EDQUOT: 'the disk quota is exceeded',
+    EROFS: 'the file system is read-only',
+    EACCES: 'permission denied',
+    EPERM: 'operation not permitted',
+  }
   if (!code || !why[code]) return e
-  const intact = lastSaved === null
-    ? 'nothing was trained yet and no checkpoint exists; free space or choose another --out, then start again'
-    : `the last good checkpoint (step ${lastSaved}) is intact in ${out}; free space, then continue with --resume ${out}`
-  return new TrainError(`could not save the checkpoint of step ${step} in ${out} (${code}: ${why[code]}, at ${(e as NodeJS.ErrnoException).path ?? out}); ${intact}`)
+  const intact =
+    lastSaved === null
+      ? 'nothing was trained yet and no checkpoint exists; free space or choose another --out, then start again'
+      : `the last good checkpoint (step ${lastSaved}) is intact in ${out}; free space, then continue with --resume ${out}`
+  return new TrainError(
+    `could not save the checkpoint of step ${step} in ${out} (${code}: ${why[code]}, at ${(e as NodeJS.ErrnoException).path ?? out}); ${intact}`,
+  )
 }
 
 export async function train(opts: TrainOptions): Promise<TrainResult> {
@@ -290,10 +342,17 @@ async function trainLocked(opts: TrainOptions, out: string, note: (m: string) =>
   if (opts.resume) {
     const saved = await readRun(out)
     for (const n of saved.notes) note(n)
-    if (steps < saved.state.step) throw new TrainError(`cannot resume ${out} to ${steps} steps: it is already at step ${saved.state.step}; give more steps (or none, to finish its ${saved.state.steps})`)
+    if (steps < saved.state.step)
+      throw new TrainError(
+        `cannot resume ${out} to ${steps} steps: it is already at step ${saved.state.step}; give more steps (or none, to finish its ${saved.state.steps})`,
+      )
     const diff = diffRunConfigs(saved.state.run, run)
-    if (diff.length) throw new TrainError(`cannot resume ${out}: the run config differs from the checkpoint's (${diff.join('; ')}); resume with the same settings, or start a new run with another --out`)
-    if (saved.tokenizer.vocab.join('') !== data.tokenizer.vocab.join('')) throw new TrainError(`cannot resume ${out}: the data's vocabulary differs from the checkpoint's tokenizer`)
+    if (diff.length)
+      throw new TrainError(
+        `cannot resume ${out}: the run config differs from the checkpoint's (${diff.join('; ')}); resume with the same settings, or start a new run with another --out`,
+      )
+    if (saved.tokenizer.vocab.join('') !== data.tokenizer.vocab.join(''))
+      throw new TrainError(`cannot resume ${out}: the data's vocabulary differs from the checkpoint's tokenizer`)
     params = saved.checkpoint.params
     optimizer = saved.optimizer
     sampler = BatchSampler.fromState(data.train, saved.state.sampler)
@@ -325,9 +384,18 @@ async function trainLocked(opts: TrainOptions, out: string, note: (m: string) =>
   const saveNow = async () => {
     const step = session.step
     const state: TrainerState = {
-      format: 'moas-trainer-state', version: 2, step, steps, finished: step >= steps,
-      sampler: sampler.state(), noise: session.noiseState(), noise_layout: session.noiseLayout, eval_batches: 'derived from (seed, step)',
-      lr: { next: loop.nextLr }, checkpoint_interval: opts.checkpointInterval, run,
+      format: 'moas-trainer-state',
+      version: 2,
+      step,
+      steps,
+      finished: step >= steps,
+      sampler: sampler.state(),
+      noise: session.noiseState(),
+      noise_layout: session.noiseLayout,
+      eval_batches: 'derived from (seed, step)',
+      lr: { next: loop.nextLr },
+      checkpoint_interval: opts.checkpointInterval,
+      run,
     }
     const opt = await session.optimizerState()
     const moments = new Map<string, { dtype: 'float32'; shape: number[]; data: Float32Array }>()
@@ -391,11 +459,15 @@ async function trainLocked(opts: TrainOptions, out: string, note: (m: string) =>
     if (interrupted && lastSaved !== session.step) await save()
     const last = [...records].reverse().find((r) => r.val_loss !== undefined)
     return {
-      out, step: session.step, steps, status: interrupted ? 'interrupted' : 'finished',
-      finalValLoss: last?.val_loss ?? null, msPerIter: medianMs(records), records,
+      out,
+      step: session.step,
+      steps,
+      status: interrupted ? 'interrupted' : 'finished',
+      finalValLoss: last?.val_loss ?? null,
+      msPerIter: medianMs(records),
+      records,
     }
   } finally {
     await loop.release()
   }
 }
-

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { readLog } from '@moas/trainer/node'
 import { routeText, routingReport, routingStats } from '@moas/inference'
+import { readLog } from '@moas/trainer/node'
 import type { Command } from 'commander'
 import { EXIT } from '../errors'
 import type { Io } from '../io'
@@ -21,7 +21,9 @@ export function analyzeCommand(program: Command, io: Io, done: (code: number) =>
     .option('--skip-unknown', 'drop characters outside the vocabulary instead of refusing the text')
     .option('--threads <n>', 'ONNX Runtime intra-op threads', threadCount)
     .addOption(deviceOption())
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 For routed variants (moas, moas-topk, gqe and its ablations). Per layer: the share of characters per scheme
 (MoAS) or expert (GQE, per group), gate entropy and balance, routing by character class (letters, digits,
 space, punctuation, after a newline, inside <unk>) and by position in the line, and the text coloured by the
@@ -29,7 +31,8 @@ choice; for a run directory, also how the shares changed over training (the rout
 writes to log.jsonl). Prints one JSON line with the per-layer shares.
 
 Example:
-  moas analyze --checkpoint runs/paper-moas --text data/wikitext-2/valid.txt --out report.html`)
+  moas analyze --checkpoint runs/paper-moas --text data/wikitext-2/valid.txt --out report.html`,
+    )
     .action(async (opts) => {
       const all = readTextFile(opts.text, '--text')
       const { session, tokenizer } = await openModelSource(opts, true)
@@ -38,9 +41,18 @@ Example:
         const choices = await routeText(session, tokenizer, text)
         const stats = routingStats(session.config, text, choices)
         // A run directory's log holds the routing statistics of every eval: how routing changed in training.
-        const history = opts.checkpoint ? readLog(join(opts.checkpoint, 'log.jsonl')).filter((r) => r.routing).map((r) => ({ step: r.step, ...r.routing! })) : []
-        writeFileSync(opts.out, routingReport({ config: session.config, stats, text, choices, model: opts.model ?? opts.checkpoint, source: opts.text, history }))
-        io.stdout(`${JSON.stringify({ out: opts.out, characters: stats.positions, training_evals: history.length, labels: stats.labels, share_per_layer: stats.layers.map((l) => l.share.map((s) => Math.round(s * 1e4) / 1e4)), entropy_per_layer: stats.layers.map((l) => Math.round(l.entropy * 1e4) / 1e4) })}\n`)
+        const history = opts.checkpoint
+          ? readLog(join(opts.checkpoint, 'log.jsonl'))
+              .filter((r) => r.routing)
+              .map((r) => ({ step: r.step, ...r.routing! }))
+          : []
+        writeFileSync(
+          opts.out,
+          routingReport({ config: session.config, stats, text, choices, model: opts.model ?? opts.checkpoint, source: opts.text, history }),
+        )
+        io.stdout(
+          `${JSON.stringify({ out: opts.out, characters: stats.positions, training_evals: history.length, labels: stats.labels, share_per_layer: stats.layers.map((l) => l.share.map((s) => Math.round(s * 1e4) / 1e4)), entropy_per_layer: stats.layers.map((l) => Math.round(l.entropy * 1e4) / 1e4) })}\n`,
+        )
       } finally {
         await session.release()
       }

@@ -1,10 +1,24 @@
 import { resolve } from 'node:path'
-import { type TrainPresetName, modelConfig } from '@moas/trainer'
+import { modelConfig, type TrainPresetName } from '@moas/trainer'
 import { collectCompare, compare, loadDataset, readCollectedRuns, renderMarkdown } from '@moas/trainer/node'
 import type { Command } from 'commander'
-import { type Io, Progress } from '../io'
 import { EXIT, UsageError } from '../errors'
-import { addProtocolOptions, checkFits, checkScheduleFlags, checkThreadsEnv, modelFlags, presetOption, presetProtocol, protocolFlags, seedInt, shellWord, sizeInt, trainFlagsFor, variantList } from '../options'
+import { type Io, Progress } from '../io'
+import {
+  addProtocolOptions,
+  checkFits,
+  checkScheduleFlags,
+  checkThreadsEnv,
+  modelFlags,
+  presetOption,
+  presetProtocol,
+  protocolFlags,
+  seedInt,
+  shellWord,
+  sizeInt,
+  trainFlagsFor,
+  variantList,
+} from '../options'
 
 export const DEFAULT_VARIANTS = ['mha', 'static-moas', 'moas']
 /** Seeds by default: enough for a verdict on the quick smoke preset; one paper run per variant is already slow. */
@@ -22,7 +36,9 @@ export function compareCommand(program: Command, io: Io, done: (code: number) =>
     .option('--plan', 'print one `moas train` command per (variant, seed) instead of training, for any scheduler')
     .option('--collect <dirs...>', 'tabulate finished run directories trained anywhere (same protocol), instead of training')
   addProtocolOptions(cmd)
-  cmd.addHelpText('after', `
+  cmd.addHelpText(
+    'after',
+    `
 Writes OUT/results.md, OUT/results.json and OUT/val_loss.svg, and prints the markdown table. Each run lives
 in OUT/<variant>/seed-<n>/; rerunning the same command skips finished runs and resumes unfinished ones.
 Verdicts: Welch's two-sided t-test (alpha 0.05) of each variant against the first, over seeds.
@@ -36,7 +52,8 @@ Examples:
   moas compare --preset smoke
   moas compare --preset paper --seeds 5 --out runs/paper --plan | parallel -j 4
   moas compare --collect runs/*/seed-* --variants mha,static-moas,moas --out docs/results/paper
-  MOAS_DATA_DIR=/data moas compare --preset paper --variants mha,static-moas,moas --seeds 3 --out docs/results/paper`)
+  MOAS_DATA_DIR=/data moas compare --preset paper --variants mha,static-moas,moas --seeds 3 --out docs/results/paper`,
+  )
   cmd.action(async (opts) => {
     if (opts.collect) return done(await collectCommand(opts, io))
     const preset = opts.preset as TrainPresetName
@@ -51,15 +68,27 @@ Examples:
     if (opts.plan) {
       const flags = trainFlagsFor(preset, protocol, opts.set)
       for (const seed of seeds)
-        for (const v of variants) io.stdout(`${['moas', 'train', '--attention', v, '--seed', String(seed), ...flags, '--out', `${out}/${v}/seed-${seed}`].map(shellWord).join(' ')}\n`)
-      io.stderr(`moas compare: ${variants.length * seeds.length} runs planned; when they are done, the same compare command without --plan tabulates them (it resumes unfinished ones)\n`)
+        for (const v of variants)
+          io.stdout(`${['moas', 'train', '--attention', v, '--seed', String(seed), ...flags, '--out', `${out}/${v}/seed-${seed}`].map(shellWord).join(' ')}\n`)
+      io.stderr(
+        `moas compare: ${variants.length * seeds.length} runs planned; when they are done, the same compare command without --plan tabulates them (it resumes unfinished ones)\n`,
+      )
       return done(EXIT.ok)
     }
     const data = await loadDataset(protocol.data, { dataDir: opts.dataDir, env: io.env })
     const progress = new Progress(io)
     try {
       const result = await compare({
-        out, variants, seeds, preset, protocol, model: modelFlags(opts), data, signal: io.signal, threads: opts.threads, provider: opts.device,
+        out,
+        variants,
+        seeds,
+        preset,
+        protocol,
+        model: modelFlags(opts),
+        data,
+        signal: io.signal,
+        threads: opts.threads,
+        provider: opts.device,
         onNote: (m) => progress.note(`moas compare: ${m}`),
         onRun: (r) => {
           const what = r.status === 'done' ? 'finished, skipped' : r.status === 'resume' ? `resuming at step ${r.step}` : 'training'
@@ -70,7 +99,9 @@ Examples:
       })
       progress.stop()
       io.stdout(renderMarkdown(result))
-      io.stderr(`moas compare: wrote ${out}/results.md, results.json, val_loss.svg${result.complete ? '' : ' (incomplete: rerun the same command to continue)'}\n`)
+      io.stderr(
+        `moas compare: wrote ${out}/results.md, results.json, val_loss.svg${result.complete ? '' : ' (incomplete: rerun the same command to continue)'}\n`,
+      )
       return done(result.complete ? EXIT.ok : EXIT.interrupted)
     } finally {
       progress.stop()
@@ -81,17 +112,35 @@ Examples:
 /** `moas compare --collect DIR…`: the table of finished runs trained anywhere. */
 // biome-ignore lint/suspicious/noExplicitAny: commander's parsed options, checked key by key below
 async function collectCommand(opts: Record<string, any>, io: Io): Promise<number> {
-  const clash = ['plan', 'seeds', 'firstSeed', 'preset', 'set', ...Object.keys(protocolFlags(opts))].filter((k) => opts[k] !== undefined && !(k === 'preset' && opts.preset === 'smoke'))
-  if (clash.length) throw new UsageError(`--collect reads the protocol from the runs themselves; drop ${clash.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`)
+  const clash = ['plan', 'seeds', 'firstSeed', 'preset', 'set', ...Object.keys(protocolFlags(opts))].filter(
+    (k) => opts[k] !== undefined && !(k === 'preset' && opts.preset === 'smoke'),
+  )
+  if (clash.length)
+    throw new UsageError(
+      `--collect reads the protocol from the runs themselves; drop ${clash.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`,
+    )
   if (!opts.out) throw new UsageError('--collect needs --out <dir>: a new folder for results.md, results.json and val_loss.svg')
   checkThreadsEnv(io.env)
   const { runs, protocol, tokenizer } = await readCollectedRuns(opts.collect as string[])
   const data = await loadDataset(protocol.data, { dataDir: opts.dataDir, env: io.env, tokenizer })
   const progress = new Progress(io)
   const out = resolve(opts.out)
-  io.stderr(`moas compare: collecting ${runs.length} runs (${[...new Set(runs.map((r) => r.variant))].join(', ')}; seeds ${[...new Set(runs.map((r) => r.seed))].join(', ')})\n`)
-  const result = await collectCompare({ runs, protocol, data, out, variants: opts.variants, threads: opts.threads, provider: opts.device, onNote: (m) => progress.note(`moas compare: ${m}`) })
+  io.stderr(
+    `moas compare: collecting ${runs.length} runs (${[...new Set(runs.map((r) => r.variant))].join(', ')}; seeds ${[...new Set(runs.map((r) => r.seed))].join(', ')})\n`,
+  )
+  const result = await collectCompare({
+    runs,
+    protocol,
+    data,
+    out,
+    variants: opts.variants,
+    threads: opts.threads,
+    provider: opts.device,
+    onNote: (m) => progress.note(`moas compare: ${m}`),
+  })
   io.stdout(renderMarkdown(result))
-  io.stderr(`moas compare: wrote ${out}/results.md, results.json, val_loss.svg${result.complete ? '' : ` (incomplete: ${result.missing.join(', ')} not collected)`}\n`)
+  io.stderr(
+    `moas compare: wrote ${out}/results.md, results.json, val_loss.svg${result.complete ? '' : ` (incomplete: ${result.missing.join(', ')} not collected)`}\n`,
+  )
   return EXIT.ok
 }

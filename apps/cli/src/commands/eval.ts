@@ -42,12 +42,15 @@ export function evalCommand(program: Command, io: Io, done: (code: number) => vo
     .option('--batch-size <n>', 'windows per ONNX Runtime call (default 8)', positiveInt)
     .option('--threads <n>', 'ONNX Runtime intra-op threads', threadCount)
     .addOption(deviceOption())
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Windows start at 0, T, 2T, ... while start + T + 1 <= length (T = block_size); inputs are characters
 [s, s+T), targets [s+1, s+T+1). Prints one JSON line: {"loss": <nats>, "bpc": <loss / ln 2>, "tokens": <targets>}
 
 Example:
-  moas eval --checkpoint runs/paper-mha --text data/wikitext-2/valid.txt`)
+  moas eval --checkpoint runs/paper-mha --text data/wikitext-2/valid.txt`,
+    )
     .action(async (opts) => {
       const text = readTextFile(opts.text, '--text')
       const model = await loadModel(opts.checkpoint)

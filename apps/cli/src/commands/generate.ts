@@ -7,7 +7,8 @@ import { readTextFile } from './eval'
 import { openModelSource } from './model-source'
 
 const graphChoice = (v: string) => {
-  if (v !== 'exported' && v !== 'weights') throw new UsageError(`--graph ${v}: choose exported (the folder's onnx/model.onnx) or weights (built from its weights)`)
+  if (v !== 'exported' && v !== 'weights')
+    throw new UsageError(`--graph ${v}: choose exported (the folder's onnx/model.onnx) or weights (built from its weights)`)
   return v
 }
 
@@ -32,10 +33,16 @@ export function generateCommand(program: Command, io: Io, done: (code: number) =
     .option('--seed <n>', 'sampling seed', seedInt, 0)
     .option('--skip-unknown', 'drop prompt characters outside the vocabulary instead of refusing the prompt')
     .option('--json', 'print one JSON line per prompt and a summary line instead of streaming the text')
-    .option('--graph <which>', "with --model: 'exported' runs the folder's onnx/model.onnx (default); 'weights' builds the decoder from its weights, keeps the KV cache in the session (faster at long contexts, same text)", graphChoice)
+    .option(
+      '--graph <which>',
+      "with --model: 'exported' runs the folder's onnx/model.onnx (default); 'weights' builds the decoder from its weights, keeps the KV cache in the session (faster at long contexts, same text)",
+      graphChoice,
+    )
     .option('--threads <n>', 'ONNX Runtime intra-op threads', threadCount)
     .addOption(deviceOption())
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Prefills the prompt(s) in one run, then decodes one character per step against the KV cache. One prompt
 streams: the prompt, then each character as it is sampled. Several prompts (--prompts) print each
 completion when done. The last line (with --json) is a summary: prefill and decode tokens/s and the bytes
@@ -45,12 +52,19 @@ block_size / 2 characters).
 Examples:
   moas generate --checkpoint runs/paper-moas --prompt "The history of " --tokens 300 --temperature 0.8 --top-k 40
   moas generate --model models/moas --prompts prompts.txt --temperature 0 --json
-  moas generate --model models/gqe --graph weights --prompt "the " --tokens 2000`)
+  moas generate --model models/gqe --graph weights --prompt "the " --tokens 2000`,
+    )
     .action(async (opts) => {
       if ((opts.prompt === undefined) === (opts.prompts === undefined)) throw new UsageError('give exactly one of --prompt TEXT or --prompts FILE')
-      const prompts: string[] = opts.prompt !== undefined ? [opts.prompt] : readTextFile(opts.prompts, '--prompts').split('\n').filter((l) => l.length > 0)
+      const prompts: string[] =
+        opts.prompt !== undefined
+          ? [opts.prompt]
+          : readTextFile(opts.prompts, '--prompts')
+              .split('\n')
+              .filter((l) => l.length > 0)
       if (prompts.length === 0) throw new UsageError(`--prompts ${opts.prompts}: no non-empty line`)
-      if (opts.graph !== undefined && opts.model === undefined) throw new UsageError('--graph applies to --model (an exported folder); a --checkpoint always builds the graph from its weights')
+      if (opts.graph !== undefined && opts.model === undefined)
+        throw new UsageError('--graph applies to --model (an exported folder); a --checkpoint always builds the graph from its weights')
       const { session: decoder, tokenizer } = await openModelSource(opts)
       const onUnknown = opts.skipUnknown ? 'skip' : 'error'
       for (const p of prompts) tokenizer.encode(p, { onUnknown }) // refuse a bad prompt before printing anything
@@ -59,18 +73,29 @@ Examples:
       try {
         if (stream) io.stdout(prompts[0])
         r = await generate(decoder, tokenizer, prompts, {
-          maxNewTokens: opts.tokens, temperature: opts.temperature, topK: opts.topK, topP: opts.topP, seed: opts.seed,
-          onUnknown, onToken: stream ? (t) => io.stdout(t.text) : undefined,
+          maxNewTokens: opts.tokens,
+          temperature: opts.temperature,
+          topK: opts.topK,
+          topP: opts.topP,
+          seed: opts.seed,
+          onUnknown,
+          onToken: stream ? (t) => io.stdout(t.text) : undefined,
         })
       } finally {
         await decoder.release()
       }
       const perSecond = (n: number, ms: number) => (ms > 0 ? Math.round((n / ms) * 1000 * 10) / 10 : null)
       const summary = {
-        prompts: prompts.length, tokens: opts.tokens,
-        prefill_tokens: r.prefill.tokens, prefill_tokens_per_s: perSecond(r.prefill.tokens, r.prefill.ms),
-        decode_tokens: r.decode.tokens, decode_tokens_per_s: perSecond(r.decode.tokens, r.decode.ms),
-        kv_cache_bytes: r.cacheBytes, window_slides: r.slides, device: decoder.provider, graph: opts.model !== undefined ? (opts.graph ?? 'exported') : 'weights',
+        prompts: prompts.length,
+        tokens: opts.tokens,
+        prefill_tokens: r.prefill.tokens,
+        prefill_tokens_per_s: perSecond(r.prefill.tokens, r.prefill.ms),
+        decode_tokens: r.decode.tokens,
+        decode_tokens_per_s: perSecond(r.decode.tokens, r.decode.ms),
+        kv_cache_bytes: r.cacheBytes,
+        window_slides: r.slides,
+        device: decoder.provider,
+        graph: opts.model !== undefined ? (opts.graph ?? 'exported') : 'weights',
       }
       if (opts.json) {
         prompts.forEach((p, i) => io.stdout(`${JSON.stringify({ prompt: p, completion: r.completions[i], tokens: r.ids[i].length })}\n`))

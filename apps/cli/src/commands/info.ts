@@ -1,5 +1,5 @@
-import { VARIANTS, kvCacheBytesPerToken, paramCounts, variantSpec } from '@moas/gpt'
-import { SYNTHETIC_ALPHABET, modelConfig } from '@moas/trainer'
+import { kvCacheBytesPerToken, paramCounts, VARIANTS, variantSpec } from '@moas/gpt'
+import { modelConfig, SYNTHETIC_ALPHABET } from '@moas/trainer'
 import type { Command } from 'commander'
 import { EXIT } from '../errors'
 import type { Io } from '../io'
@@ -17,13 +17,16 @@ export function infoCommand(program: Command, io: Io, done: (code: number) => vo
     .option('--vocab-size <n>', 'vocabulary size (default 283 for paper, the synthetic alphabet for smoke)', positiveInt)
     .option('--set <key=value>', 'any model config key, repeatable', collectSet)
     .option('--json', 'print one JSON object')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 --json prints {"config": {...}, "params": {"total", "excluding_position_embedding"}, "kv_cache_bytes_per_token"},
 and for moas-kv "kv_cache_expected_bytes_per_token" (the bytes its routed levels hold at kv_budget).
 Parameter counts exclude the position embedding the way the MoAS paper's table does (mha 7,190,016 at the paper config).
 
 Example:
-  moas info --attention moas --preset paper --json`)
+  moas info --attention moas --preset paper --json`,
+    )
     .action((opts) => {
       const preset = opts.preset as keyof typeof DEFAULT_VOCAB
       const cfg = checkFits(modelConfig(preset, opts.vocabSize ?? DEFAULT_VOCAB[preset], modelFlags(opts)))
@@ -40,7 +43,9 @@ Example:
         const n = (x: number) => x.toLocaleString('en-US')
         io.stdout(
           `${cfg.attention} (${preset} preset)\n` +
-            Object.entries(cfg).map(([k, v]) => `  ${k.padEnd(15)} ${JSON.stringify(v)}\n`).join('') +
+            Object.entries(cfg)
+              .map(([k, v]) => `  ${k.padEnd(15)} ${JSON.stringify(v)}\n`)
+              .join('') +
             `parameters                  ${n(counts.total)}\n` +
             `  excluding position emb.   ${n(counts.excludingPositionEmbedding)}\n` +
             `KV cache per token (fp32)   ${n(info.kv_cache_bytes_per_token)} bytes\n` +

@@ -1,12 +1,23 @@
 import { resolve } from 'node:path'
+import { type GptConfig, paramCounts, resolveConfig, VARIANTS } from '@moas/gpt'
 import type { Provider } from '@moas/tensor-core'
-import { type GptConfig, VARIANTS, paramCounts, resolveConfig } from '@moas/gpt'
-import { type Dataset, TrainError, type TrainPresetName, type TrainProtocol, makeRunConfig, modelConfig, protocolOfRun } from '@moas/trainer'
+import { type Dataset, makeRunConfig, modelConfig, protocolOfRun, TrainError, type TrainPresetName, type TrainProtocol } from '@moas/trainer'
 import { loadDataset, readRun, train } from '@moas/trainer/node'
 import type { Command } from 'commander'
 import { EXIT, UsageError } from '../errors'
 import { type Io, Progress } from '../io'
-import { addProtocolOptions, checkFits, checkScheduleFlags, checkThreadsEnv, modelFlags, presetOption, presetProtocol, protocolFlags, seedInt, variantName } from '../options'
+import {
+  addProtocolOptions,
+  checkFits,
+  checkScheduleFlags,
+  checkThreadsEnv,
+  modelFlags,
+  presetOption,
+  presetProtocol,
+  protocolFlags,
+  seedInt,
+  variantName,
+} from '../options'
 
 export function trainCommand(program: Command, io: Io, done: (code: number) => void): void {
   const cmd = program
@@ -18,14 +29,17 @@ export function trainCommand(program: Command, io: Io, done: (code: number) => v
     .option('--out <dir>', 'run directory (default runs/<attention>-<preset>-seed<seed>)')
     .option('--resume <dir>', 'continue the run in <dir> exactly where its last checkpoint left off')
   addProtocolOptions(cmd)
-  cmd.addHelpText('after', `
+  cmd.addHelpText(
+    'after',
+    `
 Examples:
   moas train --attention moas --preset smoke --steps 40 --out runs/smoke-moas
   MOAS_DATA_DIR=/data moas train --attention mha --preset paper --out runs/paper-mha
   moas train --resume runs/paper-mha --steps 1000
 
 stdout: one JSON line per update {step, loss, ce, balance, lr, grad_norm, ms[, val_loss, eval_ms]},
-then {"done": true, status, step, steps, final_val_loss, ms_per_iter, out}. Ctrl-C saves and exits with 130.`)
+then {"done": true, status, step, steps, final_val_loss, ms_per_iter, out}. Ctrl-C saves and exits with 130.`,
+  )
   cmd.action(async (opts) => done(await runTrain(opts, io)))
 }
 
@@ -58,14 +72,18 @@ async function runTrain(opts: TrainFlags, io: Io): Promise<number> {
     const saved = await readRun(out)
     const s = saved.state
     if (flags.steps !== undefined && flags.steps < s.step)
-      throw new UsageError(`--steps ${flags.steps} is below the run's step ${s.step}: --resume continues a run to more updates; give --steps above ${s.step}, or leave it out to finish the run's ${s.steps}`)
+      throw new UsageError(
+        `--steps ${flags.steps} is below the run's step ${s.step}: --resume continues a run to more updates; give --steps above ${s.step}, or leave it out to finish the run's ${s.steps}`,
+      )
     // Flags the user typed override the saved run; train() then refuses any change to the trajectory.
     const base = opts.preset ? presetProtocol(opts.preset, {}) : protocolOfRun(s.run, s.steps, s.checkpoint_interval ?? 0)
     protocol = { ...base, ...flags }
     if (!opts.preset && flags.steps === undefined) protocol.steps = Math.max(s.steps, s.step)
     seed = opts.seed ?? s.run.seed
     if (protocol.data !== s.run.data.name)
-      throw new TrainError(`cannot resume ${out}: the run config differs from the checkpoint's (data.name: "${s.run.data.name}" in the checkpoint, "${protocol.data}" now); resume with the same settings, or start a new run with another --out`)
+      throw new TrainError(
+        `cannot resume ${out}: the run config differs from the checkpoint's (data.name: "${s.run.data.name}" in the checkpoint, "${protocol.data}" now); resume with the same settings, or start a new run with another --out`,
+      )
     dataset = await loadDataset(protocol.data, { dataDir: opts.dataDir, env: io.env, tokenizer: saved.tokenizer, onUnknown })
     cfg = opts.preset ? modelConfig(opts.preset, dataset.tokenizer.vocabSize, model) : resolveConfig({ ...s.run.model, ...model })
   } else {
@@ -84,8 +102,15 @@ async function runTrain(opts: TrainFlags, io: Io): Promise<number> {
   const progress = new Progress(io)
   try {
     const result = await train({
-      out, run, steps: protocol.steps, checkpointInterval: protocol.checkpoint_interval, data: dataset, resume: !!opts.resume,
-      signal: io.signal, threads: opts.threads, provider: opts.device as Provider,
+      out,
+      run,
+      steps: protocol.steps,
+      checkpointInterval: protocol.checkpoint_interval,
+      data: dataset,
+      resume: !!opts.resume,
+      signal: io.signal,
+      threads: opts.threads,
+      provider: opts.device as Provider,
       onStart: ({ step, steps, resumed }) => {
         const counts = paramCounts(cfg)
         progress.note(
@@ -101,7 +126,16 @@ async function runTrain(opts: TrainFlags, io: Io): Promise<number> {
       },
     })
     progress.stop()
-    progress.line({ done: true, status: result.status, step: result.step, steps: result.steps, final_val_loss: result.finalValLoss, ms_per_iter: result.msPerIter, out, device: opts.device ?? 'cpu' })
+    progress.line({
+      done: true,
+      status: result.status,
+      step: result.step,
+      steps: result.steps,
+      final_val_loss: result.finalValLoss,
+      ms_per_iter: result.msPerIter,
+      out,
+      device: opts.device ?? 'cpu',
+    })
     if (result.status === 'interrupted') {
       io.stderr(`moas train: interrupted at step ${result.step}; checkpoint saved in ${out}. Continue with: moas train --resume ${out}\n`)
       return EXIT.interrupted

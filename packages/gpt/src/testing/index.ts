@@ -2,9 +2,9 @@
  * Test helpers (the `@moas/gpt/testing` subpath): random weights at a scale where every path matters,
  * feeds, one-call model runs and error norms.
  */
-import { type Dim, Graph, type HostTensor, Session, hostTensor, mulberry32, normalSampler } from '@moas/tensor-core'
+import { type Dim, Graph, type HostTensor, hostTensor, mulberry32, normalSampler, Session } from '@moas/tensor-core'
 import type { GptConfig } from '../config'
-import { type BuildOptions, type GptGraph, buildGpt } from '../model'
+import { type BuildOptions, buildGpt, type GptGraph } from '../model'
 
 export const toNumbers = (a: ArrayLike<number | bigint>) => Array.from(a as ArrayLike<number>, Number)
 
@@ -52,7 +52,15 @@ export function randomWeights(graph: Graph, seed: number): Map<string, Float32Ar
     const n = shape.reduce((a, b) => a * b, 1)
     const arr = p.tensor.dtype === 'float64' ? new Float64Array(n) : new Float32Array(n)
     const name = p.tensor.name
-    const std = name.includes('.router') ? 0.5 : shape.length === 2 ? (name.includes('wte') || name.includes('wpe') ? 0.5 : 1 / Math.sqrt(shape[1])) : p.init.kind === 'ones' ? 0.1 : 0.05
+    const std = name.includes('.router')
+      ? 0.5
+      : shape.length === 2
+        ? name.includes('wte') || name.includes('wpe')
+          ? 0.5
+          : 1 / Math.sqrt(shape[1])
+        : p.init.kind === 'ones'
+          ? 0.1
+          : 0.05
     const mean = p.init.kind === 'ones' ? 1 : 0
     for (let i = 0; i < n; i++) arr[i] = mean + std * normal()
     out.set(name, arr)
@@ -70,15 +78,33 @@ export const idxTensor = (ids: number[], B: number, T: number): HostTensor => ho
 
 /** Build `cfg`'s model with `opts`, run it on `ids` with `params`, return the named outputs. */
 export async function runGpt(
-  cfg: GptConfig, opts: Partial<BuildOptions> & { batch: number; seq: Dim }, params: Map<string, Float32Array | Float64Array> | number,
-  ids: number[], T: number, fetch: (m: GptGraph, g: Graph) => void = (m, g) => { g.output('logits', m.logits) },
+  cfg: GptConfig,
+  opts: Partial<BuildOptions> & { batch: number; seq: Dim },
+  params: Map<string, Float32Array | Float64Array> | number,
+  ids: number[],
+  T: number,
+  fetch: (m: GptGraph, g: Graph) => void = (m, g) => {
+    g.output('logits', m.logits)
+  },
 ): Promise<{ out: Record<string, HostTensor>; graph: Graph; params: Map<string, Float32Array | Float64Array> }> {
   const g = new Graph(cfg.attention)
   const m = buildGpt(g, cfg, { training: false, withTargets: false, ...opts })
   fetch(m, g)
   const weights = typeof params === 'number' ? randomWeights(g, params) : params
   const s = await Session.create(g)
-  const out = await s.run({ ...feedsOf(weights, g), idx: idxTensor(ids, opts.batch, T), ...(m.targets ? { targets: idxTensor(ids.map((t) => (t + 1) % cfg.vocab_size), opts.batch, T) } : {}) })
+  const out = await s.run({
+    ...feedsOf(weights, g),
+    idx: idxTensor(ids, opts.batch, T),
+    ...(m.targets
+      ? {
+          targets: idxTensor(
+            ids.map((t) => (t + 1) % cfg.vocab_size),
+            opts.batch,
+            T,
+          ),
+        }
+      : {}),
+  })
   await s.release()
   return { out, graph: g, params: weights }
 }

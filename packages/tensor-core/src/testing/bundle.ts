@@ -19,7 +19,24 @@ export interface BundleImport {
   importer: string
 }
 
-const NODE_BUILTINS = new Set(['assert', 'buffer', 'child_process', 'crypto', 'events', 'fs', 'fs/promises', 'module', 'os', 'path', 'process', 'stream', 'url', 'util', 'worker_threads', 'zlib'])
+const NODE_BUILTINS = new Set([
+  'assert',
+  'buffer',
+  'child_process',
+  'crypto',
+  'events',
+  'fs',
+  'fs/promises',
+  'module',
+  'os',
+  'path',
+  'process',
+  'stream',
+  'url',
+  'util',
+  'worker_threads',
+  'zlib',
+])
 
 /** Imports of packages outside @moas/* that a browser bundle of `entry` makes, each with its importer. */
 export async function browserBundleImports(entry: string, platform: 'browser' | 'node' = 'browser'): Promise<BundleImport[]> {
@@ -39,16 +56,18 @@ export async function bundleEntry(entry: string, platform: 'browser' | 'node' = 
     format: 'esm',
     write: false,
     logLevel: 'silent',
-    plugins: [{
-      name: 'record-external',
-      setup(b: PluginBuild) {
-        b.onResolve({ filter: /^[^./]/ }, (args) => {
-          if (args.path.startsWith('@moas/')) return undefined // follow into the workspace package's dist
-          imports.push({ path: args.path, importer: args.importer })
-          return { path: args.path, external: true }
-        })
+    plugins: [
+      {
+        name: 'record-external',
+        setup(b: PluginBuild) {
+          b.onResolve({ filter: /^[^./]/ }, (args) => {
+            if (args.path.startsWith('@moas/')) return undefined // follow into the workspace package's dist
+            imports.push({ path: args.path, importer: args.importer })
+            return { path: args.path, external: true }
+          })
+        },
       },
-    }],
+    ],
   })
   return { imports, text: result.outputFiles[0].text }
 }

@@ -16,13 +16,14 @@
  * ~1e-9 of rounding noise, which fails small gradients (|a| ~ 1e-5, common after cancellation) at 1e-6.
  * (`stencil: 2` selects it, with h = 1e-5.) Inputs must not sit within 2h of a kink (Min, TopK order).
  */
+
+import { grad } from '../autodiff'
 import { type DType, isFloat } from '../dtype'
 import { GraphError } from '../errors'
 import { Graph, type Shape, Tensor } from '../graph'
-import { grad } from '../autodiff'
 import { mulberry32, normalSampler } from '../init'
 import * as op from '../ops'
-import { type HostTensor, type Provider, Session, hostTensor } from '../runtime'
+import { type HostTensor, hostTensor, type Provider, Session } from '../runtime'
 import { testProvider } from './provider'
 
 /** Builds the graph under test in `g` and returns its outputs (and optionally which tensors to differentiate). */
@@ -129,7 +130,8 @@ export async function gradcheck(build: GradcheckBuild, opts: GradcheckOptions = 
     for (const t of wrt) {
       const data = feeds[t.name].data as Float64Array | Float32Array
       const analytic = base[gradName(t.name)].data as Float64Array | Float32Array
-      if (analytic.length !== data.length) throw new GraphError(`gradcheck: gradient of ${t.describe()} has ${analytic.length} elements, expected ${data.length}`)
+      if (analytic.length !== data.length)
+        throw new GraphError(`gradcheck: gradient of ${t.describe()} has ${analytic.length} elements, expected ${data.length}`)
       const check: TensorCheck = { name: t.name, checked: 0, maxError: 0, worst: { index: -1, analytic: 0, numeric: 0 }, maxAbsGrad: 0 }
       for (const j of coordinates(data.length, opts.maxPerTensor, rand)) {
         const x = data[j]
@@ -155,11 +157,22 @@ export async function gradcheck(build: GradcheckBuild, opts: GradcheckOptions = 
     const vacuous = tensors.filter((c) => c.maxAbsGrad === 0 && !opts.allowZeroGrad?.includes(c.name)).map((c) => c.name)
     const maxError = Math.max(0, ...tensors.map((c) => c.maxError))
     const summary = tensors
-      .map((c) => `${c.name}: max error ${c.maxError.toExponential(2)} over ${c.checked} elements (worst [${c.worst.index}] analytic ${c.worst.analytic} vs numeric ${c.worst.numeric})${c.maxAbsGrad === 0 ? ' ALL ZERO' : ''}`)
+      .map(
+        (c) =>
+          `${c.name}: max error ${c.maxError.toExponential(2)} over ${c.checked} elements (worst [${c.worst.index}] analytic ${c.worst.analytic} vs numeric ${c.worst.numeric})${c.maxAbsGrad === 0 ? ' ALL ZERO' : ''}`,
+      )
       .join('\n')
     return {
       ok: maxError < tolerance && vacuous.length === 0,
-      maxError, tolerance, checked: tensors.reduce((s, c) => s + c.checked, 0), tensors, vacuous, graph: g, feeds, base, summary,
+      maxError,
+      tolerance,
+      checked: tensors.reduce((s, c) => s + c.checked, 0),
+      tensors,
+      vacuous,
+      graph: g,
+      feeds,
+      base,
+      summary,
     }
   } finally {
     await session.release()

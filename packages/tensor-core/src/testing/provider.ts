@@ -3,10 +3,11 @@
  * `MOAS_TEST_PROVIDER=wasm` (set by vitest.web.config.ts) runs them on onnxruntime-web's wasm backend,
  * unset means 'cpu' (onnxruntime-node). Model packages can use the same helper in their own tests.
  */
-import { type Provider, PROVIDERS, Session, type SessionOptions } from '../runtime'
-import type { Graph } from '../graph'
-import type { SerializeOptions } from '../serialize'
+
 import { RuntimeError } from '../errors'
+import type { Graph } from '../graph'
+import { PROVIDERS, type Provider, Session, type SessionOptions } from '../runtime'
+import type { SerializeOptions } from '../serialize'
 
 export function testProvider(): Provider {
   const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.MOAS_TEST_PROVIDER

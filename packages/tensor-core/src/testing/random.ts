@@ -12,6 +12,10 @@ export function randn(n: number, seed: number, std = 1): Float64Array {
 
 /** A float32 or float64 host tensor of seeded normal samples. */
 export function randHost(dtype: 'float32' | 'float64', shape: number[], seed: number, std = 1): HostTensor {
-  const data = randn(shape.reduce((a, b) => a * b, 1), seed, std)
+  const data = randn(
+    shape.reduce((a, b) => a * b, 1),
+    seed,
+    std,
+  )
   return hostTensor(dtype, shape, dtype === 'float32' ? Float32Array.from(data) : data)
 }

@@ -72,8 +72,14 @@ describe('evalWindows', () => {
     expect(ev.targets).toBe(9)
     const batches = [...ev.batches(2)]
     expect(batches.map((b) => b.size)).toEqual([2, 1])
-    expect(rows(batches[0].x, 3)).toEqual([[0, 1, 2], [3, 4, 5]])
-    expect(rows(batches[0].y, 3)).toEqual([[1, 2, 3], [4, 5, 6]])
+    expect(rows(batches[0].x, 3)).toEqual([
+      [0, 1, 2],
+      [3, 4, 5],
+    ])
+    expect(rows(batches[0].y, 3)).toEqual([
+      [1, 2, 3],
+      [4, 5, 6],
+    ])
     expect(rows(batches[1].x, 3)).toEqual([[6, 7, 8]])
     expect(rows(batches[1].y, 3)).toEqual([[7, 8, 9]])
   })

@@ -1,5 +1,5 @@
-import { DataError } from './errors.js'
 import { Mulberry32 } from '@moas/tensor-core'
+import { DataError } from './errors.js'
 
 /** A batch of B sequences of T token ids, row-major [B, T], int64 as ONNX models take them. */
 export interface Batch {
@@ -63,7 +63,8 @@ export class BatchSampler {
   /** Like next(), into caller-owned buffers of batchSize · blockSize (the training loop reuses one pair). */
   nextInto(x: BigInt64Array, y: BigInt64Array): Batch {
     const { tokens, blockSize: T, batchSize: B } = this
-    if (x.length !== B * T || y.length !== B * T) throw new DataError(`nextInto: buffers must hold batchSize·blockSize = ${B * T} tokens, got ${x.length} and ${y.length}`)
+    if (x.length !== B * T || y.length !== B * T)
+      throw new DataError(`nextInto: buffers must hold batchSize·blockSize = ${B * T} tokens, got ${x.length} and ${y.length}`)
     for (let b = 0; b < B; b++) fillRow(tokens, this.rng.int(tokens.length - T), T, b, x, y)
     this.step++
     return { x, y }

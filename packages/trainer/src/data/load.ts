@@ -1,5 +1,5 @@
 /** Loading a named dataset from disk (Node only: WikiText-2 is read, or downloaded once, from files). */
-import { DATASETS, type Dataset, type LoadDatasetOptions, datasetFromText, syntheticDataset } from '../presets'
+import { DATASETS, type Dataset, datasetFromText, type LoadDatasetOptions, syntheticDataset } from '../presets'
 import { DataError } from './errors'
 import { loadWikitext, resolveWikitextDir } from './wikitext'
 

@@ -4,7 +4,11 @@ import { SYNTHETIC_ALPHABET, syntheticCorpus } from './synthetic.js'
 const OPEN: Record<string, string> = { '(': ')', '[': ']', '{': '}', '<': '>' }
 
 /** Complete item lines of a corpus (the last line may be cut off, so it is dropped). */
-const lines = (text: string) => text.split('\n').slice(0, -1).filter((l) => l.length > 0)
+const lines = (text: string) =>
+  text
+    .split('\n')
+    .slice(0, -1)
+    .filter((l) => l.length > 0)
 
 describe('syntheticCorpus', () => {
   const text = syntheticCorpus({ seed: 1, chars: 200_000 })
@@ -75,7 +79,11 @@ describe('syntheticDetermined', () => {
     const { syntheticDetermined } = await import('./synthetic.js')
     const text = 'ab:x7k cd:041 ?ab=x7k ?zz=123\nk2v9|k2v9\n([]){}\nthe cat sees a dog.\n'
     const d = syntheticDetermined(text)
-    const at = (task: string) => d.filter((x) => x.task === task).map((x) => text[x.index]).join('')
+    const at = (task: string) =>
+      d
+        .filter((x) => x.task === task)
+        .map((x) => text[x.index])
+        .join('')
     expect(at('recall')).toBe('x7k') // ?zz= has no pair on its line: not determined
     expect(at('copy')).toBe('k2v9')
     expect(at('brackets')).toBe('])}')

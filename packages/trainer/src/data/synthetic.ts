@@ -38,9 +38,7 @@ const ALNUM = `${LETTERS}0123456789`
 const BRACKETS = ['()', '[]', '{}', '<>'] as const
 
 /** Every character the synthetic corpus can contain, in code point order. */
-export const SYNTHETIC_ALPHABET: readonly string[] = Object.freeze(
-  [...new Set(`${LETTERS}0123456789 \n:?=|.${BRACKETS.join('')}`)].sort(),
-)
+export const SYNTHETIC_ALPHABET: readonly string[] = Object.freeze([...new Set(`${LETTERS}0123456789 \n:?=|.${BRACKETS.join('')}`)].sort())
 
 const WORDS = {
   det: ['the', 'a', 'my', 'each', 'one'],

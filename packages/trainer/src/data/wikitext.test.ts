@@ -2,20 +2,20 @@ import { createHash } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
 import { CharTokenizer } from '@moas/inference'
+import { afterEach, describe, expect, it } from 'vitest'
 import { DataError } from './errors.js'
+import { paperSplit } from './split'
 import {
   type FetchLike,
   type FileChecksum,
+  loadWikitext,
+  resolveWikitextDir,
   WIKITEXT_CHECKSUMS,
   WIKITEXT_SPLITS,
   type WikitextSplit,
-  loadWikitext,
-  resolveWikitextDir,
   wikitextUrl,
 } from './wikitext.js'
-import { paperSplit } from './split'
 
 const temps: string[] = []
 const tempDir = () => {
@@ -37,13 +37,15 @@ const checksumOf = (text: string): FileChecksum => {
 const fakeChecksums = Object.fromEntries(WIKITEXT_SPLITS.map((s) => [s, checksumOf(fake[s])])) as Record<WikitextSplit, FileChecksum>
 
 /** A fetch that serves `files` by URL and records what was requested. */
-const fakeFetch = (files: Record<string, string>, requested: string[] = []): FetchLike => async (url) => {
-  requested.push(url)
-  const body = files[url]
-  return body === undefined
-    ? { ok: false, status: 404, statusText: 'Not Found', arrayBuffer: async () => new ArrayBuffer(0) }
-    : { ok: true, status: 200, arrayBuffer: async () => new Uint8Array(Buffer.from(body, 'utf8')).buffer }
-}
+const fakeFetch =
+  (files: Record<string, string>, requested: string[] = []): FetchLike =>
+  async (url) => {
+    requested.push(url)
+    const body = files[url]
+    return body === undefined
+      ? { ok: false, status: 404, statusText: 'Not Found', arrayBuffer: async () => new ArrayBuffer(0) }
+      : { ok: true, status: 200, arrayBuffer: async () => new Uint8Array(Buffer.from(body, 'utf8')).buffer }
+  }
 const servedFake = Object.fromEntries(WIKITEXT_SPLITS.map((s) => [wikitextUrl(s), fake[s]]))
 const noFetch: FetchLike = async () => {
   throw new Error('network must not be used in this test')

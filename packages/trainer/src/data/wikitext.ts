@@ -24,8 +24,7 @@ export const WIKITEXT_CHECKSUMS: Readonly<Record<WikitextSplit, FileChecksum>> =
   test: { sha256: 'd790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0', bytes: 1_256_449 },
 }
 
-export const WIKITEXT_BASE_URL =
-  'https://raw.githubusercontent.com/pytorch/examples/main/word_language_model/data/wikitext-2'
+export const WIKITEXT_BASE_URL = 'https://raw.githubusercontent.com/pytorch/examples/main/word_language_model/data/wikitext-2'
 
 export const wikitextUrl = (split: WikitextSplit, baseUrl = WIKITEXT_BASE_URL): string => `${baseUrl}/${split}.txt`
 
@@ -111,7 +110,8 @@ export async function resolveWikitextDir(options: ResolveWikitextOptions = {}): 
   if (options.download === false) {
     throw new DataError(
       `WikiText-2 not found: no --data-dir given, MOAS_DATA_DIR unset, and the cache ${cacheFolder} lacks ` +
-        `${missing.map((s) => `${s}.txt`).join(', ')}; downloads are disabled.` + howToSupply(cacheFolder, baseUrl),
+        `${missing.map((s) => `${s}.txt`).join(', ')}; downloads are disabled.` +
+        howToSupply(cacheFolder, baseUrl),
     )
   }
   const fetchFn = options.fetch ?? (globalThis.fetch as FetchLike | undefined)
@@ -143,12 +143,15 @@ async function downloadVerified(url: string, dest: string, expected: FileChecksu
   const tmp = `${dest}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
   try {
     await writeFile(tmp, bytes)
-    const sha256 = createHash('sha256').update(await readFile(tmp)).digest('hex')
+    const sha256 = createHash('sha256')
+      .update(await readFile(tmp))
+      .digest('hex')
     if (sha256 !== expected.sha256 || bytes.length !== expected.bytes) {
       throw new DataError(
         `downloaded ${url} does not match the expected file: got ${bytes.length} bytes, sha256 ${sha256}; ` +
           `expected ${expected.bytes} bytes, sha256 ${expected.sha256}. The file was discarded; retry, or ` +
-          `supply a copy yourself.` + help,
+          `supply a copy yourself.` +
+          help,
       )
     }
     await rename(tmp, dest)
@@ -172,4 +175,3 @@ export async function loadWikitext(dir: string): Promise<WikitextSplits> {
   const [train, valid, test] = await Promise.all(WIKITEXT_SPLITS.map((s) => readFile(join(d, `${s}.txt`), 'utf8')))
   return { train, valid, test }
 }
-
