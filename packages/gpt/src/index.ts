@@ -24,13 +24,16 @@ export {
   SHARED_KV_SOURCES,
   type SharedKvSource,
 } from './config'
+export { buildLogitsGraph, paramFeeds } from './feeds'
 export type { GqeMode } from './gqe'
+export { type LoadedModel, modelFromCheckpointFiles, modelFromParts } from './loaded-model'
 export { MOAS_SCHEMES, type Scheme } from './moas'
 export { KV_BUDGET_TARGET, kvBudgetTarget, levelCosts } from './moasKv'
 export { type BuildOptions, buildGpt, DECODER_IO, type DecoderTensors, type GptGraph } from './model'
 export { checkModelFits, estimatedParams, kvCacheBytesPerToken, type ParamCounts, paramCounts, paramShapes } from './params'
 export { ROUTED_QUERY_BLOCK } from './routed'
 export { readSafetensors, type SafeDType, type SafeTensor, SafetensorsError, type SafetensorsFile, writeSafetensors } from './safetensors'
+export * from './tokenizer'
 export {
   type AttentionBuilder,
   type AttentionCall,

@@ -1,2 +1,11 @@
 /** Node-only parts of @moas/gpt (the `@moas/gpt/node` subpath): checkpoint directories on disk. */
 export { loadCheckpoint, saveCheckpoint } from './checkpoint-dir'
+
+import { loadCheckpoint } from './checkpoint-dir'
+import { type LoadedModel, modelFromParts } from './loaded-model'
+
+/** A checkpoint directory (a run directory or a bare model) as a LoadedModel. */
+export async function loadModel(dir: string): Promise<LoadedModel> {
+  const ck = await loadCheckpoint(dir)
+  return modelFromParts(ck.config, ck.params, ck.tokenizer, ck.extra, ck.dir)
+}

@@ -1,12 +1,11 @@
 /** DecoderSession and generate against the full-recompute path (LogitsSession), per variant. */
-import { type GptConfig, kvCacheBytesPerToken, resolveConfig, type Variant } from '@moas/gpt'
+import { buildLogitsGraph, CharTokenizer, type GptConfig, kvCacheBytesPerToken, resolveConfig, type Variant } from '@moas/gpt'
 import { randomWeights } from '@moas/gpt/testing'
 import { describe, expect, it } from 'vitest'
 import { DecoderSession } from './decoder'
 import { generate } from './generate'
-import { buildLogitsGraph, LogitsSession } from './logits'
+import { LogitsSession } from './logits'
 import { argmax } from './sampling'
-import { CharTokenizer } from './tokenizer'
 
 const tokenizer = CharTokenizer.fromText('abcdefghij klmnop')
 const tiny = (attention: Variant): GptConfig =>

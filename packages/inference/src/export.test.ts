@@ -1,15 +1,23 @@
 /** Model folders: export, read back, run; float16 storage; every broken folder is refused clearly. */
-import { type GptConfig, kvHeadsPerLayer, resolveConfig, type Variant } from '@moas/gpt'
+
+import type { LoadedModel } from '@moas/gpt'
+import {
+  buildLogitsGraph,
+  CharTokenizer,
+  fromHuggingFaceTokenizer,
+  type GptConfig,
+  kvHeadsPerLayer,
+  resolveConfig,
+  toHuggingFaceTokenizer,
+  type Variant,
+} from '@moas/gpt'
 import { randomWeights } from '@moas/gpt/testing'
 import { float16Bits, float16Values } from '@moas/tensor-core'
 import { describe, expect, it } from 'vitest'
 import { DecoderSession } from './decoder'
 import { exportModelFiles, MODEL_FOLDER_FILES } from './export'
 import { generate } from './generate'
-import { buildLogitsGraph } from './logits'
-import type { LoadedModel } from './model'
 import { memoryFolderReader, modelFolderWeights, openModelFolder, readModelFolder } from './model-folder'
-import { CharTokenizer, fromHuggingFaceTokenizer, toHuggingFaceTokenizer } from './tokenizer'
 
 const tokenizer = CharTokenizer.fromText('the quick brown fox, jumps! 0123')
 const model = (attention: Variant, extra: Record<string, unknown> = {}): LoadedModel => {

@@ -17,12 +17,12 @@
  * `num_key_value_heads` is the number of KV heads each layer caches (MoAS variants: H + G + 1).
  * Browser-safe: returns the files; `@moas/inference/node` writes them.
  */
-import { DECODER_IO, type GptConfig, isRouted, kvCacheBytesPerToken, kvCacheLayout, kvHeadsPerLayer, paramCounts } from '@moas/gpt'
+
+import type { LoadedModel } from '@moas/gpt'
+import { DECODER_IO, type GptConfig, isRouted, kvCacheBytesPerToken, kvCacheLayout, kvHeadsPerLayer, paramCounts, toHuggingFaceTokenizer } from '@moas/gpt'
 import { serialize, serializeWithExternalData } from '@moas/tensor-core'
 import { buildDecoderGraph, halfParams } from './decoder'
 import { InferenceError } from './errors'
-import type { LoadedModel } from './model'
-import { toHuggingFaceTokenizer } from './tokenizer'
 
 export const EXPORT_DTYPES = ['float32', 'float16'] as const
 export type ExportDType = (typeof EXPORT_DTYPES)[number]

@@ -4,10 +4,11 @@
  * rebuilt from the last ⌊block_size / 2⌋ tokens of each row (one prefill) and decoding goes on, so a
  * model can write past its context length; logits after a slide are those of the cropped context.
  */
+
+import type { CharTokenizer, OnUnknown } from '@moas/gpt'
 import type { DecoderSession, DecoderStep } from './decoder'
 import { InferenceError } from './errors'
 import { checkSampling, type SamplingOptions, sampleToken, seededRandom } from './sampling'
-import type { CharTokenizer, OnUnknown } from './tokenizer'
 
 export interface GenerateOptions extends SamplingOptions {
   /** New tokens per prompt (default 200). */

@@ -3,23 +3,8 @@
  * training code can use it with parameters that change every step). The decode benchmark's baseline and
  * the reference the KV-cache path is tested against.
  */
-import { buildGpt, type GptConfig } from '@moas/gpt'
+import { buildLogitsGraph, type GptConfig, paramFeeds } from '@moas/gpt'
 import { type Dim, Graph, type HostTensor, hostTensor, type ParamInfo, type Provider, Session } from '@moas/tensor-core'
-
-/** Eval mode, no targets: input `idx` [batch, seq], output `logits` [batch, seq, vocab]; seq symbolic. */
-export function buildLogitsGraph(cfg: GptConfig, opts: { batch?: Dim } = {}): Graph {
-  const g = new Graph(`logits-${cfg.attention}`)
-  const m = buildGpt(g, cfg, { batch: opts.batch ?? 1, seq: 'seq', training: false, withTargets: false })
-  g.output('logits', m.logits)
-  return g
-}
-
-/** Parameters as feeds for a graph that takes them as inputs. */
-export function paramFeeds(params: ReadonlyMap<string, Float32Array>, infos: readonly ParamInfo[]): Record<string, HostTensor> {
-  const out: Record<string, HostTensor> = {}
-  for (const p of infos) out[p.tensor.name] = hostTensor('float32', p.tensor.shape as number[], params.get(p.tensor.name)!)
-  return out
-}
 
 /** Next-token logits of a context (any length up to block_size): one session, batch 1, symbolic length. */
 export class LogitsSession {

@@ -4,13 +4,11 @@
  * there, config.json is a moas export of a format this version reads, the tokenizer fits the config;
  * openModelFolder then probes the graph with one token and checks its outputs against the config.
  */
-import { ConfigError, type GptConfig, kvHeadsPerLayer, resolveConfig } from '@moas/gpt'
+import { buildLogitsGraph, type CharTokenizer, ConfigError, fromHuggingFaceTokenizer, type GptConfig, kvHeadsPerLayer, resolveConfig } from '@moas/gpt'
 import { float16Values, onnxInitializerData, type Provider, readOnnxModel } from '@moas/tensor-core'
 import { DecoderSession, type DecoderSessionOptions, type DecoderStep } from './decoder'
 import { InferenceError } from './errors'
 import { MODEL_FOLDER_FILES, MODEL_FOLDER_VERSION } from './export'
-import { buildLogitsGraph } from './logits'
-import { type CharTokenizer, fromHuggingFaceTokenizer } from './tokenizer'
 
 /** Reads a file of the folder by relative path; undefined when it does not exist. */
 export type FolderReader = (path: string) => Promise<Uint8Array | undefined>

@@ -1,20 +1,13 @@
 /**
- * Node-only parts of @moas/inference (the `@moas/inference/node` subpath): models and model folders on disk.
+ * Node-only parts of @moas/inference (the `@moas/inference/node` subpath): model folders on disk. Checkpoints
+ * on disk (loadModel) are @moas/gpt/node's; re-exported here.
  */
 import { existsSync, readdirSync } from 'node:fs'
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { CHECKPOINT_FILES } from '@moas/gpt'
-import { loadCheckpoint } from '@moas/gpt/node'
 import { InferenceError } from './errors'
-import { type LoadedModel, modelFromParts } from './model'
 import { type ModelFolder, readModelFolder } from './model-folder'
-
-/** A checkpoint directory (a run directory or a bare model) as a LoadedModel. */
-export async function loadModel(dir: string): Promise<LoadedModel> {
-  const ck = await loadCheckpoint(dir)
-  return modelFromParts(ck.config, ck.params, ck.tokenizer, ck.extra, ck.dir)
-}
 
 /** An exported model folder from disk (see readModelFolder for what is checked). */
 export async function loadModelFolder(dir: string): Promise<ModelFolder> {
@@ -61,3 +54,5 @@ export async function writeModelFolder(dir: string, files: Record<string, Uint8A
     throw e
   }
 }
+
+export { loadModel } from '@moas/gpt/node'

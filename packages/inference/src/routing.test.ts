@@ -1,12 +1,10 @@
 /** Routing choices and statistics: read off a real routing session, and computed exactly on known inputs. */
-import { resolveConfig, type Variant } from '@moas/gpt'
+import { buildLogitsGraph, CharTokenizer, resolveConfig, type Variant } from '@moas/gpt'
 import { randomWeights } from '@moas/gpt/testing'
 import { describe, expect, it } from 'vitest'
 import { DecoderSession } from './decoder'
-import { buildLogitsGraph } from './logits'
 import { routingReport } from './report'
 import { charClass, type RoutingChoice, routeText, routingChoices, routingStats } from './routing'
-import { CharTokenizer } from './tokenizer'
 
 const tokenizer = CharTokenizer.fromText('abc 12.\n<unk>')
 const cfg = (attention: Variant) => resolveConfig({ vocab_size: tokenizer.vocabSize, block_size: 8, n_layer: 2, n_head: 4, n_embd: 16, attention })

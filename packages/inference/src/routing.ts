@@ -4,11 +4,12 @@
  * in the line, a balance measure). `moas analyze` renders them as a report; the browser playground's routing
  * view colours characters with the same choices.
  */
+
+import type { CharTokenizer } from '@moas/gpt'
 import { choiceLabels, DECODER_IO, type GptConfig, isRouted, routingGroups, VARIANTS } from '@moas/gpt'
 import { float16Values, type HostTensor } from '@moas/tensor-core'
 import type { DecoderSession, DecoderStep } from './decoder'
 import { InferenceError } from './errors'
-import type { CharTokenizer } from './tokenizer'
 
 /** The router's decision at one position and layer. */
 export interface RoutingChoice {

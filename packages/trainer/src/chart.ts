@@ -162,11 +162,14 @@ export function paretoChart(series: readonly ParetoSeries[], opts: ChartOptions 
   series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length]
     const pts = [...s.points].sort((a, b) => a.x - b.x)
-    if (s.line && pts.length > 1) out.push(`<polyline points="${pts.map((p) => `${f(X(p.x))},${f(Y(p.mean))}`).join(' ')}" fill="none" stroke="${color}" stroke-width="1.5"/>`)
+    if (s.line && pts.length > 1)
+      out.push(`<polyline points="${pts.map((p) => `${f(X(p.x))},${f(Y(p.mean))}`).join(' ')}" fill="none" stroke="${color}" stroke-width="1.5"/>`)
     for (const p of pts) {
       if (p.ci95) out.push(`<line x1="${f(X(p.x))}" y1="${f(Y(p.ci95[0]))}" x2="${f(X(p.x))}" y2="${f(Y(p.ci95[1]))}" stroke="${color}" stroke-width="1.5"/>`)
       for (const y of p.seeds) out.push(`<circle cx="${f(X(p.x))}" cy="${f(Y(y))}" r="2" fill="${color}" fill-opacity="0.55"/>`)
-      out.push(`<circle cx="${f(X(p.x))}" cy="${f(Y(p.mean))}" r="4.5" fill="${color}"><title>${esc(`${s.name} at ${p.x.toFixed(3)}: ${p.mean.toFixed(4)}`)}</title></circle>`)
+      out.push(
+        `<circle cx="${f(X(p.x))}" cy="${f(Y(p.mean))}" r="4.5" fill="${color}"><title>${esc(`${s.name} at ${p.x.toFixed(3)}: ${p.mean.toFixed(4)}`)}</title></circle>`,
+      )
     }
     const ly = m.top + 10 + i * 20
     out.push(`<circle cx="${f(W - m.right + 24)}" cy="${f(ly)}" r="4.5" fill="${color}"/>`)

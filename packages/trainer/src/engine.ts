@@ -17,8 +17,7 @@
  * - Eval (no dropout, no balance loss) and logits (for generation) graphs share the parameter names, so
  *   the training parameters are fed to them as they are.
  */
-import { buildGpt, choiceLabels, type GptConfig, KV_BUDGET_TARGET, kvBudgetTarget } from '@moas/gpt'
-import { paramFeeds } from '@moas/inference'
+import { buildGpt, choiceLabels, type GptConfig, KV_BUDGET_TARGET, kvBudgetTarget, paramFeeds } from '@moas/gpt'
 import {
   type AdamWGraph,
   adamw,

@@ -1,5 +1,5 @@
 /** evaluateText: a checkpoint directory and a text (Node only). */
-import { loadModel } from '@moas/inference/node'
+import { loadModel } from '@moas/gpt/node'
 import { type EvalResult, type EvaluateOptions, evaluateTokens } from './evaluate'
 
 /** evaluateTokens of a text, with the checkpoint's tokenizer. */

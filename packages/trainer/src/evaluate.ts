@@ -2,7 +2,7 @@
  * The deterministic full evaluation of a token sequence (evaluateText, which reads a checkpoint
  * directory, is in `@moas/trainer/node`).
  */
-import { buildLogitsGraph, type LoadedModel, type OnUnknown, paramFeeds } from '@moas/inference'
+import { buildLogitsGraph, type LoadedModel, type OnUnknown, paramFeeds } from '@moas/gpt'
 import { type Provider, Session } from '@moas/tensor-core'
 import { evalWindows } from './data/batches'
 import { DataError } from './data/errors'

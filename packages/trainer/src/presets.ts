@@ -2,8 +2,7 @@
  * Training presets, the run config (everything that determines a run's trajectory, saved with every
  * checkpoint so a resume can be checked against it) and dataset loading.
  */
-import { type GptConfig, type GptConfigInput, resolveConfig } from '@moas/gpt'
-import { CharTokenizer, type OnUnknown } from '@moas/inference'
+import { CharTokenizer, type GptConfig, type GptConfigInput, type OnUnknown, resolveConfig } from '@moas/gpt'
 import { paperSplit } from './data/split'
 import { syntheticCorpus } from './data/synthetic'
 import type { LrSchedule } from './schedule'

@@ -18,9 +18,8 @@
 
 import { appendFileSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { CHECKPOINT_FILES, type Checkpoint, CheckpointError, readSafetensors, type SafeTensor, writeSafetensors } from '@moas/gpt'
+import { CHECKPOINT_FILES, CharTokenizer, type Checkpoint, CheckpointError, readSafetensors, type SafeTensor, writeSafetensors } from '@moas/gpt'
 import { loadCheckpoint, saveCheckpoint } from '@moas/gpt/node'
-import { CharTokenizer } from '@moas/inference'
 import { momentNames, type Provider } from '@moas/tensor-core'
 import { BatchSampler, type BatchSamplerState } from './data/batches'
 import { DataError } from './data/errors'

@@ -1,5 +1,6 @@
 /** A model ready for inference: config, float32 weights by checkpoint name, and its tokenizer. */
-import { CheckpointError, type CheckpointSource, decodeCheckpoint, type GptConfig } from '@moas/gpt'
+import { CheckpointError, type CheckpointSource, decodeCheckpoint } from './checkpoint'
+import type { GptConfig } from './config'
 import { CharTokenizer } from './tokenizer'
 
 export interface LoadedModel {
