@@ -58,6 +58,38 @@ describe('train', () => {
     expect(full.records[7].loss).toBeLessThan(full.records[0].loss)
   })
 
+  it('never saves non-finite state: an update that overflows stops non-zero and leaves the last finite checkpoint', async () => {
+    const out = join(tempDir(), 'overflow')
+    // --lr 3e38: the first update's loss and gradient are finite, the parameters after it are not
+    const err = await train(options(out, { steps: 2, checkpointInterval: 1, lr: 3e38 })).catch((e) => e)
+    expect(err, err.message).toBeInstanceOf(DivergenceError)
+    expect(err.message).toMatch(/^training diverged: parameter \S+\[\d+\] is (-?Infinity|NaN) after step 1; not saved\. The last good checkpoint \(step 0\)/)
+    const after = await readRun(out)
+    expect(after.state.step).toBe(0)
+    for (const m of [after.checkpoint.params, after.optimizer.m, after.optimizer.v])
+      for (const [name, v] of m) expect(v.every(Number.isFinite), name).toBe(true)
+  })
+
+  it('refuses to resume from an optimizer state with a negative second moment (it would turn the weights to NaN)', async () => {
+    const out = join(tempDir(), 'negative-v')
+    await train(options(out, { steps: 2 }))
+    const { readSafetensors, writeSafetensors } = await import('@moas/gpt')
+    const path = join(out, 'optimizer.safetensors')
+    const { tensors, metadata } = readSafetensors(readFileSync(path), path)
+    const [name, t] = [...tensors].find(([n]) => n.includes('.v.'))!
+    ;(t.data as Float32Array)[0] = -1
+    const bytes = writeSafetensors(new Map([...tensors, [name, t]]), metadata)
+    writeFileSync(path, bytes)
+    // a consistent manifest, as a writer with the bug would leave it: the checksums pass, the values do not
+    const manifest = JSON.parse(readFileSync(join(out, 'COMPLETE'), 'utf8'))
+    manifest.sha256['optimizer.safetensors'] = createHash('sha256').update(bytes).digest('hex')
+    writeFileSync(join(out, 'COMPLETE'), JSON.stringify(manifest))
+    const err = await train(options(out, { steps: 3, resume: true })).catch((e) => e)
+    expect(String(err.message)).toMatch(
+      new RegExp(`optimizer\\.safetensors: '${name.replace(/[.]/g, '\\.')}'\\[0\\] is -1; Adam's second moment must be finite and >= 0`),
+    )
+  })
+
   it('a version-1 trainer state (causal masks drawn in full) keeps drawing them in full, exactly, across resumes', async () => {
     const a = join(tempDir(), 'a')
     await train(options(a, { steps: 2 }))
@@ -162,7 +194,7 @@ describe('train', () => {
   it('stops on a NaN/Inf loss naming the step, keeping the last good checkpoint', async () => {
     const dir = join(tempDir(), 'run')
     const err = await train(options(dir, { steps: 20, lr: 1e30, checkpointInterval: 1 })).catch((e) => e)
-    expect(err).toBeInstanceOf(DivergenceError)
+    expect(err, err.message).toBeInstanceOf(DivergenceError)
     expect(err.message).toMatch(new RegExp(`at step ${err.step}.*last good checkpoint \\(step ${err.step - 1}\\)`))
     const saved = await readRun(dir)
     expect(saved.state.step).toBe(err.step - 1)

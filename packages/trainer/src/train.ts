@@ -126,7 +126,13 @@ export async function readRun(dir: string): Promise<SavedRun> {
       const t = tensors.get(stored)
       if (t?.dtype !== 'float32' || t.data.length !== p.length)
         throw new CheckpointError(`${optPath}: '${stored}' is missing or does not match the parameter (${p.length} float32 values)`)
-      into.set(name, t.data as Float32Array)
+      const data = t.data as Float32Array
+      const bad = data.findIndex((x) => !Number.isFinite(x) || (kind === 'v' && x < 0))
+      if (bad >= 0)
+        throw new CheckpointError(
+          `${optPath}: '${stored}'[${bad}] is ${data[bad]}; Adam's ${kind === 'v' ? 'second moment must be finite and >= 0' : 'first moment must be finite'}, so this optimizer state was not written by a healthy run. Resume from an earlier checkpoint, or start again`,
+        )
+      into.set(name, data)
     }
   }
   let tokenizer: CharTokenizer
@@ -397,13 +403,23 @@ async function trainLocked(opts: TrainOptions, out: string, note: (m: string) =>
       run,
     }
     const opt = await session.optimizerState()
+    const params = await session.params()
+    // Nothing non-finite is ever saved: an update that overflowed (a huge --lr) leaves the last good checkpoint.
+    const bad = firstNonFinite(params, 'parameter') ?? firstNonFinite(opt.m, 'Adam first moment') ?? firstNonFinite(opt.v, 'Adam second moment')
+    if (bad)
+      throw new DivergenceError(
+        `training diverged: ${bad} after step ${step}; not saved. The last good checkpoint (step ${lastSaved ?? 0}) is in ${out}. ` +
+          `Try a lower --lr (now ${run.lr}), --clip 1.0, or a warmup (--schedule cosine --warmup 100)`,
+        step,
+        lastSaved ?? 0,
+      )
     const moments = new Map<string, { dtype: 'float32'; shape: number[]; data: Float32Array }>()
     for (const [name, m] of opt.m) moments.set(momentNames(name).m, { dtype: 'float32', shape: [m.length], data: m })
     for (const [name, v] of opt.v) moments.set(momentNames(name).v, { dtype: 'float32', shape: [v.length], data: v })
     const { model, ...training } = run
     await saveCheckpoint(out, {
       config: model,
-      params: await session.params(),
+      params,
       tokenizer: data.tokenizer.toJSON(),
       extra: { training: { ...training, step, steps } },
       extraFiles: {
@@ -469,4 +485,13 @@ async function trainLocked(opts: TrainOptions, out: string, note: (m: string) =>
   } finally {
     await loop.release()
   }
+}
+
+/** '<what> <name>[i] is <value>' for the first non-finite value of the tensors, else null. */
+function firstNonFinite(tensors: ReadonlyMap<string, Float32Array>, what: string): string | null {
+  for (const [name, data] of tensors) {
+    const i = data.findIndex((x) => !Number.isFinite(x))
+    if (i >= 0) return `${what} ${name}[${i}] is ${data[i]}`
+  }
+  return null
 }
