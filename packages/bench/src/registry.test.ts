@@ -4,7 +4,17 @@
  * evaluated by the trainer and laid out for the benches. A row that one of them cannot handle fails here.
  */
 import { composedAttention } from '@moas/attention-schemes'
-import { choiceLabels, isRouted, kvHeadsPerLayer, MAIN_VARIANTS, queryHeadsPerToken, resolveConfig, VARIANT_TABLE, VARIANTS } from '@moas/gpt'
+import {
+  choiceLabels,
+  isRouted,
+  kvCacheBytesPerToken,
+  kvHeadsPerLayer,
+  MAIN_VARIANTS,
+  queryHeadsPerToken,
+  resolveConfig,
+  VARIANT_TABLE,
+  VARIANTS,
+} from '@moas/gpt'
 import { randomWeights } from '@moas/gpt/testing'
 import {
   buildLogitsGraph,
@@ -51,8 +61,11 @@ describe('the variant registry, row by row through every consumer', () => {
         ids.push(next)
         step = await decoder.step([next])
       }
-      // the cache the graph returned has the heads the registry says (read off the session's tensors)
-      expect(decoder.cachedHeads).toBe(kvHeadsPerLayer(cfg))
+      // the cache the graph returned has the heads the registry says (read off the session's tensors); a
+      // level cache holds each token's own level instead, never more than the full layout
+      expect(decoder.levels).toBe(!!spec.levelCache)
+      if (decoder.levels) expect(decoder.cacheBytes).toBeLessThanOrEqual(kvCacheBytesPerToken(cfg) * decoder.pastLength)
+      else expect(decoder.cachedHeads).toBe(kvHeadsPerLayer(cfg))
       await decoder.release()
       await reference.release()
 

@@ -58,6 +58,20 @@ export interface BuildContext {
   routedQueryBlock?: number
   /** moas-kv: how its router learns through the hard choice (see BuildOptions.routerGradient). */
   routerGradient?: 'straight-through' | 'none'
+  /** Decoder graphs with cacheOutputs 'levels': this layer's cache of each token's chosen level. */
+  levelCache?: LevelCache
+}
+
+/** One layer's level cache in a decoder graph (cacheOutputs 'levels'). */
+export interface LevelCache {
+  /** Per level: cached keys and values [B, level heads, P_j, d] and which entries are held, bool [B, P_j]. */
+  past: { key: Tensor; value: Tensor; valid: Tensor }[]
+  /** The additive causal and padding mask among the new positions [B, 1, 1, T, T]. */
+  mask: Tensor
+  /** int64 [1, T]: 0 .. T − 1. */
+  querySlots: Tensor
+  /** Filled by the layer: every new position's heads at each level [B, level heads, T, d]. */
+  written: { key: Tensor; value: Tensor }[]
 }
 
 /**

@@ -10,7 +10,7 @@ import { causalAttention } from '@moas/attention-schemes'
 import { schemeRouter } from '@moas/routing'
 import { ops, type Tensor } from '@moas/tensor-core'
 import type { GptConfig } from './config'
-import { type BuildContext, gelu, linear, projStd } from './layers'
+import { type BuildContext, gelu, type LevelCache, linear, projStd } from './layers'
 import type { AttentionOutput } from './moas'
 
 /** The training graph's scalar input: the budget's current target (annealed from 1 to kv_budget). */
@@ -79,8 +79,16 @@ export function moasKv(x: Tensor, cfg: GptConfig, prefix: string, ctx: BuildCont
     ) // [B, H, T, d]
   const keys = written('k')
   const values = written('v')
-  const attn = { dropout: cfg.dropout, training: ctx.training, ...ctx.cache?.extend(keys, values) }
-  const o = causalAttention(ops.unsqueeze(q, [2]), ops.unsqueeze(keys, [2]), ops.unsqueeze(values, [2]), attn) // [B, H, 1, T, d]
+  let o: Tensor // [B, H, 1, T, d]
+  if (ctx.levelCache) {
+    const lc = ctx.levelCache
+    const heads = (which: 'k' | 'v', i: number) => ops.transpose(ops.reshape(level(which, i), [B, T, levels[i], d]), [0, 2, 1, 3]) // [B, G, T, d]
+    lc.written.push(...levels.map((_, i) => ({ key: heads('k', i), value: heads('v', i) })))
+    o = attendLevelCache(q, keys, values, lc, levels, H, d)
+  } else {
+    const attn = { dropout: cfg.dropout, training: ctx.training, ...ctx.cache?.extend(keys, values) }
+    o = causalAttention(ops.unsqueeze(q, [2]), ops.unsqueeze(keys, [2]), ops.unsqueeze(values, [2]), attn)
+  }
   const y = linear(ops.reshape(ops.transpose(o, [0, 3, 1, 2, 4]), [B, T, C]), `${prefix}c_proj`, C, cfg.bias, projStd(cfg))
   return { y: ops.dropout(y, cfg.dropout, ctx.training), balance: budgetLoss(z, cfg, ctx), gates: p, chosen }
 }
@@ -101,4 +109,26 @@ function budgetLoss(z: Tensor, cfg: GptConfig, ctx: BuildContext): Tensor {
   const over = ops.sub(mean, target)
   const sign = ops.sub(ops.mul(ops.cast(ops.greater(over, 0), z.dtype), 2), 1) // no gradient: a bool cast
   return ops.mul(over, sign)
+}
+
+/**
+ * The new positions' queries against the level cache and against themselves: every held entry of level j
+ * (G heads) is read by the H/G query heads each of its heads covers, the new positions causally among
+ * themselves. One softmax over all of it (the composed core, with the level heads repeated over their
+ * query heads for the call: the cache itself holds only what each token wrote).
+ */
+function attendLevelCache(q: Tensor, keys: Tensor, values: Tensor, lc: LevelCache, levels: readonly number[], H: number, d: number): Tensor {
+  const g = q.graph
+  const B = q.shape[0]
+  const repeat = (t: Tensor, G: number) => {
+    const P = t.shape[2]
+    return ops.reshape(ops.expand(ops.unsqueeze(t, [2]), [B, G, H / G, P, d]), [B, H, P, d]) // head h reads level head h / (H/G)
+  }
+  // held entries are visible to every new position; padding entries to none
+  const everyQuery = ops.mul(ops.cast(ops.unsqueeze(lc.querySlots, [1, 2, 4]), q.dtype), 0) // [1, 1, 1, T, 1] zeros
+  const heldMask = (valid: Tensor) => ops.add(ops.where(ops.unsqueeze(valid, [1, 2, 3]), g.scalar(0, q.dtype), g.scalar(-Infinity, q.dtype)), everyQuery)
+  const k = ops.concat([...lc.past.map((p, j) => repeat(p.key, levels[j])), keys], 2)
+  const v = ops.concat([...lc.past.map((p, j) => repeat(p.value, levels[j])), values], 2)
+  const mask = ops.concat([...lc.past.map((p) => heldMask(p.valid)), lc.mask], -1) // [B, 1, 1, T, held + T]
+  return causalAttention(ops.unsqueeze(q, [2]), ops.unsqueeze(k, [2]), ops.unsqueeze(v, [2]), { dropout: 0, training: false, mask })
 }

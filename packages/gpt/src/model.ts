@@ -11,8 +11,8 @@
 import { type AttentionKernel, LayerKvCache, useAttentionKernel, visibilityMask } from '@moas/attention-schemes'
 import { addDims, type Dim, type Graph, GraphError, mulDims, ops, type Tensor } from '@moas/tensor-core'
 import type { GptConfig } from './config'
-import { type BuildContext, INIT_STD, layerNorm, mlp } from './layers'
-import { kvHeadsPerLayer, VARIANT_TABLE } from './variants'
+import { type BuildContext, INIT_STD, type LevelCache, layerNorm, mlp } from './layers'
+import { kvHeadsPerLayer, VARIANT_TABLE, VARIANTS } from './variants'
 
 export interface BuildOptions {
   batch: Dim
@@ -65,8 +65,14 @@ export interface BuildOptions {
    * new positions, appended.{i}.key/value [B, kv heads, T, d], for a caller that keeps the cache itself
    * (DecoderSession): returning a tensor from ONNX Runtime to JS costs ~100 ms per 128 MiB on this CPU
    * (`pnpm bench --bench ort-io`), more than a step's kernels at long contexts, while feeding one is cheap.
+   * 'levels' (variants whose registry row has `levelCache`: moas-kv): a cache that holds what each token
+   * wrote and nothing else. Per layer i and level j the past is past_levels.{i}.{j}.key/value
+   * [B, level heads, P_ij, d] with past_levels.{i}.{j}.valid bool [B, P_ij] (rows of a batch hold different
+   * counts: the rest is padding), attention_mask covers only the new positions [B, T], and the graph returns
+   * every new position's heads at every level (new_levels.{i}.{j}.key/value [B, level heads, T, d]) and
+   * chosen.{i} [B, T, 1]: the caller keeps each token's chosen level.
    */
-  cacheOutputs?: 'present' | 'appended'
+  cacheOutputs?: 'present' | 'appended' | 'levels'
   /**
    * The attention core's implementation for every attention call of this graph (default: the composed
    * reference, `composedAttention`). The long-context work swaps in a memory-efficient kernel here.
@@ -91,6 +97,12 @@ export const DECODER_IO = {
   /** buildGpt's `routingStats`: a routed layer's softmax gates and chosen experts. */
   gates: (layer: number | string) => `gates.${layer}`,
   chosen: (layer: number | string) => `chosen.${layer}`,
+  /** cacheOutputs 'levels': level j's cached keys, values and validity of layer i, and its new positions' heads. */
+  pastLevelKey: (layer: number | string, level: number | string) => `past_levels.${layer}.${level}.key`,
+  pastLevelValue: (layer: number | string, level: number | string) => `past_levels.${layer}.${level}.value`,
+  pastLevelValid: (layer: number | string, level: number | string) => `past_levels.${layer}.${level}.valid`,
+  newLevelKey: (layer: number | string, level: number | string) => `new_levels.${layer}.${level}.key`,
+  newLevelValue: (layer: number | string, level: number | string) => `new_levels.${layer}.${level}.value`,
   /** Symbolic dims: batch, new positions T, cached positions P. */
   dims: { batch: 'batch_size', seq: 'sequence_length', past: 'past_sequence_length' },
 } as const
@@ -141,14 +153,21 @@ export function buildGpt(graph: Graph, cfg: GptConfig, opts: BuildOptions): GptG
 
   if (opts.padding !== undefined && !opts.kvCache) throw new GraphError('buildGpt: padding is an option of kvCache decoder graphs')
   if (opts.cacheOutputs !== undefined && !opts.kvCache) throw new GraphError('buildGpt: cacheOutputs is an option of kvCache decoder graphs')
+  const levels = opts.cacheOutputs === 'levels'
+  if (levels && !VARIANT_TABLE[cfg.attention].levelCache)
+    throw new GraphError(
+      `buildGpt: cacheOutputs 'levels' is for variants that route what each token caches (${VARIANTS.filter((v) => VARIANT_TABLE[v].levelCache).join(', ')}), not '${cfg.attention}'`,
+    )
+  if (levels && opts.attentionKernel) throw new GraphError("buildGpt: cacheOutputs 'levels' runs the composed core; leave attentionKernel unset")
   if (opts.attentionKernel) useAttentionKernel(graph, opts.attentionKernel)
   const idx = graph.input(opts.kvCache ? DECODER_IO.inputIds : 'idx', 'int64', [B, T], 'token ids')
   const targets = opts.withTargets ? graph.input('targets', 'int64', [B, T], 'next-token ids') : null
   const C = cfg.n_embd
   const wte = graph.param('transformer.wte.weight', [cfg.vocab_size, C], { init: { kind: 'normal', std: INIT_STD }, dtype })
   const wpe = graph.param('transformer.wpe.weight', [cfg.block_size, C], { init: { kind: 'normal', std: INIT_STD }, dtype })
-  const decoder = opts.kvCache ? decoderInputs(graph, cfg, idx, dtype) : null
-  const positions = decoder ? decoder.positionIds : ops.range(ops.dimOf(idx, 1), T)
+  const decoder = opts.kvCache && !levels ? decoderInputs(graph, cfg, idx, dtype) : null
+  const levelInputs = opts.kvCache && levels ? levelDecoderInputs(graph, cfg, idx, dtype) : null
+  const positions = decoder?.positionIds ?? levelInputs?.positionIds ?? ops.range(ops.dimOf(idx, 1), T)
   let h = ops.dropout(ops.add(ops.gather(wte, idx), ops.gather(wpe, positions)), cfg.dropout, ctx.training)
 
   const balances: Tensor[] = []
@@ -160,15 +179,20 @@ export function buildGpt(graph: Graph, cfg: GptConfig, opts: BuildOptions): GptG
       const cache = decoder
         ? new LayerKvCache(decoder.past[i].key, decoder.past[i].value, decoder.mask, decoder.querySlots, decoder.keyValid, opts.padding === false)
         : undefined
-      const out = VARIANT_TABLE[cfg.attention].build(layerNorm(h, `${prefix}ln_1`, cfg.bias), cfg, `${prefix}attn.`, { ...ctx, cache }, i, routed)
+      const levelCache: LevelCache | undefined = levelInputs ? { ...levelInputs.shared, past: levelInputs.past[i], written: [] } : undefined
+      const out = VARIANT_TABLE[cfg.attention].build(layerNorm(h, `${prefix}ln_1`, cfg.bias), cfg, `${prefix}attn.`, { ...ctx, cache, levelCache }, i, routed)
       if (cache) decoder!.present.push(opts.cacheOutputs === 'appended' ? cache.appended() : cache.present())
+      levelCache?.written.forEach((w, j) => {
+        graph.output(DECODER_IO.newLevelKey(i, j), w.key, `the new positions' keys at level ${j} [batch, level heads, new, head dim]`)
+        graph.output(DECODER_IO.newLevelValue(i, j), w.value, `the new positions' values at level ${j}`)
+      })
       h = ops.add(h, out.y)
       h = ops.add(h, mlp(layerNorm(h, `${prefix}ln_2`, cfg.bias), cfg, `${prefix}mlp.`, ctx))
       return out
     })
     if (a.balance) balances.push(a.balance)
     if (a.gates) gates.push(opts.routingStats ? graph.output(DECODER_IO.gates(i), a.gates) : a.gates)
-    if (a.chosen) chosen.push(opts.routingStats ? graph.output(DECODER_IO.chosen(i), a.chosen) : a.chosen)
+    if (a.chosen) chosen.push(opts.routingStats || levelInputs ? graph.output(DECODER_IO.chosen(i), a.chosen) : a.chosen)
   }
   const logits = ops.linear(layerNorm(h, 'transformer.ln_f', cfg.bias), wte) // tied head: ln_f(h) · wteᵀ
 
@@ -182,6 +206,7 @@ export function buildGpt(graph: Graph, cfg: GptConfig, opts: BuildOptions): GptG
     loss = opts.training && balances.length && weight > 0 ? ops.add(ceLoss, ops.mul(balanceLoss, weight)) : ceLoss
   }
   let decoderTensors: DecoderTensors | null = null
+  if (levelInputs) graph.output(DECODER_IO.logits, logits)
   if (decoder) {
     graph.output(DECODER_IO.logits, logits)
     const present = decoder.present.map((p, i) =>
@@ -222,4 +247,30 @@ function decoderInputs(graph: Graph, cfg: GptConfig, idx: Tensor, dtype: 'float3
   const keyValid = ops.greater(attentionMask, graph.scalar(0, 'int64'))
   const mask = visibilityMask(querySlots, keyValid, dtype)
   return { attentionMask, positionIds, past, querySlots, keyValid, mask, present: [] as { key: Tensor; value: Tensor }[] }
+}
+
+/**
+ * The inputs of a decoder graph whose cache holds each token's chosen level only (cacheOutputs 'levels'):
+ * attention_mask over the new positions, and per layer and level the cached heads with their validity.
+ */
+function levelDecoderInputs(graph: Graph, cfg: GptConfig, idx: Tensor, dtype: 'float32' | 'float64' | 'float16') {
+  const { batch: B, seq: T } = DECODER_IO.dims
+  if (idx.shape[0] !== B || idx.shape[1] !== T)
+    throw new GraphError(`buildGpt: a kvCache graph has symbolic batch and length; build it with batch '${B}' and seq '${T}' (got [${idx.shape.join(', ')}])`)
+  const attentionMask = graph.input(DECODER_IO.attentionMask, 'int64', [B, T], '1 for real new tokens, 0 for (left) padding')
+  const positionIds = graph.input(DECODER_IO.positionIds, 'int64', [B, T], 'position of each new token (0-based, excluding padding; < block_size)')
+  const d = cfg.n_embd / cfg.n_head
+  const past = [...Array(cfg.n_layer).keys()].map((i) =>
+    cfg.kv_levels!.map((G, j) => {
+      const P = `past_levels_${i}_${j}`
+      return {
+        key: graph.input(DECODER_IO.pastLevelKey(i, j), dtype, [B, G, P, d], `layer ${i}'s cached keys of the tokens that chose level ${j} (${G} heads)`),
+        value: graph.input(DECODER_IO.pastLevelValue(i, j), dtype, [B, G, P, d], `layer ${i}'s cached values at level ${j}`),
+        valid: graph.input(DECODER_IO.pastLevelValid(i, j), 'bool', [B, P], 'true for a held entry, false for padding (rows hold different counts)'),
+      }
+    }),
+  )
+  const querySlots = ops.unsqueeze(ops.range(ops.dimOf(idx, 1), T), [0]) // [1, T]: among the new positions
+  const keyValid = ops.greater(attentionMask, graph.scalar(0, 'int64'))
+  return { attentionMask, positionIds, past, shared: { mask: visibilityMask(querySlots, keyValid, dtype), querySlots } }
 }

@@ -84,6 +84,8 @@ export interface VariantSpec {
    * (moas-kv: its budget); absent: the cache tensors are the bytes.
    */
   expectedKvFraction?: (cfg: GptConfig) => number
+  /** Decoders can keep a cache of what each token wrote (buildGpt's cacheOutputs 'levels'). */
+  levelCache?: boolean
   /** The same fraction as measured: from each layer's share of positions per routing choice. */
   measuredKvFraction?: (cfg: GptConfig, sharePerLayer: readonly (readonly number[])[]) => number
 }
@@ -228,6 +230,7 @@ export const VARIANT_TABLE: Readonly<Record<Variant, VariantSpec>> = {
     fixture: 'moas-kv',
     lossWeight: (cfg) => cfg.kv_budget_weight!,
     expectedKvFraction: (cfg) => cfg.kv_budget!,
+    levelCache: true,
     measuredKvFraction: (cfg, share) => {
       const costs = levelCosts(cfg)
       return share.reduce((sum, layer) => sum + layer.reduce((a, s, i) => a + s * costs[i], 0), 0) / share.length

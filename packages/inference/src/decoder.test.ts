@@ -1,5 +1,5 @@
 /** DecoderSession and generate against the full-recompute path (LogitsSession), per variant. */
-import { buildLogitsGraph, CharTokenizer, type GptConfig, kvCacheBytesPerToken, resolveConfig, type Variant } from '@moas/gpt'
+import { buildLogitsGraph, CharTokenizer, DECODER_IO, type GptConfig, kvCacheBytesPerToken, resolveConfig, type Variant } from '@moas/gpt'
 import { randomWeights } from '@moas/gpt/testing'
 import { describe, expect, it } from 'vitest'
 import { DecoderSession } from './decoder'
@@ -36,6 +36,70 @@ describe('DecoderSession', () => {
       await session.release()
     })
   }
+
+  it('moas-kv keeps only what each token wrote: prefill + steps equal full recompute, and the bytes held follow the choices', async () => {
+    const cfg = resolveConfig({ vocab_size: tokenizer.vocabSize, block_size: 24, n_layer: 2, n_head: 4, n_embd: 16, dropout: 0, attention: 'moas-kv' })
+    const params = weights(cfg)
+    const session = await DecoderSession.create({ config: cfg, params }, { routing: true })
+    expect(session.levels).toBe(true)
+    const reference = await LogitsSession.create({ config: cfg, params })
+    const V = cfg.vocab_size
+    const d = cfg.n_embd / cfg.n_head
+    const ids = [...tokenizer.encode('abc de fg')]
+    let bytes = 0 // Σ over positions and layers of the chosen level's heads · d · 4 bytes · (K and V)
+    const count = (step: Awaited<ReturnType<typeof session.prefill>>) => {
+      for (let i = 0; i < cfg.n_layer; i++)
+        for (const c of step.routing[DECODER_IO.chosen(i)].data as BigInt64Array) bytes += cfg.kv_levels![Number(c)] * d * 4 * 2
+    }
+    let step = await session.prefill([ids])
+    count(step)
+    const levelsSeen = new Set<bigint>()
+    for (let t = 0; t < 8; t++) {
+      const last = step.logits.subarray((step.length - 1) * V, step.length * V)
+      const want = await reference.next(ids)
+      expect(Math.max(...Array.from(last, (x, v) => Math.abs(x - want[v]))), `position ${ids.length}`).toBeLessThan(1e-5)
+      expect(session.cacheBytes).toBe(bytes)
+      const next = argmax(last)
+      ids.push(next)
+      step = await session.step([next])
+      count(step)
+      for (let i = 0; i < cfg.n_layer; i++) for (const c of step.routing[DECODER_IO.chosen(i)].data as BigInt64Array) levelsSeen.add(c)
+    }
+    // the cache really is smaller than the full layout when coarser levels were chosen
+    expect(levelsSeen.size).toBeGreaterThan(1)
+    expect(session.cacheBytes).toBeLessThan(kvCacheBytesPerToken(cfg) * session.pastLength)
+    await session.release()
+    await reference.release()
+  })
+
+  it('moas-kv, a left-padded batch whose rows chose different levels: each row decodes as if alone, the same text as the full layout', async () => {
+    const cfg = resolveConfig({ vocab_size: tokenizer.vocabSize, block_size: 24, n_layer: 2, n_head: 4, n_embd: 16, dropout: 0, attention: 'moas-kv' })
+    const params = weights(cfg)
+    const prompts = ['abc de', 'fg', 'hijklmn']
+    const levels = await DecoderSession.create({ config: cfg, params }, { routing: true })
+    const full = await DecoderSession.create({ config: cfg, params }, { cache: 'full' })
+    expect([levels.levels, full.levels]).toEqual([true, false])
+    // ragged: the rows' prompts chose different level mixes
+    const pre = await levels.prefill(prompts.map((p) => [...tokenizer.encode(p)]))
+    const L = pre.length
+    const mix = prompts.map((p, b) => {
+      const c = pre.routing[DECODER_IO.chosen(0)].data as BigInt64Array
+      return Array.from(c.subarray(b * L + L - p.length, (b + 1) * L), Number).join('')
+    })
+    expect(new Set(mix.map((m) => [...m].sort().join(''))).size).toBeGreaterThan(1)
+    const r = await generate(levels, tokenizer, prompts, { temperature: 0, maxNewTokens: 10 })
+    const f = await generate(full, tokenizer, prompts, { temperature: 0, maxNewTokens: 10 })
+    for (const [b, p] of prompts.entries()) {
+      expect(r.ids[b], p).toEqual(await greedyReference(cfg, params, [...tokenizer.encode(p)], 10))
+      expect(f.ids[b], p).toEqual(r.ids[b])
+    }
+    expect(r.cacheBytes).toBeLessThan(f.cacheBytes)
+    await levels.release()
+    await full.release()
+    await expect(DecoderSession.create({ config: tiny('mha'), params: weights(tiny('mha')) }, { cache: 'levels' })).rejects.toThrow(
+      /cache 'levels' keeps what each token wrote, for variants that route it \(moas-kv\)/,
+    )
+  })
 
   it("attention 'memory-efficient' (GroupQueryAttention, head size 8) decodes like full recompute, and refuses prompts of different lengths", async () => {
     for (const v of ['gqa', 'gqe', 'moas'] as const) {

@@ -5,9 +5,10 @@
  * context limit (block_size: the position embedding has that many rows).
  */
 import { type AttentionKernel, memoryEfficientAttention } from '@moas/attention-schemes'
-import { buildGpt, DECODER_IO, type GptConfig, kvCacheBytesPerToken, kvHeadsPerLayer } from '@moas/gpt'
+import { buildGpt, DECODER_IO, type GptConfig, kvCacheBytesPerToken, kvHeadsPerLayer, VARIANTS, variantSpec } from '@moas/gpt'
 import { float16Bits, float16Values, Graph, type HostTensor, hostTensor, type Provider, Session } from '@moas/tensor-core'
 import { InferenceError } from './errors'
+import { LevelCacheStore } from './level-cache'
 
 export interface DecoderGraphOptions {
   /** Add `gates.{i}` / `chosen.{i}` outputs per routed layer (the routing views). */
@@ -19,7 +20,7 @@ export interface DecoderGraphOptions {
   /** Whether the graph takes left-padded batches (default true; see buildGpt's `padding`). */
   padding?: boolean
   /** What the graph returns of the cache (default 'present'; see buildGpt's `cacheOutputs`). */
-  cacheOutputs?: 'present' | 'appended'
+  cacheOutputs?: 'present' | 'appended' | 'levels'
 }
 
 /** The merged decoder graph of `cfg` (inputs and outputs named as in DECODER_IO). */
@@ -52,6 +53,12 @@ export interface DecoderSessionOptions {
    * the same length, since that graph takes no padding).
    */
   attention?: 'composed' | 'memory-efficient'
+  /**
+   * For a variant that routes what each token caches (moas-kv), from weights with the composed core:
+   * 'levels' (default) keeps only what each token wrote (LevelCacheStore); 'full' keeps every token's
+   * heads repeated to the query heads, the layout of exported folders.
+   */
+  cache?: 'levels' | 'full'
 }
 
 /** The model a session runs: its config and either its weights (embedded into the graph here) or exported ONNX bytes. */
@@ -84,6 +91,8 @@ export class DecoderSession {
   private buffers = new Map<string, CacheArray>()
   private mask: number[][] = []
   private positions: number[] = []
+  /** The level cache (levels sessions). */
+  private store: LevelCacheStore | null = null
 
   private constructor(
     private readonly session: Session,
@@ -95,6 +104,10 @@ export class DecoderSession {
     readonly padding: boolean = true,
     /** Whether the graph returns only the appended positions' K/V and this session keeps the cache. */
     private readonly keepsCache: boolean = false,
+    /** Whether the cache holds each token's chosen level only (cacheOutputs 'levels'). */
+    readonly levels: boolean = false,
+    /** Whether runs return the routing outputs. */
+    private readonly routing: boolean = false,
   ) {}
 
   static async create(model: DecoderModel, opts: DecoderSessionOptions = {}): Promise<DecoderSession> {
@@ -106,11 +119,18 @@ export class DecoderSession {
     // From weights the graph returns only the new positions' K/V and the session keeps the cache: ONNX
     // Runtime returning the whole present each step costs more than the step's kernels at long contexts.
     // An exported model has the present outputs ONNX decoder clients expect.
+    if (opts.cache !== undefined && opts.cache !== 'levels' && opts.cache !== 'full') throw new InferenceError(`cache '${opts.cache}': use 'levels' or 'full'`)
+    const routesCache = !!variantSpec(model.config.attention).levelCache
+    if (opts.cache === 'levels' && (!routesCache || 'onnx' in model || efficient || (model.dtype ?? 'float32') !== 'float32'))
+      throw new InferenceError(
+        `cache 'levels' keeps what each token wrote, for variants that route it (${VARIANTS.filter((v) => variantSpec(v).levelCache).join(', ')}) built from float32 weights with the composed core; this session has '${model.config.attention}'${'onnx' in model ? ', an exported graph' : ''}${efficient ? ", attention 'memory-efficient'" : ''}`,
+      )
+    const levels = routesCache && opts.cache !== 'full' && !('onnx' in model) && !efficient && (model.dtype ?? 'float32') === 'float32'
     const graph = () =>
       buildDecoderGraph(model.config, {
         routing: opts.routing,
         dtype: model.dtype,
-        cacheOutputs: 'appended',
+        cacheOutputs: levels ? 'levels' : 'appended',
         ...(efficient ? { attentionKernel: memoryEfficientAttention, padding: false } : {}),
       })
     const session =
@@ -122,10 +142,10 @@ export class DecoderSession {
             params: model.dtype === 'float16' ? halfParams(model.params) : model.params,
           })
     const names = session.outputNames
-    for (const want of [DECODER_IO.logits, 'onnx' in model ? DECODER_IO.presentKey(0) : DECODER_IO.appendedKey(0)])
+    for (const want of [DECODER_IO.logits, 'onnx' in model ? DECODER_IO.presentKey(0) : levels ? DECODER_IO.newLevelKey(0, 0) : DECODER_IO.appendedKey(0)])
       if (!names.includes(want))
         throw new InferenceError(`the ONNX model has no '${want}' output; it is not a moas decoder export (outputs: ${names.slice(0, 6).join(', ')})`)
-    return new DecoderSession(session, model.config, opts.provider ?? 'cpu', model.dtype ?? 'float32', !efficient, !('onnx' in model))
+    return new DecoderSession(session, model.config, opts.provider ?? 'cpu', model.dtype ?? 'float32', !efficient, !('onnx' in model), levels, !!opts.routing)
   }
 
   /** Rows in the current batch. */
@@ -138,8 +158,9 @@ export class DecoderSession {
     return this.mask[0]?.length ?? 0
   }
 
-  /** Bytes the cache holds now: what the present tensors of the last run occupy. */
+  /** Bytes the cache holds now: what the present tensors of the last run occupy (levels: the held entries). */
   get cacheBytes(): number {
+    if (this.store) return this.store.bytes
     return Object.values(this.past).reduce((n, t) => n + (t.data as Float32Array | Uint16Array).byteLength, 0)
   }
 
@@ -171,10 +192,12 @@ export class DecoderSession {
     const d = this.config.n_embd / this.config.n_head
     const heads = kvHeadsPerLayer(this.config)
     this.past = {}
-    for (let i = 0; i < this.config.n_layer; i++) {
-      this.past[DECODER_IO.pastKey(i)] = hostTensor(this.dtype, [prompts.length, heads, 0, d])
-      this.past[DECODER_IO.pastValue(i)] = hostTensor(this.dtype, [prompts.length, heads, 0, d])
-    }
+    if (this.levels) this.store = new LevelCacheStore(this.config, prompts.length)
+    else
+      for (let i = 0; i < this.config.n_layer; i++) {
+        this.past[DECODER_IO.pastKey(i)] = hostTensor(this.dtype, [prompts.length, heads, 0, d])
+        this.past[DECODER_IO.pastValue(i)] = hostTensor(this.dtype, [prompts.length, heads, 0, d])
+      }
     this.mask = prompts.map(() => [])
     this.positions = prompts.map(() => 0)
     const ids = prompts.map((p) => [...Array(L - p.length).fill(0), ...p])
@@ -209,16 +232,25 @@ export class DecoderSession {
       return row.map((v) => (v ? p++ : 0))
     })
     const mask = this.mask.map((m, b) => [...m, ...valid[b]])
+    // a level cache's graph takes the validity of the new positions only: held entries carry their own
+    const attention = this.store ? valid : mask
     const out = await this.session.run({
-      ...this.past,
+      ...(this.store ? this.store.feeds() : this.past),
       [DECODER_IO.inputIds]: hostTensor('int64', [B, T], ids.flat()),
-      [DECODER_IO.attentionMask]: hostTensor('int64', [B, mask[0].length], mask.flat()),
+      [DECODER_IO.attentionMask]: hostTensor('int64', [B, attention[0].length], attention.flat()),
       [DECODER_IO.positionIds]: hostTensor('int64', [B, T], positions.flat()),
     })
     this.mask = mask
     this.positions = valid.map((row, b) => this.positions[b] + row.reduce((n, v) => n + v, 0))
     const used = new Set<string>([DECODER_IO.logits])
-    for (let i = 0; i < this.config.n_layer; i++) {
+    if (this.store) {
+      this.store.append(out, valid)
+      for (let i = 0; i < this.config.n_layer; i++) {
+        this.config.kv_levels!.forEach((_, j) => used.add(DECODER_IO.newLevelKey(i, j)).add(DECODER_IO.newLevelValue(i, j)))
+        if (!this.routing) used.add(DECODER_IO.chosen(i))
+      }
+    }
+    for (let i = 0; i < this.config.n_layer && !this.store; i++) {
       const pairs = this.keepsCache
         ? [
             [DECODER_IO.appendedKey(i), DECODER_IO.pastKey(i)],
@@ -268,6 +300,7 @@ export class DecoderSession {
   async release(): Promise<void> {
     this.buffers.clear()
     this.past = {}
+    this.store = null
     await this.session.release()
   }
 }

@@ -168,7 +168,8 @@ export async function openModelFolder(folder: ModelFolder, opts: OpenModelFolder
     )
   }
   const heads = session.cachedHeads
-  if (probe.logits.length !== cfg.vocab_size || heads !== kvHeadsPerLayer(cfg)) {
+  // a level cache (moas-kv from weights) holds each token's own level: no fixed head count to compare
+  if (probe.logits.length !== cfg.vocab_size || (!session.levels && heads !== kvHeadsPerLayer(cfg))) {
     await session.release()
     throw new InferenceError(
       `${folder.where}: ${MODEL_FOLDER_FILES.onnx} gives ${probe.logits.length} logits and ${heads} cached heads per layer, config.json says ${cfg.vocab_size} and ${kvHeadsPerLayer(cfg)}; the files come from different models (export again)`,
