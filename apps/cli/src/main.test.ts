@@ -205,6 +205,24 @@ describe('commands', () => {
     expect(again.stderr.match(/finished, skipped/g)).toHaveLength(4)
     expect(again.stdout).toBe(r.stdout)
   })
+
+  it('compare measures each model decoding: the KV bytes its cache held per token and tokens/s, in the table and results.json', async () => {
+    const out = join(tempDir(), 'cmp-kv')
+    // n_head 4 so that moas-kv has three levels (4 / 2 / 1 KV heads)
+    const tiny = [...TINY.filter((a, i) => a !== 'n_head=2' && TINY[i + 1] !== 'n_head=2'), '--set', 'n_head=4']
+    const r = await run(['compare', '--variants', 'mha,mqa,moas-kv', '--seeds', '1', '--steps', '2', '--eval-interval', '2', '--out', out, ...tiny])
+    expect(r.code, r.stderr).toBe(0)
+    const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'))
+    const held = Object.fromEntries(res.variants.map((v: { variant: string; kv_bytes_held_per_token: { mean: number } }) => [v.variant, v.kv_bytes_held_per_token.mean]))
+    // measured on the session's tensors: mha and mqa hold their whole layout (1 layer · 2 · heads · d 4 · 4 bytes)
+    expect([held.mha, held.mqa]).toEqual([2 * 4 * 4 * 4, 2 * 1 * 4 * 4])
+    // moas-kv holds each token's chosen level: between mqa's and mha's
+    expect(held['moas-kv']).toBeGreaterThanOrEqual(held.mqa)
+    expect(held['moas-kv']).toBeLessThanOrEqual(held.mha)
+    for (const v of res.variants) expect(v.decode_tokens_per_s.mean, v.variant).toBeGreaterThan(0)
+    expect(r.stdout).toMatch(/\| KV bytes\/token held \| decode tok\/s \|/)
+    expect(r.stdout).toMatch(new RegExp(`\\| mha \\| [\\d,]+ \\([\\d,]+\\) \\| 4 \\| ${held.mha} \\| [\\d,]+ \\|`))
+  })
 })
 
 describe('export and generate with a model folder', () => {

@@ -15,7 +15,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join, resolve } from 'node:path'
-import type { CharTokenizer } from '@moas/gpt'
+import type { CharTokenizer, LoadedModel } from '@moas/gpt'
 import { type GptConfigInput, kvCacheBytesPerToken, paramCounts, queryHeadsPerToken, VARIANTS } from '@moas/gpt'
 import { loadModel } from '@moas/gpt/node'
 import type { Provider } from '@moas/tensor-core'
@@ -68,6 +68,8 @@ export interface CompareOptions {
   onRecord?: (variant: string, seed: number, record: LogRecord) => void
   /** Things found and repaired on the way (a stale lock, a torn log line). */
   onNote?: (message: string) => void
+  /** Measure each finished run's decoding (KV bytes held per token, tokens/s) for the table. */
+  probeDecode?: DecodeProber
 }
 
 /** What one finished (variant, seed) run contributes; stored as summary.json in its directory. */
@@ -82,7 +84,20 @@ export interface RunSummary {
   curve: { step: number; val_loss: number }[]
   /** Synthetic data only: accuracy on the determined characters of each task of the val split. */
   task_accuracy?: Record<SyntheticTask, number | null>
+  /** The final model decoding val text with its KV cache (CompareOptions.probeDecode), when measured. */
+  decode?: DecodeProbe
 }
+
+/** What a decode of the final model measured: the KV bytes its cache held per cached token, and its speed. */
+export interface DecodeProbe {
+  kv_bytes_per_token: number
+  tokens_per_s: number
+  /** Positions in the cache at the end (prompt + decoded tokens). */
+  context: number
+}
+
+/** Decodes with a finished run's model (the CLI's uses @moas/inference's DecoderSession; the trainer does not depend on it). */
+export type DecodeProber = (model: LoadedModel, text: Int32Array) => Promise<DecodeProbe>
 
 export interface Stat {
   mean: number
@@ -104,6 +119,9 @@ export interface VariantResult {
   variant: string
   params: { total: number; excluding_position_embedding: number }
   kv_cache_bytes_per_token: number
+  /** Measured by decoding the final models (when probed): KV bytes the cache held per token, and tokens/s. */
+  kv_bytes_held_per_token?: Stat | null
+  decode_tokens_per_s?: Stat | null
   /** Query heads that attend per token and layer (@moas/gpt's queryHeadsPerToken). */
   query_heads_per_token: number
   seeds: number[]
@@ -136,12 +154,12 @@ export interface CompareResult {
 const runDir = (out: string, variant: string, seed: number) => join(out, variant, `seed-${seed}`)
 const exists = (dir: string) => existsSync(dir) || existsSync(`${dir}.next`) || existsSync(`${dir}.prev`)
 
-function readSummary(dir: string, steps: number, synthetic: boolean): RunSummary | null {
+function readSummary(dir: string, steps: number, synthetic: boolean, decode = false): RunSummary | null {
   const path = join(dir, COMPARE_FILES.summary)
   if (!existsSync(path)) return null
   try {
     const s = JSON.parse(readFileSync(path, 'utf8')) as RunSummary
-    return s.steps === steps && Number.isFinite(s.full_val_loss) && (!synthetic || s.task_accuracy) ? s : null
+    return s.steps === steps && Number.isFinite(s.full_val_loss) && (!synthetic || s.task_accuracy) && (!decode || s.decode) ? s : null
   } catch {
     return null // torn or foreign: recompute it
   }
@@ -153,7 +171,7 @@ function writeAtomic(path: string, text: string): void {
 }
 
 /** The summary of a finished run: its curve from log.jsonl, and the full-split loss of its final model. */
-async function summarize(dir: string, variant: string, seed: number, steps: number, data: Dataset, threads?: number, provider?: Provider): Promise<RunSummary> {
+async function summarize(dir: string, variant: string, seed: number, steps: number, data: Dataset, threads?: number, provider?: Provider, probeDecode?: DecodeProber): Promise<RunSummary> {
   const records = readLog(join(dir, 'log.jsonl')).filter((r) => r.step <= steps)
   const evals = records.filter((r) => typeof r.val_loss === 'number')
   const model = await loadModel(dir)
@@ -169,6 +187,7 @@ async function summarize(dir: string, variant: string, seed: number, steps: numb
     ms_per_iter: medianMs(records),
     curve: evals.map((r) => ({ step: r.step, val_loss: r.val_loss! })),
     ...(task ? { task_accuracy: Object.fromEntries(SYNTHETIC_TASKS.map((t) => [t, task[t].accuracy])) as Record<SyntheticTask, number | null> } : {}),
+    ...(probeDecode ? { decode: await probeDecode(model, data.val) } : {}),
   }
 }
 
@@ -241,7 +260,7 @@ async function compareLocked(opts: CompareOptions, out: string, configs: Map<str
           )
         step = saved.state.step
         status = saved.state.step >= steps ? 'done' : 'resume'
-        summary = existsSync(dir) ? readSummary(dir, steps, opts.data.name === 'synthetic') : null
+        summary = existsSync(dir) ? readSummary(dir, steps, opts.data.name === 'synthetic', !!opts.probeDecode) : null
       }
       if (summary) status = 'done'
       opts.onRun?.({ variant, seed, index: index++, total, status, dir, steps, step: summary ? steps : step })
@@ -266,7 +285,7 @@ async function compareLocked(opts: CompareOptions, out: string, configs: Map<str
           interrupted = true
           break
         }
-        summary = await summarize(dir, variant, seed, steps, opts.data, opts.threads, opts.provider)
+        summary = await summarize(dir, variant, seed, steps, opts.data, opts.threads, opts.provider, opts.probeDecode)
         writeAtomic(join(dir, COMPARE_FILES.summary), `${JSON.stringify(summary, null, 2)}\n`)
       }
       summaries.set(`${variant}/${seed}`, summary)
@@ -309,6 +328,12 @@ function tabulate(opts: TableSpec, summaries: Map<string, RunSummary>, configs: 
       variant,
       params: { total: counts.total, excluding_position_embedding: counts.excludingPositionEmbedding },
       kv_cache_bytes_per_token: kvCacheBytesPerToken(cfg),
+      ...(runs.some((r) => r.decode)
+        ? {
+            kv_bytes_held_per_token: stat(runs.flatMap((r) => (r.decode ? [r.decode.kv_bytes_per_token] : []))),
+            decode_tokens_per_s: stat(runs.flatMap((r) => (r.decode ? [r.decode.tokens_per_s] : []))),
+          }
+        : {}),
       query_heads_per_token: queryHeadsPerToken(cfg),
       seeds: runs.map((r) => r.seed),
       final_val_loss: stat(runs.flatMap((r) => (r.final_val_loss === null ? [] : [r.final_val_loss]))),
@@ -370,16 +395,16 @@ export function renderMarkdown(r: CompareResult): string {
     '',
     `${r.protocol.steps} updates, batch ${r.protocol.batch_size}${r.protocol.accum > 1 ? ` × ${r.protocol.accum}` : ''}, lr ${r.protocol.lr} ${r.protocol.schedule}, seeds ${r.seeds.join(', ')}. ` +
       `Val loss: mean over ${r.protocol.eval_iters} random val batches at the last update (the paper's metric); full split: the deterministic evaluation of all ${int(r.data.val_tokens)} val characters. Mean ± sample std over seeds. Loss in nats; bpc = full-split loss / ln 2. ` +
-      `q heads: query heads attending per token and layer. Δ full: difference of the means with its Welch 95 % confidence interval; g: Hedges' g (standardized difference, small-sample corrected).`,
+      `q heads: query heads attending per token and layer. KV bytes/token held and decode tok/s: the final model decoding val text greedily with its KV cache (prompt then 32 steps, batch 1, in this run; the bytes are what the cache's tensors held over the positions cached). Δ full: difference of the means with its Welch 95 % confidence interval; g: Hedges' g (standardized difference, small-sample corrected).`,
     '',
-    `| variant | params (excl. pos. emb.) | q heads | val loss @${r.protocol.steps} | full-split val loss | bpc | ms/iter | Δ full vs ${base} [95 % CI] | g | Welch (full split) | Welch (val loss) | verdict |`,
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|',
+    `| variant | params (excl. pos. emb.) | q heads | KV bytes/token held | decode tok/s | val loss @${r.protocol.steps} | full-split val loss | bpc | ms/iter | Δ full vs ${base} [95 % CI] | g | Welch (full split) | Welch (val loss) | verdict |`,
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|',
   ]
   const tasks = r.variants.some((v) => v.task_accuracy)
   for (const v of r.variants) {
     const d = v.vs_baseline
     lines.push(
-      `| ${v.variant} | ${int(v.params.total)} (${int(v.params.excluding_position_embedding)}) | ${v.query_heads_per_token} | ${fmt(v.final_val_loss)} | ${fmt(v.full_val_loss)} | ${bpc(v.full_val_loss)} | ${v.ms_per_iter ? v.ms_per_iter.mean.toFixed(0) : '–'} | ` +
+      `| ${v.variant} | ${int(v.params.total)} (${int(v.params.excluding_position_embedding)}) | ${v.query_heads_per_token} | ${v.kv_bytes_held_per_token ? int(Math.round(v.kv_bytes_held_per_token.mean)) : '–'} | ${v.decode_tokens_per_s ? int(Math.round(v.decode_tokens_per_s.mean)) : '–'} | ${fmt(v.final_val_loss)} | ${fmt(v.full_val_loss)} | ${bpc(v.full_val_loss)} | ${v.ms_per_iter ? v.ms_per_iter.mean.toFixed(0) : '–'} | ` +
         `${d ? delta(v.full_val_loss, r.variants[0].full_val_loss, d.full) : 'baseline'} | ${d && d.hedges_g !== null ? d.hedges_g.toFixed(2) : '–'} | ` +
         `${d ? fmtTest(d.full) : '–'} | ${d ? fmtTest(d.val) : '–'} | ${d ? d.text : 'baseline'} |`,
     )
@@ -491,6 +516,7 @@ export interface CollectOptions {
   threads?: number
   provider?: Provider
   onNote?: (message: string) => void
+  probeDecode?: DecodeProber
 }
 
 /** The table of compare from runs trained anywhere (see readCollectedRuns): the same statistics and files. */
@@ -511,9 +537,9 @@ export async function collectCompare(opts: CollectOptions): Promise<CompareResul
     writeAtomic(join(out, COMPARE_FILES.marker), `${JSON.stringify({ format: 'moas-compare', version: 1 })}\n`)
     const summaries = new Map<string, RunSummary>()
     for (const r of opts.runs) {
-      let summary = readSummary(r.dir, r.steps, opts.data.name === 'synthetic')
+      let summary = readSummary(r.dir, r.steps, opts.data.name === 'synthetic', !!opts.probeDecode)
       if (!summary) {
-        summary = await summarize(r.dir, r.variant, r.seed, r.steps, opts.data, opts.threads, opts.provider)
+        summary = await summarize(r.dir, r.variant, r.seed, r.steps, opts.data, opts.threads, opts.provider, opts.probeDecode)
         try {
           writeAtomic(join(r.dir, COMPARE_FILES.summary), `${JSON.stringify(summary, null, 2)}\n`)
         } catch {

@@ -1,6 +1,8 @@
 import { resolve } from 'node:path'
 import { modelConfig, type TrainPresetName } from '@moas/trainer'
-import { collectCompare, compare, loadDataset, readCollectedRuns, renderMarkdown } from '@moas/trainer/node'
+import { argmax, DecoderSession } from '@moas/inference'
+import type { Provider } from '@moas/tensor-core'
+import { collectCompare, compare, type DecodeProber, loadDataset, readCollectedRuns, renderMarkdown } from '@moas/trainer/node'
 import type { Command } from 'commander'
 import { EXIT, UsageError } from '../errors'
 import { type Io, Progress } from '../io'
@@ -90,6 +92,7 @@ Examples:
         threads: opts.threads,
         provider: opts.device,
         onNote: (m) => progress.note(`moas compare: ${m}`),
+        probeDecode: decodeProber(opts.threads, opts.device),
         onRun: (r) => {
           const what = r.status === 'done' ? 'finished, skipped' : r.status === 'resume' ? `resuming at step ${r.step}` : 'training'
           progress.note(`[${r.index + 1}/${r.total}] ${r.variant} seed ${r.seed}: ${what} (${r.dir})`)
@@ -137,10 +140,38 @@ async function collectCommand(opts: Record<string, any>, io: Io): Promise<number
     threads: opts.threads,
     provider: opts.device,
     onNote: (m) => progress.note(`moas compare: ${m}`),
+    probeDecode: decodeProber(opts.threads, opts.device),
   })
   io.stdout(renderMarkdown(result))
   io.stderr(
     `moas compare: wrote ${out}/results.md, results.json, val_loss.svg${result.complete ? '' : ` (incomplete: ${result.missing.join(', ')} not collected)`}\n`,
   )
   return EXIT.ok
+}
+
+/** Decode steps the table's tok/s is measured over, after a prompt that fills the rest of the context. */
+const PROBE_STEPS = 32
+
+/**
+ * The table's decode columns: the run's final model (from its weights, the session moas generate uses)
+ * prefills val text up to its context minus PROBE_STEPS, then decodes PROBE_STEPS greedy tokens, batch 1.
+ * Tokens/s over the decode steps; KV bytes per token = the bytes the cache holds at the end over the
+ * positions it holds (a level cache holds what each token wrote).
+ */
+function decodeProber(threads: number | undefined, provider: Provider | undefined): DecodeProber {
+  return async (model, text) => {
+    const context = model.config.block_size
+    const steps = Math.min(PROBE_STEPS, context - 1)
+    const session = await DecoderSession.create({ config: model.config, params: model.params }, { threads, provider })
+    try {
+      let step = await session.prefill([Array.from(text.subarray(0, context - steps))])
+      const V = model.config.vocab_size
+      const t0 = performance.now()
+      for (let i = 0; i < steps; i++) step = await session.step([argmax(step.logits.subarray((step.length - 1) * V, step.length * V))])
+      const ms = performance.now() - t0
+      return { kv_bytes_per_token: session.cacheBytes / session.pastLength, tokens_per_s: (steps / ms) * 1000, context: session.pastLength }
+    } finally {
+      await session.release()
+    }
+  }
 }
