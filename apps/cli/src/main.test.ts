@@ -213,7 +213,9 @@ describe('commands', () => {
     const r = await run(['compare', '--variants', 'mha,mqa,moas-kv', '--seeds', '1', '--steps', '2', '--eval-interval', '2', '--out', out, ...tiny])
     expect(r.code, r.stderr).toBe(0)
     const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'))
-    const held = Object.fromEntries(res.variants.map((v: { variant: string; kv_bytes_held_per_token: { mean: number } }) => [v.variant, v.kv_bytes_held_per_token.mean]))
+    const held = Object.fromEntries(
+      res.variants.map((v: { variant: string; kv_bytes_held_per_token: { mean: number } }) => [v.variant, v.kv_bytes_held_per_token.mean]),
+    )
     // measured on the session's tensors: mha and mqa hold their whole layout (1 layer · 2 · heads · d 4 · 4 bytes)
     expect([held.mha, held.mqa]).toEqual([2 * 4 * 4 * 4, 2 * 1 * 4 * 4])
     // moas-kv holds each token's chosen level: between mqa's and mha's
@@ -222,6 +224,63 @@ describe('commands', () => {
     for (const v of res.variants) expect(v.decode_tokens_per_s.mean, v.variant).toBeGreaterThan(0)
     expect(r.stdout).toMatch(/\| KV bytes\/token held \| decode tok\/s \|/)
     expect(r.stdout).toMatch(new RegExp(`\\| mha \\| [\\d,]+ \\([\\d,]+\\) \\| 4 \\| ${held.mha} \\| [\\d,]+ \\|`))
+  })
+})
+
+describe('compare never mislabels: it refuses instead', () => {
+  const base = (out: string, more: string[] = []) => [
+    'compare',
+    '--variants',
+    'mha',
+    '--seeds',
+    '1',
+    '--steps',
+    '2',
+    '--eval-interval',
+    '2',
+    '--out',
+    out,
+    ...TINY,
+    ...more,
+  ]
+
+  it('--set attention beside --variants, and seeds past 32 bits', async () => {
+    const out = join(tempDir(), 'c')
+    expectOneLineError(
+      await run(base(out, ['--set', 'attention=moas'])),
+      /--set attention=moas: compare trains the variants of --variants \(now mha\); name them there and drop --set attention/,
+    )
+    expectOneLineError(
+      await run(['compare', '--variants', 'mha', '--seeds', '2', '--first-seed', '4294967295', '--out', out, ...TINY]),
+      /--first-seed 4294967295 with --seeds 2 reaches seed 4294967296, past the largest seed 4294967295 \(seeds are 32-bit\); lower --first-seed to at most 4294967294/,
+    )
+  })
+
+  it('fewer --steps than the finished runs, another --device than they ran on, and --collect over another comparison', async () => {
+    const out = join(tempDir(), 'c')
+    expect((await run(base(out))).code).toBe(0)
+    expectOneLineError(
+      await run(['compare', '--variants', 'mha', '--seeds', '1', '--steps', '1', '--eval-interval', '2', '--out', out, ...TINY]),
+      /holds a model trained 2 updates, more than the 1 asked for now; its losses would be labelled as a 1-update table/,
+      true,
+    )
+    expectOneLineError(
+      await run(base(out, ['--device', 'wasm'])),
+      /was trained on cpu, not on wasm as asked now; rerun compare with --device cpu, or use another --out for wasm/,
+      true,
+    )
+    // a table collected into the folder of a trained comparison would overwrite its results
+    const other = join(tempDir(), 'd')
+    expect((await run(base(other))).code).toBe(0)
+    expectOneLineError(
+      await run(['compare', '--collect', join(other, 'mha', 'seed-0'), '--out', out]),
+      /holds the results of another comparison \(trained there by moas compare\); --collect writes its table into a folder of its own: choose a new --out/,
+      true,
+    )
+    // the same collect again into its own folder is fine
+    const table = join(tempDir(), 't')
+    expect((await run(['compare', '--collect', join(other, 'mha', 'seed-0'), '--out', table])).code).toBe(0)
+    expect((await run(['compare', '--collect', join(other, 'mha', 'seed-0'), '--out', table])).code).toBe(0)
   })
 })
 

@@ -171,7 +171,16 @@ function writeAtomic(path: string, text: string): void {
 }
 
 /** The summary of a finished run: its curve from log.jsonl, and the full-split loss of its final model. */
-async function summarize(dir: string, variant: string, seed: number, steps: number, data: Dataset, threads?: number, provider?: Provider, probeDecode?: DecodeProber): Promise<RunSummary> {
+async function summarize(
+  dir: string,
+  variant: string,
+  seed: number,
+  steps: number,
+  data: Dataset,
+  threads?: number,
+  provider?: Provider,
+  probeDecode?: DecodeProber,
+): Promise<RunSummary> {
   const records = readLog(join(dir, 'log.jsonl')).filter((r) => r.step <= steps)
   const evals = records.filter((r) => typeof r.val_loss === 'number')
   const model = await loadModel(dir)
@@ -230,8 +239,23 @@ function checkCompareDir(out: string): void {
     )
 }
 
+/** compare.json of a compare folder (`collected`: the run directories a --collect table was made from), or null. */
+function readMarker(out: string): { collected?: string[] } | null {
+  const path = join(out, COMPARE_FILES.marker)
+  if (!existsSync(path)) return null
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'))
+  } catch {
+    return {}
+  }
+}
+
 async function compareLocked(opts: CompareOptions, out: string, configs: Map<string, ReturnType<typeof modelConfig>>): Promise<CompareResult> {
   const steps = opts.protocol.steps
+  if (readMarker(out)?.collected)
+    throw new TrainError(
+      `${out} holds a table collected from run directories elsewhere (--collect); train a comparison into a folder of its own: choose a new --out`,
+    )
   mkdirSync(out, { recursive: true })
   writeAtomic(join(out, COMPARE_FILES.marker), `${JSON.stringify({ format: 'moas-compare', version: 1 })}\n`)
   const summaries = new Map<string, RunSummary>()
@@ -257,6 +281,16 @@ async function compareLocked(opts: CompareOptions, out: string, configs: Map<str
         if (diff.length)
           throw new TrainError(
             `${dir} was trained with a different protocol than the one asked for now (${diff.join('; ')}); rerun compare with that run's settings, or use another --out for the new protocol`,
+          )
+        if (saved.state.step > steps)
+          throw new TrainError(
+            `${dir} holds a model trained ${saved.state.step} updates, more than the ${steps} asked for now; its losses would be labelled as a ${steps}-update table. Rerun compare with --steps ${saved.state.step} (or more), or use another --out`,
+          )
+        const device = opts.provider ?? 'cpu'
+        const ranOn = [...new Set(saved.records.map((r) => r.device ?? 'cpu'))]
+        if (ranOn.some((d) => d !== device))
+          throw new TrainError(
+            `${dir} was trained on ${ranOn.join(' and ')}, not on ${device} as asked now; rerun compare with --device ${ranOn[0]}, or use another --out for ${device}`,
           )
         step = saved.state.step
         status = saved.state.step >= steps ? 'done' : 'resume'
@@ -531,10 +565,16 @@ export async function collectCompare(opts: CollectOptions): Promise<CompareResul
   if (opts.data.name !== opts.protocol.data) throw new TrainError(`the runs were trained on ${opts.protocol.data}, not ${opts.data.name}`)
   const out = resolve(opts.out)
   checkCompareDir(out)
+  const collected = opts.runs.map((r) => resolve(r.dir)).sort()
+  const marker = readMarker(out)
+  if (marker && JSON.stringify(marker.collected ?? null) !== JSON.stringify(collected))
+    throw new TrainError(
+      `${out} holds the results of another comparison (${marker.collected ? `collected from ${marker.collected.length} other run directories` : 'trained there by moas compare'}); --collect writes its table into a folder of its own: choose a new --out`,
+    )
   const lock = RunLock.acquire(out, opts.onNote)
   try {
     mkdirSync(out, { recursive: true })
-    writeAtomic(join(out, COMPARE_FILES.marker), `${JSON.stringify({ format: 'moas-compare', version: 1 })}\n`)
+    writeAtomic(join(out, COMPARE_FILES.marker), `${JSON.stringify({ format: 'moas-compare', version: 1, collected })}\n`)
     const summaries = new Map<string, RunSummary>()
     for (const r of opts.runs) {
       let summary = readSummary(r.dir, r.steps, opts.data.name === 'synthetic', !!opts.probeDecode)

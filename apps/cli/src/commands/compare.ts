@@ -1,7 +1,7 @@
 import { resolve } from 'node:path'
-import { modelConfig, type TrainPresetName } from '@moas/trainer'
 import { argmax, DecoderSession } from '@moas/inference'
 import type { Provider } from '@moas/tensor-core'
+import { modelConfig, type TrainPresetName } from '@moas/trainer'
 import { collectCompare, compare, type DecodeProber, loadDataset, readCollectedRuns, renderMarkdown } from '@moas/trainer/node'
 import type { Command } from 'commander'
 import { EXIT, UsageError } from '../errors'
@@ -61,8 +61,17 @@ Examples:
     const preset = opts.preset as TrainPresetName
     const protocol = presetProtocol(preset, protocolFlags(opts))
     const variants: string[] = opts.variants ?? DEFAULT_VARIANTS
+    if (opts.set?.attention !== undefined)
+      throw new UsageError(
+        `--set attention=${opts.set.attention}: compare trains the variants of --variants (now ${variants.join(',')}); name them there and drop --set attention`,
+      )
     const first: number = opts.firstSeed ?? 0
     const seeds = Array.from({ length: opts.seeds ?? DEFAULT_SEEDS[preset] }, (_, i) => first + i)
+    const lastSeed = seeds[seeds.length - 1]
+    if (lastSeed > 0xffffffff)
+      throw new UsageError(
+        `--first-seed ${first} with --seeds ${seeds.length} reaches seed ${lastSeed}, past the largest seed 4294967295 (seeds are 32-bit); lower --first-seed to at most ${0xffffffff - seeds.length + 1}`,
+      )
     checkThreadsEnv(io.env)
     checkScheduleFlags(protocol, protocolFlags(opts))
     for (const v of variants) checkFits(modelConfig(preset, 64, { ...modelFlags(opts), attention: v })) // fail fast on a bad variant or size
