@@ -4,7 +4,7 @@
  * the reference the KV-cache path is tested against.
  */
 import { buildLogitsGraph, type GptConfig, paramFeeds } from '@moas/gpt'
-import { type Dim, Graph, type HostTensor, hostTensor, type ParamInfo, type Provider, Session } from '@moas/tensor-core'
+import { type HostTensor, type Provider, Session } from '@moas/tensor-core'
 
 /** Next-token logits of a context (any length up to block_size): one session, batch 1, symbolic length. */
 export class LogitsSession {
