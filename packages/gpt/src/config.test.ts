@@ -124,8 +124,8 @@ describe('resolveConfig', () => {
   })
 
   it('suggests the closest variant, key and preset', () => {
-    expect(err({ ...base, attention: 'moas-top-k' })).toBe(
-      "unknown attention variant 'moas-top-k' (did you mean 'moas-topk'?). Variants: mha, gqa, mqa, static-moas, moas, moas-topk, gqe, gqe-hard-only, gqe-no-renorm, gqe-no-shared, moas-kv",
+    expect(err({ ...base, attention: 'moas-top-k' })).toMatch(
+      /^unknown attention variant 'moas-top-k' \(did you mean 'moas-topk'\?\)\. Variants: mha, gqa, mqa, /,
     )
     expect(err({ ...base, attention: 'gqe_hard_only' })).toMatch(/did you mean 'gqe-hard-only'\?/)
     expect(err({ ...base, attention: 'mah' })).toMatch(/did you mean 'mha'\?/)
