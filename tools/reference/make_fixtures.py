@@ -34,6 +34,7 @@ ROUTER = dict(router_hidden=2)  # n_embd // 4
 GQE = dict(n_kv_head=2, gqe_top_k=1, gqe_shared_kv="kv0")
 KV = dict(kv_levels=[4, 2, 1], kv_level_weights="shared", kv_budget=0.3, kv_budget_warmup=100, kv_budget_weight=1.0)
 
+# A case's seed is 1000 + its index here: append new cases at the end, so the others keep theirs.
 CASES = [
     ("mha", dict(attention="mha")),
     ("mha-bias", dict(attention="mha", bias=True)),
