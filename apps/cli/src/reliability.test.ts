@@ -326,6 +326,21 @@ describe('tampered run state', () => {
     expect(r.stderr).toMatch(/log.jsonl: its last line was cut short .*dropped/)
     expect(readLog(join(dir, 'log.jsonl')).map((x) => x.step)).toEqual([1, 2, 3, 4, 5, 6])
   })
+
+  it('a damaged line in the middle of the log is dropped by number; every later intact record is kept', async () => {
+    const dir = copyRun('garbled')
+    const lines = readFileSync(join(dir, 'log.jsonl'), 'utf8').trim().split('\n')
+    expect(lines).toHaveLength(4)
+    // line 2 garbage, line 3 with a NaN (not JSON): records 1 and 4 are intact
+    lines[1] = 'x%$#garbage'
+    lines[2] = lines[2].replace(/"loss":[^,]+/, '"loss":NaN')
+    writeFileSync(join(dir, 'log.jsonl'), `${lines.join('\n')}\n`)
+    const r = await run(['train', '--resume', dir, '--steps', '6'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).toMatch(/log\.jsonl: lines 2, 3 are not a log record \(damaged on disk or edited\); dropped, every intact record after them kept/)
+    expect(r.stderr).not.toMatch(/cut short/)
+    expect(readLog(join(dir, 'log.jsonl')).map((x) => x.step)).toEqual([1, 4, 5, 6])
+  })
 })
 
 describe('fuzz: random flag values and random checkpoint corruption', () => {

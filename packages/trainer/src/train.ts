@@ -145,6 +145,10 @@ export async function readRun(dir: string): Promise<SavedRun> {
   const notes: string[] = []
   const log = readLogChecked(join(from, RUN_FILES.log))
   if (log.torn) notes.push(`${RUN_FILES.log}: its last line was cut short (the process stopped mid-write); dropped, and the log is rewritten at the checkpoint`)
+  if (log.damaged.length)
+    notes.push(
+      `${RUN_FILES.log}: line${log.damaged.length > 1 ? 's' : ''} ${log.damaged.join(', ')} ${log.damaged.length > 1 ? 'are' : 'is'} not a log record (damaged on disk or edited); dropped, every intact record after ${log.damaged.length > 1 ? 'them' : 'it'} kept`,
+    )
   const records = log.records.filter((r) => r.step <= state.step)
   if (records.length < log.records.length)
     notes.push(`${RUN_FILES.log}: ${log.records.length - records.length} record(s) after the checkpoint's step ${state.step} dropped (they are trained again)`)
@@ -226,21 +230,27 @@ export function readLog(path: string): LogRecord[] {
   return readLogChecked(path).records
 }
 
-/** readLog, also saying whether a torn line was dropped. */
-export function readLogChecked(path: string): { records: LogRecord[]; torn: boolean } {
-  if (!existsSync(path)) return { records: [], torn: false }
+/**
+ * readLog, also saying what was dropped: a torn last line (the process stopped mid-write), and the numbers
+ * of damaged lines elsewhere (not a JSON record with an integer step); every intact record is kept.
+ */
+export function readLogChecked(path: string): { records: LogRecord[]; torn: boolean; damaged: number[] } {
+  if (!existsSync(path)) return { records: [], torn: false, damaged: [] }
   const out: LogRecord[] = []
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    if (!line.trim()) continue
+  const bad: number[] = []
+  const lines = readFileSync(path, 'utf8').split('\n')
+  let last = lines.length
+  while (last > 0 && !lines[last - 1].trim()) last--
+  lines.slice(0, last).forEach((line, i) => {
+    if (!line.trim()) return
     try {
       const r = JSON.parse(line)
-      if (!Number.isInteger(r?.step)) return { records: out, torn: true }
-      out.push(r)
-    } catch {
-      return { records: out, torn: true }
-    }
-  }
-  return { records: out, torn: false }
+      if (Number.isInteger(r?.step)) return void out.push(r)
+    } catch {}
+    bad.push(i + 1)
+  })
+  const torn = bad.at(-1) === last
+  return { records: out, torn, damaged: torn ? bad.slice(0, -1) : bad }
 }
 
 const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits
