@@ -374,6 +374,28 @@ describe('analyze', () => {
     expect(html).toContain('During training')
     expectOneLineError(await run(['analyze', '--checkpoint', runDir, '--text', text, '--out', out]), /variant 'mha' has no router to analyze/)
     expectOneLineError(await run(['analyze', '--text', text, '--out', out]), /exactly one of --checkpoint DIR .*or --model DIR/)
+
+    // --out never destroys an input or a file moas did not write; rewriting its own report is fine
+    const weights = readFileSync(join(dir, 'model.safetensors'))
+    expectOneLineError(
+      await run(['analyze', '--checkpoint', dir, '--text', text, '--out', join(dir, 'model.safetensors')]),
+      /would overwrite a file inside the input .*write the report somewhere else/,
+    )
+    expect(readFileSync(join(dir, 'model.safetensors')).equals(weights)).toBe(true)
+    expectOneLineError(
+      await run(['analyze', '--checkpoint', dir, '--text', text, '--out', text]),
+      /would overwrite the input .*text\.txt; write the report somewhere else/,
+    )
+    const notes = join(tempDir(), 'notes.html')
+    writeFileSync(notes, '<p>my notes</p>')
+    expectOneLineError(
+      await run(['analyze', '--checkpoint', dir, '--text', text, '--out', notes]),
+      /exists and is not a report moas analyze wrote; choose another --out, or remove it first/,
+    )
+    expect(readFileSync(notes, 'utf8')).toBe('<p>my notes</p>')
+    expectOneLineError(await run(['analyze', '--checkpoint', dir, '--text', text, '--out', '']), /--out is empty; name the HTML report to write/)
+    expectOneLineError(await run(['analyze', '--checkpoint', dir, '--text', text, '--out', tempDir()]), /is a directory; name the HTML file to write/)
+    expect((await run(['analyze', '--checkpoint', dir, '--text', text, '--out', out])).code).toBe(0)
   })
 })
 

@@ -99,7 +99,7 @@ ${r.history?.length ? `<h3>During training (eval positions whose highest gate is
 </section>`
   })
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>moas routing report: ${esc(cfg.attention)}</title>
+<html lang="en"><head><meta charset="utf-8"><meta name="generator" content="moas analyze"><title>moas routing report: ${esc(cfg.attention)}</title>
 <style>
 body { font-family: system-ui, sans-serif; max-width: 960px; margin: 24px auto; color: #1d2430; padding: 0 16px; }
 h1 { font-size: 22px; } h2 { margin-top: 32px; border-bottom: 1px solid #dde1e6; } h3 { font-size: 15px; margin: 18px 0 6px; }

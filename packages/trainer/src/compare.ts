@@ -12,12 +12,12 @@
  * the test on the paper's metric is reported beside it.
  */
 
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { CharTokenizer, LoadedModel } from '@moas/gpt'
 import { type GptConfigInput, kvCacheBytesPerToken, paramCounts, queryHeadsPerToken, VARIANTS } from '@moas/gpt'
-import { loadModel } from '@moas/gpt/node'
+import { loadModel, writeFileAtomic } from '@moas/gpt/node'
 import type { Provider } from '@moas/tensor-core'
 import { type CurveSeries, valLossChart } from './chart'
 import { SYNTHETIC_TASKS, type SyntheticTask } from './data/synthetic'
@@ -165,11 +165,6 @@ function readSummary(dir: string, steps: number, synthetic: boolean, decode = fa
   }
 }
 
-function writeAtomic(path: string, text: string): void {
-  writeFileSync(`${path}.tmp`, text)
-  renameSync(`${path}.tmp`, path)
-}
-
 /** The summary of a finished run: its curve from log.jsonl, and the full-split loss of its final model. */
 async function summarize(
   dir: string,
@@ -257,7 +252,7 @@ async function compareLocked(opts: CompareOptions, out: string, configs: Map<str
       `${out} holds a table collected from run directories elsewhere (--collect); train a comparison into a folder of its own: choose a new --out`,
     )
   mkdirSync(out, { recursive: true })
-  writeAtomic(join(out, COMPARE_FILES.marker), `${JSON.stringify({ format: 'moas-compare', version: 1 })}\n`)
+  writeFileAtomic(join(out, COMPARE_FILES.marker), `${JSON.stringify({ format: 'moas-compare', version: 1 })}\n`)
   const summaries = new Map<string, RunSummary>()
   const total = opts.variants.length * opts.seeds.length
   let index = 0
@@ -320,7 +315,7 @@ async function compareLocked(opts: CompareOptions, out: string, configs: Map<str
           break
         }
         summary = await summarize(dir, variant, seed, steps, opts.data, opts.threads, opts.provider, opts.probeDecode)
-        writeAtomic(join(dir, COMPARE_FILES.summary), `${JSON.stringify(summary, null, 2)}\n`)
+        writeFileAtomic(join(dir, COMPARE_FILES.summary), `${JSON.stringify(summary, null, 2)}\n`)
       }
       summaries.set(`${variant}/${seed}`, summary)
     }
@@ -328,9 +323,9 @@ async function compareLocked(opts: CompareOptions, out: string, configs: Map<str
   }
 
   const result = tabulate(opts, summaries, configs)
-  writeAtomic(join(out, COMPARE_FILES.json), `${JSON.stringify(result, null, 2)}\n`)
-  writeAtomic(join(out, COMPARE_FILES.markdown), renderMarkdown(result))
-  writeAtomic(join(out, COMPARE_FILES.chart), renderChart(result))
+  writeFileAtomic(join(out, COMPARE_FILES.json), `${JSON.stringify(result, null, 2)}\n`)
+  writeFileAtomic(join(out, COMPARE_FILES.markdown), renderMarkdown(result))
+  writeFileAtomic(join(out, COMPARE_FILES.chart), renderChart(result))
   return result
 }
 
@@ -574,14 +569,14 @@ export async function collectCompare(opts: CollectOptions): Promise<CompareResul
   const lock = RunLock.acquire(out, opts.onNote)
   try {
     mkdirSync(out, { recursive: true })
-    writeAtomic(join(out, COMPARE_FILES.marker), `${JSON.stringify({ format: 'moas-compare', version: 1, collected })}\n`)
+    writeFileAtomic(join(out, COMPARE_FILES.marker), `${JSON.stringify({ format: 'moas-compare', version: 1, collected })}\n`)
     const summaries = new Map<string, RunSummary>()
     for (const r of opts.runs) {
       let summary = readSummary(r.dir, r.steps, opts.data.name === 'synthetic', !!opts.probeDecode)
       if (!summary) {
         summary = await summarize(r.dir, r.variant, r.seed, r.steps, opts.data, opts.threads, opts.provider, opts.probeDecode)
         try {
-          writeAtomic(join(r.dir, COMPARE_FILES.summary), `${JSON.stringify(summary, null, 2)}\n`)
+          writeFileAtomic(join(r.dir, COMPARE_FILES.summary), `${JSON.stringify(summary, null, 2)}\n`)
         } catch {
           opts.onNote?.(`could not cache ${COMPARE_FILES.summary} in ${r.dir} (read-only?); it is recomputed next time`)
         }
@@ -597,9 +592,9 @@ export async function collectCompare(opts: CollectOptions): Promise<CompareResul
       }) ?? 'custom'
     const seeds = [...new Set(opts.runs.map((r) => r.seed))].sort((a, b) => a - b)
     const result = tabulate({ variants: order, seeds, protocol: opts.protocol, data: opts.data, provider: opts.provider, preset }, summaries, configs)
-    writeAtomic(join(out, COMPARE_FILES.json), `${JSON.stringify(result, null, 2)}\n`)
-    writeAtomic(join(out, COMPARE_FILES.markdown), renderMarkdown(result))
-    writeAtomic(join(out, COMPARE_FILES.chart), renderChart(result))
+    writeFileAtomic(join(out, COMPARE_FILES.json), `${JSON.stringify(result, null, 2)}\n`)
+    writeFileAtomic(join(out, COMPARE_FILES.markdown), renderMarkdown(result))
+    writeFileAtomic(join(out, COMPARE_FILES.chart), renderChart(result))
     return result
   } finally {
     lock.release()

@@ -16,10 +16,10 @@
  * saved bit for bit. So N updates, or N/2 + resume + N/2, give identical losses and parameters.
  */
 
-import { appendFileSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { CHECKPOINT_FILES, CharTokenizer, type Checkpoint, CheckpointError, readSafetensors, type SafeTensor, writeSafetensors } from '@moas/gpt'
-import { loadCheckpoint, saveCheckpoint } from '@moas/gpt/node'
+import { loadCheckpoint, saveCheckpoint, writeFileAtomic } from '@moas/gpt/node'
 import { momentNames, type Provider } from '@moas/tensor-core'
 import { BatchSampler, type BatchSamplerState } from './data/batches'
 import { DataError } from './data/errors'
@@ -447,8 +447,7 @@ async function trainLocked(opts: TrainOptions, out: string, note: (m: string) =>
     else {
       // Drop records written after the checkpoint (the run died before saving them); tmp + rename so a
       // crash here cannot truncate the log.
-      writeFileSync(`${logPath}.tmp`, logText())
-      renameSync(`${logPath}.tmp`, logPath)
+      writeFileAtomic(logPath, logText())
     }
     opts.onStart?.({ step: session.step, steps, resumed: !!opts.resume })
     const emit = (r: LogRecord) => {

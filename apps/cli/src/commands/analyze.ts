@@ -1,9 +1,10 @@
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs'
+import { basename, dirname, join, resolve, sep } from 'node:path'
+import { writeFileAtomic } from '@moas/gpt/node'
 import { routeText, routingReport, routingStats } from '@moas/inference'
 import { readLog } from '@moas/trainer/node'
 import type { Command } from 'commander'
-import { EXIT } from '../errors'
+import { EXIT, UsageError } from '../errors'
 import type { Io } from '../io'
 import { deviceOption, positiveInt, threadCount } from '../options'
 import { readTextFile } from './eval'
@@ -34,6 +35,10 @@ Example:
   moas analyze --checkpoint runs/paper-moas --text data/wikitext-2/valid.txt --out report.html`,
     )
     .action(async (opts) => {
+      const out = reportOut(
+        opts.out,
+        [opts.text, opts.checkpoint, opts.model].filter((p): p is string => typeof p === 'string'),
+      )
       const all = readTextFile(opts.text, '--text')
       const { session, tokenizer } = await openModelSource(opts, true)
       try {
@@ -46,10 +51,7 @@ Example:
               .filter((r) => r.routing)
               .map((r) => ({ step: r.step, ...r.routing! }))
           : []
-        writeFileSync(
-          opts.out,
-          routingReport({ config: session.config, stats, text, choices, model: opts.model ?? opts.checkpoint, source: opts.text, history }),
-        )
+        writeFileAtomic(out, routingReport({ config: session.config, stats, text, choices, model: opts.model ?? opts.checkpoint, source: opts.text, history }))
         io.stdout(
           `${JSON.stringify({ out: opts.out, characters: stats.positions, training_evals: history.length, labels: stats.labels, share_per_layer: stats.layers.map((l) => l.share.map((s) => Math.round(s * 1e4) / 1e4)), entropy_per_layer: stats.layers.map((l) => Math.round(l.entropy * 1e4) / 1e4) })}\n`,
         )
@@ -58,4 +60,31 @@ Example:
       }
       done(EXIT.ok)
     })
+}
+
+/** What a report written by moas analyze starts with (its generator tag), to tell it from files it must not replace. */
+const REPORT_MARK = '<meta name="generator" content="moas analyze">'
+
+/**
+ * --out, refused when writing it would destroy something: an input (the text, anything inside the
+ * checkpoint or model folder), a directory, or an existing file that is not a report of moas analyze.
+ */
+function reportOut(value: string, inputs: readonly string[]): string {
+  if (!value.trim()) throw new UsageError('--out is empty; name the HTML report to write, e.g. --out report.html')
+  const out = resolve(value)
+  const real = (p: string) => (existsSync(p) ? realpathSync(p) : resolve(p))
+  const target = existsSync(out) ? realpathSync(out) : join(real(dirname(out)), basename(out))
+  for (const input of inputs) {
+    const r = real(input)
+    if (target === r || target.startsWith(`${r}${sep}`))
+      throw new UsageError(`--out ${value} would overwrite ${target === r ? 'the input' : 'a file inside the input'} ${input}; write the report somewhere else`)
+  }
+  if (existsSync(out)) {
+    if (statSync(out).isDirectory())
+      throw new UsageError(`--out ${value} is a directory; name the HTML file to write, e.g. --out ${join(value, 'report.html')}`)
+    const head = readFileSync(out, 'utf8').slice(0, 300)
+    if (!head.includes(REPORT_MARK))
+      throw new UsageError(`--out ${value} exists and is not a report moas analyze wrote; choose another --out, or remove it first`)
+  }
+  return out
 }
