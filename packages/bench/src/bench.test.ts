@@ -211,7 +211,7 @@ describe('summarize', () => {
 
 describe('decode bench', () => {
   it('measures every requested row and reads the cache bytes off the present tensors', async () => {
-    const { runDecode } = await import('./decode')
+    const { describeDecode, runDecode } = await import('./decode')
     const model = { vocab_size: 20, block_size: 16, n_layer: 1, n_head: 4, n_embd: 16, n_kv_head: 2, dropout: 0, bias: false, balance_weight: 0.01 }
     const r = await runDecode({
       settings: [{ name: 'tiny', model, variants: ['mha', 'moas', 'gqe'], contexts: [6, 12], batches: [1, 3] }],
@@ -219,7 +219,10 @@ describe('decode bench', () => {
       warmup: 1,
       recomputeReps: 1,
       threads: 1,
+      bandwidthMiB: 16,
     })
+    expect(r.bandwidth.GBps).toBe(Math.max(r.bandwidth.jsGBps, r.bandwidth.ortGBps))
+    expect(r.bandwidth.GBps).toBeGreaterThan(0)
     expect(r.rows.map((row) => `${row.variant}/${row.batch}/${row.context}`)).toEqual(
       ['mha', 'moas', 'gqe'].flatMap((v) => [`${v}/1/6`, `${v}/1/12`, `${v}/3/6`, `${v}/3/12`]),
     )
@@ -227,7 +230,14 @@ describe('decode bench', () => {
       expect(row.kvBytesPerToken).toBe(row.kvBytesPerTokenModel)
       expect(row.step.samples).toHaveLength(2)
       expect(row.recompute === null).toBe(row.batch !== 1)
+      // a step reads the weights and the cache it holds: more at the longer context, the same weights
+      const other = r.rows.find((o) => o.variant === row.variant && o.batch === row.batch && o.context !== row.context)!
+      expect(row.bytesPerStep - other.bytesPerStep).toBe((row.context - other.context) * row.kvBytesPerToken * row.batch)
+      expect(row.fractionOfBound).toBeCloseTo(row.bytesPerStep / (r.bandwidth.GBps * 1e9) / (row.step.median / 1000), 9)
     }
+    expect(describeDecode(r)).toMatch(/"of bound": that read at [\d.]+ GB\/s \(measured in this run/)
+    // contexts below 8k: the goal's rows were not measured, and the text says so rather than 'met'
+    expect(describeDecode(r)).toContain('from 8k of context (batch 1, mha, gqa, gqe, mqa): not measured in this run')
   })
 
   it('from an exported folder: its own graph and the decoder built from its weights hold the same cache', async () => {
@@ -242,7 +252,7 @@ describe('decode bench', () => {
       recompute: false,
       folder,
     }))
-    const r = await runDecode({ settings, steps: 2, warmup: 1, recomputeReps: 1, threads: 1 })
+    const r = await runDecode({ settings, steps: 2, warmup: 1, recomputeReps: 1, threads: 1, bandwidthMiB: 16 })
     expect(r.rows.map((row) => row.setting)).toEqual(['exported', 'weights'])
     for (const row of r.rows) expect([row.kvBytesPerToken, row.recompute]).toEqual([row.kvBytesPerTokenModel, null])
   })

@@ -23,6 +23,7 @@ import {
 } from '@moas/inference'
 import type { Provider } from '@moas/tensor-core'
 import { initParams } from '@moas/tensor-core'
+import { type Bandwidth, measureReadBandwidth } from './bandwidth'
 import { PAPER_VOCAB } from './paper'
 import { mdTable } from './report'
 import { nowMs, summarize, type Timing } from './stats'
@@ -55,6 +56,8 @@ export interface DecodeConfig {
   /** Full-recompute runs per measurement (batch 1). */
   recomputeReps: number
   threads: number
+  /** MiB the bandwidth measurement reads per pass (default 256: far beyond the caches). */
+  bandwidthMiB?: number
 }
 
 const paper = resolveConfig({ vocab_size: PAPER_VOCAB, dropout: 0, attention: 'mha' }, 'paper')
@@ -91,7 +94,7 @@ export const DECODE_DEFAULTS: Omit<DecodeConfig, 'threads'> = {
       name: 'long context: GQE main setting, memory-efficient core',
       model: gqeLong,
       variants: ['mha', 'gqa', 'mqa', 'gqe'],
-      contexts: [1024, 4096, 16384, 32768],
+      contexts: [1024, 4096, 8192, 16384, 32768],
       batches: [1],
       attention: 'memory-efficient',
       recompute: false,
@@ -136,19 +139,30 @@ export interface DecodeRow {
   /** Full recompute of the context for one new token (batch 1 only), and its time over the cached step. */
   recompute: Timing | null
   cacheSpeedup: number | null
+  /** Bytes one step must read: every weight (float32) and the whole cache held at this context, all rows. */
+  bytesPerStep: number
+  /** The step's time at the measured read bandwidth, and that time over the measured step (1 = at the limit). */
+  boundMs: number
+  fractionOfBound: number
 }
 
 export interface DecodeResult {
   config: DecodeConfig
   rows: DecodeRow[]
+  bandwidth: Bandwidth
 }
 
 export async function runDecode(cfg: DecodeConfig, log: (msg: string) => void = () => {}, variants?: string[]): Promise<DecodeResult> {
   const rows: DecodeRow[] = []
+  const bandwidth = await measureReadBandwidth({ threads: cfg.threads, provider: cfg.provider, mib: cfg.bandwidthMiB })
+  log(
+    `read bandwidth: ${bandwidth.GBps.toFixed(1)} GB/s (plain JS ${bandwidth.jsGBps.toFixed(1)}, ONNX Runtime ReduceSum on ${cfg.threads} threads ${bandwidth.ortGBps.toFixed(1)})`,
+  )
   for (const setting of cfg.settings) {
     for (const variant of setting.variants.filter((v) => !variants || variants.includes(v))) {
       const model = resolveConfig({ ...setting.model, attention: variant })
       const params = initParams(buildLogitsGraph(model), 1) as Map<string, Float32Array>
+      const weightBytes = [...params.values()].reduce((n, w) => n + w.byteLength, 0)
       const session = await decoderFor(setting, model, params, { threads: cfg.threads, provider: cfg.provider })
       const recompute =
         setting.recompute === false ? null : await LogitsSession.create({ config: model, params }, { threads: cfg.threads, provider: cfg.provider })
@@ -167,6 +181,8 @@ export async function runDecode(cfg: DecodeConfig, log: (msg: string) => void = 
           }
           const step = summarize(ms)
           const kvBytesPerToken = session.cacheBytes / batch / session.pastLength
+          const bytesPerStep = weightBytes + session.cacheBytes
+          const boundMs = (bytesPerStep / (bandwidth.GBps * 1e9)) * 1000
           let full: Timing | null = null
           if (batch === 1 && recompute) {
             const ctx = prompt(0).concat(Array.from({ length: context - start }, (_, i) => i % model.vocab_size))
@@ -193,6 +209,9 @@ export async function runDecode(cfg: DecodeConfig, log: (msg: string) => void = 
             kvBytesPerTokenModel: session.cacheBytesPerToken,
             recompute: full,
             cacheSpeedup: full ? full.median / step.median : null,
+            bytesPerStep,
+            boundMs,
+            fractionOfBound: boundMs / step.median,
           })
         }
       }
@@ -200,10 +219,21 @@ export async function runDecode(cfg: DecodeConfig, log: (msg: string) => void = 
       await recompute?.release()
     }
   }
-  return { config: cfg, rows }
+  return { config: cfg, rows, bandwidth }
 }
 
-const header = ['variant', 'batch', 'context', 'ms/step (min–max)', 'tokens/s', 'KV bytes/token held', 'recompute ms', 'cache speed-up']
+const header = [
+  'variant',
+  'batch',
+  'context',
+  'ms/step (min–max)',
+  'tokens/s',
+  'KV bytes/token held',
+  'MiB read/step',
+  'of bound',
+  'recompute ms',
+  'cache speed-up',
+]
 const cells = (r: DecodeRow) => [
   r.variant,
   r.batch,
@@ -211,6 +241,8 @@ const cells = (r: DecodeRow) => [
   `${r.step.median.toFixed(2)} (${r.step.min.toFixed(2)}–${r.step.max.toFixed(2)})`,
   r.tokensPerS.toFixed(0),
   `${r.kvBytesPerToken.toLocaleString('en-US')}${r.kvBytesPerToken === r.kvBytesPerTokenModel ? '' : ` (model says ${r.kvBytesPerTokenModel})`}`,
+  (r.bytesPerStep / 2 ** 20).toFixed(1),
+  r.fractionOfBound.toFixed(2),
   r.recompute ? r.recompute.median.toFixed(1) : '-',
   r.cacheSpeedup ? `${r.cacheSpeedup.toFixed(1)}×` : '-',
 ]
@@ -219,6 +251,8 @@ export function describeDecode(r: DecodeResult): string {
   const c = r.config
   const lines = [
     `decode: one new token per row against the KV cache; median of ${c.steps} steps after ${c.warmup} warm-up; full recompute median of ${c.recomputeReps} (batch 1)`,
+    `  ${boundLine(r)}`,
+    `  ${goalLine(r)}`,
   ]
   for (const s of c.settings) {
     const rows = r.rows.filter((row) => row.setting === s.name)
@@ -238,11 +272,32 @@ export function describeDecode(r: DecodeResult): string {
 export function decodeMarkdown(r: DecodeResult): string {
   const c = r.config
   const parts = [
-    `One new token per row against the KV cache (median of ${c.steps} steps after ${c.warmup} warm-up), next to the full-recompute path (the whole context per new token, batch 1, median of ${c.recomputeReps}); "cache speed-up" = recompute ÷ cached step. "KV bytes/token held" is measured on the present tensors.`,
+    `One new token per row against the KV cache (median of ${c.steps} steps after ${c.warmup} warm-up), next to the full-recompute path (the whole context per new token, batch 1, median of ${c.recomputeReps}); "cache speed-up" = recompute ÷ cached step. "KV bytes/token held" is measured on the present tensors. ${boundLine(r)}`,
+    '',
+    goalLine(r),
   ]
   for (const s of c.settings) {
     const rows = r.rows.filter((row) => row.setting === s.name)
     if (rows.length) parts.push('', `**${s.name}**`, '', mdTable(header, rows.map(cells)))
   }
   return parts.join('\n')
+}
+
+/** The memory bound the "of bound" column is against, as measured in this run. */
+function boundLine(r: DecodeResult): string {
+  const b = r.bandwidth
+  return `"MiB read/step": every float32 weight plus the whole cache held; "of bound": that read at ${b.GBps.toFixed(1)} GB/s (measured in this run, the better of a plain JS sum, ${b.jsGBps.toFixed(1)} GB/s, and ONNX Runtime's ReduceSum on ${r.config.threads} threads, ${b.ortGBps.toFixed(1)} GB/s, over ${(b.bytes / 2 ** 20).toFixed(0)} MiB) over the measured step: 1 is the memory limit.`
+}
+
+/** Issue 29's goal: at 8k, 16k and 32k of context, batch 1, each of these steps at ≥ 0.6 of the memory bound. */
+export const BOUND_GOAL = { fraction: 0.6, minContext: 8192, variants: ['mha', 'gqa', 'gqe', 'mqa'] } as const
+
+function goalLine(r: DecodeResult): string {
+  const rows = r.rows.filter((x) => x.batch === 1 && x.context >= BOUND_GOAL.minContext && (BOUND_GOAL.variants as readonly string[]).includes(x.variant))
+  const goal = `goal: ≥ ${BOUND_GOAL.fraction} of the memory bound from ${BOUND_GOAL.minContext / 1024}k of context (batch 1, ${BOUND_GOAL.variants.join(', ')})`
+  if (!rows.length) return `${goal}: not measured in this run`
+  const short = rows.filter((x) => x.fractionOfBound < BOUND_GOAL.fraction)
+  const at = (x: DecodeRow) =>
+    `${x.variant} ${x.context / 1024}k ${x.fractionOfBound.toFixed(2)} (${x.step.median.toFixed(1)} ms against ${x.boundMs.toFixed(1)} ms)`
+  return short.length ? `${goal}: NOT met: ${short.map(at).join(', ')}` : `${goal}: met (${rows.map(at).join(', ')})`
 }
