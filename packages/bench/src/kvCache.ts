@@ -1,9 +1,10 @@
 /**
  * KV-cache size per variant (no timing): bytes of K and V cached per token, from gpt's
  * kvCacheBytesPerToken (2 · n_layer · KV heads · head size · 4 bytes for float32), at the paper config and
- * at the prefill benchmark's GQE setting. MoAS variants cache every branch (H + G + 1 heads per layer).
+ * at the prefill benchmark's GQE setting. MoAS variants cache every branch (H + G + 1 heads per layer);
+ * moas-kv holds each token's chosen level, on average kv_budget of MHA's bytes (the decode bench measures it).
  */
-import { type GptConfig, kvCacheBytesPerToken, kvHeadsPerLayer } from '@moas/gpt'
+import { type GptConfig, kvCacheBytesPerToken, kvHeadsPerLayer, variantSpec } from '@moas/gpt'
 import { paperConfig, TRAIN_VARIANTS } from './paper'
 import { PREFILL_DEFAULTS } from './prefill'
 import { prefillGptConfig } from './prefillWorker'
@@ -24,10 +25,11 @@ export function kvCacheTable(): KvRow[] {
   const add = (setting: string, cfgs: GptConfig[]) => {
     const mha = cfgs.find((c) => c.attention === 'mha')!
     for (const c of cfgs) {
-      const bytes = kvCacheBytesPerToken(c)
+      // moas-kv: the bytes its routed levels hold at its budget (its exported cache tensors hold MHA's)
+      const bytes = kvCacheBytesPerToken(c) * (variantSpec(c.attention).expectedKvFraction?.(c) ?? 1)
       rows.push({
         setting,
-        variant: c.attention,
+        variant: variantSpec(c.attention).expectedKvFraction ? `${c.attention} (kv_budget ${c.kv_budget})` : c.attention,
         kvHeadsPerLayer: kvHeadsPerLayer(c),
         bytesPerToken: bytes,
         mibPerContext: (bytes * c.block_size) / 2 ** 20,
