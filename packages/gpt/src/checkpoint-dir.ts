@@ -143,10 +143,10 @@ const sha256 = (data: Uint8Array | string) => createHash('sha256').update(data).
  */
 async function verifyManifest(dir: string): Promise<void> {
   const path = join(dir, CHECKPOINT_FILES.complete)
-  if (!existsSync(path)) return // a bare model directory (no marker): validated by decodeCheckpoint alone
-  const text = await readFile(path, 'utf8')
-  if (text.trim() === '') {
-    // Only a version-1 checkpoint may have an empty COMPLETE; a newer one lost its manifest.
+  const text = existsSync(path) ? await readFile(path, 'utf8') : null
+  if (text === null || text.trim() === '') {
+    // Only a version-1 checkpoint or a hand-made model directory may lack a manifest; one saved with a
+    // manifest that lost it (deleted, emptied) is not trusted: deleting COMPLETE must not switch checks off.
     let version: unknown
     try {
       version = JSON.parse(await readFile(join(dir, CHECKPOINT_FILES.config), 'utf8'))?.checkpoint_version
@@ -155,7 +155,7 @@ async function verifyManifest(dir: string): Promise<void> {
     }
     if (version !== undefined)
       throw new CheckpointError(
-        `${path}: empty, but the checkpoint was saved with a checksum manifest there (version ${version}); it cannot be trusted: use an earlier copy`,
+        `${path}: ${text === null ? 'missing' : 'empty'}, but the checkpoint was saved with a checksum manifest there (version ${version}); its files cannot be verified, so it is not trusted: use an earlier copy`,
       )
     return
   }

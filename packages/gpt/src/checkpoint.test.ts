@@ -207,6 +207,11 @@ describe('checkpoints', () => {
       }
       writeFileSync(join(dir, 'COMPLETE'), '{"format": "moas-checkpoint", "sha')
       expect(await loadError(dir)).toMatch(/manifest is corrupt/)
+      // deleting the manifest does not switch the checks off (a flipped byte then goes unnoticed otherwise)
+      rmSync(join(dir, 'COMPLETE'))
+      expect(await loadError(dir)).toMatch(
+        /COMPLETE: missing, but the checkpoint was saved with a checksum manifest there \(version 2\); its files cannot be verified, so it is not trusted/,
+      )
     })
     const rewrite = (dir: string, edit: (t: Map<string, any>) => void) => {
       const { tensors } = readSafetensors(readFileSync(join(dir, 'model.safetensors')))
