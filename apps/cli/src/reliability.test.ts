@@ -69,31 +69,41 @@ function copyRun(name: string): string {
 describe('one writer per run directory (real processes)', () => {
   it('two fresh trainings into one --out: one is refused with the holder named, the other runs; then the same for two resumes', async () => {
     const dir = join(tempDir(), 'race')
-    const args = [...TRAIN, '--steps', '300', '--checkpoint-interval', '50', '--out', dir]
-    let stopped = false
-    const stopAfterRecords = (all: string, child: ChildProcess) => {
-      if (!stopped && records(all).length >= 5) {
-        stopped = true
-        child.kill('SIGTERM')
-      }
+    const args = [...TRAIN, '--steps', '100000', '--checkpoint-interval', '50', '--out', dir]
+    // The second writer starts only once the first holds the run (it has logged an update), and the first
+    // runs until the second was refused: the order does not depend on how fast this machine is.
+    const holder = (cmd: string[]) => {
+      let holding: () => void = () => {}
+      const held = new Promise<void>((res) => {
+        holding = res
+      })
+      let child: ChildProcess | null = null
+      const done = start(cmd, (out, c) => {
+        child = c
+        if (records(out).length >= 1) holding()
+      })
+      return { held, done, stop: () => (child as ChildProcess | null)?.kill('SIGTERM') }
     }
-    const [a, b] = await Promise.all([start(args, stopAfterRecords), start(args, stopAfterRecords)])
-    const refused = [a, b].filter((r) => r.code === 1)
-    const ran = [a, b].filter((r) => r.code !== 1)
-    expect(refused, `${a.stderr}\n---\n${b.stderr}`).toHaveLength(1)
-    expectOneLineError(refused[0], /is being written by another moas process \(pid \d+ on .*\); a run directory has one writer/)
-    expect(ran[0].code, ran[0].stderr).toBe(143)
+    const a = holder(args)
+    await a.held
+    const refused = await start(args)
+    expectOneLineError(refused, /is being written by another moas process \(pid \d+ on .*\); a run directory has one writer/)
+    a.stop()
+    const ran = await a.done
+    expect(ran.code, ran.stderr).toBe(143)
     const saved = await readRun(dir)
-    expect(saved.state.step).toBe(records(ran[0].stdout).length)
+    expect(saved.state.step).toBe(records(ran.stdout).length)
     expect(existsSync(`${dir}.lock`), 'the lock is released on exit').toBe(false)
 
-    const resume = ['train', '--resume', dir, '--steps', String(saved.state.step + 40)]
-    const [c, d] = await Promise.all([start(resume), start(resume)])
-    const refused2 = [c, d].filter((r) => r.code === 1)
-    expect(refused2, `${c.stderr}\n---\n${d.stderr}`).toHaveLength(1)
-    expectOneLineError(refused2[0], /being written by another moas process/, true)
-    expect([c, d].filter((r) => r.code === 0)).toHaveLength(1)
-    expect((await readRun(dir)).state.step).toBe(saved.state.step + 40)
+    const resume = ['train', '--resume', dir, '--steps', String(saved.state.step + 100_000), '--checkpoint-interval', '1']
+    const c = holder(resume)
+    await c.held
+    const d = await start(resume)
+    expectOneLineError(d, /being written by another moas process \(pid \d+ on .*\); a run directory has one writer/, true)
+    c.stop()
+    const cr = await c.done
+    expect(cr.code, cr.stderr).toBe(143)
+    expect((await readRun(dir)).state.step).toBe(saved.state.step + records(cr.stdout).length)
     for (const leftover of ['.next', '.prev', '.lock']) expect(existsSync(`${dir}${leftover}`), leftover).toBe(false)
   })
 

@@ -48,6 +48,19 @@ export class RunLock {
    * Take the lock of `dir`, or throw a TrainError naming the process that holds it. `note` hears about a
    * stale lock being taken over.
    */
+  /**
+   * Refuse, before reading anything of `dir`, a directory that another live process holds: a reader that
+   * opened it mid-save would see files of two moments (and blame corruption). A stale lock is left to acquire.
+   */
+  static refuseIfHeld(dir: string): void {
+    const holder = readLock(lockPath(dir))
+    if (holder && holder.pid !== process.pid && (holder.host !== hostname() || alive(holder.pid)))
+      throw new TrainError(
+        `${dir} is being written by another moas process (pid ${holder.pid} on ${holder.host}, since ${holder.started}); a run directory has one writer: wait for it to finish or stop it` +
+          (holder.host !== hostname() ? `, or delete ${lockPath(dir)} if that machine no longer runs it` : ''),
+      )
+  }
+
   static acquire(dir: string, note: (message: string) => void = () => {}): RunLock {
     const path = lockPath(dir)
     const info: LockInfo = { pid: process.pid, host: hostname(), started: new Date().toISOString(), command: process.argv.slice(1).join(' ') }

@@ -2,7 +2,7 @@ import { resolve } from 'node:path'
 import { type GptConfig, paramCounts, resolveConfig, VARIANTS } from '@moas/gpt'
 import type { Provider } from '@moas/tensor-core'
 import { type Dataset, makeRunConfig, modelConfig, protocolOfRun, TrainError, type TrainPresetName, type TrainProtocol } from '@moas/trainer'
-import { loadDataset, readRun, train } from '@moas/trainer/node'
+import { loadDataset, RunLock, readRun, train } from '@moas/trainer/node'
 import type { Command } from 'commander'
 import { EXIT, UsageError } from '../errors'
 import { type Io, Progress } from '../io'
@@ -69,6 +69,7 @@ async function runTrain(opts: TrainFlags, io: Io): Promise<number> {
   if (opts.resume) {
     out = resolve(opts.resume)
     if (opts.out && resolve(opts.out) !== out) throw new UsageError(`--resume continues in its own directory (${opts.resume}); drop --out ${opts.out}`)
+    RunLock.refuseIfHeld(out)
     const saved = await readRun(out)
     const s = saved.state
     if (flags.steps !== undefined && flags.steps < s.step)
