@@ -99,7 +99,7 @@ const series = (ps, name, line) => ({ name, line, points: ps.map((p) => ({ x: p.
 const routed = points.filter((p) => !p.isStatic)
 writeFileSync(
   join(here, 'pareto.svg'),
-  paretoChart([series(statics, 'static: mha, gqa (3, 2 KV heads), mqa', true), ...(routed.length ? [series(routed, 'moas-kv (ρ 0.5 … 0.2)', false)] : [])], {
+  paretoChart([series(statics, 'static (mha, gqa, mqa)', true), ...(routed.length ? [series(routed, 'moas-kv (routed)', false)] : [])], {
     title: 'full-split val loss against KV bytes per token (paper config, 500 updates)',
     xLabel: 'KV bytes per token relative to MHA (log scale)',
     yLabel: 'val loss, full split (nats)',
