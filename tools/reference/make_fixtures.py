@@ -227,16 +227,19 @@ def make_case(name, overrides, base_seed):
     return meta, os.path.getsize(st_path), info
 
 
+def selected(cases, only):
+    """(index, name, overrides) of every case, or of the named ones; an unknown name stops the script."""
+    unknown = set(only) - {name for name, _ in cases}
+    if unknown:
+        raise SystemExit(f"unknown case(s) {sorted(unknown)}; cases: {[name for name, _ in cases]}")
+    return [(i, name, overrides) for i, (name, overrides) in enumerate(cases) if not only or name in only]
+
+
 def main(only=()):
     """Write every case, or only the named ones (their seeds do not depend on which are written)."""
     torch.set_num_threads(1)
-    unknown = set(only) - {name for name, _ in CASES}
-    if unknown:
-        raise SystemExit(f"unknown case(s) {sorted(unknown)}; cases: {[name for name, _ in CASES]}")
     total = 0
-    for i, (name, overrides) in enumerate(CASES):
-        if only and name not in only:
-            continue
+    for i, name, overrides in selected(CASES, only):
         meta, size, info = make_case(name, overrides, base_seed=1000 + i)
         total += size + os.path.getsize(os.path.join(OUT_DIR, name + ".json"))
         print(f"{name:15s} ce={meta['ce_loss']:.6f} balance={meta['balance_loss']:.6f} "

@@ -16,7 +16,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_fixtures import BASE, CONFIG_KEY_ORDER, GATE_GAP, min_decision_gap, randomize_for_fixture, top_k_of, write_safetensors  # noqa: E402
+from make_fixtures import BASE, CONFIG_KEY_ORDER, GATE_GAP, min_decision_gap, randomize_for_fixture, selected, top_k_of, write_safetensors  # noqa: E402
 from moas_reference import GPT, GPTConfig, MoASKV  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -111,12 +111,7 @@ def make_case(name, overrides, base_seed):
 
 def main(only=()):
     torch.set_num_threads(1)
-    unknown = set(only) - {name for name, _ in CASES}
-    if unknown:
-        raise SystemExit(f"unknown case(s) {sorted(unknown)}; cases: {[name for name, _ in CASES]}")
-    for i, (name, overrides) in enumerate(CASES):
-        if only and name not in only:
-            continue
+    for i, name, overrides in selected(CASES, only):
         seed, gap, losses = make_case(name, overrides, base_seed=2000 + i)
         print(f"{name:10s} seed={seed} min_gate_gap={gap:.3g} losses={' '.join(f'{l:.6f}' for l in losses)}")
 

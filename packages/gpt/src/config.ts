@@ -49,26 +49,10 @@ export interface GptConfig {
   balance_weight: number
 }
 
+/** Every config key, in the order config.json stores them: the sizes, the variant's optional keys, the loss weight. */
 export const CONFIG_KEYS = [
-  'vocab_size',
-  'block_size',
-  'n_layer',
-  'n_head',
-  'n_embd',
-  'bias',
-  'dropout',
-  'attention',
-  'n_kv_head',
-  'moas_top_k',
-  'gqe_top_k',
-  'gqe_shared_kv',
-  'router_hidden',
-  'gate_dropout',
-  'kv_levels',
-  'kv_level_weights',
-  'kv_budget',
-  'kv_budget_warmup',
-  'kv_budget_weight',
+  ...(['vocab_size', 'block_size', 'n_layer', 'n_head', 'n_embd', 'bias', 'dropout', 'attention'] as const),
+  ...OPTIONAL_CONFIG_KEYS,
   'balance_weight',
 ] as const
 type ConfigKey = (typeof CONFIG_KEYS)[number]

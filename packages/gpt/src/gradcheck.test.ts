@@ -10,11 +10,46 @@
  *   (e.g. a folded 1/√d scale), which moves the relative error from ~1e-8 to ~2e-6.
  * GQE's router has no GELU, so the routed path is exactly the model's.
  */
-import { Graph, grad, hostTensor, Session } from '@moas/tensor-core'
+import { Graph, grad, type HostTensor, hostTensor, Session } from '@moas/tensor-core'
 import { expect, it } from 'vitest'
 import { resolveConfig } from './config'
 import { buildGpt } from './model'
 import { feedsOf, idxTensor, randomWeights, tokens } from './testing/index'
+
+/**
+ * Compare `names`' analytic gradients with float64 central differences of the forward graph's loss, at each
+ * tensor's largest-gradient coordinate and one more; returns the worst relative error.
+ */
+async function checkAgainstDifferences(
+  forward: Graph,
+  weights: Map<string, Float32Array | Float64Array>,
+  data: Record<string, HostTensor>,
+  analytic: Record<string, HostTensor>,
+  names: readonly string[],
+): Promise<number> {
+  const fwd = await Session.create(forward, { optimization: 'basic' })
+  const lossAt = async (name: string, i: number, delta: number) => {
+    const w = new Map(weights)
+    const changed = Float64Array.from(weights.get(name)!)
+    changed[i] += delta
+    w.set(name, changed)
+    return Number((await fwd.run({ ...feedsOf(w, forward), ...data })).loss.data[0])
+  }
+  const h = 1e-5
+  let worst = 0
+  for (const name of names) {
+    const g = analytic[`grad.${name}`].data as Float64Array
+    const big = g.reduce((best, v, i) => (Math.abs(v) > Math.abs(g[best]) ? i : best), 0)
+    for (const i of new Set([big, (big * 7 + 3) % g.length])) {
+      const fd = ((await lossAt(name, i, h)) - (await lossAt(name, i, -h))) / (2 * h)
+      const err = Math.abs(fd - g[i]) / Math.max(Math.abs(g[i]), 1e-3)
+      worst = Math.max(worst, err)
+      expect(err, `${name}[${i}]: analytic ${g[i]}, finite difference ${fd}`).toBeLessThan(1e-7)
+    }
+  }
+  await fwd.release()
+  return worst
+}
 
 it('gqe (k = 2, own shared K/V, bias): analytic gradients equal float64 central differences', async () => {
   const cfg = resolveConfig({
@@ -62,27 +97,13 @@ it('gqe (k = 2, own shared K/V, bias): analytic gradients equal float64 central 
     }
   }
 
-  const fwd = await Session.create(forward, { optimization: 'basic' })
-  const lossAt = async (name: string, i: number, delta: number) => {
-    const w = new Map(weights)
-    const changed = Float64Array.from(weights.get(name)!)
-    changed[i] += delta
-    w.set(name, changed)
-    return Number((await fwd.run({ ...feedsOf(w, forward), ...data })).loss.data[0])
-  }
-  const h = 1e-5
-  let worst = 0
-  for (const p of params) {
-    const g = analytic[`grad.${p.name}`].data as Float64Array
-    // the coordinate with the largest gradient and one more
-    const big = g.reduce((best, v, i) => (Math.abs(v) > Math.abs(g[best]) ? i : best), 0)
-    for (const i of new Set([big, (big * 7 + 3) % g.length])) {
-      const fd = ((await lossAt(p.name, i, h)) - (await lossAt(p.name, i, -h))) / (2 * h)
-      const err = Math.abs(fd - g[i]) / Math.max(Math.abs(g[i]), 1e-3)
-      worst = Math.max(worst, err)
-      expect(err, `${p.name}[${i}]: analytic ${g[i]}, finite difference ${fd}`).toBeLessThan(1e-7)
-    }
-  }
+  const worst = await checkAgainstDifferences(
+    forward,
+    weights,
+    data,
+    analytic,
+    params.map((p) => p.name),
+  )
   console.log(`float64 gradient check: ${params.length} tensors, worst relative error ${worst.toExponential(2)}`)
 })
 
@@ -135,31 +156,19 @@ it("moas-kv (own level weights, bias, budget active): with the router's gradient
       expect(s[0] - s[1], `${name}: top-1 decision gap`).toBeGreaterThan(1e-4)
     }
   }
-  const fwd = await Session.create(forward, { optimization: 'basic' })
-  const lossAt = async (name: string, i: number, delta: number) => {
-    const w = new Map(weights)
-    const changed = Float64Array.from(weights.get(name)!)
-    changed[i] += delta
-    w.set(name, changed)
-    return Number((await fwd.run({ ...feedsOf(w, forward), ...data })).loss.data[0])
-  }
-  const h = 1e-5
-  let checked = 0
-  for (const p of params) {
-    const g = analytic[`grad.${p.name}`].data as Float64Array
-    if (p.name.includes('.router.')) {
-      expect(
-        g.every((v) => v === 0),
-        `${p.name}: no gradient with routerGradient 'none'`,
-      ).toBe(true)
-      continue
-    }
-    const big = g.reduce((best, v, i) => (Math.abs(v) > Math.abs(g[best]) ? i : best), 0)
-    for (const i of new Set([big, (big * 7 + 3) % g.length])) {
-      const fd = ((await lossAt(p.name, i, h)) - (await lossAt(p.name, i, -h))) / (2 * h)
-      expect(Math.abs(fd - g[i]) / Math.max(Math.abs(g[i]), 1e-3), `${p.name}[${i}]: analytic ${g[i]}, finite difference ${fd}`).toBeLessThan(1e-7)
-    }
-    checked++
-  }
-  expect(checked).toBe(params.length - 2 * cfg.n_layer) // all but each layer's two router weights
+  // the router gets no gradient with routerGradient 'none'; every other tensor is an exact derivative
+  const routers = params.filter((p) => p.name.includes('.router.'))
+  expect(routers).toHaveLength(2 * cfg.n_layer)
+  for (const p of routers)
+    expect(
+      (analytic[`grad.${p.name}`].data as Float64Array).every((v) => v === 0),
+      p.name,
+    ).toBe(true)
+  await checkAgainstDifferences(
+    forward,
+    weights,
+    data,
+    analytic,
+    params.filter((p) => !routers.includes(p)).map((p) => p.name),
+  )
 })
