@@ -43,6 +43,31 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   return ticks
 }
 
+type Margins = { left: number; right: number; top: number; bottom: number }
+
+/** The frame both charts share: the SVG element and background, title, y grid with its labels. */
+function openChart(W: number, H: number, m: Margins, title: string | undefined, yTicks: number[], Y: (v: number) => number): string[] {
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<rect x="0" y="0" width="${W}" height="${H}" fill="#ffffff"/>`,
+  ]
+  if (title) out.push(`<text x="${f(W / 2)}" y="22" text-anchor="middle" font-size="15">${esc(title)}</text>`)
+  for (const t of yTicks) {
+    out.push(`<line x1="${f(m.left)}" y1="${f(Y(t))}" x2="${f(W - m.right)}" y2="${f(Y(t))}" stroke="#e5e5e5"/>`)
+    out.push(`<text x="${f(m.left - 6)}" y="${f(Y(t) + 4)}" text-anchor="end">${esc(String(t))}</text>`)
+  }
+  return out
+}
+
+/** The plot box and both axis labels. */
+function axes(W: number, H: number, m: Margins, xLabel: string, yLabel: string): string[] {
+  return [
+    `<rect x="${f(m.left)}" y="${f(m.top)}" width="${f(W - m.left - m.right)}" height="${f(H - m.top - m.bottom)}" fill="none" stroke="#333333"/>`,
+    `<text x="${f((m.left + W - m.right) / 2)}" y="${f(H - 14)}" text-anchor="middle">${esc(xLabel)}</text>`,
+    `<text transform="translate(18 ${f((m.top + H - m.bottom) / 2)}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text>`,
+  ]
+}
+
 /** Line chart of each series' mean with a shaded min–max band (the spread over seeds). */
 export function valLossChart(series: readonly CurveSeries[], opts: ChartOptions = {}): string {
   const W = opts.width ?? 720
@@ -60,23 +85,12 @@ export function valLossChart(series: readonly CurveSeries[], opts: ChartOptions 
   const X = (v: number) => m.left + ((v - x0) / (x1 - x0)) * (W - m.left - m.right)
   const Y = (v: number) => H - m.bottom - ((v - y0) / (y1 - y0)) * (H - m.top - m.bottom)
 
-  const out: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
-    `<rect x="0" y="0" width="${W}" height="${H}" fill="#ffffff"/>`,
-  ]
-  if (opts.title) out.push(`<text x="${f(W / 2)}" y="22" text-anchor="middle" font-size="15">${esc(opts.title)}</text>`)
-  // Grid and ticks.
-  for (const t of niceTicks(y0, y1, 6)) {
-    out.push(`<line x1="${f(m.left)}" y1="${f(Y(t))}" x2="${f(W - m.right)}" y2="${f(Y(t))}" stroke="#e5e5e5"/>`)
-    out.push(`<text x="${f(m.left - 6)}" y="${f(Y(t) + 4)}" text-anchor="end">${esc(String(t))}</text>`)
-  }
+  const out = openChart(W, H, m, opts.title, niceTicks(y0, y1, 6), Y)
   for (const t of niceTicks(x0, x1, 8)) {
     out.push(`<line x1="${f(X(t))}" y1="${f(H - m.bottom)}" x2="${f(X(t))}" y2="${f(H - m.bottom + 5)}" stroke="#333333"/>`)
     out.push(`<text x="${f(X(t))}" y="${f(H - m.bottom + 18)}" text-anchor="middle">${esc(String(t))}</text>`)
   }
-  out.push(`<rect x="${f(m.left)}" y="${f(m.top)}" width="${f(W - m.left - m.right)}" height="${f(H - m.top - m.bottom)}" fill="none" stroke="#333333"/>`)
-  out.push(`<text x="${f((m.left + W - m.right) / 2)}" y="${f(H - 14)}" text-anchor="middle">${esc(opts.xLabel ?? 'step')}</text>`)
-  out.push(`<text transform="translate(18 ${f((m.top + H - m.bottom) / 2)}) rotate(-90)" text-anchor="middle">${esc(opts.yLabel ?? 'val loss (nats)')}</text>`)
+  out.push(...axes(W, H, m, opts.xLabel ?? 'step', opts.yLabel ?? 'val loss (nats)'))
   // Bands first, then lines on top; a legend entry per series.
   series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length]
@@ -141,24 +155,14 @@ export function paretoChart(series: readonly ParetoSeries[], opts: ChartOptions 
   ;[y0, y1] = [y0 - pad, y1 + pad]
   const X = (v: number) => m.left + ((Math.log2(v) - x0) / (x1 - x0)) * (W - m.left - m.right)
   const Y = (v: number) => H - m.bottom - ((v - y0) / (y1 - y0)) * (H - m.top - m.bottom)
-  const out: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
-    `<rect x="0" y="0" width="${W}" height="${H}" fill="#ffffff"/>`,
-  ]
-  if (opts.title) out.push(`<text x="${f(W / 2)}" y="22" text-anchor="middle" font-size="15">${esc(opts.title)}</text>`)
-  for (const t of niceTicks(y0, y1, 6)) {
-    out.push(`<line x1="${f(m.left)}" y1="${f(Y(t))}" x2="${f(W - m.right)}" y2="${f(Y(t))}" stroke="#e5e5e5"/>`)
-    out.push(`<text x="${f(m.left - 6)}" y="${f(Y(t) + 4)}" text-anchor="end">${esc(String(t))}</text>`)
-  }
+  const out = openChart(W, H, m, opts.title, niceTicks(y0, y1, 6), Y)
   // x ticks at powers of two, labelled as fractions
   for (let k = Math.ceil(x0); k <= Math.floor(x1); k++) {
     const v = 2 ** k
     out.push(`<line x1="${f(X(v))}" y1="${f(m.top)}" x2="${f(X(v))}" y2="${f(H - m.bottom)}" stroke="#e5e5e5"/>`)
     out.push(`<text x="${f(X(v))}" y="${f(H - m.bottom + 18)}" text-anchor="middle">${esc(k >= 0 ? String(v) : `1/${2 ** -k}`)}</text>`)
   }
-  out.push(`<rect x="${f(m.left)}" y="${f(m.top)}" width="${f(W - m.left - m.right)}" height="${f(H - m.top - m.bottom)}" fill="none" stroke="#333333"/>`)
-  out.push(`<text x="${f((m.left + W - m.right) / 2)}" y="${f(H - 14)}" text-anchor="middle">${esc(opts.xLabel ?? 'cost (log scale)')}</text>`)
-  out.push(`<text transform="translate(18 ${f((m.top + H - m.bottom) / 2)}) rotate(-90)" text-anchor="middle">${esc(opts.yLabel ?? 'loss (nats)')}</text>`)
+  out.push(...axes(W, H, m, opts.xLabel ?? 'cost (log scale)', opts.yLabel ?? 'loss (nats)'))
   series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length]
     const pts = [...s.points].sort((a, b) => a.x - b.x)
