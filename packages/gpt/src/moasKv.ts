@@ -64,17 +64,19 @@ export function moasKv(x: Tensor, cfg: GptConfig, prefix: string, ctx: BuildCont
 
   const q = ops.transpose(ops.reshape(linear(x, `${prefix}q_proj`, C, cfg.bias), [B, T, H, d]), [0, 2, 1, 3]) // [B, H, T, d]
   const fine = { k: linear(x, `${prefix}k_proj`, C, cfg.bias), v: linear(x, `${prefix}v_proj`, C, cfg.bias) }
-  const level = (which: 'k' | 'v', i: number): Tensor => {
+  // each level's heads, built once: [B, T, Lᵢ·d] (the finest is the projection itself)
+  const levelOf = (which: 'k' | 'v', i: number): Tensor => {
     const G = levels[i]
     if (i === 0) return fine[which]
     if (cfg.kv_level_weights === 'own') return linear(x, `${prefix}levels.${i}.${which}_proj`, G * d, cfg.bias)
     return meanOfHeads(fine[which], G, H, d)
   }
+  const level = { k: levels.map((_, i) => levelOf('k', i)), v: levels.map((_, i) => levelOf('v', i)) }
   // The token's keys as every query head reads them: Σ_i z_i · (level i's head covering h); exactly the
   // chosen level's in the forward pass.
   const written = (which: 'k' | 'v') =>
     ops.transpose(
-      ops.sum(levels.map((G, i) => ops.mul(coverHeads(level(which, i), G, H, d), ops.unsqueeze(ops.slice(z, [i], [i + 1], [-1]), [-1])))),
+      ops.sum(levels.map((G, i) => ops.mul(coverHeads(level[which][i], G, H, d), ops.unsqueeze(ops.slice(z, [i], [i + 1], [-1]), [-1])))),
       [0, 2, 1, 3],
     ) // [B, H, T, d]
   const keys = written('k')
@@ -82,7 +84,7 @@ export function moasKv(x: Tensor, cfg: GptConfig, prefix: string, ctx: BuildCont
   let o: Tensor // [B, H, 1, T, d]
   if (ctx.levelCache) {
     const lc = ctx.levelCache
-    const heads = (which: 'k' | 'v', i: number) => ops.transpose(ops.reshape(level(which, i), [B, T, levels[i], d]), [0, 2, 1, 3]) // [B, G, T, d]
+    const heads = (which: 'k' | 'v', i: number) => ops.transpose(ops.reshape(level[which][i], [B, T, levels[i], d]), [0, 2, 1, 3]) // [B, G, T, d]
     lc.written.push(...levels.map((_, i) => ({ key: heads('k', i), value: heads('v', i) })))
     o = attendLevelCache(q, keys, values, lc, levels, H, d)
   } else {

@@ -97,6 +97,13 @@ const plainCalls =
 const moasKvHeads = (cfg: GptConfig) => cfg.n_head + G(cfg) + 1
 const moasLayout = (cfg: GptConfig) =>
   `per layer ${moasKvHeads(cfg)} heads: MHA branch 0..${cfg.n_head - 1}, GQA branch ${cfg.n_head}..${cfg.n_head + G(cfg) - 1}, MQA branch ${cfg.n_head + G(cfg)}`
+/** Dense MoAS runs every branch on every token: the three branches' heads and core calls (MHA, GQA, MQA). */
+const denseMoasHeads = (cfg: GptConfig) => MOAS_SCHEMES.length * cfg.n_head
+const denseMoasCalls = (cfg: GptConfig): AttentionCall[] => [
+  { G: cfg.n_head, R: 1 },
+  { G: G(cfg), R: cfg.n_head / G(cfg) },
+  { G: 1, R: cfg.n_head },
+]
 const moasRouting = { labels: () => MOAS_SCHEMES.map((s) => s.toUpperCase()), groups: () => 1 }
 
 function plainRow(
@@ -162,13 +169,9 @@ export const VARIANT_TABLE: Readonly<Record<Variant, VariantSpec>> = {
     baseline: 'mha',
     fixture: 'static-moas',
     build: (x, cfg, prefix, ctx) => staticMoas(x, cfg, prefix, ctx),
-    queryHeads: (cfg) => MOAS_SCHEMES.length * cfg.n_head,
+    queryHeads: denseMoasHeads,
     routing: null,
-    coreCalls: (cfg) => [
-      { G: cfg.n_head, R: 1 },
-      { G: G(cfg), R: cfg.n_head / G(cfg) },
-      { G: 1, R: cfg.n_head },
-    ],
+    coreCalls: denseMoasCalls,
   }),
   moas: moasRow({
     summary: 'MoAS: a per-token router mixes the MHA, GQA and MQA branches (soft)',
@@ -176,13 +179,9 @@ export const VARIANT_TABLE: Readonly<Record<Variant, VariantSpec>> = {
     baseline: 'mha',
     fixture: 'moas',
     build: (x, cfg, prefix, ctx) => moas(x, cfg, prefix, ctx),
-    queryHeads: (cfg) => MOAS_SCHEMES.length * cfg.n_head,
+    queryHeads: denseMoasHeads,
     routing: moasRouting,
-    coreCalls: (cfg) => [
-      { G: cfg.n_head, R: 1 },
-      { G: G(cfg), R: cfg.n_head / G(cfg) },
-      { G: 1, R: cfg.n_head },
-    ],
+    coreCalls: denseMoasCalls,
   }),
   'moas-topk': moasRow({
     summary: 'MoAS with top-k routing: each token runs its k chosen branches',
