@@ -12,10 +12,22 @@ export interface Io {
   signal?: AbortSignal
 }
 
-export function processIo(signal?: AbortSignal): Io {
+/**
+ * The real process's streams. A stream whose reader went away (EPIPE: `moas train | head`) is written no
+ * more, and `onClosed` hears of it once: what that means for the command is the caller's decision.
+ */
+export function processIo(signal?: AbortSignal, onClosed: (stream: 'stdout' | 'stderr') => void = () => {}): Io {
+  const open = { stdout: true, stderr: true }
+  for (const name of ['stdout', 'stderr'] as const)
+    process[name].on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') throw e
+      if (!open[name]) return
+      open[name] = false
+      onClosed(name)
+    })
   return {
-    stdout: (t) => void process.stdout.write(t),
-    stderr: (t) => void process.stderr.write(t),
+    stdout: (t) => void (open.stdout && process.stdout.write(t)),
+    stderr: (t) => void (open.stderr && process.stderr.write(t)),
     stderrIsTTY: !!process.stderr.isTTY,
     stdoutIsTTY: !!process.stdout.isTTY,
     env: process.env,

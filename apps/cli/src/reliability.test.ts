@@ -5,7 +5,7 @@
  * stderr, a non-zero exit, no stack trace, and the last good checkpoint still loads.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { readSafetensors, resolveConfig } from '@moas/gpt'
@@ -66,24 +66,27 @@ function copyRun(name: string): string {
   return d
 }
 
+/**
+ * A writer that the test holds: `held` resolves once it has logged an update (it holds the run), so a
+ * second writer is started only then and the order never depends on how fast this machine is.
+ */
+function holder(cmd: string[]) {
+  let holding: () => void = () => {}
+  const held = new Promise<void>((res) => {
+    holding = res
+  })
+  let child: ChildProcess | null = null
+  const done = start(cmd, (out, c) => {
+    child = c
+    if (records(out).length >= 1) holding()
+  })
+  return { held, done, stop: () => (child as ChildProcess | null)?.kill('SIGTERM') }
+}
+
 describe('one writer per run directory (real processes)', () => {
   it('two fresh trainings into one --out: one is refused with the holder named, the other runs; then the same for two resumes', async () => {
     const dir = join(tempDir(), 'race')
     const args = [...TRAIN, '--steps', '100000', '--checkpoint-interval', '50', '--out', dir]
-    // The second writer starts only once the first holds the run (it has logged an update), and the first
-    // runs until the second was refused: the order does not depend on how fast this machine is.
-    const holder = (cmd: string[]) => {
-      let holding: () => void = () => {}
-      const held = new Promise<void>((res) => {
-        holding = res
-      })
-      let child: ChildProcess | null = null
-      const done = start(cmd, (out, c) => {
-        child = c
-        if (records(out).length >= 1) holding()
-      })
-      return { held, done, stop: () => (child as ChildProcess | null)?.kill('SIGTERM') }
-    }
     const a = holder(args)
     await a.held
     const refused = await start(args)
@@ -119,6 +122,69 @@ describe('one writer per run directory (real processes)', () => {
     expect(r.code, r.stderr).toBe(0)
     expect(r.stderr).toMatch(new RegExp(`removing a stale lock of .*process ${pid} .* is no longer running`))
     expect(existsSync(`${dir}.lock`)).toBe(false)
+  })
+})
+
+describe('paths and pipes never fork a run', () => {
+  it('a run reached through a symlink is resumed in its target: the link stays a link, nothing is left beside either', async () => {
+    const dir = copyRun('linked-target')
+    const link = join(tempDir(), 'link')
+    symlinkSync(dir, link)
+    const r = await start(['train', '--resume', link, '--steps', '6'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(lstatSync(link).isSymbolicLink()).toBe(true)
+    expect((await readRun(dir)).state.step).toBe(6)
+    for (const base of [dir, link])
+      for (const leftover of ['.next', '.prev', '.lock']) expect(existsSync(`${base}${leftover}`), `${base}${leftover}`).toBe(false)
+  })
+
+  it('two writers, one through a link and one through its target, share one lock: the second is refused', async () => {
+    const dir = copyRun('linked-race')
+    const link = join(tempDir(), 'link-race')
+    symlinkSync(dir, link)
+    const a = holder(['train', '--resume', link, '--steps', '100000', '--checkpoint-interval', '50'])
+    await a.held
+    const b = await start(['train', '--resume', dir, '--steps', '100000'])
+    expectOneLineError(b, /is being written by another moas process \(pid \d+ on .*\); a run directory has one writer/, true)
+    a.stop()
+    expect((await a.done).code).toBe(143)
+  })
+
+  it('a reader that closes stdout (moas train | head) stops the run with a checkpoint, exit 141 and a note on stderr', async () => {
+    const dir = join(tempDir(), 'piped')
+    const child = spawn(process.execPath, [CLI, ...TRAIN, '--steps', '100000', '--out', dir], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, MOAS_THREADS: '1' },
+    })
+    let stderr = ''
+    child.stderr.on('data', (d) => {
+      stderr += d
+    })
+    child.stdout.once('data', () => child.stdout.destroy())
+    const code = await new Promise<number | null>((res) => child.on('close', (c) => res(c)))
+    expect(code, stderr).toBe(141)
+    expect(stderr).toMatch(/stdout was closed .*stopping after the current step and saving a checkpoint/)
+    expect(stderr).toMatch(/interrupted at step (\d+); checkpoint saved/)
+    const step = Number(/interrupted at step (\d+)/.exec(stderr)![1])
+    expect((await readRun(dir)).state.step).toBe(step)
+    expect(existsSync(`${dir}.lock`), 'the lock is released').toBe(false)
+  })
+
+  it('a closed stderr (2>&1 >/dev/null | true) only silences the notes: the run finishes and reports on stdout', async () => {
+    const dir = join(tempDir(), 'no-stderr')
+    const child = spawn(process.execPath, [CLI, ...TRAIN, '--steps', '5', '--out', dir], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, MOAS_THREADS: '1' },
+    })
+    child.stderr.destroy()
+    let stdout = ''
+    child.stdout.on('data', (d) => {
+      stdout += d
+    })
+    const code = await new Promise<number | null>((res) => child.on('close', (c) => res(c)))
+    expect(code, stdout).toBe(0)
+    expect(JSON.parse(stdout.trim().split('\n').at(-1)!)).toMatchObject({ done: true, status: 'finished', step: 5 })
+    expect((await readRun(dir)).state.step).toBe(5)
   })
 })
 

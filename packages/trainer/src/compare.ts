@@ -14,7 +14,7 @@
 
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { cpus } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import type { CharTokenizer, LoadedModel } from '@moas/gpt'
 import { type GptConfigInput, kvCacheBytesPerToken, paramCounts, queryHeadsPerToken, VARIANTS } from '@moas/gpt'
 import { loadModel, writeFileAtomic } from '@moas/gpt/node'
@@ -34,7 +34,7 @@ import {
   type TrainPresetName,
   type TrainProtocol,
 } from './presets'
-import { RunLock } from './run-lock'
+import { RunLock, realRunDir } from './run-lock'
 import { hedgesG, mean, sampleStd, type WelchResult, welchTTest } from './stats'
 import { type LogRecord, medianMs, readLog, readRun, type TrainResult, train } from './train'
 
@@ -196,7 +196,7 @@ async function summarize(
 }
 
 export async function compare(opts: CompareOptions): Promise<CompareResult> {
-  const out = resolve(opts.out)
+  const out = realRunDir(opts.out)
   if (!opts.variants.length) throw new TrainError('compare needs at least one variant')
   if (!opts.seeds.length) throw new TrainError('compare needs at least one seed')
   const dup = opts.variants.find((v, i) => opts.variants.indexOf(v) !== i)
@@ -491,7 +491,7 @@ export async function readCollectedRuns(dirs: readonly string[]): Promise<{ runs
   let first: { dir: string; protocol: TrainProtocol; run: RunConfig; vocab: string } | null = null
   let tokenizer: CharTokenizer | null = null
   for (const raw of dirs) {
-    const dir = resolve(raw)
+    const dir = realRunDir(raw)
     const saved = await readRun(dir)
     const { state } = saved
     if (state.step < state.steps)
@@ -558,9 +558,9 @@ export async function collectCompare(opts: CollectOptions): Promise<CompareResul
   if (left.length)
     throw new TrainError(`collected runs of ${left.join(', ')} are not in --variants ${order.join(',')}; add them or leave those directories out`)
   if (opts.data.name !== opts.protocol.data) throw new TrainError(`the runs were trained on ${opts.protocol.data}, not ${opts.data.name}`)
-  const out = resolve(opts.out)
+  const out = realRunDir(opts.out)
   checkCompareDir(out)
-  const collected = opts.runs.map((r) => resolve(r.dir)).sort()
+  const collected = opts.runs.map((r) => realRunDir(r.dir)).sort()
   const marker = readMarker(out)
   if (marker && JSON.stringify(marker.collected ?? null) !== JSON.stringify(collected))
     throw new TrainError(

@@ -5,9 +5,9 @@
  * exists), so two processes started at the same instant cannot both take it. A lock whose process is gone
  * (killed with -9, a crash) is recognised as stale, reported and taken over.
  */
-import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
+import { linkSync, mkdirSync, readFileSync, realpathSync, unlinkSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
-import { dirname } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 import { TrainError } from './errors'
 
 interface LockInfo {
@@ -18,6 +18,21 @@ interface LockInfo {
 }
 
 export const lockPath = (dir: string) => `${dir}.lock`
+
+/**
+ * The directory a path really names, links followed (the part that exists resolved, the rest appended).
+ * Locks, checkpoint swaps and resumes all use it: a run reached through a symlink and through its target is
+ * one run with one lock, and a swap renames the target, never the link.
+ */
+export function realRunDir(path: string): string {
+  const abs = resolve(path)
+  try {
+    return realpathSync(abs)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(abs) === abs) throw e
+    return join(realRunDir(dirname(abs)), basename(abs))
+  }
+}
 
 function alive(pid: number): boolean {
   try {

@@ -17,7 +17,7 @@
  */
 
 import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { CHECKPOINT_FILES, CharTokenizer, type Checkpoint, CheckpointError, readSafetensors, type SafeTensor, writeSafetensors } from '@moas/gpt'
 import { loadCheckpoint, saveCheckpoint, writeFileAtomic } from '@moas/gpt/node'
 import { momentNames, type Provider } from '@moas/tensor-core'
@@ -31,7 +31,7 @@ import { NOISE_LAYOUTS, type NoiseLayout, type NoiseState, Xoshiro128 } from './
 export type { LogRecord } from './loop'
 
 import { type Dataset, deriveSeed, diffRunConfigs, type RunConfig } from './presets'
-import { RunLock } from './run-lock'
+import { RunLock, realRunDir } from './run-lock'
 
 export const RUN_FILES = { state: 'trainer_state.json', optimizer: 'optimizer.safetensors', log: 'log.jsonl' } as const
 
@@ -331,7 +331,7 @@ function saveError(e: unknown, out: string, step: number, lastSaved: number | nu
 }
 
 export async function train(opts: TrainOptions): Promise<TrainResult> {
-  const out = resolve(opts.out)
+  const out = realRunDir(opts.out)
   const { run, data, steps } = opts
   if (!(Number.isInteger(steps) && steps >= 0)) throw new TrainError(`steps must be a non-negative integer, got ${steps}`)
   checkData(run, data)

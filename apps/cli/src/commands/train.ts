@@ -2,7 +2,7 @@ import { resolve } from 'node:path'
 import { type GptConfig, paramCounts, resolveConfig, VARIANTS } from '@moas/gpt'
 import type { Provider } from '@moas/tensor-core'
 import { type Dataset, makeRunConfig, modelConfig, protocolOfRun, TrainError, type TrainPresetName, type TrainProtocol } from '@moas/trainer'
-import { loadDataset, RunLock, readRun, train } from '@moas/trainer/node'
+import { loadDataset, RunLock, readRun, realRunDir, train } from '@moas/trainer/node'
 import type { Command } from 'commander'
 import { EXIT, UsageError } from '../errors'
 import { type Io, Progress } from '../io'
@@ -67,8 +67,8 @@ async function runTrain(opts: TrainFlags, io: Io): Promise<number> {
   let seed: number
   let cfg: GptConfig
   if (opts.resume) {
-    out = resolve(opts.resume)
-    if (opts.out && resolve(opts.out) !== out) throw new UsageError(`--resume continues in its own directory (${opts.resume}); drop --out ${opts.out}`)
+    out = realRunDir(opts.resume)
+    if (opts.out && realRunDir(opts.out) !== out) throw new UsageError(`--resume continues in its own directory (${opts.resume}); drop --out ${opts.out}`)
     RunLock.refuseIfHeld(out)
     const saved = await readRun(out)
     const s = saved.state
@@ -96,7 +96,7 @@ async function runTrain(opts: TrainFlags, io: Io): Promise<number> {
     checkFits(modelConfig(preset, 64, model))
     dataset = await loadDataset(protocol.data, { dataDir: opts.dataDir, env: io.env })
     cfg = checkFits(modelConfig(preset, dataset.tokenizer.vocabSize, model))
-    out = resolve(opts.out ?? `runs/${cfg.attention}-${preset}-seed${seed}`)
+    out = realRunDir(opts.out ?? `runs/${cfg.attention}-${preset}-seed${seed}`)
   }
   checkScheduleFlags(protocol, flags)
   const run = makeRunConfig(protocol, cfg, dataset, seed)
