@@ -1,4 +1,3 @@
-import { resolve } from 'node:path'
 import { type GptConfig, paramCounts, resolveConfig, VARIANTS } from '@moas/gpt'
 import type { Provider } from '@moas/tensor-core'
 import { type Dataset, makeRunConfig, modelConfig, protocolOfRun, TrainError, type TrainPresetName, type TrainProtocol } from '@moas/trainer'
