@@ -303,6 +303,22 @@ describe('compare never mislabels or clobbers', () => {
   })
 })
 
+describe('outputs leave no debris', () => {
+  it('a hidden staging folder left by a killed export is removed by the next export beside it; a live one is left alone', async () => {
+    const parent = tempDir()
+    const dead = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout)
+    const stale = join(parent, `.model.exporting-${dead}`)
+    const live = join(parent, `.model.exporting-${process.ppid}`)
+    for (const d of [stale, live]) {
+      mkdirSync(join(d, 'onnx'), { recursive: true })
+      writeFileSync(join(d, 'onnx', 'model.onnx'), 'half an export')
+    }
+    const r = await run(['export', '--checkpoint', runDir, '--out', join(parent, 'model')])
+    expect(r.code, r.stderr).toBe(0)
+    expect(readdirSync(parent).sort()).toEqual([`.model.exporting-${process.ppid}`, 'model'])
+  })
+})
+
 describe('messages that name the problem', () => {
   it('a reader that closes stdout early (moas generate | head) ends the command quietly', async () => {
     const child = spawn(process.execPath, [CLI, 'generate', '--checkpoint', runDir, '--prompt', 'a', '--tokens', '100000'], {
@@ -352,8 +368,8 @@ describe('messages that name the problem', () => {
         true,
       )
       expect((await readRun(join(mnt, 'run'))).state.step).toBe(0)
+      expect(readdirSync(mnt).sort(), 'the failed save left no partial run.next behind').toEqual(['run'])
       rmSync(join(mnt, 'run'), { recursive: true, force: true })
-      rmSync(join(mnt, 'run.next'), { recursive: true, force: true })
       writeFileSync(join(mnt, 'ballast'), new Uint8Array(60_000)) // now not even the first save fits
       const first = await run([...TRAIN, '--steps', '2', '--out', join(mnt, 'run')])
       expectOneLineError(
@@ -361,6 +377,7 @@ describe('messages that name the problem', () => {
         /could not save the checkpoint of step 0 .*ENOSPC.*nothing was trained yet and no checkpoint exists; free space or choose another --out/,
         true,
       )
+      expect(readdirSync(mnt).sort(), 'a failed first save leaves nothing that keeps the disk full').toEqual(['ballast'])
       const again = await run([...TRAIN, '--steps', '2', '--out', join(mnt, 'run')])
       expectOneLineError(again, /could not save the checkpoint of step 0 .*ENOSPC/, true) // the same clear error: no "pass --resume" / "no checkpoint" loop
     } finally {

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises'
 import { dirname, join, relative } from 'node:path'
+import { removeOnExit } from './atomic-write'
 import {
   CHECKPOINT_FILES,
   type Checkpoint,
@@ -30,23 +31,33 @@ export async function saveCheckpoint(dir: string, opts: SaveCheckpointOptions): 
   await recoverInterruptedSave(dir)
   const next = staging(dir)
   await rm(next, { recursive: true, force: true })
-  await mkdir(next, { recursive: true })
-  for (const [name, data] of Object.entries(files)) {
-    await mkdir(dirname(join(next, name)), { recursive: true })
-    await writeDurably(join(next, name), data)
-  }
-  // COMPLETE, written last, is the manifest: the sha256 of every file, verified by loadCheckpoint, so a
-  // byte changed after the save (disk corruption, a stray edit) is an error and not silently other weights.
-  const mutable = new Set(opts.mutableFiles ?? [])
-  const sums = Object.fromEntries(
-    Object.entries(files)
-      .filter(([name]) => !mutable.has(name))
-      .map(([name, data]) => [name, sha256(data)]),
-  )
-  // Written beside and renamed into place: COMPLETE exists only once it is whole (a kill -9 while it is
-  // being written leaves DIR.next incomplete, never a half-written marker).
+  // Until COMPLETE is in place DIR.next holds nothing to keep: a failed write (a full disk) or an exit
+  // removes it, so it never keeps the disk full. From the marker's rename on it is the newest checkpoint.
+  const forget = removeOnExit(next)
   const marker = join(next, CHECKPOINT_FILES.complete)
-  await writeDurably(`${marker}.tmp`, `${JSON.stringify({ format: 'moas-checkpoint', version: 1, sha256: sums })}\n`)
+  try {
+    await mkdir(next, { recursive: true })
+    for (const [name, data] of Object.entries(files)) {
+      await mkdir(dirname(join(next, name)), { recursive: true })
+      await writeDurably(join(next, name), data)
+    }
+    // COMPLETE, written last, is the manifest: the sha256 of every file, verified by loadCheckpoint, so a
+    // byte changed after the save (disk corruption, a stray edit) is an error and not silently other weights.
+    const mutable = new Set(opts.mutableFiles ?? [])
+    const sums = Object.fromEntries(
+      Object.entries(files)
+        .filter(([name]) => !mutable.has(name))
+        .map(([name, data]) => [name, sha256(data)]),
+    )
+    // Written beside and renamed into place: COMPLETE exists only once it is whole (a kill -9 while it is
+    // being written leaves DIR.next incomplete, never a half-written marker).
+    await writeDurably(`${marker}.tmp`, `${JSON.stringify({ format: 'moas-checkpoint', version: 1, sha256: sums })}\n`)
+  } catch (e) {
+    await rm(next, { recursive: true, force: true })
+    throw e
+  } finally {
+    forget()
+  }
   await rename(`${marker}.tmp`, marker)
   await syncDir(next)
   await swapIn(dir)

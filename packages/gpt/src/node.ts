@@ -1,5 +1,5 @@
 /** Node-only parts of @moas/gpt (the `@moas/gpt/node` subpath): checkpoint directories on disk. */
-export { writeFileAtomic } from './atomic-write'
+export { processAlive, removeOnExit, removeStaleTemporaries, writeFileAtomic } from './atomic-write'
 export { loadCheckpoint, saveCheckpoint } from './checkpoint-dir'
 
 import { loadCheckpoint } from './checkpoint-dir'

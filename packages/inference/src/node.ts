@@ -6,6 +6,7 @@ import { existsSync, readdirSync } from 'node:fs'
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import { CHECKPOINT_FILES } from '@moas/gpt'
+import { removeOnExit, removeStaleTemporaries } from '@moas/gpt/node'
 import { InferenceError } from './errors'
 import { type ModelFolder, readModelFolder } from './model-folder'
 
@@ -28,7 +29,8 @@ export async function loadModelFolder(dir: string): Promise<ModelFolder> {
 
 /**
  * Write a model folder atomically: into a hidden sibling first, renamed into place when complete, so a
- * failed or interrupted export never leaves a half-written folder at `dir`. `dir` must not exist or be
+ * failed or interrupted export never leaves a half-written folder at `dir`, and the hidden sibling itself is
+ * removed on failure, on a stop signal, or (left by a killed export) by the next export beside it. `dir` must not exist or be
  * empty (an export never mixes with other files).
  */
 export async function writeModelFolder(dir: string, files: Record<string, Uint8Array | string>): Promise<void> {
@@ -40,7 +42,10 @@ export async function writeModelFolder(dir: string, files: Record<string, Uint8A
         `${dir} already holds ${entries.length} file(s) (${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', …' : ''}); export into a new or empty folder`,
       )
   }
-  const staging = join(dirname(target), `.${basename(target)}.exporting-${process.pid}`)
+  const prefix = `.${basename(target)}.exporting-`
+  removeStaleTemporaries(target, prefix)
+  const staging = join(dirname(target), `${prefix}${process.pid}`)
+  const forget = removeOnExit(staging)
   await rm(staging, { recursive: true, force: true })
   try {
     for (const [path, data] of Object.entries(files)) {
@@ -52,6 +57,8 @@ export async function writeModelFolder(dir: string, files: Record<string, Uint8A
   } catch (e) {
     await rm(staging, { recursive: true, force: true })
     throw e
+  } finally {
+    forget()
   }
 }
 

@@ -8,6 +8,7 @@
 import { linkSync, mkdirSync, readFileSync, realpathSync, unlinkSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { basename, dirname, join, resolve } from 'node:path'
+import { processAlive } from '@moas/gpt/node'
 import { TrainError } from './errors'
 
 interface LockInfo {
@@ -31,15 +32,6 @@ export function realRunDir(path: string): string {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(abs) === abs) throw e
     return join(realRunDir(dirname(abs)), basename(abs))
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM' // exists, owned by someone else
   }
 }
 
@@ -69,7 +61,7 @@ export class RunLock {
    */
   static refuseIfHeld(dir: string): void {
     const holder = readLock(lockPath(dir))
-    if (holder && holder.pid !== process.pid && (holder.host !== hostname() || alive(holder.pid)))
+    if (holder && holder.pid !== process.pid && (holder.host !== hostname() || processAlive(holder.pid)))
       throw new TrainError(
         `${dir} is being written by another moas process (pid ${holder.pid} on ${holder.host}, since ${holder.started}); a run directory has one writer: wait for it to finish or stop it` +
           (holder.host !== hostname() ? `, or delete ${lockPath(dir)} if that machine no longer runs it` : ''),
@@ -91,7 +83,7 @@ export class RunLock {
           if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
         }
         const holder = readLock(path)
-        if (holder && (holder.host !== info.host || alive(holder.pid)))
+        if (holder && (holder.host !== info.host || processAlive(holder.pid)))
           throw new TrainError(
             `${dir} is being written by another moas process (pid ${holder.pid} on ${holder.host}, since ${holder.started}); a run directory has one writer: wait for it to finish or stop it` +
               (holder.host !== info.host ? `, or delete ${path} if that machine no longer runs it` : ''),
