@@ -2,7 +2,8 @@
  * The CLI contract, in-process: main(argv, io) with captured output. Every bad input gives exactly one
  * line on stderr starting "moas: error:", a non-zero exit code, and no stack trace.
  */
-import { mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { cpSync, mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { readLog } from '@moas/trainer/node'
 import { beforeAll, describe, expect, it } from 'vitest'
@@ -290,6 +291,18 @@ describe('export and generate with a model folder', () => {
     const e = await run(['export', '--checkpoint', runDir, '--out', out])
     expect(e.code, e.stderr).toBe(0)
     expect(JSON.parse(e.stdout)).toMatchObject({ out, dtype: 'float32' })
+    // coreutils' own checker accepts the folder's SHA256SUMS; a flipped byte is named by moas and by sha256sum
+    expect(execFileSync('sha256sum', ['-c', 'SHA256SUMS'], { cwd: out, encoding: 'utf8' })).toMatch(/onnx\/model.onnx: OK/)
+    const damaged = join(tempDir(), 'damaged')
+    cpSync(out, damaged, { recursive: true })
+    const onnx = readFileSync(join(damaged, 'onnx', 'model.onnx'))
+    onnx[onnx.length - 100] ^= 0x10
+    writeFileSync(join(damaged, 'onnx', 'model.onnx'), onnx)
+    expect(spawnSync('sha256sum', ['-c', '--quiet', 'SHA256SUMS'], { cwd: damaged, encoding: 'utf8' }).stdout).toMatch(/onnx\/model.onnx: FAILED/)
+    expectOneLineError(
+      await run(['generate', '--model', damaged, '--prompt', 'the ']),
+      /damaged\/onnx\/model.onnx: changed since export.*copy or export the folder again/,
+    )
     const args = ['--prompt', 'the ', '--tokens', '12', '--temperature', '0', '--json']
     const a = await run(['generate', '--checkpoint', runDir, ...args])
     const b = await run(['generate', '--model', out, ...args])
@@ -349,7 +362,7 @@ describe('export and generate with a model folder', () => {
     expectOneLineError(await run(['generate', '--model', missing, '--prompt', 'a']), /onnx\/model.onnx is missing.*export it again/)
     mkdirSync(join(missing, 'onnx'))
     writeFileSync(join(missing, 'onnx', 'model.onnx'), 'not onnx')
-    expectOneLineError(await run(['generate', '--model', missing, '--prompt', 'a']), /ONNX Runtime cannot load it.*export the checkpoint again/)
+    expectOneLineError(await run(['generate', '--model', missing, '--prompt', 'a']), /missing\/onnx\/model.onnx: changed since export.*export the folder again/)
   })
 })
 

@@ -496,4 +496,39 @@ describe('fuzz: random flag values and random checkpoint corruption', () => {
     const ok = await loadCheckpoint(runDir)
     expect(readSafetensors(readFileSync(join(runDir, 'model.safetensors'))).tensors.size).toBe(ok.params.size)
   })
+
+  it('a random byte corruption of any exported folder file is refused by generate (the model card excepted: it generates the same text)', async () => {
+    const rand = mulberry32(11)
+    const model = join(tempDir(), 'fuzz-model')
+    expect((await run(['export', '--checkpoint', runDir, '--out', model])).code).toBe(0)
+    const args = ['--prompt', 'the ', '--tokens', '8', '--temperature', '0']
+    const clean = await run(['generate', '--model', model, ...args])
+    expect(clean.code, clean.stderr).toBe(0)
+    const files = readdirSync(model, { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => join(e.parentPath ?? (e as unknown as { path: string }).path, e.name).slice(model.length + 1))
+    expect(files.sort()).toEqual([
+      'README.md',
+      'SHA256SUMS',
+      'config.json',
+      'genai_config.json',
+      'generation_config.json',
+      'onnx/model.onnx',
+      'tokenizer.json',
+      'tokenizer_config.json',
+    ])
+    for (const file of files) {
+      for (let kind = 0; kind < 3; kind++) {
+        const dir = join(tempDir(), `fuzz-folder-${kind}`)
+        cpSync(model, dir, { recursive: true })
+        const bytes = Uint8Array.from(readFileSync(join(dir, file)))
+        if (kind === 0) bytes[Math.floor(rand() * bytes.length)] ^= 1 << Math.floor(rand() * 8)
+        const corrupted = kind === 1 ? bytes.subarray(0, Math.floor(rand() * bytes.length)) : kind === 2 ? Uint8Array.from([...bytes, 0x7b]) : bytes
+        writeFileSync(join(dir, file), corrupted)
+        const r = await run(['generate', '--model', dir, ...args])
+        if (file === 'README.md') expect(r.stdout, r.stderr).toBe(clean.stdout)
+        else expectOneLineError(r, /./)
+      }
+    }
+  })
 })

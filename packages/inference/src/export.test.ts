@@ -14,6 +14,7 @@ import {
 import { randomWeights } from '@moas/gpt/testing'
 import { float16Bits, float16Values } from '@moas/tensor-core'
 import { describe, expect, it } from 'vitest'
+import { checksumFile } from './checksums'
 import { DecoderSession } from './decoder'
 import { exportModelFiles, MODEL_FOLDER_FILES } from './export'
 import { generate } from './generate'
@@ -25,6 +26,11 @@ const model = (attention: Variant, extra: Record<string, unknown> = {}): LoadedM
   return { config, params: randomWeights(buildLogitsGraph(config), 5) as Map<string, Float32Array>, tokenizer, extra: {}, where: 'test' }
 }
 const reader = memoryFolderReader
+/** A folder whose files were swapped and whose SHA256SUMS was then written anew: the checks past the checksums still run. */
+const resummed = (files: Record<string, Uint8Array | string>) => {
+  const { [MODEL_FOLDER_FILES.checksums]: _old, [MODEL_FOLDER_FILES.readme]: _card, ...rest } = files
+  return { ...files, [MODEL_FOLDER_FILES.checksums]: checksumFile(rest) }
+}
 
 describe('model folder export', () => {
   for (const v of ['mha', 'moas', 'moas-topk', 'gqe', 'gqe-no-shared'] as const) {
@@ -157,7 +163,7 @@ describe('model folder export', () => {
     await expect(openModelFolder(folder, { attention: 'memory-efficient' })).rejects.toThrow(/runs the kernel it was exported with.*graph: 'weights'/)
     await expect(openModelFolder(folder, { graph: 'rebuilt' as 'weights' })).rejects.toThrow(/graph 'rebuilt': use 'exported'.*or 'weights'/)
     const other = exportModelFiles(model('mha', { n_embd: 32 }))
-    const foreign = await readModelFolder(reader({ ...files, [MODEL_FOLDER_FILES.onnx]: other[MODEL_FOLDER_FILES.onnx] }), 'm')
+    const foreign = await readModelFolder(reader(resummed({ ...files, [MODEL_FOLDER_FILES.onnx]: other[MODEL_FOLDER_FILES.onnx] })), 'm')
     await expect(openModelFolder(foreign, { graph: 'weights' })).rejects.toThrow(
       /^m\/onnx\/model.onnx: (no weight|weight '.*' is \[).*not this config's moas export/,
     )
@@ -179,15 +185,47 @@ describe('model folder export', () => {
     await expect(readModelFolder(reader({ ...files, [MODEL_FOLDER_FILES.config]: '{"model_type": "llama"}' }), 'm')).rejects.toThrow(/no "moas" key/)
     await expect(readModelFolder(reader({ ...files, [MODEL_FOLDER_FILES.config]: '{' }), 'm')).rejects.toThrow(/not valid JSON/)
     const otherTok = toHuggingFaceTokenizer(CharTokenizer.fromText('xyz'))
-    await expect(readModelFolder(reader({ ...files, [MODEL_FOLDER_FILES.tokenizer]: JSON.stringify(otherTok) }), 'm')).rejects.toThrow(
+    await expect(readModelFolder(reader(resummed({ ...files, [MODEL_FOLDER_FILES.tokenizer]: JSON.stringify(otherTok) })), 'm')).rejects.toThrow(
       /3 characters but config.json's vocab_size is/,
     )
     // onnx/model.onnx of another model: caught by the probe
     const other = exportModelFiles(model('gqa'))
-    const folder = await readModelFolder(reader({ ...files, [MODEL_FOLDER_FILES.onnx]: other[MODEL_FOLDER_FILES.onnx] }), 'm')
+    const folder = await readModelFolder(reader(resummed({ ...files, [MODEL_FOLDER_FILES.onnx]: other[MODEL_FOLDER_FILES.onnx] })), 'm')
     await expect(openModelFolder(folder)).rejects.toThrow(/onnx\/model.onnx.*different models \(export again\)/)
-    const garbage = await readModelFolder(reader({ ...files, [MODEL_FOLDER_FILES.onnx]: new Uint8Array([1, 2, 3, 4]) }), 'm')
+    const garbage = await readModelFolder(reader(resummed({ ...files, [MODEL_FOLDER_FILES.onnx]: new Uint8Array([1, 2, 3, 4]) })), 'm')
     await expect(openModelFolder(garbage)).rejects.toThrow(/ONNX Runtime cannot load it/)
     expect(() => exportModelFiles(model('mha'), { dtype: 'int8' as 'float16' })).toThrow(/unknown export dtype 'int8'/)
+  })
+
+  it('SHA256SUMS: a flipped byte in any file it lists, a missing or foreign-listed file, or a deleted SHA256SUMS is refused by name; the card may be edited', async () => {
+    const files = exportModelFiles(model('mha'))
+    const bytes = (f: Uint8Array | string) => (typeof f === 'string' ? new TextEncoder().encode(f) : f.slice())
+    const listed = Object.keys(files).filter((f) => f !== MODEL_FOLDER_FILES.checksums && f !== MODEL_FOLDER_FILES.readme)
+    expect(
+      String(files[MODEL_FOLDER_FILES.checksums])
+        .trim()
+        .split('\n')
+        .map((l) => l.slice(66))
+        .sort(),
+    ).toEqual([...listed].sort())
+    for (const path of listed) {
+      const damaged = bytes(files[path])
+      damaged[Math.floor(damaged.length / 2)] ^= 0x01
+      await expect(readModelFolder(reader({ ...files, [path]: damaged }), 'm'), path).rejects.toThrow(
+        path === MODEL_FOLDER_FILES.config
+          ? /m\/config.json: (changed since export|not valid JSON)|moas/ // a flipped byte may break the JSON before the sums are read
+          : new RegExp(`^m/${path.replace('.', '\\.')}: changed since export \\(its sha256 does not match SHA256SUMS\\).*copy or export the folder again`),
+      )
+    }
+    const { [MODEL_FOLDER_FILES.checksums]: _sums, ...unsummed } = files
+    await expect(readModelFolder(reader(unsummed), 'm')).rejects.toThrow(/m: SHA256SUMS is missing/)
+    const sums = String(files[MODEL_FOLDER_FILES.checksums])
+    const tokLine = sums.split('\n').find((l) => l.endsWith(MODEL_FOLDER_FILES.tokenizer))!
+    await expect(readModelFolder(reader({ ...files, [MODEL_FOLDER_FILES.checksums]: sums.replace(`${tokLine}\n`, '') }), 'm')).rejects.toThrow(
+      /m\/tokenizer.json: not listed in SHA256SUMS/,
+    )
+    await expect(readModelFolder(reader({ ...files, [MODEL_FOLDER_FILES.checksums]: 'garbage\n' }), 'm')).rejects.toThrow(/m\/SHA256SUMS: unreadable \(line 1/)
+    const edited = await readModelFolder(reader({ ...files, [MODEL_FOLDER_FILES.readme]: '# my own card\n' }), 'm')
+    expect(edited.config.attention).toBe('mha')
   })
 })

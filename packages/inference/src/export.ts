@@ -9,6 +9,7 @@
  *   onnx/model.onnx          the merged decoder (KV cache), weights embedded
  *   genai_config.json        onnxruntime-genai's description of the same decoder
  *   README.md                the model card
+ *   SHA256SUMS               sha256 of every other file but the card (`sha256sum -c SHA256SUMS`), checked by moas on load
  *
  * Why "llama": transformers.js refuses a model_type it does not know, and for a decoder type it knows
  * it feeds exactly the graph's inputs (input_ids, attention_mask, position_ids, past_key_values.*) and
@@ -21,6 +22,7 @@
 import type { LoadedModel } from '@moas/gpt'
 import { DECODER_IO, type GptConfig, isRouted, kvCacheBytesPerToken, kvCacheLayout, kvHeadsPerLayer, paramCounts, toHuggingFaceTokenizer } from '@moas/gpt'
 import { serialize, serializeWithExternalData } from '@moas/tensor-core'
+import { CHECKSUM_FILE, checksumFile } from './checksums'
 import { buildDecoderGraph, halfParams } from './decoder'
 import { InferenceError } from './errors'
 
@@ -38,6 +40,8 @@ export const MODEL_FOLDER_FILES = {
   onnxData: 'onnx/model.onnx_data',
   genaiConfig: 'genai_config.json',
   readme: 'README.md',
+  /** sha256 of every other file but the card (`sha256sum -c SHA256SUMS`), checked by moas on load. */
+  checksums: CHECKSUM_FILE,
 } as const
 
 /** The format of the "moas" key of config.json; bumped when the graph's inputs or outputs change. */
@@ -85,7 +89,7 @@ export function exportModelFiles(model: LoadedModel, opts: ExportOptions = {}): 
     files[MODEL_FOLDER_FILES.onnxData] = split.data
   } else onnx = serialize(graph, serializeOpts)
   const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`
-  return {
+  const folder: Record<string, Uint8Array | string> = {
     ...files,
     [MODEL_FOLDER_FILES.config]: json(configJson(model, dtype, external)),
     [MODEL_FOLDER_FILES.generationConfig]: json({ do_sample: false, max_length: cfg.block_size, bos_token_id: null, eos_token_id: null, pad_token_id: 0 }),
@@ -107,6 +111,9 @@ export function exportModelFiles(model: LoadedModel, opts: ExportOptions = {}): 
       opts.card ?? {},
     ),
   }
+  // The card is left out: it is meant to be edited (a model hub's page), and moas never reads it.
+  const { [MODEL_FOLDER_FILES.readme]: _card, ...checked } = folder
+  return { ...folder, [MODEL_FOLDER_FILES.checksums]: checksumFile(checked) }
 }
 
 function configJson(model: LoadedModel, dtype: ExportDType, external: boolean) {
@@ -135,6 +142,7 @@ function configJson(model: LoadedModel, dtype: ExportDType, external: boolean) {
       dtype,
       kv_cache: kvCacheLayout(cfg),
       ...(external ? { external_data: EXTERNAL_DATA_NAME } : {}),
+      checksums: CHECKSUM_FILE,
       ...model.extra,
     },
   }

@@ -6,6 +6,7 @@
  */
 import { buildLogitsGraph, type CharTokenizer, ConfigError, fromHuggingFaceTokenizer, type GptConfig, kvHeadsPerLayer, resolveConfig } from '@moas/gpt'
 import { float16Values, onnxInitializerData, type Provider, readOnnxModel } from '@moas/tensor-core'
+import { parseChecksumFile, sha256Hex } from './checksums'
 import { DecoderSession, type DecoderSessionOptions, type DecoderStep } from './decoder'
 import { InferenceError } from './errors'
 import { MODEL_FOLDER_FILES, MODEL_FOLDER_VERSION } from './export'
@@ -36,8 +37,13 @@ export interface ModelFolder {
 }
 
 export async function readModelFolder(read: FolderReader, where: string): Promise<ModelFolder> {
+  const cache = new Map<string, Uint8Array | undefined>()
+  let verified: Set<string> | null = null // the files SHA256SUMS vouches for, once checked
   const need = async (path: string) => {
-    const bytes = await read(path)
+    if (!cache.has(path)) cache.set(path, await read(path))
+    const bytes = cache.get(path)
+    if (bytes && verified && !verified.has(path))
+      throw new InferenceError(`${where}/${path}: not listed in ${MODEL_FOLDER_FILES.checksums}, so it cannot be verified; export the checkpoint again`)
     if (!bytes)
       throw new InferenceError(
         `${where}: ${path} is missing; a model folder from \`moas export\` holds ${Object.values(MODEL_FOLDER_FILES)
@@ -62,6 +68,7 @@ export async function readModelFolder(read: FolderReader, where: string): Promis
     throw new InferenceError(
       `${where}/${MODEL_FOLDER_FILES.config}: moas format_version ${JSON.stringify(moas.format_version)}, this moas reads version ${MODEL_FOLDER_VERSION}; export the checkpoint again with this version`,
     )
+  if (moas.checksums !== undefined) verified = await verifyChecksums(need, moas.checksums, where)
   let config: GptConfig
   try {
     config = resolveConfig(moas.model as Record<string, unknown>)
@@ -85,6 +92,34 @@ export async function readModelFolder(read: FolderReader, where: string): Promis
     throw new InferenceError(`${where}/${MODEL_FOLDER_FILES.config}: moas.dtype ${JSON.stringify(dtype)} is neither float32 nor float16`)
   const externalData = typeof moas.external_data === 'string' ? [{ path: moas.external_data, data: await need(MODEL_FOLDER_FILES.onnxData) }] : undefined
   return { config, tokenizer, onnx: await need(MODEL_FOLDER_FILES.onnx), externalData, dtype, moas, where }
+}
+
+/**
+ * Check every file SHA256SUMS lists (config.json included) before anything is used: a flipped byte is an
+ * error naming the file, never other text. Returns the paths it vouches for.
+ */
+async function verifyChecksums(need: (path: string) => Promise<Uint8Array>, named: unknown, where: string): Promise<Set<string>> {
+  if (named !== MODEL_FOLDER_FILES.checksums)
+    throw new InferenceError(
+      `${where}/${MODEL_FOLDER_FILES.config}: moas.checksums ${JSON.stringify(named)}, expected "${MODEL_FOLDER_FILES.checksums}"; export the checkpoint again`,
+    )
+  const path = MODEL_FOLDER_FILES.checksums
+  let sums: Map<string, string>
+  try {
+    sums = parseChecksumFile(new TextDecoder('utf-8', { fatal: true }).decode(await need(path)))
+  } catch (e) {
+    if (e instanceof InferenceError) throw e
+    throw new InferenceError(`${where}/${path}: unreadable (${(e as Error).message}); the folder is damaged: copy or export it again`)
+  }
+  if (!sums.has(MODEL_FOLDER_FILES.config))
+    throw new InferenceError(`${where}/${path}: does not list ${MODEL_FOLDER_FILES.config}; the folder is damaged: copy or export it again`)
+  for (const [file, sum] of sums) {
+    if ((await sha256Hex(await need(file))) !== sum)
+      throw new InferenceError(
+        `${where}/${file}: changed since export (its sha256 does not match ${path}): damaged in copying or on disk, or edited; copy or export the folder again`,
+      )
+  }
+  return new Set([...sums.keys(), path])
 }
 
 /**
