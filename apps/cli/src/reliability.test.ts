@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
 import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { readSafetensors, resolveConfig } from '@moas/gpt'
 import { loadCheckpoint, saveCheckpoint } from '@moas/gpt/node'
@@ -338,6 +338,35 @@ describe('messages that name the problem', () => {
     const f = join(tempDir(), 'latin1.txt')
     writeFileSync(f, Buffer.from([0x61, 0x62, 0x20, 0xe9, 0x74, 0xe9, 0x0a])) // "ab été" in latin-1
     expectOneLineError(await run(['eval', '--checkpoint', runDir, '--text', f]), /latin1.txt: not UTF-8 text \(invalid byte 0xe9 at offset 3\).*iconv/)
+  })
+
+  it('data files that are binary or UTF-16 are refused by name, not trained on', async () => {
+    const latin = Buffer.from('ab \xe9t\xe9\n', 'latin1')
+    const utf16 = Buffer.from('the cat sat on the mat.\n'.repeat(20), 'utf16le') // valid UTF-8 byte for byte, with NULs
+    for (const [name, bytes, why] of [
+      ['latin1', latin, /not UTF-8 text \(invalid byte 0xe9 at offset 3\)/],
+      ['utf16', utf16, /holds a NUL byte at offset 1, so it is a binary file or UTF-16 text.*iconv -f utf-16/],
+    ] as const) {
+      const dir = join(tempDir(), name, 'wikitext-2')
+      mkdirSync(dir, { recursive: true })
+      for (const split of ['train', 'valid', 'test']) writeFileSync(join(dir, `${split}.txt`), bytes)
+      const r = await run([
+        'train',
+        '--attention',
+        'mha',
+        '--preset',
+        'smoke',
+        '--data',
+        'wikitext-2',
+        '--data-dir',
+        dirname(dir),
+        '--steps',
+        '1',
+        '--out',
+        join(tempDir(), 'never'),
+      ])
+      expectOneLineError(r, new RegExp(`wikitext-2/(train|valid|test).txt: ${why.source}`))
+    }
   })
 
   it('an interrupted first save (DIR.next without COMPLETE) is cleaned up by the next fresh run', async () => {

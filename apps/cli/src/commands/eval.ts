@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { loadModel } from '@moas/inference/node'
-import { evaluateTokens } from '@moas/trainer'
+import { DataError, decodeText, evaluateTokens } from '@moas/trainer'
 import type { Command } from 'commander'
 import { EXIT, UsageError } from '../errors'
 import type { Io } from '../io'
@@ -10,26 +10,11 @@ import { deviceOption, positiveInt, threadCount } from '../options'
 export function readTextFile(path: string, flag: string): string {
   if (!existsSync(path)) throw new UsageError(`${flag} ${path}: no such file`)
   if (!statSync(path).isFile()) throw new UsageError(`${flag} ${path}: not a file`)
-  const bytes = readFileSync(path)
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes)
-  } catch {
-    const at = firstInvalidUtf8(bytes)
-    const where = at < bytes.length ? `invalid byte 0x${bytes[at].toString(16).padStart(2, '0')} at offset ${at}` : 'an invalid UTF-8 sequence'
-    throw new UsageError(`${flag} ${path}: not UTF-8 text (${where}); convert it first, e.g. iconv -f latin1 -t utf-8`)
+    return decodeText(readFileSync(path), `${flag} ${path}`)
+  } catch (e) {
+    throw e instanceof DataError ? new UsageError(e.message) : e
   }
-}
-
-/** Offset of the lead byte of the first sequence that is not valid UTF-8 (for the message). */
-function firstInvalidUtf8(bytes: Uint8Array): number {
-  for (let i = 0; i < bytes.length; ) {
-    const b = bytes[i]
-    const n = b < 0x80 ? 1 : b >= 0xc2 && b < 0xe0 ? 2 : b >= 0xe0 && b < 0xf0 ? 3 : b >= 0xf0 && b < 0xf5 ? 4 : 0
-    if (n === 0 || i + n > bytes.length) return i
-    for (let j = 1; j < n; j++) if ((bytes[i + j] & 0xc0) !== 0x80) return i
-    i += n
-  }
-  return bytes.length
 }
 
 export function evalCommand(program: Command, io: Io, done: (code: number) => void): void {

@@ -4,6 +4,7 @@ import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { DataError } from './errors.js'
+import { decodeText } from './text.js'
 
 /**
  * WikiText-2, word-tokenized (with `<unk>` and ` @-@ `), as shipped in pytorch/examples — the files the
@@ -172,6 +173,6 @@ function errorText(e: unknown): string {
 export async function loadWikitext(dir: string): Promise<WikitextSplits> {
   const d = findWikitextFiles(dir)
   if (!d) throw new DataError(`${resolve(dir)} holds neither wikitext-2/{train,valid,test}.txt nor {train,valid,test}.txt`)
-  const [train, valid, test] = await Promise.all(WIKITEXT_SPLITS.map((s) => readFile(join(d, `${s}.txt`), 'utf8')))
+  const [train, valid, test] = await Promise.all(WIKITEXT_SPLITS.map(async (s) => decodeText(await readFile(join(d, `${s}.txt`)), join(d, `${s}.txt`))))
   return { train, valid, test }
 }
