@@ -282,6 +282,14 @@ describe('compare never mislabels: it refuses instead', () => {
     const table = join(tempDir(), 't')
     expect((await run(['compare', '--collect', join(other, 'mha', 'seed-0'), '--out', table])).code).toBe(0)
     expect((await run(['compare', '--collect', join(other, 'mha', 'seed-0'), '--out', table])).code).toBe(0)
+    // --collect-list: the same runs from a file give the same table
+    const list = join(tempDir(), 'runs.txt')
+    writeFileSync(list, `# the runs\n${join(other, 'mha', 'seed-0')}\n\n`)
+    const fromList = join(tempDir(), 'from-list')
+    expect((await run(['compare', '--collect-list', list, '--out', fromList])).code).toBe(0)
+    expect(readFileSync(join(fromList, 'results.md'), 'utf8')).toBe(readFileSync(join(table, 'results.md'), 'utf8'))
+    writeFileSync(list, '# nothing\n')
+    expectOneLineError(await run(['compare', '--collect-list', list, '--out', join(tempDir(), 'none')]), /--collect-list .*runs.txt: no run directory listed/)
   })
 })
 
@@ -351,7 +359,7 @@ describe('export and generate with a model folder', () => {
     expect((await run(['export', '--checkpoint', runDir, '--out', model])).code).toBe(0)
     expectOneLineError(await run(['generate', '--model', runDir, '--prompt', 'a']), /is a checkpoint, not an exported model folder/)
     expectOneLineError(await run(['generate', '--model', model, '--checkpoint', runDir, '--prompt', 'a']), /exactly one of --checkpoint DIR .* or --model DIR/)
-    expectOneLineError(await run(['generate', '--model', model]), /exactly one of --prompt TEXT or --prompts FILE/)
+    expectOneLineError(await run(['generate', '--model', model]), /exactly one of --prompt TEXT, --prompt-file FILE or --prompts FILE/)
     const r = await run(['generate', '--model', model, '--prompt', 'ZZ'])
     expectOneLineError(r, /"Z".*--skip-unknown/)
     expect(r.stdout).toBe('')

@@ -10,7 +10,7 @@ import { exportCommand } from './commands/export'
 import { generateCommand } from './commands/generate'
 import { infoCommand } from './commands/info'
 import { trainCommand } from './commands/train'
-import { EXIT, reportError } from './errors'
+import { EXIT, reportError, UsageError } from './errors'
 import { type Io, processIo } from './io'
 
 export const VERSION = '0.1.0'
@@ -37,9 +37,21 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
   return program
 }
 
+/**
+ * The most bytes of arguments moas accepts. onnxruntime-node segfaults in InferenceSession.create when a
+ * process's arguments pass about 28,900 bytes (reproduction: tools/upstream/ort-long-argv); this leaves room
+ * for the paths of node and the script. Long inputs go in files instead.
+ */
+export const ARGUMENT_BYTES_LIMIT = 24_000
+
 export async function main(argv: readonly string[], io: Io = processIo()): Promise<number> {
   let code: number = EXIT.ok
   try {
+    const bytes = argv.reduce((n, a) => n + Buffer.byteLength(a) + 1, 0)
+    if (bytes > ARGUMENT_BYTES_LIMIT)
+      throw new UsageError(
+        `the arguments take ${bytes.toLocaleString('en-US')} bytes, more than moas accepts (${ARGUMENT_BYTES_LIMIT.toLocaleString('en-US')}: ONNX Runtime's Node binding crashes past about 28,900); put a long prompt in a file (generate --prompt-file FILE) and a long list of runs in one (compare --collect-list FILE)`,
+      )
     await buildProgram(io, (c) => (code = c)).parseAsync([...argv], { from: 'user' })
     return code
   } catch (e) {

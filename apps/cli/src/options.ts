@@ -1,11 +1,12 @@
 /**
  * Option value parsers (zod schemas; a failure becomes commander's one-line "argument ... is invalid")
- * and the training-protocol options shared by `train` and `compare`.
+ * the training-protocol options shared by `train` and `compare`, and text files given as options.
  */
+import { existsSync, readFileSync, statSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
-import { CONFIG_KEYS, checkModelFits, didYouMean, type GptConfig, type GptConfigInput, VARIANTS } from '@moas/gpt'
+import { CONFIG_KEYS, checkModelFits, checkTrainingFits, didYouMean, type GptConfig, type GptConfigInput, VARIANTS } from '@moas/gpt'
 import { maxThreads, PROVIDERS } from '@moas/tensor-core'
-import { DATASETS, PRESET_NAMES, SCHEDULES, TRAIN_PRESETS, type TrainPresetName, type TrainProtocol } from '@moas/trainer'
+import { DATASETS, DataError, decodeText, PRESET_NAMES, SCHEDULES, TRAIN_PRESETS, type TrainPresetName, type TrainProtocol } from '@moas/trainer'
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import { z } from 'zod'
 import { UsageError } from './errors'
@@ -75,9 +76,10 @@ export function checkThreadsEnv(env: Record<string, string | undefined>): void {
   if (n > maxThreads()) throw new UsageError(`MOAS_THREADS=${n} is far above this machine's cores; use at most ${maxThreads()}`)
 }
 
-/** Refuse a model that cannot fit in this machine's memory before anything is allocated. */
-export function checkFits(cfg: GptConfig): GptConfig {
+/** Refuse a model (and, given a batch size, a training step) that cannot fit in this machine's memory before anything is allocated. */
+export function checkFits(cfg: GptConfig, trainingBatch?: number): GptConfig {
   checkModelFits(cfg, totalmem())
+  if (trainingBatch !== undefined) checkTrainingFits(cfg, trainingBatch, totalmem())
   return cfg
 }
 
@@ -193,4 +195,15 @@ export function checkScheduleFlags(p: TrainProtocol, flags: Partial<TrainProtoco
     throw new UsageError(`--warmup (${p.warmup}) must be smaller than the decay horizon (${p.decay_steps ?? p.steps} updates)`)
   if (p.schedule === 'cosine' && p.min_lr > p.lr)
     throw new UsageError(`--min-lr (${p.min_lr}) is above the peak --lr (${p.lr}); the cosine decays from --lr down to --min-lr, so choose --min-lr <= --lr`)
+}
+
+/** A text file's contents, or a one-line error naming the file. */
+export function readTextFile(path: string, flag: string): string {
+  if (!existsSync(path)) throw new UsageError(`${flag} ${path}: no such file`)
+  if (!statSync(path).isFile()) throw new UsageError(`${flag} ${path}: not a file`)
+  try {
+    return decodeText(readFileSync(path), `${flag} ${path}`)
+  } catch (e) {
+    throw e instanceof DataError ? new UsageError(e.message) : e
+  }
 }

@@ -8,10 +8,10 @@ import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_pr
 import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { readSafetensors, resolveConfig } from '@moas/gpt'
+import { readSafetensors, resolveConfig, trainingStepBytes } from '@moas/gpt'
 import { loadCheckpoint, saveCheckpoint } from '@moas/gpt/node'
 import { mulberry32 } from '@moas/tensor-core'
-import { initialParams } from '@moas/trainer'
+import { initialParams, modelConfig } from '@moas/trainer'
 import { readLog, readRun } from '@moas/trainer/node'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { asVersion1, expectOneLineError, run, tempDirs } from './test-helpers'
@@ -412,6 +412,73 @@ describe('messages that name the problem', () => {
     } finally {
       execFileSync('umount', [mnt])
     }
+  })
+})
+
+describe('limits that are limits', () => {
+  it('arguments past what ONNX Runtime survives are refused with the limit and the file flags; --prompt-file takes a prompt of any length', async () => {
+    const long = 'the cat sat. '.repeat(2500) // 32,500 bytes: onnxruntime-node would segfault (exit 139) in a real process
+    const refused = spawnSync(process.execPath, [CLI, 'generate', '--checkpoint', runDir, '--prompt', long, '--tokens', '2'], { encoding: 'utf8' })
+    expectOneLineError(
+      { code: refused.status, stderr: refused.stderr },
+      /the arguments take 32,5\d\d bytes, more than moas accepts \(24,000.*generate --prompt-file FILE.*compare --collect-list FILE/,
+    )
+    expect(refused.status).toBe(2)
+    const file = join(tempDir(), 'long-prompt.txt')
+    writeFileSync(file, long)
+    const ok = spawnSync(process.execPath, [CLI, 'generate', '--checkpoint', runDir, '--prompt-file', file, '--tokens', '4', '--temperature', '0', '--json'], {
+      encoding: 'utf8',
+      env: { ...process.env, MOAS_THREADS: '1' },
+    })
+    expect(ok.status, ok.stderr).toBe(0)
+    expect(JSON.parse(ok.stdout.split('\n')[0]).completion).toHaveLength(4)
+    // a short prompt from a file is the same prompt as on the command line
+    writeFileSync(file, 'the ')
+    const args = ['--tokens', '6', '--temperature', '0', '--json']
+    const a = await run(['generate', '--checkpoint', runDir, '--prompt-file', file, ...args])
+    const b = await run(['generate', '--checkpoint', runDir, '--prompt', 'the ', ...args])
+    expect(a.stdout.split('\n')[0]).toBe(b.stdout.split('\n')[0])
+    expectOneLineError(
+      await run(['generate', '--checkpoint', runDir, '--prompt-file', file, '--prompt', 'a']),
+      /exactly one of --prompt TEXT, --prompt-file FILE or --prompts FILE/,
+    )
+  })
+
+  it('a batch that cannot fit in memory is refused before anything is allocated, with the estimate and a size that fits; the estimate is below the measured peak', async () => {
+    const r = await run(['train', '--attention', 'moas', '--preset', 'smoke', '--batch-size', '65536', '--out', join(tempDir(), 'huge')])
+    expectOneLineError(
+      r,
+      /batch size 65536 needs at least [\d.]+ GiB for one training step .* against [\d.]+ GiB of memory; use a batch size of at most about \d+ \(--accum keeps the effective batch\)/,
+    )
+    expect(existsSync(join(tempDir(), 'huge'))).toBe(false)
+    // the lower bound holds against the real process: its peak resident memory exceeds the estimate
+    const cfg = modelConfig('smoke', 64, { attention: 'moas' })
+    const B = 128
+    const child = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'data:text/javascript,process.on("exit",()=>process.stderr.write("maxrss="+process.resourceUsage().maxRSS+"\\n"))',
+        CLI,
+        'train',
+        '--attention',
+        'moas',
+        '--preset',
+        'smoke',
+        '--steps',
+        '1',
+        '--eval-iters',
+        '1',
+        '--batch-size',
+        String(B),
+        '--out',
+        join(tempDir(), 'peak'),
+      ],
+      { encoding: 'utf8', env: { ...process.env, MOAS_THREADS: '1' } },
+    )
+    expect(child.status, child.stderr).toBe(0)
+    const peak = Number(/maxrss=(\d+)/.exec(child.stderr)![1]) * 1024
+    expect(peak).toBeGreaterThan(trainingStepBytes({ ...cfg, vocab_size: 51 }, B).total)
   })
 })
 

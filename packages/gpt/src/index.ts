@@ -30,7 +30,16 @@ export { type LoadedModel, modelFromCheckpointFiles, modelFromParts } from './lo
 export { MOAS_SCHEMES, type Scheme } from './moas'
 export { KV_BUDGET_TARGET, kvBudgetTarget, levelCosts } from './moasKv'
 export { type BuildOptions, buildGpt, DECODER_IO, type DecoderTensors, type GptGraph } from './model'
-export { checkModelFits, estimatedParams, kvCacheBytesPerToken, type ParamCounts, paramCounts, paramShapes } from './params'
+export {
+  checkModelFits,
+  checkTrainingFits,
+  estimatedParams,
+  kvCacheBytesPerToken,
+  type ParamCounts,
+  paramCounts,
+  paramShapes,
+  trainingStepBytes,
+} from './params'
 export { ROUTED_QUERY_BLOCK } from './routed'
 export { readSafetensors, type SafeDType, type SafeTensor, SafetensorsError, type SafetensorsFile, writeSafetensors } from './safetensors'
 export * from './tokenizer'

@@ -6,8 +6,7 @@ import { readLog } from '@moas/trainer/node'
 import type { Command } from 'commander'
 import { EXIT, UsageError } from '../errors'
 import type { Io } from '../io'
-import { deviceOption, positiveInt, threadCount } from '../options'
-import { readTextFile } from './eval'
+import { deviceOption, positiveInt, readTextFile, threadCount } from '../options'
 import { openModelSource } from './model-source'
 
 export function analyzeCommand(program: Command, io: Io, done: (code: number) => void): void {

@@ -15,6 +15,7 @@ import {
   presetOption,
   presetProtocol,
   protocolFlags,
+  readTextFile,
   seedInt,
   shellWord,
   sizeInt,
@@ -37,6 +38,7 @@ export function compareCommand(program: Command, io: Io, done: (code: number) =>
     .option('--out <dir>', 'output directory (default runs/compare-<preset>)')
     .option('--plan', 'print one `moas train` command per (variant, seed) instead of training, for any scheduler')
     .option('--collect <dirs...>', 'tabulate finished run directories trained anywhere (same protocol), instead of training')
+    .option('--collect-list <file>', 'as --collect, the run directories listed one per line in this file (# comments); for long lists')
   addProtocolOptions(cmd)
   cmd.addHelpText(
     'after',
@@ -57,6 +59,14 @@ Examples:
   MOAS_DATA_DIR=/data moas compare --preset paper --variants mha,static-moas,moas --seeds 3 --out docs/results/paper`,
   )
   cmd.action(async (opts) => {
+    if (opts.collectList !== undefined) {
+      const listed = readTextFile(opts.collectList, '--collect-list')
+        .split('\n')
+        .map((l) => l.replace(/#.*/, '').trim())
+        .filter(Boolean)
+      if (!listed.length) throw new UsageError(`--collect-list ${opts.collectList}: no run directory listed`)
+      opts.collect = [...(opts.collect ?? []), ...listed]
+    }
     if (opts.collect) return done(await collectCommand(opts, io))
     const preset = opts.preset as TrainPresetName
     const protocol = presetProtocol(preset, protocolFlags(opts))
@@ -74,7 +84,7 @@ Examples:
       )
     checkThreadsEnv(io.env)
     checkScheduleFlags(protocol, protocolFlags(opts))
-    for (const v of variants) checkFits(modelConfig(preset, 64, { ...modelFlags(opts), attention: v })) // fail fast on a bad variant or size
+    for (const v of variants) checkFits(modelConfig(preset, 64, { ...modelFlags(opts), attention: v }), protocol.batch_size) // fail fast on a bad variant or size
     const out = resolve(opts.out ?? `runs/compare-${preset}`)
     if (opts.plan) {
       const flags = trainFlagsFor(preset, protocol, opts.set)

@@ -1,21 +1,9 @@
-import { existsSync, readFileSync, statSync } from 'node:fs'
 import { loadModel } from '@moas/inference/node'
-import { DataError, decodeText, evaluateTokens } from '@moas/trainer'
+import { evaluateTokens } from '@moas/trainer'
 import type { Command } from 'commander'
 import { EXIT, UsageError } from '../errors'
 import type { Io } from '../io'
-import { deviceOption, positiveInt, threadCount } from '../options'
-
-/** A text file's contents, or a one-line error naming the file. */
-export function readTextFile(path: string, flag: string): string {
-  if (!existsSync(path)) throw new UsageError(`${flag} ${path}: no such file`)
-  if (!statSync(path).isFile()) throw new UsageError(`${flag} ${path}: not a file`)
-  try {
-    return decodeText(readFileSync(path), `${flag} ${path}`)
-  } catch (e) {
-    throw e instanceof DataError ? new UsageError(e.message) : e
-  }
-}
+import { deviceOption, positiveInt, readTextFile, threadCount } from '../options'
 
 export function evalCommand(program: Command, io: Io, done: (code: number) => void): void {
   program

@@ -2,8 +2,7 @@ import { type GenerateResult, generate } from '@moas/inference'
 import type { Command } from 'commander'
 import { EXIT, UsageError } from '../errors'
 import type { Io } from '../io'
-import { deviceOption, nonNegativeInt, nonNegativeNumber, positiveInt, seedInt, threadCount } from '../options'
-import { readTextFile } from './eval'
+import { deviceOption, nonNegativeInt, nonNegativeNumber, positiveInt, readTextFile, seedInt, threadCount } from '../options'
 import { openModelSource } from './model-source'
 
 const graphChoice = (v: string) => {
@@ -25,6 +24,7 @@ export function generateCommand(program: Command, io: Io, done: (code: number) =
     .option('--checkpoint <dir>', 'checkpoint directory (a run directory of moas train)')
     .option('--model <dir>', 'model folder written by moas export')
     .option('--prompt <text>', 'text to continue')
+    .option('--prompt-file <file>', 'text to continue, read from this UTF-8 file (the whole file is one prompt)')
     .option('--prompts <file>', 'a batch: one prompt per line of this UTF-8 file (left-padded into one batch)')
     .option('--tokens <n>', 'characters to generate per prompt', nonNegativeInt, 200)
     .option('--temperature <t>', 'softmax temperature; 0 = always the most likely character', nonNegativeNumber, 1)
@@ -55,13 +55,17 @@ Examples:
   moas generate --model models/gqe --graph weights --prompt "the " --tokens 2000`,
     )
     .action(async (opts) => {
-      if ((opts.prompt === undefined) === (opts.prompts === undefined)) throw new UsageError('give exactly one of --prompt TEXT or --prompts FILE')
+      const given = [opts.prompt, opts.promptFile, opts.prompts].filter((p) => p !== undefined).length
+      if (given !== 1) throw new UsageError('give exactly one of --prompt TEXT, --prompt-file FILE or --prompts FILE')
       const prompts: string[] =
         opts.prompt !== undefined
           ? [opts.prompt]
-          : readTextFile(opts.prompts, '--prompts')
-              .split('\n')
-              .filter((l) => l.length > 0)
+          : opts.promptFile !== undefined
+            ? [readTextFile(opts.promptFile, '--prompt-file')]
+            : readTextFile(opts.prompts, '--prompts')
+                .split('\n')
+                .filter((l) => l.length > 0)
+      if (prompts[0] === '' && opts.promptFile !== undefined) throw new UsageError(`--prompt-file ${opts.promptFile}: the file is empty`)
       if (prompts.length === 0) throw new UsageError(`--prompts ${opts.prompts}: no non-empty line`)
       if (opts.graph !== undefined && opts.model === undefined)
         throw new UsageError('--graph applies to --model (an exported folder); a --checkpoint always builds the graph from its weights')

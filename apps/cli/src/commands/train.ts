@@ -92,12 +92,13 @@ async function runTrain(opts: TrainFlags, io: Io): Promise<number> {
     protocol = presetProtocol(preset, flags)
     seed = opts.seed ?? 0
     // Validate the model flags before loading data, so a typo fails fast.
-    checkFits(modelConfig(preset, 64, model))
+    checkFits(modelConfig(preset, 64, model), protocol.batch_size)
     dataset = await loadDataset(protocol.data, { dataDir: opts.dataDir, env: io.env })
-    cfg = checkFits(modelConfig(preset, dataset.tokenizer.vocabSize, model))
+    cfg = checkFits(modelConfig(preset, dataset.tokenizer.vocabSize, model), protocol.batch_size)
     out = realRunDir(opts.out ?? `runs/${cfg.attention}-${preset}-seed${seed}`)
   }
   checkScheduleFlags(protocol, flags)
+  checkFits(cfg, protocol.batch_size)
   const run = makeRunConfig(protocol, cfg, dataset, seed)
   const progress = new Progress(io)
   try {
