@@ -1,7 +1,7 @@
 import { loadModel } from '@moas/inference/node'
 import { evaluateTokens } from '@moas/trainer'
 import type { Command } from 'commander'
-import { EXIT, UsageError } from '../errors'
+import { EXIT } from '../errors'
 import type { Io } from '../io'
 import { deviceOption, positiveInt, readTextFile, threadCount } from '../options'
 
