@@ -2,6 +2,7 @@
  * The `moas` command. main() takes argv and an Io so tests run it in-process; it never throws and never
  * exits the process: it returns the exit code (0 ok, 1 error, 2 usage error, 130 interrupted).
  */
+import { threadsFromEnv } from '@moas/tensor-core'
 import { Command, CommanderError } from 'commander'
 import { analyzeCommand } from './commands/analyze'
 import { compareCommand } from './commands/compare'
@@ -47,6 +48,11 @@ export const ARGUMENT_BYTES_LIMIT = 24_000
 export async function main(argv: readonly string[], io: Io = processIo()): Promise<number> {
   let code: number = EXIT.ok
   try {
+    try {
+      threadsFromEnv(io.env) // one reading of MOAS_THREADS for every command, before any work
+    } catch (e) {
+      throw new UsageError((e as Error).message)
+    }
     const bytes = argv.reduce((n, a) => n + Buffer.byteLength(a) + 1, 0)
     if (bytes > ARGUMENT_BYTES_LIMIT)
       throw new UsageError(

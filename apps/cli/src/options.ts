@@ -3,7 +3,7 @@
  * the training-protocol options shared by `train` and `compare`, and text files given as options.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs'
-import { cpus, totalmem } from 'node:os'
+import { totalmem } from 'node:os'
 import { CONFIG_KEYS, checkModelFits, checkTrainingFits, didYouMean, type GptConfig, type GptConfigInput, VARIANTS } from '@moas/gpt'
 import { maxThreads, PROVIDERS } from '@moas/tensor-core'
 import { DATASETS, DataError, decodeText, PRESET_NAMES, SCHEDULES, TRAIN_PRESETS, type TrainPresetName, type TrainProtocol } from '@moas/trainer'
@@ -65,16 +65,6 @@ export const deviceOption = () =>
   new Option('--device <provider>', `ONNX Runtime execution provider: ${PROVIDERS.join(' | ')} (default cpu; cuda needs its libraries, see the README)`)
     .choices(PROVIDERS)
     .default('cpu')
-
-/** MOAS_THREADS, checked the same way (a usage error naming the variable). */
-export function checkThreadsEnv(env: Record<string, string | undefined>): void {
-  const raw = env.MOAS_THREADS
-  if (raw === undefined || raw.trim() === '') return
-  const n = Number(raw)
-  if (!(Number.isInteger(n) && n >= 1))
-    throw new UsageError(`MOAS_THREADS='${raw}' is not a positive integer; set it to a thread count (e.g. ${cpus().length}) or unset it`)
-  if (n > maxThreads()) throw new UsageError(`MOAS_THREADS=${n} is far above this machine's cores; use at most ${maxThreads()}`)
-}
 
 /** Refuse a model (and, given a batch size, a training step) that cannot fit in this machine's memory before anything is allocated. */
 export function checkFits(cfg: GptConfig, trainingBatch?: number): GptConfig {
@@ -206,4 +196,12 @@ export function readTextFile(path: string, flag: string): string {
   } catch (e) {
     throw e instanceof DataError ? new UsageError(e.message) : e
   }
+}
+
+/** An output folder flag (--out) that is empty or names an existing file is refused before any work. */
+export function checkOutFolder(path: string | undefined, flag = '--out'): void {
+  if (path === undefined) return
+  if (path.trim() === '') throw new UsageError(`${flag} is empty; give it a folder path`)
+  if (existsSync(path) && !statSync(path).isDirectory())
+    throw new UsageError(`${flag} ${path} is a file; ${flag} names a folder (created if missing): choose another path`)
 }

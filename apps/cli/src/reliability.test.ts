@@ -264,6 +264,15 @@ describe('bad numbers are refused', () => {
     await usage([...TRAIN, '--set', 'attention=gqa'], /--set attention=gqa contradicts --attention mha/)
     await usage([...TRAIN, '--steps', '1'], /MOAS_THREADS='abc' is not a positive integer/, { MOAS_THREADS: 'abc' })
     await usage([...TRAIN, '--steps', '1'], /MOAS_THREADS='0' is not a positive integer/, { MOAS_THREADS: '0' })
+    // the same reading, the same exit, for every command (eval and generate once exited 1 with another message)
+    for (const cmd of [
+      ['eval', '--checkpoint', runDir, '--text', join(tempDir(), 'none.txt')],
+      ['generate', '--checkpoint', runDir, '--prompt', 'a'],
+      ['info', '--attention', 'mha'],
+      ['export', '--checkpoint', runDir, '--out', join(tempDir(), 'm')],
+    ])
+      await usage(cmd, /^moas: error: MOAS_THREADS='x' is not a positive integer; set it to a thread count such as \d+/, { MOAS_THREADS: 'x' })
+    await usage(['info', '--attention', 'mha'], /MOAS_THREADS=100000 is far above this machine's \d+ cores; use at most \d+/, { MOAS_THREADS: '100000' })
     await usage([...TRAIN, '--steps', '1', '--threads', '10000'], /10000 is far above this machine's cores.*use at most \d+/)
     await usage(['train', '--attention', 'gqe-hardonly'], /unknown attention variant 'gqe-hardonly' \(did you mean 'gqe-hard-only'\?\)/)
     await usage(['info', '--attention', 'mhaa'], /unknown attention variant 'mhaa'/)
@@ -338,6 +347,57 @@ describe('messages that name the problem', () => {
     const f = join(tempDir(), 'latin1.txt')
     writeFileSync(f, Buffer.from([0x61, 0x62, 0x20, 0xe9, 0x74, 0xe9, 0x0a])) // "ab été" in latin-1
     expectOneLineError(await run(['eval', '--checkpoint', runDir, '--text', f]), /latin1.txt: not UTF-8 text \(invalid byte 0xe9 at offset 3\).*iconv/)
+  })
+
+  it('paths that are the wrong kind of thing: named with the flag, the cause and the fix, never a raw errno', async () => {
+    const file = join(tempDir(), 'a-file')
+    writeFileSync(file, 'mine')
+    const model = join(tempDir(), 'exported')
+    expect((await run(['export', '--checkpoint', runDir, '--out', model])).code).toBe(0)
+    const cases: [string[], RegExp][] = [
+      [[...TRAIN, '--out', file], /^moas: error: --out .*a-file is a file; --out names a folder \(created if missing\)/],
+      [[...TRAIN, '--out', ''], /^moas: error: --out is empty; give it a folder path/],
+      [['export', '--checkpoint', runDir, '--out', file], /--out .*a-file is a file/],
+      [['compare', '--preset', 'smoke', '--out', file], /--out .*a-file is a file/],
+      [
+        [...TRAIN, '--out', join(file, 'sub')],
+        /a-file\/sub: a file stands where a folder is needed .*\(ENOTDIR in \w+\); give a path whose folders are all folders/,
+      ],
+      [['eval', '--checkpoint', file, '--text', file], /a-file is a file; a checkpoint is a folder/],
+      [
+        ['eval', '--checkpoint', model, '--text', file],
+        /exported is an exported model folder \(moas export\), not a training checkpoint: generate and analyze take it as --model/,
+      ],
+    ]
+    for (const [args, pattern] of cases) {
+      const r = await run(args)
+      expectOneLineError(r, pattern)
+      expect(r.stderr, args.join(' ')).not.toMatch(/^moas: error: E[A-Z]+:/)
+    }
+    expect(readFileSync(file, 'utf8')).toBe('mine')
+  })
+
+  it('a read-only file system is named as such (a real read-only tmpfs; skipped where mounting is not allowed)', async (ctx) => {
+    const mnt = join(tempDir(), 'ro')
+    mkdirSync(mnt)
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs', mnt], { stdio: 'ignore' })
+    } catch {
+      ctx.skip()
+    }
+    try {
+      for (const args of [
+        [...TRAIN, '--steps', '1', '--out', join(mnt, 'run')],
+        [...TRAIN, '--steps', '1', '--out', join(mnt, 'a', 'b', 'run')], // a recursive mkdir there reports ENOENT
+        ['export', '--checkpoint', runDir, '--out', join(mnt, 'model')],
+      ])
+        expectOneLineError(
+          await run(args),
+          /(writing in )?.*ro(\/a\/b)?: the file system is read-only \(EROFS in \w+\); choose a location on a writable file system/,
+        )
+    } finally {
+      execFileSync('umount', [mnt])
+    }
   })
 
   it('data files that are binary or UTF-16 are refused by name, not trained on', async () => {

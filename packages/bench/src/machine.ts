@@ -76,12 +76,6 @@ function ortVersion(): string {
   }
 }
 
-/** The intra-op thread count tensor-core's Session uses by default. */
-export function threadsFromEnv(): number {
-  const env = Number(process.env.MOAS_THREADS)
-  return Number.isInteger(env) && env > 0 ? env : availableParallelism()
-}
-
 export function describeMachine(m: MachineInfo): string {
   return `${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, Node ${m.node}, onnxruntime-node ${m.ort}, ${m.threads} intra-op thread${m.threads > 1 ? 's' : ''}, load ${m.loadAvg.join(' ')}${m.loadAvgAfter ? ` at start, ${m.loadAvgAfter.join(' ')} at end` : ''}`
 }

@@ -6,9 +6,9 @@
  *                    [--variants mha,moas] [--lengths 512,4096] [--profile] [--json] [--out DIR | --update-results] [--list]
  */
 import { parseArgs } from 'node:util'
-import { PROVIDERS, type Provider } from '@moas/tensor-core'
+import { defaultThreads, PROVIDERS, type Provider } from '@moas/tensor-core'
 import { BENCHES, type BenchContext, type BenchName, benchNames, DEFAULT_BENCHES } from './benches'
-import { describeMachine, machineInfo, threadsFromEnv } from './machine'
+import { describeMachine, machineInfo } from './machine'
 import { COMMITTED_RESULTS_DIR, DEFAULT_RESULTS_DIR, writeResults } from './report'
 
 const USAGE = `usage: node dist/run.js [options]
@@ -79,7 +79,7 @@ async function main(): Promise<void> {
       : DEFAULT_BENCHES
   ) as BenchName[]
   for (const n of names) if (!(n in BENCHES)) fail(`unknown benchmark '${n}'; choose from ${benchNames().join(', ')}`)
-  const threads = positiveInt('threads', args.threads) ?? threadsFromEnv()
+  const threads = positiveInt('threads', args.threads) ?? defaultThreads()
   const lengths = args.lengths?.split(',').map((s) => positiveInt('lengths', s.trim())!)
   const provider = (args.device ?? 'cpu') as Provider
   if (!PROVIDERS.includes(provider)) fail(`unknown --device '${args.device}'; choose from ${PROVIDERS.join(', ')}`)

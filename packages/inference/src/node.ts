@@ -2,12 +2,13 @@
  * Node-only parts of @moas/inference (the `@moas/inference/node` subpath): model folders on disk. Checkpoints
  * on disk (loadModel) are @moas/gpt/node's; re-exported here.
  */
-import { existsSync, readdirSync } from 'node:fs'
+import { existsSync, readdirSync, statSync } from 'node:fs'
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
-import { CHECKPOINT_FILES } from '@moas/gpt'
-import { removeOnExit, removeStaleTemporaries } from '@moas/gpt/node'
+import { CHECKPOINT_FILES, type LoadedModel } from '@moas/gpt'
+import { loadModel as loadCheckpointModel, removeOnExit, removeStaleTemporaries } from '@moas/gpt/node'
 import { InferenceError } from './errors'
+import { MODEL_FOLDER_FILES } from './export'
 import { type ModelFolder, readModelFolder } from './model-folder'
 
 /** An exported model folder from disk (see readModelFolder for what is checked). */
@@ -62,4 +63,15 @@ export async function writeModelFolder(dir: string, files: Record<string, Uint8A
   }
 }
 
-export { loadModel } from '@moas/gpt/node'
+/**
+ * A training checkpoint from disk (@moas/gpt/node's loadModel), after refusing what is plainly something
+ * else: a file, or an exported model folder (whose loading would only report model.safetensors missing).
+ */
+export async function loadModel(dir: string): Promise<LoadedModel> {
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new InferenceError(`${dir} is a file; a checkpoint is a folder (a run directory of moas train)`)
+  if (existsSync(join(dir, MODEL_FOLDER_FILES.onnx)) && !existsSync(join(dir, CHECKPOINT_FILES.model)))
+    throw new InferenceError(
+      `${dir} is an exported model folder (moas export), not a training checkpoint: generate and analyze take it as --model ${dir}; eval and export need the checkpoint it was exported from`,
+    )
+  return loadCheckpointModel(dir)
+}

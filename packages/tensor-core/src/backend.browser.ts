@@ -15,6 +15,11 @@ export function defaultThreads(): number {
   return (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1
 }
 
+/** A page has no environment variables: MOAS_THREADS is Node's (see backend.ts). */
+export function threadsFromEnv(_env: Record<string, string | undefined>): number | undefined {
+  return undefined
+}
+
 /** The most threads a session may ask for (see backend.ts). */
 export function maxThreads(): number {
   return Math.max(16, 4 * defaultThreads())

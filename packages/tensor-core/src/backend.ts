@@ -27,16 +27,25 @@ export async function loadOrt(provider: Provider): Promise<Ort> {
   }
 }
 
-/** Intra-op threads: MOAS_THREADS if set (a positive integer, else an error), else one per core. */
+/** Intra-op threads: MOAS_THREADS if set (checked by threadsFromEnv), else one per core. */
 export function defaultThreads(): number {
-  const raw = process.env.MOAS_THREADS
-  if (raw === undefined || raw.trim() === '') return availableParallelism()
-  const env = Number(raw)
-  if (!(Number.isInteger(env) && env > 0))
+  return threadsFromEnv(process.env) ?? availableParallelism()
+}
+
+/**
+ * MOAS_THREADS of `env`, the one reading of it: undefined when unset or empty, else a positive integer up to
+ * maxThreads(), else a RuntimeError naming the variable and a value that works.
+ */
+export function threadsFromEnv(env: Record<string, string | undefined>): number | undefined {
+  const raw = env.MOAS_THREADS
+  if (raw === undefined || raw.trim() === '') return undefined
+  const n = Number(raw)
+  if (!(Number.isInteger(n) && n > 0))
     throw new RuntimeError(
       `MOAS_THREADS='${raw}' is not a positive integer; set it to a thread count such as ${availableParallelism()} (this machine's cores), or unset it`,
     )
-  return env
+  if (n > maxThreads()) throw new RuntimeError(`MOAS_THREADS=${n} is far above this machine's ${availableParallelism()} cores; use at most ${maxThreads()}`)
+  return n
 }
 
 /** The most intra-op threads a session may ask for: far more than the cores only slows ONNX Runtime down (and 10,000 hang it). */

@@ -302,4 +302,4 @@ export function checkThreads(threads: number): void {
     )
 }
 
-export { defaultThreads, maxThreads } from './backend'
+export { defaultThreads, maxThreads, threadsFromEnv } from './backend'

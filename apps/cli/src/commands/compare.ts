@@ -9,8 +9,8 @@ import { type Io, Progress } from '../io'
 import {
   addProtocolOptions,
   checkFits,
+  checkOutFolder,
   checkScheduleFlags,
-  checkThreadsEnv,
   modelFlags,
   presetOption,
   presetProtocol,
@@ -59,6 +59,7 @@ Examples:
   MOAS_DATA_DIR=/data moas compare --preset paper --variants mha,static-moas,moas --seeds 3 --out docs/results/paper`,
   )
   cmd.action(async (opts) => {
+    checkOutFolder(opts.out)
     if (opts.collectList !== undefined) {
       const listed = readTextFile(opts.collectList, '--collect-list')
         .split('\n')
@@ -82,7 +83,6 @@ Examples:
       throw new UsageError(
         `--first-seed ${first} with --seeds ${seeds.length} reaches seed ${lastSeed}, past the largest seed 4294967295 (seeds are 32-bit); lower --first-seed to at most ${0xffffffff - seeds.length + 1}`,
       )
-    checkThreadsEnv(io.env)
     checkScheduleFlags(protocol, protocolFlags(opts))
     for (const v of variants) checkFits(modelConfig(preset, 64, { ...modelFlags(opts), attention: v }), protocol.batch_size) // fail fast on a bad variant or size
     const out = resolve(opts.out ?? `runs/compare-${preset}`)
@@ -142,7 +142,6 @@ async function collectCommand(opts: Record<string, any>, io: Io): Promise<number
       `--collect reads the protocol from the runs themselves; drop ${clash.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`,
     )
   if (!opts.out) throw new UsageError('--collect needs --out <dir>: a new folder for results.md, results.json and val_loss.svg')
-  checkThreadsEnv(io.env)
   const { runs, protocol, tokenizer } = await readCollectedRuns(opts.collect as string[])
   const data = await loadDataset(protocol.data, { dataDir: opts.dataDir, env: io.env, tokenizer })
   const progress = new Progress(io)

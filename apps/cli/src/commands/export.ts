@@ -5,6 +5,7 @@ import { readLog } from '@moas/trainer/node'
 import type { Command } from 'commander'
 import { EXIT, UsageError } from '../errors'
 import type { Io } from '../io'
+import { checkOutFolder } from '../options'
 
 export function exportCommand(program: Command, io: Io, done: (code: number) => void): void {
   program
@@ -25,6 +26,7 @@ Example:
   moas export --checkpoint runs/paper-moas --out models/moas`,
     )
     .action(async (opts) => {
+      checkOutFolder(opts.out)
       if (!(EXPORT_DTYPES as readonly string[]).includes(opts.dtype)) throw new UsageError(`--dtype ${opts.dtype}: choose ${EXPORT_DTYPES.join(' or ')}`)
       const model = await loadModel(opts.checkpoint)
       // What the model card says about training: the run's data and steps, and its last val loss (log.jsonl).

@@ -8,8 +8,8 @@ import { type Io, Progress } from '../io'
 import {
   addProtocolOptions,
   checkFits,
+  checkOutFolder,
   checkScheduleFlags,
-  checkThreadsEnv,
   modelFlags,
   presetOption,
   presetProtocol,
@@ -56,7 +56,6 @@ interface TrainFlags extends Record<string, unknown> {
 }
 
 async function runTrain(opts: TrainFlags, io: Io): Promise<number> {
-  checkThreadsEnv(io.env)
   const flags = protocolFlags(opts)
   const model = modelFlags(opts)
   const onUnknown = opts.skipUnknown ? 'skip' : 'error'
@@ -65,6 +64,8 @@ async function runTrain(opts: TrainFlags, io: Io): Promise<number> {
   let out: string
   let seed: number
   let cfg: GptConfig
+  checkOutFolder(opts.out)
+  checkOutFolder(opts.resume, '--resume')
   if (opts.resume) {
     out = realRunDir(opts.resume)
     if (opts.out && realRunDir(opts.out) !== out) throw new UsageError(`--resume continues in its own directory (${opts.resume}); drop --out ${opts.out}`)
