@@ -61,6 +61,7 @@ export class Progress {
 
   /** Start (or restart) the bar for a run of `total` steps at `start`. */
   start(label: string, total: number, start: number): void {
+    this.lastAt = Date.now()
     if (!this.multi || this.stopped) return
     if (this.bar) this.multi.remove(this.bar) // one bar at a time: the finished run's bar leaves the screen
     this.bar = this.multi.create(total, start, { label, loss: '-', val: '-' })
@@ -71,6 +72,27 @@ export class Progress {
     if (payload.loss !== undefined) p.loss = payload.loss.toFixed(4)
     if (payload.val !== undefined) p.val = payload.val.toFixed(4)
     this.bar?.update(step, p)
+  }
+
+  private lastAt = Date.now()
+  private recentMs: number[] = []
+
+  /** Note a finished update's record (wall time between records, evaluation included). */
+  tick(): void {
+    const now = Date.now()
+    this.recentMs = [...this.recentMs.slice(-4), now - this.lastAt]
+    this.lastAt = now
+  }
+
+  /**
+   * How long until a stop signal takes effect (the current update finishes first): a step can take minutes
+   * with a large --accum or --eval-iters, and the user should not have to guess whether it hangs.
+   */
+  untilStop(): string {
+    const running = (Date.now() - this.lastAt) / 1000
+    if (!this.recentMs.length) return `the current update has run ${running.toFixed(0)} s; no update has finished yet to time it`
+    const typical = Math.max(...this.recentMs) / 1000
+    return `the current update has run ${running.toFixed(0)} s and recent ones took up to ${typical.toFixed(typical < 10 ? 1 : 0)} s (evaluations included), so the checkpoint follows in about ${Math.max(0, typical - running).toFixed(0)} s`
   }
 
   /** A JSON line for scripts (stdout). */

@@ -204,6 +204,10 @@ describe('stop signals save (real signals)', () => {
       })
       expect(t.code, t.stderr).toBe(code)
       expect(t.stderr).toMatch(new RegExp(`${signal}: stopping after the current step and saving a checkpoint`))
+      // how long the wait is: the current update's age and the recent updates' time (any numbers: no timing asserted)
+      expect(t.stderr).toMatch(
+        /the current update has run \d+ s and recent ones took up to [\d.]+ s \(evaluations included\), so the checkpoint follows in about \d+ s/,
+      )
       expect(t.stderr).toMatch(/interrupted at step \d+; checkpoint saved/)
       const k = (await readRun(dir)).state.step
       expect(k).toBe(records(t.stdout).length)

@@ -102,6 +102,7 @@ async function runTrain(opts: TrainFlags, io: Io): Promise<number> {
   checkFits(cfg, protocol.batch_size)
   const run = makeRunConfig(protocol, cfg, dataset, seed)
   const progress = new Progress(io)
+  io.signal?.addEventListener('abort', () => progress.note(`moas train: ${progress.untilStop()}`), { once: true })
   try {
     const result = await train({
       out,
@@ -123,6 +124,7 @@ async function runTrain(opts: TrainFlags, io: Io): Promise<number> {
       },
       onNote: (m) => progress.note(`moas train: ${m}`),
       onRecord: (r) => {
+        progress.tick()
         progress.line(r)
         progress.update(r.step, { loss: r.loss, val: r.val_loss })
       },
