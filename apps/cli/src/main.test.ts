@@ -132,8 +132,16 @@ describe('bad input: one line, non-zero exit', () => {
   it('training that diverges stops with the step named and a non-zero exit', async () => {
     const dir = join(tempDir(), 'nan')
     const r = await run(['train', '--attention', 'mha', '--lr', '1e30', '--steps', '20', '--checkpoint-interval', '1', '--out', dir, ...TINY])
-    expectOneLineError(r, /training diverged: (loss|gradient norm) .* at step \d+.*last good checkpoint \(step \d+\)/, true)
+    expectOneLineError(r, /training diverged: (loss|gradient norm) .* at step \d+.*last good checkpoint \(step \d+\).*Try a lower --lr \(now 1e\+30\)/, true)
     expect(r.code).toBe(1)
+    // the routers' auxiliary loss blowing up is its weight's doing, not the learning rate's: the advice names that key
+    const aux = await run(['train', '--attention', 'moas', '--set', 'balance_weight=1e38', '--steps', '3', '--out', join(tempDir(), 'aux'), ...TINY])
+    expectOneLineError(
+      aux,
+      /training diverged: .*The routers' auxiliary loss diverged \(weighted, [\d.e+]+ against a cross entropy of [\d.]+\): lower its weight, --set balance_weight=… \(now 1e\+38\)/,
+      true,
+    )
+    expect(aux.stderr).not.toMatch(/lower --lr/)
   })
   it('an unexpected error asks for a report; known errors do not', () => {
     expect(reportError(new TypeError('x is undefined')).line).toMatch(/x is undefined \(unexpected error in moas: please report it/)

@@ -310,6 +310,21 @@ function checkSamplerTrajectory(out: string, run: RunConfig, data: Dataset, stat
     )
 }
 
+/**
+ * What to change after a divergence. When the routers' auxiliary loss (balance or KV budget) is what blew up
+ * while the cross entropy was still finite, its weight is the knob, not the learning rate.
+ */
+function divergenceAdvice(r: LogRecord | undefined, run: RunConfig): string {
+  const ce = r?.ce
+  const aux = r && ce !== undefined ? r.loss - ce : undefined // the weighted auxiliary term (balance is logged unweighted)
+  if (ce !== undefined && aux !== undefined && Number.isFinite(ce) && (!Number.isFinite(aux) || aux > ce)) {
+    const key = run.model.attention === 'moas-kv' ? 'kv_budget_weight' : 'balance_weight'
+    const now = run.model.attention === 'moas-kv' ? run.model.kv_budget_weight : run.model.balance_weight
+    return `The routers' auxiliary loss diverged (weighted, ${aux.toPrecision(3)} against a cross entropy of ${ce.toPrecision(3)}): lower its weight, --set ${key}=… (now ${now}), or add --clip 1.0`
+  }
+  return `Try a lower --lr (now ${run.lr}), --clip 1.0, or a warmup (--schedule cosine --warmup 100)`
+}
+
 /** A save that failed for lack of space or permission: say where, why, and what is intact. */
 function saveError(e: unknown, out: string, step: number, lastSaved: number | null): unknown {
   const code = (e as NodeJS.ErrnoException).code
@@ -419,7 +434,7 @@ async function trainLocked(opts: TrainOptions, out: string, note: (m: string) =>
     if (bad)
       throw new DivergenceError(
         `training diverged: ${bad} after step ${step}; not saved. The last good checkpoint (step ${lastSaved ?? 0}) is in ${out}. ` +
-          `Try a lower --lr (now ${run.lr}), --clip 1.0, or a warmup (--schedule cosine --warmup 100)`,
+          divergenceAdvice(records.at(-1), run),
         step,
         lastSaved ?? 0,
       )
@@ -471,7 +486,7 @@ async function trainLocked(opts: TrainOptions, out: string, note: (m: string) =>
         const what = !Number.isFinite(r.loss) ? `loss ${r.loss}` : `gradient norm ${r.grad_norm}`
         throw new DivergenceError(
           `training diverged: ${what} at step ${r.step}; stopped without saving it. The last good checkpoint (step ${lastSaved ?? 0}) is in ${out}. ` +
-            `Try a lower --lr (now ${run.lr}), --clip 1.0, or a warmup (--schedule cosine --warmup 100)`,
+            divergenceAdvice(r, run),
           r.step,
           lastSaved ?? 0,
         )
