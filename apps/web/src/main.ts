@@ -92,7 +92,10 @@ function render(report: GenerationReport) {
     out.append(span)
   }
   $('stats').textContent =
-    `prefill ${fmt(report.prefillTokensPerS, 'tokens/s')}, decode ${fmt(report.decodeTokensPerS, 'tokens/s')}; KV cache ${bytes(report.kvBytes)} (an MHA model of this size would hold ${bytes(report.mhaKvBytes)})`
+    `prefill ${fmt(report.prefillTokensPerS, 'tokens/s')}, decode ${fmt(report.decodeTokensPerS, 'tokens/s')}; KV cache ${bytes(report.kvBytes)} (an MHA model of this size would hold ${bytes(report.mhaKvBytes)})` +
+    (report.levelKvBytes !== undefined
+      ? `; the levels chosen need ${bytes(report.levelKvBytes)} (${((100 * report.levelKvBytes) / report.mhaKvBytes).toFixed(0)} % of MHA): a level cache holds that (moas generate --graph weights), this page's exported graph keeps every token at the finest level`
+      : '')
 }
 
 async function run() {

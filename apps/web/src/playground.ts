@@ -4,7 +4,7 @@
  * runs in Node too (inference's DecoderSession and generate, trainer's TrainLoop); nothing is re-implemented
  * here. `window.moasPlayground` exposes these functions to the browser tests.
  */
-import { kvCacheBytesPerToken, resolveConfig } from '@moas/gpt'
+import { kvCacheBytesPerToken, levelCosts, resolveConfig, variantSpec } from '@moas/gpt'
 
 export { choiceLabels } from '@moas/inference'
 
@@ -79,6 +79,12 @@ export interface GenerationReport {
   kvBytes: number
   /** What an MHA model of the same size would hold for the same positions. */
   mhaKvBytes: number
+  /**
+   * moas-kv: the bytes a level cache holds for the levels the routers chose (each fed token's level in each
+   * layer). The exported graph the page runs keeps every token at the finest level, as ONNX decoder
+   * clients expect; `moas generate --graph weights` in Node holds exactly this.
+   */
+  levelKvBytes?: number
 }
 
 export class Playground {
@@ -124,15 +130,21 @@ export class Playground {
     const positions = this.session.pastLength
     const perS = (n: number, ms: number) => (ms > 0 ? (n / ms) * 1000 : null)
     const mha = resolveConfig({ ...cfg, attention: 'mha' })
+    const bytesPerElement = this.folder.dtype === 'float16' ? 2 : 4
+    const mhaPerLayer = kvCacheBytesPerToken(mha, bytesPerElement) / cfg.n_layer
+    const costs = variantSpec(cfg.attention).levelCache ? levelCosts(cfg) : null
+    const chars = [...prompted, ...generated]
+    const levelKvBytes = costs ? chars.reduce((sum, c) => sum + c.layers.reduce((s, l) => s + costs[l.choice] * mhaPerLayer, 0), 0) : undefined
     return {
       text: prompt + r.completions[0],
       completion: r.completions[0],
-      chars: [...prompted, ...generated],
+      chars,
       provider: this.provider,
       prefillTokensPerS: perS(r.prefill.tokens, r.prefill.ms),
       decodeTokensPerS: perS(r.decode.tokens, r.decode.ms),
       kvBytes: r.cacheBytes,
-      mhaKvBytes: kvCacheBytesPerToken(mha) * positions,
+      mhaKvBytes: kvCacheBytesPerToken(mha, bytesPerElement) * positions,
+      ...(levelKvBytes !== undefined ? { levelKvBytes } : {}),
     }
   }
 }
