@@ -14,6 +14,7 @@ import {
   threads,
   trainInPage,
   urlReader,
+  webgpuFirstDivergence,
 } from './playground'
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T
@@ -47,16 +48,9 @@ async function load(dropped?: File[]) {
         : source === 'url'
           ? urlReader(($('url') as HTMLInputElement).value)
           : filesReader(($('folder') as HTMLInputElement).files ?? [])
-    let note = ''
-    let folder: Awaited<ReturnType<typeof playground.load>>
-    try {
-      folder = await playground.load(reader, source === 'demo' ? 'demo model' : source, detected.provider)
-    } catch (e) {
-      if (detected.provider !== 'webgpu') throw e
-      // An op WebGPU cannot run (or a failed adapter): say why and fall back to wasm.
-      note = `WebGPU could not run this model (${(e as Error).message.slice(0, 160)}); fell back to wasm.`
-      folder = await playground.load(reader, source, 'wasm')
-    }
+    // WebGPU is refused, with the reason, for a model it does not compute as wasm does (Playground.load).
+    const folder = await playground.load(reader, source === 'demo' ? 'demo model' : source, detected.provider)
+    const note = playground.refusal ? `WebGPU refused for this model: ${playground.refusal}; it runs on wasm.` : ''
     const cfg = folder.config
     $('model-info').textContent =
       `${cfg.attention}, ${cfg.n_layer} layers × ${cfg.n_head} heads, n_embd ${cfg.n_embd}, context ${cfg.block_size}, ${folder.dtype}`
@@ -214,6 +208,7 @@ document.body.ondrop = (e) => {
   urlReader,
   threads,
   attentionKernelCheck,
+  webgpuFirstDivergence,
   deviceOutputCheck,
 }
 void load()

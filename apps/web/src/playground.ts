@@ -4,11 +4,12 @@
  * runs in Node too (inference's DecoderSession and generate, trainer's TrainLoop); nothing is re-implemented
  * here. `window.moasPlayground` exposes these functions to the browser tests.
  */
-import { kvCacheBytesPerToken, levelCosts, resolveConfig, variantSpec } from '@moas/gpt'
+import { kvCacheBytesPerToken, levelCosts, paramFeeds, resolveConfig, variantSpec } from '@moas/gpt'
 
 export { choiceLabels } from '@moas/inference'
 
 import {
+  argmax,
   buildLogitsGraph,
   type CharTokenizer,
   DecoderSession,
@@ -22,7 +23,7 @@ import {
   readModelFolder,
   routingChoices,
 } from '@moas/inference'
-import { Graph, hostTensor, initParams, ops, Session } from '@moas/tensor-core'
+import { Graph, hostTensor, initParams, ops, Session, type Tensor } from '@moas/tensor-core'
 import { freshStart, type LogRecord, makeRunConfig, modelConfig, syntheticDataset, TRAIN_PRESETS, TrainLoop } from '@moas/trainer'
 import { zipSync } from 'fflate'
 
@@ -92,14 +93,23 @@ export class Playground {
   session: DecoderSession | null = null
   provider: PageProvider = 'wasm'
 
-  /** Load a model folder and open a routing session on `provider`. */
+  /** Why WebGPU was refused for the loaded model (the page then runs it on wasm); null when it was not. */
+  refusal: string | null = null
+
+  /**
+   * Load a model folder and open a routing session on `provider`. WebGPU must first agree with wasm on
+   * the folder (webgpuDisagreement); where it does not, the model runs on wasm and `refusal` says why:
+   * the page never shows text that ONNX Runtime's WebGPU kernels got wrong.
+   */
   async load(reader: FolderReader, where: string, provider: PageProvider): Promise<ModelFolder> {
     const folder = await readModelFolder(reader, where)
     await this.session?.release()
     this.session = null
-    this.session = await openModelFolder(folder, { provider, threads })
+    this.refusal = provider === 'webgpu' ? await webgpuDisagreement(folder) : null
+    const runs = this.refusal ? 'wasm' : provider
+    this.session = await openModelFolder(folder, { provider: runs, threads })
     this.folder = folder
-    this.provider = provider
+    this.provider = runs
     return folder
   }
 
@@ -147,6 +157,64 @@ export class Playground {
       ...(levelKvBytes !== undefined ? { levelKvBytes } : {}),
     }
   }
+}
+
+/**
+ * Does WebGPU compute this folder's model as wasm does? Both providers run the same probe — a prefill of a
+ * fixed sequence, then decode steps fed the same next tokens — and every logit must be finite, within
+ * the dtype's tolerance of wasm's, with the same most likely character at every position (what greedy
+ * text depends on). Returns the reason WebGPU is refused, or null. ONNX Runtime Web's WebGPU kernels are
+ * wrong for some graphs (measured: docs in the README); this check refuses any such model, known or not.
+ */
+export async function webgpuDisagreement(folder: ModelFolder): Promise<string | null> {
+  if (folder.dtype === 'float16') {
+    const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<{ features: { has(f: string): boolean } } | null> } }).gpu
+    const adapter = await gpu?.requestAdapter().catch(() => null)
+    // Without it ONNX Runtime Web runs float16 graphs anyway and returns zeros (measured on SwiftShader).
+    if (adapter && !adapter.features.has('shader-f16')) return "this WebGPU adapter lacks the 'shader-f16' feature that float16 models need"
+  }
+  const V = folder.config.vocab_size
+  const length = Math.min(12, folder.config.block_size)
+  const ids = Array.from({ length }, (_, i) => (i * 7 + 1) % V)
+  const prefix = Math.max(1, length - 4)
+  const runProbe = async (session: DecoderSession) => {
+    const rows = [(await session.prefill([ids.slice(0, prefix)])).logits]
+    for (let i = prefix; i < length; i++) rows.push((await session.step([ids[i]])).logits.slice(-V))
+    return rows
+  }
+  let gpu: DecoderSession
+  try {
+    gpu = await openModelFolder(folder, { provider: 'webgpu', threads })
+  } catch (e) {
+    return `ONNX Runtime's WebGPU provider cannot run it (${(e as Error).message.split('\n')[0].slice(0, 200)})`
+  }
+  let onGpu: Float32Array[]
+  try {
+    onGpu = await runProbe(gpu)
+  } catch (e) {
+    return `ONNX Runtime's WebGPU provider fails on it (${(e as Error).message.split('\n')[0].slice(0, 200)})`
+  } finally {
+    await gpu.release()
+  }
+  const cpu = await openModelFolder(folder, { provider: 'wasm', threads })
+  const onCpu = await runProbe(cpu)
+  await cpu.release()
+  const tolerance = folder.dtype === 'float16' ? 5e-2 : 1e-3
+  for (let r = 0; r < onCpu.length; r++)
+    for (let p = 0; p < onCpu[r].length / V; p++) {
+      const a = onCpu[r].subarray(p * V, (p + 1) * V)
+      const b = onGpu[r].subarray(p * V, (p + 1) * V)
+      const position = r === 0 ? p : prefix + r - 1
+      const bad = b.findIndex((x) => !Number.isFinite(x))
+      if (bad >= 0) return `WebGPU gives a non-finite logit (${b[bad]}) at position ${position} where wasm gives ${a[bad]} (${folder.dtype})`
+      const scale = Math.max(1, ...a.map(Math.abs))
+      let worst = 0
+      for (let i = 0; i < V; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / scale)
+      if (worst > tolerance)
+        return `WebGPU's logits differ from wasm's by up to ${worst.toPrecision(2)} (relative; tolerance ${tolerance} for ${folder.dtype}) at position ${position}`
+      if (argmax(a) !== argmax(b)) return `WebGPU picks another most likely character than wasm at position ${position}`
+    }
+  return null
 }
 
 /** Train the smoke model in the page: the trainer's TrainLoop, as `moas train --preset smoke` runs it. */
@@ -222,6 +290,66 @@ export async function attentionKernelCheck(provider: PageProvider): Promise<{ ma
     return { error: (e as Error).message }
   }
   return { maxDiff: logits[0].reduce((m, v, i) => Math.max(m, Math.abs(v - logits[1][i])), 0) }
+}
+
+/**
+ * Which op does WebGPU get wrong for a variant? The variant's forward graph (a small random model) runs on
+ * wasm and WebGPU with the outputs of its first k nodes as the only outputs (everything later is pruned,
+ * so no later op can reuse and overwrite a buffer being compared); a binary search finds the smallest k
+ * whose outputs differ, and node k − 1 is the culprit, its inputs agreeing. For the browser tests and
+ * upstream reports.
+ */
+export async function webgpuFirstDivergence(
+  attention: string,
+): Promise<
+  { op: string; node: string; maxDiff: number; inputsMaxDiff: number; shape: string; inputs: string; attrs: string } | { same: true } | { error: string }
+> {
+  const config = resolveConfig({ vocab_size: 20, block_size: 16, n_layer: 1, n_head: 4, n_kv_head: 2, n_embd: 16, attention })
+  const params = initParams(buildLogitsGraph(config), 3) as Map<string, Float32Array>
+  const idx = hostTensor('int64', [1, 8], BigInt64Array.from([1n, 5n, 2n, 7n, 3n, 9n, 4n, 0n]))
+  const diff = (a: ArrayLike<number | bigint>, b: ArrayLike<number | bigint>) => {
+    let worst = 0
+    for (let i = 0; i < a.length; i++) {
+      const [x, y] = [Number(a[i]), Number(b[i])]
+      if (x === y || (Number.isNaN(x) && Number.isNaN(y))) continue // equal infinities (masks) agree
+      worst = Math.max(worst, Number.isNaN(x - y) ? Number.POSITIVE_INFINITY : Math.abs(x - y))
+    }
+    return worst
+  }
+  /** The first k nodes' outputs on both providers: per node, its diff. */
+  const prefix = async (k: number) => {
+    const g = buildLogitsGraph(config)
+    g.outputs.splice(0) // only the probes: the logits' nodes past k are pruned
+    const probed = g.nodes.filter((n) => n.op !== 'Identity' && n.outputs.length).slice(0, k)
+    probed.forEach((n, i) => g.output(`probe.${i}`, n.outputs[0]))
+    const runs: Record<string, { data: ArrayLike<number | bigint> }>[] = []
+    for (const provider of ['wasm', 'webgpu'] as const) {
+      const s = await Session.create(g, { provider })
+      runs.push(await s.run({ ...paramFeeds(params, g.params), idx }))
+      await s.release()
+    }
+    return { probed, diffs: probed.map((_, i) => diff(runs[0][`probe.${i}`].data, runs[1][`probe.${i}`].data)) }
+  }
+  try {
+    const total = buildLogitsGraph(config).nodes.filter((n) => n.op !== 'Identity' && n.outputs.length).length
+    const differs = async (k: number) => (await prefix(k)).diffs.some((d) => d > 1e-4)
+    if (!(await differs(total))) return { same: true }
+    let [lo, hi] = [0, total] // differs(lo) is false, differs(hi) is true
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1
+      if (await differs(mid)) hi = mid
+      else lo = mid
+    }
+    const { probed, diffs } = await prefix(hi)
+    const node = probed[hi - 1]
+    const index = new Map(probed.map((n, i) => [n.outputs[0] as Tensor, i]))
+    const inputsMaxDiff = Math.max(0, ...node.inputs.map((t) => (t && index.has(t) ? diffs[index.get(t)!] : 0)))
+    const inputs = node.inputs.map((t) => (t ? `${t.name} [${t.shape.join(', ')}] ${t.dtype}` : '-')).join('; ')
+    const shape = `[${node.outputs[0].shape.join(', ')}]`
+    return { op: node.op, node: node.name, maxDiff: diffs[hi - 1], inputsMaxDiff, shape, inputs, attrs: JSON.stringify(node.attrs) }
+  } catch (e) {
+    return { error: (e as Error).message }
+  }
 }
 
 /**

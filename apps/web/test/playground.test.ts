@@ -5,10 +5,12 @@
  * adapter), the routing colours against the gates the model outputs, the train tab's first losses against
  * Node's TrainLoop, the JS heap over 100 generations, and a screenshot a developer can look at.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { generate, type ModelFolder, openModelFolder, readModelFolder } from '@moas/inference'
+import { buildLogitsGraph, CharTokenizer, resolveConfig, VARIANTS } from '@moas/gpt'
+import { randomWeights } from '@moas/gpt/testing'
+import { EXPORT_DTYPES, exportModelFiles, generate, type ModelFolder, memoryFolderReader, openModelFolder, readModelFolder } from '@moas/inference'
 import { freshStart, makeRunConfig, modelConfig, syntheticDataset, TRAIN_PRESETS, TrainLoop } from '@moas/trainer'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -130,6 +132,66 @@ describe.skipIf(!hasChromium)('the playground in Chromium', () => {
 
   // issue 9: which attention cores run in the browser. The page keeps the composed core; this records the
   // memory-efficient one (GroupQueryAttention) on both providers.
+  it("the provider matrix: every variant × float32/float16 exported folder, loaded by the page on wasm and WebGPU, gives Node's greedy text or is refused with the reason", async () => {
+    const matrix = join(appDir, 'dist', 'matrix')
+    const tokenizer = CharTokenizer.fromText('the quick brown fox, jumps over a lazy dog! 0123')
+    const prompt = 'the quick '
+    const tokens = 12
+    const cases: { name: string; node: string }[] = []
+    for (const attention of VARIANTS)
+      for (const dtype of EXPORT_DTYPES) {
+        const config = resolveConfig({ vocab_size: tokenizer.vocabSize, block_size: 32, n_layer: 2, n_head: 4, n_kv_head: 2, n_embd: 16, attention })
+        const params = randomWeights(buildLogitsGraph(config), 3) as Map<string, Float32Array>
+        const files = exportModelFiles({ config, params, tokenizer, extra: {}, where: attention }, { dtype })
+        const name = `${attention}-${dtype}`
+        for (const [path, data] of Object.entries(files)) {
+          mkdirSync(dirname(join(matrix, name, path)), { recursive: true })
+          writeFileSync(join(matrix, name, path), data)
+        }
+        const folder = await readModelFolder(memoryFolderReader(files), name)
+        const session = await openModelFolder(folder)
+        cases.push({ name, node: (await generate(session, tokenizer, [prompt], { maxNewTokens: tokens, temperature: 0 })).completions[0] })
+        await session.release()
+      }
+    const page = await open()
+    const webgpu = (await page.evaluate(async () => (globalThis as any).moasPlayground.chooseProvider())).provider === 'webgpu'
+    expect(webgpu, 'Chromium offered no WebGPU adapter').toBe(true)
+    const rows: string[] = []
+    for (const c of cases)
+      for (const provider of ['wasm', 'webgpu'] as const) {
+        const r = await page.evaluate(
+          async ({ name, provider, prompt, tokens }) => {
+            const pg = (globalThis as any).moasPlayground
+            try {
+              await pg.playground.load(pg.urlReader(`./matrix/${name}/`), name, provider)
+              const g = await pg.playground.generate(prompt, { tokens, temperature: 0 })
+              return { completion: g.completion, provider: g.provider, refused: pg.playground.refusal ?? null }
+            } catch (e) {
+              return { error: (e as Error).message }
+            }
+          },
+          { name: c.name, provider, prompt, tokens },
+        )
+        expect(r.error, `${c.name} on ${provider}`).toBeUndefined()
+        expect(r.completion, `${c.name} on ${provider} (${r.provider})`).toBe(c.node)
+        if (provider === 'wasm' || !r.refused) expect(r.provider, c.name).toBe(provider)
+        else expect(r.provider, `${c.name}: a refused WebGPU runs on wasm`).toBe('wasm')
+        if (provider === 'webgpu') rows.push(`| ${c.name} | ${r.refused ? `refused: ${r.refused}` : 'same text as Node'} |`)
+      }
+    // the table docs/browser-matrix.md shows (one run's findings; the assertions above are what must hold)
+    console.log(['| folder | WebGPU |', '| --- | --- |', ...rows].join('\n'))
+    await page.close()
+  })
+
+  it('the op finder (every intermediate output, WebGPU against wasm): nothing differs for the variants WebGPU runs; moas-topk fails in ScatterND', async () => {
+    const page = await open()
+    const find = (v: string) => page.evaluate(async (v) => (globalThis as any).moasPlayground.webgpuFirstDivergence(v), v)
+    // gqe was found wrong in GatherElements (docs/browser-matrix.md) and now selects with a one-hot product
+    for (const v of ['mha', 'gqe', 'gqe-hard-only', 'moas-kv']) expect(await find(v), v).toEqual({ same: true })
+    expect(await find('moas-topk')).toMatchObject({ error: expect.stringMatching(/\[ScatterND\].*zero-sized tensor/) })
+    await page.close()
+  })
+
   it('the memory-efficient attention core (GroupQueryAttention) in the page: equal to the composed core on wasm and WebGPU', async () => {
     const page = await open()
     const r = await page.evaluate(async () => {

@@ -1,7 +1,7 @@
 /**
  * GQE, grouped query experts (docs/variants.md, "GQE"): H query heads in G groups of M experts; group g
  * shares KV head g. Per token and group a router picks the top-k experts; only the selected query
- * vectors are gathered into k·G slots (one dense q projection, one GatherElements) and attend in ONE
+ * vectors are gathered into k·G slots (one dense q projection, one one-hot selection) and attend in ONE
  * causalAttention call, plus an always-on shared head. Never all H heads then masked.
  */
 import { type CachePast, causalAttention, type LayerKvCache } from '@moas/attention-schemes'
@@ -41,8 +41,11 @@ export function gqe(x: Tensor, cfg: GptConfig, mode: GqeMode, prefix: string, ct
   const [pSel, experts] = ops.topk(p, k, -1, true) // p̃[g, r], e[g, r]: [B, T, G, k]
 
   // Gather the selected query vectors into slots and attend: slot (g, r) reads KV head g.
-  const slotIdx = ops.expand(ops.unsqueeze(experts, [-1]), [B, T, G, k, d])
-  const qSlots = ops.transpose(ops.gatherElements(q, slotIdx, 3), [0, 2, 3, 1, 4]) // [B, G, k, T, d]
+  // A one-hot product, not GatherElements: ONNX Runtime Web's WebGPU GatherElements returns wrong values for
+  // this gather (docs/browser-matrix.md); products with exact 0 and 1 summed give the same values bit for bit.
+  const pick = ops.cast(ops.oneHot(experts, M, 'float32'), q.dtype) // [B, T, G, k, M]
+  const selected = ops.reduceSum(ops.mul(ops.unsqueeze(pick, [-1]), ops.unsqueeze(q, [3])), [4]) // [B, T, G, k, d]
+  const qSlots = ops.transpose(selected, [0, 2, 3, 1, 4]) // [B, G, k, T, d]
   const kvHeads = (t: Tensor) => ops.unsqueeze(t, [2]) // [B, G, 1, Tk, d]
   const o = ops.transpose(causalAttention(qSlots, kvHeads(keys), kvHeads(values), attn), [0, 3, 1, 2, 4]) // [B, T, G, k, d]
 
