@@ -93,7 +93,8 @@ export const DECODE_DEFAULTS: Omit<DecodeConfig, 'threads'> = {
     {
       name: 'long context: GQE main setting, memory-efficient core',
       model: gqeLong,
-      variants: ['mha', 'gqa', 'mqa', 'gqe'],
+      // moas-kv: its level cache holds each token's level (with random weights the routers' picks are arbitrary; the bytes held are measured)
+      variants: ['mha', 'gqa', 'mqa', 'gqe', 'moas-kv'],
       contexts: [1024, 4096, 8192, 16384, 32768],
       batches: [1],
       attention: 'memory-efficient',
