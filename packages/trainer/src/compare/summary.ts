@@ -1,0 +1,99 @@
+/** One finished run summarized for a comparison table: its curve, full-split loss, task accuracy, decode probe. */
+
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { LoadedModel } from '@moas/gpt'
+import { loadModel, writeFileAtomic } from '@moas/gpt/node'
+import type { Provider } from '@moas/tensor-core'
+import { SYNTHETIC_TASKS, type SyntheticTask } from '../data/synthetic'
+import { evaluateTokens, syntheticTaskAccuracy } from '../evaluate'
+import type { Dataset } from '../presets'
+import { medianMs, readLog } from '../train'
+import { COMPARE_FILES } from './folder'
+export interface RunSummary {
+  variant: string
+  seed: number
+  steps: number
+  final_val_loss: number | null
+  full_val_loss: number
+  full_val_tokens: number
+  ms_per_iter: number | null
+  curve: { step: number; val_loss: number }[]
+  /** Synthetic data only: accuracy on the determined characters of each task of the val split. */
+  task_accuracy?: Record<SyntheticTask, number | null>
+  /** The final model decoding val text with its KV cache (CompareOptions.probeDecode), when measured. */
+  decode?: DecodeProbe
+}
+
+/** What a decode of the final model measured: the KV bytes its cache held per cached token, and its speed. */
+export interface DecodeProbe {
+  kv_bytes_per_token: number
+  tokens_per_s: number
+  /** Positions in the cache at the end (prompt + decoded tokens). */
+  context: number
+}
+
+/** Decodes with a finished run's model (the CLI's uses @moas/inference's DecoderSession; the trainer does not depend on it). */
+export type DecodeProber = (model: LoadedModel, text: Int32Array) => Promise<DecodeProbe>
+
+export function readSummary(dir: string, steps: number, synthetic: boolean, decode = false): RunSummary | null {
+  const path = join(dir, COMPARE_FILES.summary)
+  if (!existsSync(path)) return null
+  try {
+    const s = JSON.parse(readFileSync(path, 'utf8')) as RunSummary
+    return s.steps === steps && Number.isFinite(s.full_val_loss) && (!synthetic || s.task_accuracy) && (!decode || s.decode) ? s : null
+  } catch {
+    return null // torn or foreign: recompute it
+  }
+}
+
+/** The summary of a finished run: its curve from log.jsonl, and the full-split loss of its final model. */
+export async function summarize(
+  dir: string,
+  variant: string,
+  seed: number,
+  steps: number,
+  data: Dataset,
+  threads?: number,
+  provider?: Provider,
+  probeDecode?: DecodeProber,
+): Promise<RunSummary> {
+  const records = readLog(join(dir, 'log.jsonl')).filter((r) => r.step <= steps)
+  const evals = records.filter((r) => typeof r.val_loss === 'number')
+  const model = await loadModel(dir)
+  const full = await evaluateTokens(model, data.val, { threads, batchSize: 12, provider })
+  const task = data.name === 'synthetic' ? await syntheticTaskAccuracy(model, model.tokenizer.decode(data.val), { threads, provider }) : null
+  return {
+    variant,
+    seed,
+    steps,
+    final_val_loss: evals.length && evals[evals.length - 1].step === steps ? evals[evals.length - 1].val_loss! : null,
+    full_val_loss: full.loss,
+    full_val_tokens: full.tokens,
+    ms_per_iter: medianMs(records),
+    curve: evals.map((r) => ({ step: r.step, val_loss: r.val_loss! })),
+    ...(task ? { task_accuracy: Object.fromEntries(SYNTHETIC_TASKS.map((t) => [t, task[t].accuracy])) as Record<SyntheticTask, number | null> } : {}),
+    ...(probeDecode ? { decode: await probeDecode(model, data.val) } : {}),
+  }
+}
+
+/**
+ * A run's summary: summary.json when it is current, else computed and cached there (a read-only run
+ * directory is noted and recomputed next time). compare and collect both read runs through it.
+ */
+export async function cachedSummary(
+  dir: string,
+  run: { variant: string; seed: number; steps: number },
+  data: Dataset,
+  opts: { threads?: number; provider?: Provider; probeDecode?: DecodeProber; onNote?: (m: string) => void },
+): Promise<RunSummary> {
+  const cached = readSummary(dir, run.steps, data.name === 'synthetic', !!opts.probeDecode)
+  if (cached) return cached
+  const summary = await summarize(dir, run.variant, run.seed, run.steps, data, opts.threads, opts.provider, opts.probeDecode)
+  try {
+    writeFileAtomic(join(dir, COMPARE_FILES.summary), `${JSON.stringify(summary, null, 2)}\n`)
+  } catch {
+    opts.onNote?.(`could not cache ${COMPARE_FILES.summary} in ${dir} (read-only?); it is recomputed next time`)
+  }
+  return summary
+}
