@@ -181,6 +181,22 @@ export const BENCHES = {
       return { text: d.describeDecode(r), markdown: d.decodeMarkdown(r), result: r }
     },
   },
+  'js-decode': {
+    about: 'moas against transformers.js on the same exported folder: greedy decode tokens/s at 2k and 8k of context, same text',
+    run: async (ctx) => {
+      const j = await import('./jsDecode')
+      const cfg = {
+        ...j.JS_DECODE_DEFAULTS,
+        threads: ctx.threads,
+        provider: ctx.provider,
+        ...(ctx.variants ? { variant: ctx.variants[0] } : {}),
+        ...(ctx.lengths ? { contexts: ctx.lengths } : {}),
+        ...(ctx.reps ? { reps: ctx.reps } : {}),
+      }
+      const r = await j.runJsDecode(cfg, (msg) => ctx.progress('js-decode', msg))
+      return { text: j.describeJsDecode(r), markdown: j.jsDecodeMarkdown(r), result: r }
+    },
+  },
   'train-step': {
     about: 'training step per attention variant at the paper config (ms/iter, tokens/s, GFLOP/s, vs mha)',
     run: async (ctx) => {
