@@ -9,7 +9,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { buildLogitsGraph, CharTokenizer, resolveConfig } from '@moas/gpt'
+import { buildLogitsGraph, CharTokenizer, type GptConfig, resolveConfig } from '@moas/gpt'
 import { exportModelFiles, generate, memoryFolderReader, openModelFolder, readModelFolder } from '@moas/inference'
 import { initParams, type Provider } from '@moas/tensor-core'
 import { PAPER_VOCAB } from './paper'
@@ -23,6 +23,8 @@ export interface JsDecodeConfig {
   reps: number
   threads: number
   provider: Provider
+  /** Model sizes over the GQE main setting's (tests use a small model). */
+  sizes?: Partial<Pick<GptConfig, 'n_layer' | 'n_head' | 'n_kv_head' | 'n_embd'>>
 }
 
 export const JS_DECODE_DEFAULTS: Omit<JsDecodeConfig, 'threads' | 'provider'> = { variant: 'gqe', contexts: [2048, 8192], tokens: 17, reps: 3 }
@@ -48,7 +50,7 @@ export interface JsDecodeResult {
 
 export async function runJsDecode(cfg: JsDecodeConfig, log: (msg: string) => void = () => {}): Promise<JsDecodeResult> {
   const contextMax = Math.max(...cfg.contexts)
-  const config = resolveConfig({ vocab_size: PAPER_VOCAB, attention: cfg.variant, block_size: contextMax }, 'gqe-main')
+  const config = resolveConfig({ vocab_size: PAPER_VOCAB, attention: cfg.variant, block_size: contextMax, ...cfg.sizes }, 'gqe-main')
   const params = initParams(buildLogitsGraph(config), 1) as Map<string, Float32Array>
   // Characters of the vocabulary as text (transformers.js tokenizes text; moas encodes the same characters).
   const alphabet = Array.from({ length: config.vocab_size }, (_, i) => String.fromCodePoint(0x100 + i))
