@@ -7,7 +7,7 @@
  * DIR, else DIR.prev, without touching the disk; the next saveCheckpoint finishes or undoes the swap.
  */
 import { createHash } from 'node:crypto'
-import { existsSync } from 'node:fs'
+import { existsSync, statSync } from 'node:fs'
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises'
 import { dirname, join, relative } from 'node:path'
 import { removeOnExit } from './atomic-write'
@@ -105,8 +105,35 @@ async function syncDir(path: string): Promise<void> {
 
 // ---------------------------------------------------------------- load
 
+/**
+ * A checkpoint from disk. A reader racing a save (eval of a run being trained) may read files of two
+ * moments while the save swaps DIR.next in: the folder read is then another directory (its inode changed),
+ * and the read is repeated rather than reported as corruption.
+ */
 export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
-  const from = pickDirectory(dir)
+  for (let attempt = 0; ; attempt++) {
+    const from = pickDirectory(dir)
+    const before = folderIdentity(from)
+    try {
+      const checkpoint = await readCheckpointFrom(from)
+      if (folderIdentity(from) === before || attempt >= 3) return checkpoint
+    } catch (e) {
+      if (folderIdentity(from) === before || attempt >= 3) throw e
+    }
+  }
+}
+
+/** The directory's identity (device and inode); a swap renames another directory into the path. */
+function folderIdentity(path: string): string {
+  try {
+    const s = statSync(path)
+    return `${s.dev}:${s.ino}`
+  } catch {
+    return 'gone'
+  }
+}
+
+async function readCheckpointFrom(from: string): Promise<Checkpoint> {
   const file = (name: string) => join(from, name)
   await verifyManifest(from)
   const config = await readText(file(CHECKPOINT_FILES.config))
