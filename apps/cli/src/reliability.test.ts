@@ -404,6 +404,22 @@ describe('messages that name the problem', () => {
     }
   })
 
+  it("resuming on data that is not the run's (a character changed) names that, and does not send the user to --skip-unknown", async () => {
+    const dir = join(tempDir(), 'own-data', 'wikitext-2')
+    mkdirSync(dir, { recursive: true })
+    const text = 'the cat sat on the mat and the dog ran to the park. '.repeat(120)
+    for (const split of ['train', 'valid', 'test']) writeFileSync(join(dir, `${split}.txt`), text)
+    const out = join(tempDir(), 'own-run')
+    const trained = await run([...TRAIN, '--data', 'wikitext-2', '--data-dir', dirname(dir), '--steps', '2', '--out', out])
+    expect(trained.code, trained.stderr).toBe(0)
+    for (const split of ['train', 'valid', 'test']) writeFileSync(join(dir, `${split}.txt`), text.replace('cat', 'caZ'))
+    const r = await run(['train', '--resume', out, '--data-dir', dirname(dir), '--steps', '4'])
+    expectOneLineError(
+      r,
+      /wikitext-2.*character\(s\) not in the tokenizer vocabulary .*"Z".*this is not the data the run was trained on .*resume with that data/,
+    )
+  })
+
   it('data files that are binary or UTF-16 are refused by name, not trained on', async () => {
     const latin = Buffer.from('ab \xe9t\xe9\n', 'latin1')
     const utf16 = Buffer.from('the cat sat on the mat.\n'.repeat(20), 'utf16le') // valid UTF-8 byte for byte, with NULs

@@ -2,7 +2,8 @@
  * Training presets, the run config (everything that determines a run's trajectory, saved with every
  * checkpoint so a resume can be checked against it) and dataset loading.
  */
-import { CharTokenizer, type GptConfig, type GptConfigInput, type OnUnknown, resolveConfig } from '@moas/gpt'
+import { CharTokenizer, type GptConfig, type GptConfigInput, type OnUnknown, resolveConfig, TokenizerError } from '@moas/gpt'
+import { DataError } from './data/errors'
 import { paperSplit } from './data/split'
 import { syntheticCorpus } from './data/synthetic'
 import type { LrSchedule } from './schedule'
@@ -152,7 +153,16 @@ export function datasetFromText(name: DatasetName, text: string, source: string,
   const tokenizer = opts.tokenizer ?? CharTokenizer.fromText(text)
   const { train, val } = paperSplit(text)
   const enc = { onUnknown: opts.onUnknown }
-  return { name, tokenizer, train: tokenizer.encode(train, enc), val: tokenizer.encode(val, enc), source }
+  try {
+    return { name, tokenizer, train: tokenizer.encode(train, enc), val: tokenizer.encode(val, enc), source }
+  } catch (e) {
+    // A given vocabulary is a run's, built from its data: characters outside it mean other data, not stray
+    // characters to skip.
+    if (!(e instanceof TokenizerError) || !opts.tokenizer) throw e
+    throw new DataError(
+      `${source}: ${e.message.split('. Pass')[0]}; the run's vocabulary was built from its own data, so this is not the data the run was trained on (edited or another copy): resume with that data (--skip-unknown would train on it with those characters dropped)`,
+    )
+  }
 }
 
 /** The embedded synthetic corpus as a dataset (browser-safe: no file is read). */
