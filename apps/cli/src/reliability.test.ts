@@ -228,7 +228,14 @@ describe('stop signals save (real signals)', () => {
       (_, child, stderr) => {
         if (!sent && stderr.includes('[1/2] mha seed 0: training')) {
           sent = true
-          setTimeout(() => child.kill('SIGTERM'), 500)
+          // signal once the run has logged an update (compare prints no per-step lines): no timing assumed
+          const log = join(out, 'mha', 'seed-0', 'log.jsonl')
+          const poll = setInterval(() => {
+            if (existsSync(log) && readLog(log).some((r) => r.step >= 1)) {
+              clearInterval(poll)
+              child.kill('SIGTERM')
+            }
+          }, 50)
         }
       },
     )
