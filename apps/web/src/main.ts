@@ -34,8 +34,18 @@ function showRuntime(note = '') {
   $('runtime').textContent = `Runs on ${playground.provider}${detected ? ` — ${detected.why}` : ''}; ${t}.${note ? ` ${note}` : ''}`
 }
 
-/** Load the model the source selector names, or `dropped` (files dropped on the page). */
-async function load(dropped?: File[]) {
+/**
+ * Load the model the source selector names, or `dropped` (files dropped on the page). Loads run one after
+ * another: a click on Load while the page's own first load runs waits for it (two sessions created at once
+ * break ONNX Runtime Web's WebGPU: "Session already started").
+ */
+let loading: Promise<void> = Promise.resolve()
+function load(dropped?: File[]): Promise<void> {
+  loading = loading.then(() => loadNow(dropped)).catch((e) => void ($('model-info').textContent = `could not load: ${(e as Error).message}`))
+  return loading
+}
+
+async function loadNow(dropped?: File[]) {
   detected ??= await chooseProvider()
   const source = dropped ? 'dropped folder' : ($('source') as HTMLSelectElement).value
   $('model-info').textContent = 'loading…'

@@ -183,6 +183,26 @@ describe.skipIf(!hasChromium)('the playground in Chromium', () => {
     await page.close()
   })
 
+  it('a user who clicks Load twice and then Generate while the demo model still loads gets the text, on WebGPU, with no console error', async () => {
+    const page = await browser.newPage()
+    const errors: string[] = []
+    page.on('pageerror', (e) => errors.push(`page error: ${e.message}`))
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text())
+    })
+    await page.goto(server.url)
+    await page.click('#load')
+    await page.click('#load')
+    await page.waitForFunction(() => !(document.getElementById('generate') as HTMLButtonElement).disabled, null, { timeout: 180_000 })
+    await page.click('#generate')
+    await page.waitForFunction(() => /decode/.test(document.getElementById('stats')!.textContent ?? ''), null, { timeout: 180_000 })
+    const runtime = await page.evaluate(() => document.getElementById('runtime')!.textContent)
+    expect(runtime).toMatch(/^Runs on webgpu/)
+    expect(await page.evaluate(() => document.getElementById('model-info')!.textContent)).toMatch(/^moas, 2 layers/)
+    expect(errors).toEqual([])
+    await page.close()
+  })
+
   it('the op finder (every intermediate output, WebGPU against wasm): nothing differs in the forward graphs of these variants', async () => {
     const page = await open()
     const find = (v: string) => page.evaluate(async (v) => (globalThis as any).moasPlayground.webgpuFirstDivergence(v), v)

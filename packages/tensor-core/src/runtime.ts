@@ -164,6 +164,8 @@ export class Session {
         intraOpNumThreads: threads,
         interOpNumThreads: 1,
         graphOptimizationLevel: opts.optimization ?? 'all',
+        // In a page ONNX Runtime Web prints warnings (shape ops placed on the CPU) with console.error: errors only.
+        ...(provider === 'wasm' || provider === 'webgpu' ? { logSeverityLevel: 3 as const } : {}),
         ...(opts.optimizedModelPath ? { optimizedModelFilePath: opts.optimizedModelPath } : {}),
         ...(opts.externalData ? { externalData: opts.externalData } : {}),
         ...(deviceOutputs.length ? { preferredOutputLocation: Object.fromEntries(deviceOutputs.map((n) => [n, 'gpu-buffer' as const])) } : {}),
