@@ -41,7 +41,11 @@ function showRuntime(note = '') {
  */
 let loading: Promise<void> = Promise.resolve()
 function load(dropped?: File[]): Promise<void> {
-  loading = loading.then(() => loadNow(dropped)).catch((e) => void ($('model-info').textContent = `could not load: ${(e as Error).message}`))
+  loading = loading
+    .then(() => loadNow(dropped))
+    .catch((e) => {
+      $('model-info').textContent = `could not load: ${(e as Error).message}`
+    })
   return loading
 }
 
