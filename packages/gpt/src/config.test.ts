@@ -123,6 +123,41 @@ describe('resolveConfig', () => {
     expect(resolveConfig({ ...base, attention: 'mha', kv_budget: 0.5 })).not.toHaveProperty('kv_budget')
   })
 
+  it("moas-kv controls: kv_route random takes one mix for every layer or one per layer; rule needs three levels; the router's default stays out of config.json", () => {
+    const kv = { ...base, attention: 'moas-kv', n_layer: 2 }
+    expect(resolveConfig(kv)).not.toHaveProperty('kv_route')
+    expect(resolveConfig({ ...kv, kv_route: 'router' })).not.toHaveProperty('kv_route')
+    const random = resolveConfig({ ...kv, kv_route: 'random', kv_route_shares: [0.25, 0.5, 0.25] } as any)
+    expect(random.kv_route_shares).toEqual([
+      [0.25, 0.5, 0.25],
+      [0.25, 0.5, 0.25],
+    ])
+    expect(random).not.toHaveProperty('router_hidden')
+    const perLayer = [
+      [0.1, 0.9, 0],
+      [0, 0.5, 0.5],
+    ]
+    expect(resolveConfig({ ...kv, kv_route: 'random', kv_route_shares: perLayer } as any).kv_route_shares).toEqual(perLayer)
+    expect(resolveConfig({ ...kv, kv_route: 'rule' } as any)).toMatchObject({ kv_route: 'rule', kv_levels: [4, 2, 1] })
+    expect(err({ ...kv, kv_route: 'randm' })).toBe(
+      'kv_route must be "router" (the learned router, the variant itself), "random" (levels drawn per token with kv_route_shares) or "rule" (levels by character class), got "randm" (did you mean \'random\'?)',
+    )
+    expect(err({ ...kv, kv_route: 'random' })).toBe(
+      'kv_route "random" draws each token\'s level from kv_route_shares: set it to each level\'s share, finest first, e.g. [0.33, 0.33, 0.33]',
+    )
+    expect(err({ ...kv, kv_route: 'random', kv_route_shares: [0.5, 0.6, -0.1] })).toMatch(/^kv_route_shares must be a list of 3 non-negative shares/)
+    expect(err({ ...kv, kv_route: 'random', kv_route_shares: [0.5, 0.6, 0] })).toBe(
+      'kv_route_shares row 0 must hold 3 shares (one per level of [4, 2, 1]) summing to 1, got [0.5, 0.6, 0]',
+    )
+    expect(err({ ...kv, kv_route: 'random', kv_route_shares: [[0.5, 0.5, 0]] })).toMatch(/or 2 such lists \(one per layer\)/)
+    expect(err({ ...kv, kv_route_shares: [0.5, 0.5, 0] })).toBe(
+      'kv_route_shares is the level mix of kv_route "random" (got kv_route "router"); remove it or set kv_route to "random"',
+    )
+    expect(err({ ...kv, kv_route: 'rule', kv_levels: [4, 1] })).toMatch(
+      /^kv_route "rule" sends spaces and punctuation to the coarsest level.*needs three kv_levels; got \[4, 1\]/,
+    )
+  })
+
   it('suggests the closest variant, key and preset', () => {
     expect(err({ ...base, attention: 'moas-top-k' })).toMatch(
       /^unknown attention variant 'moas-top-k' \(did you mean 'moas-topk'\?\)\. Variants: mha, gqa, mqa, /,

@@ -13,6 +13,14 @@ export type SharedKvSource = (typeof SHARED_KV_SOURCES)[number]
 export const KV_LEVEL_WEIGHTS = ['shared', 'own'] as const
 export type KvLevelWeights = (typeof KV_LEVEL_WEIGHTS)[number]
 
+/**
+ * moas-kv: who picks each token's level. 'router' (the default, left out of config.json) is the variant;
+ * 'random' and 'rule' are the study's controls, whose levels the trainer feeds (kv_route_levels): drawn per
+ * token from kv_route_shares, or by character class (docs/variants.md, "Controls"). Controls have no decoder.
+ */
+export const KV_ROUTES = ['router', 'random', 'rule'] as const
+export type KvRoute = (typeof KV_ROUTES)[number]
+
 export interface GptConfig {
   vocab_size: number
   block_size: number
@@ -45,6 +53,10 @@ export interface GptConfig {
   kv_budget_warmup?: number
   /** moas-kv: weight of the budget loss in the training loss (default 1). */
   kv_budget_weight?: number
+  /** moas-kv: who picks each token's level (KV_ROUTES); absent means 'router'. */
+  kv_route?: Exclude<KvRoute, 'router'>
+  /** moas-kv with kv_route 'random': per layer, each level's share of positions (finest first; each row sums to 1). */
+  kv_route_shares?: number[][]
   /** Weight of the router balance loss in the training loss. */
   balance_weight: number
 }
@@ -150,6 +162,7 @@ export function resolveConfig(input: GptConfigInput | Record<string, unknown>, p
   if (raw.kv_budget !== undefined) budget(raw.kv_budget)
   if (raw.kv_budget_warmup !== undefined) nonNegativeInt('kv_budget_warmup', raw.kv_budget_warmup)
   if (raw.kv_budget_weight !== undefined) nonNegative('kv_budget_weight', raw.kv_budget_weight)
+  if (raw.kv_route !== undefined) kvRoute(raw.kv_route)
 
   const use = (k: ConfigKey) => usesKey(attention, k)
   if (use('n_kv_head')) {
@@ -195,6 +208,18 @@ export function resolveConfig(input: GptConfigInput | Record<string, unknown>, p
     cfg.kv_budget = rho
     cfg.kv_budget_warmup = (raw.kv_budget_warmup as number | undefined) ?? 100
     cfg.kv_budget_weight = (raw.kv_budget_weight as number | undefined) ?? 1
+    const route = kvRoute(raw.kv_route ?? 'router')
+    if (route !== 'router') {
+      cfg.kv_route = route
+      delete cfg.router_hidden // a control has no router
+    }
+    if (route === 'random') cfg.kv_route_shares = routeShares(raw.kv_route_shares, levels, cfg.n_layer)
+    else if (raw.kv_route_shares !== undefined)
+      throw new ConfigError(`kv_route_shares is the level mix of kv_route "random" (got kv_route "${route}"); remove it or set kv_route to "random"`)
+    if (route === 'rule' && levels.length !== 3)
+      throw new ConfigError(
+        `kv_route "rule" sends spaces and punctuation to the coarsest level, a word's first letter to the finest and other characters to the middle one, so it needs three kv_levels; got [${levels.join(', ')}]`,
+      )
   }
   return ordered(cfg)
 }
@@ -223,6 +248,34 @@ function checkVariant(v: unknown): Variant {
   if (!(VARIANTS as readonly string[]).includes(v))
     throw new ConfigError(`unknown attention variant '${v}'${didYouMean(v, VARIANTS)}. Variants: ${VARIANTS.join(', ')}`)
   return v as Variant
+}
+
+function kvRoute(v: unknown): KvRoute {
+  if (typeof v !== 'string' || !(KV_ROUTES as readonly string[]).includes(v))
+    throw new ConfigError(
+      `kv_route must be "router" (the learned router, the variant itself), "random" (levels drawn per token with kv_route_shares) or "rule" (levels by character class), got ${JSON.stringify(v)}${typeof v === 'string' ? didYouMean(v, KV_ROUTES) : ''}`,
+    )
+  return v as KvRoute
+}
+
+/** kv_route_shares as one row per layer: one list for every layer, or a list per layer; each row sums to 1. */
+function routeShares(v: unknown, levels: readonly number[], nLayer: number): number[][] {
+  const L = levels.length
+  const example = `[${levels.map(() => (1 / L).toFixed(2)).join(', ')}]`
+  if (v === undefined)
+    throw new ConfigError(`kv_route "random" draws each token's level from kv_route_shares: set it to each level's share, finest first, e.g. ${example}`)
+  const isRow = (r: unknown): r is number[] => Array.isArray(r) && r.every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0)
+  const rows = isRow(v) ? Array.from({ length: nLayer }, () => [...v]) : v
+  if (!Array.isArray(rows) || rows.length !== nLayer || !rows.every(isRow))
+    throw new ConfigError(
+      `kv_route_shares must be a list of ${L} non-negative shares (one per level, finest first), or ${nLayer} such lists (one per layer); e.g. ${example}; got ${JSON.stringify(v)}`,
+    )
+  rows.forEach((r, i) => {
+    const sum = r.reduce((a, b) => a + b, 0)
+    if (r.length !== L || Math.abs(sum - 1) > 1e-6)
+      throw new ConfigError(`kv_route_shares row ${i} must hold ${L} shares (one per level of [${levels.join(', ')}]) summing to 1, got [${r.join(', ')}]`)
+  })
+  return rows
 }
 
 function sharedKv(v: unknown): SharedKvSource {

@@ -28,7 +28,7 @@ export { buildLogitsGraph, paramFeeds } from './feeds'
 export type { GqeMode } from './gqe'
 export { type LoadedModel, modelFromCheckpointFiles, modelFromParts } from './loaded-model'
 export { MOAS_SCHEMES, type Scheme } from './moas'
-export { KV_BUDGET_TARGET, kvBudgetTarget, levelCosts } from './moasKv'
+export { isKvRouteControl, KV_BUDGET_TARGET, KV_ROUTE_LEVELS, kvBudgetTarget, levelCosts } from './moasKv'
 export { type BuildOptions, buildGpt, DECODER_IO, type DecoderTensors, type GptGraph } from './model'
 export {
   checkModelFits,

@@ -16,6 +16,15 @@ import type { AttentionOutput } from './moas'
 /** The training graph's scalar input: the budget's current target (annealed from 1 to kv_budget). */
 export const KV_BUDGET_TARGET = 'kv_budget_target'
 
+/**
+ * The study controls' input (kv_route 'random' / 'rule'): every position's level index per layer,
+ * int64 [n_layer, batch, seq], fed by the trainer in place of the router's choice.
+ */
+export const KV_ROUTE_LEVELS = 'kv_route_levels'
+
+/** Whether the config is a study control whose levels are fed (KV_ROUTE_LEVELS) rather than routed. */
+export const isKvRouteControl = (cfg: GptConfig): boolean => cfg.kv_route !== undefined
+
 /** The budget's target after `updates` updates: linear from 1 to kv_budget over kv_budget_warmup updates. */
 export function kvBudgetTarget(cfg: GptConfig, updates: number): number {
   const rho = cfg.kv_budget!
@@ -50,7 +59,17 @@ function meanOfHeads(fine: Tensor, G: number, H: number, d: number): Tensor {
   return ops.reshape(ops.reduceMean(ops.reshape(fine, [B, T, G, H / G, d]), [3]), [B, T, G * d])
 }
 
-export function moasKv(x: Tensor, cfg: GptConfig, prefix: string, ctx: BuildContext): AttentionOutput {
+/** A control's chosen levels for this layer, [B, T, 1], from the KV_ROUTE_LEVELS input. */
+function fedLevels(x: Tensor, cfg: GptConfig, layer: number): Tensor {
+  const g = x.graph
+  const [B, T] = x.shape
+  const all =
+    g.inputs.find((t) => t.name === KV_ROUTE_LEVELS) ??
+    g.input(KV_ROUTE_LEVELS, 'int64', [cfg.n_layer, B, T], `each position's level index per layer (kv_route ${cfg.kv_route}: fed, not routed)`)
+  return ops.transpose(ops.slice(all, [layer], [layer + 1], [0]), [1, 2, 0])
+}
+
+export function moasKv(x: Tensor, cfg: GptConfig, prefix: string, ctx: BuildContext, layer: number): AttentionOutput {
   const [B, T] = x.shape
   const C = cfg.n_embd
   const H = cfg.n_head
@@ -58,9 +77,18 @@ export function moasKv(x: Tensor, cfg: GptConfig, prefix: string, ctx: BuildCont
   const levels = cfg.kv_levels!
   const L = levels.length
 
-  const p = ops.softmax(schemeRouter(x, { nEmbd: C, hidden: cfg.router_hidden!, nOut: L, activation: (h) => gelu(h, ctx.gelu) }, `${prefix}router.`), -1) // [B, T, L]
-  const [, chosen] = ops.topk(p, 1, -1, true) // [B, T, 1]: ties go to the finer level
-  const z = straightThrough(p, chosen, L, ctx.routerGradient ?? 'straight-through')
+  let p: Tensor // [B, T, L]: the gates (a control's are its one-hot choice)
+  let chosen: Tensor // [B, T, 1]
+  let z: Tensor // [B, T, L]: one-hot of the choice (with the router's straight-through gradient)
+  if (isKvRouteControl(cfg)) {
+    chosen = fedLevels(x, cfg, layer)
+    z = ops.oneHot(ops.squeeze(chosen, [-1]), L, x.dtype)
+    p = z
+  } else {
+    p = ops.softmax(schemeRouter(x, { nEmbd: C, hidden: cfg.router_hidden!, nOut: L, activation: (h) => gelu(h, ctx.gelu) }, `${prefix}router.`), -1)
+    chosen = ops.topk(p, 1, -1, true)[1] // ties go to the finer level
+    z = straightThrough(p, chosen, L, ctx.routerGradient ?? 'straight-through')
+  }
 
   const q = ops.transpose(ops.reshape(linear(x, `${prefix}q_proj`, C, cfg.bias), [B, T, H, d]), [0, 2, 1, 3]) // [B, H, T, d]
   const fine = { k: linear(x, `${prefix}k_proj`, C, cfg.bias), v: linear(x, `${prefix}v_proj`, C, cfg.bias) }

@@ -12,6 +12,7 @@ import { type AttentionKernel, LayerKvCache, useAttentionKernel, visibilityMask 
 import { addDims, type Dim, type Graph, GraphError, mulDims, ops, type Tensor } from '@moas/tensor-core'
 import type { GptConfig } from './config'
 import { type BuildContext, INIT_STD, type LevelCache, layerNorm, mlp } from './layers'
+import { isKvRouteControl, KV_ROUTE_LEVELS } from './moasKv'
 import { kvHeadsPerLayer, VARIANT_TABLE, VARIANTS } from './variants'
 
 export interface BuildOptions {
@@ -136,6 +137,10 @@ export interface GptGraph {
   decoder: DecoderTensors | null
 }
 
+/** Why a moas-kv control (kv_route random / rule) has no decoder or logits graph. */
+export const controlDecodeRefusal = (cfg: GptConfig) =>
+  `this moas-kv model is a study control (kv_route "${cfg.kv_route}"): its levels come from the trainer (${KV_ROUTE_LEVELS}), not from a router, so it has no decoder; it trains and evaluates only. Generate with a moas-kv model trained with its router (kv_route "router", the default)`
+
 export function buildGpt(graph: Graph, cfg: GptConfig, opts: BuildOptions): GptGraph {
   const dtype = opts.dtype ?? 'float32'
   const { batch: B, seq: T } = opts
@@ -151,6 +156,7 @@ export function buildGpt(graph: Graph, cfg: GptConfig, opts: BuildOptions): GptG
   if (opts.kvCache && (opts.training || opts.withTargets))
     throw new GraphError('buildGpt: kvCache builds an inference decoder graph; build training and loss graphs without it')
 
+  if (opts.kvCache && isKvRouteControl(cfg)) throw new GraphError(controlDecodeRefusal(cfg))
   if (opts.padding !== undefined && !opts.kvCache) throw new GraphError('buildGpt: padding is an option of kvCache decoder graphs')
   if (opts.cacheOutputs !== undefined && !opts.kvCache) throw new GraphError('buildGpt: cacheOutputs is an option of kvCache decoder graphs')
   const levels = opts.cacheOutputs === 'levels'

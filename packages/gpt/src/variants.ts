@@ -30,6 +30,8 @@ export const OPTIONAL_CONFIG_KEYS = [
   'kv_budget',
   'kv_budget_warmup',
   'kv_budget_weight',
+  'kv_route',
+  'kv_route_shares',
 ] as const
 export type OptionalConfigKey = (typeof OPTIONAL_CONFIG_KEYS)[number]
 
@@ -217,8 +219,8 @@ export const VARIANT_TABLE: Readonly<Record<Variant, VariantSpec>> = {
   'moas-kv': {
     family: 'kv',
     summary: 'routed KV levels: per token a router picks how many KV heads it writes to the cache, under a byte budget',
-    keys: ['n_kv_head', 'router_hidden', 'kv_levels', 'kv_level_weights', 'kv_budget', 'kv_budget_warmup', 'kv_budget_weight'],
-    build: (x, cfg, prefix, ctx) => moasKv(x, cfg, prefix, ctx),
+    keys: ['n_kv_head', 'router_hidden', 'kv_levels', 'kv_level_weights', 'kv_budget', 'kv_budget_warmup', 'kv_budget_weight', 'kv_route', 'kv_route_shares'],
+    build: (x, cfg, prefix, ctx, layer) => moasKv(x, cfg, prefix, ctx, layer),
     kvHeads: (cfg) => cfg.n_head,
     cacheLayout: (cfg) =>
       `per layer ${cfg.n_head} heads: each token's chosen level (${cfg.kv_levels!.join(' / ')} heads) repeated over the query heads each of its heads covers`,

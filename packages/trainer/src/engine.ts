@@ -17,7 +17,7 @@
  * - Eval (no dropout, no balance loss) and logits (for generation) graphs share the parameter names, so
  *   the training parameters are fed to them as they are.
  */
-import { buildGpt, choiceLabels, type GptConfig, KV_BUDGET_TARGET, kvBudgetTarget, paramFeeds } from '@moas/gpt'
+import { buildGpt, choiceLabels, type GptConfig, KV_BUDGET_TARGET, KV_ROUTE_LEVELS, kvBudgetTarget, paramFeeds } from '@moas/gpt'
 import {
   type AdamWGraph,
   adamw,
@@ -33,6 +33,7 @@ import {
   type Provider,
   Session,
 } from '@moas/tensor-core'
+import { type KvRouteFill, type KvRouteSource, kvRouteFeed, kvRouteFill } from './kv-route'
 import { NoiseFeeder, type NoiseLayout, type Xoshiro128 } from './noise'
 
 export interface OptimOptions {
@@ -202,6 +203,8 @@ export class TrainingSession {
   private readonly bc2 = scalar()
   /** moas-kv: its budget's target for the update being run (the graph's KV_BUDGET_TARGET input), else null. */
   private readonly budgetTarget: HostTensor | null
+  /** A moas-kv control: its levels' feed and filler (kv-route.ts), else null. */
+  private readonly levels: { feed: HostTensor; fill: KvRouteFill } | null
   private readonly x: BigInt64Array
   private readonly y: BigInt64Array
   /** Per parameter: its names and current values (in JS, or on the device once an update has run there). */
@@ -227,6 +230,7 @@ export class TrainingSession {
     built: { main: TrainingGraph; apply: TrainingGraph | null },
     params: ReadonlyMap<string, Float32Array>,
     optimizer: OptimizerState,
+    kvRoute: KvRouteSource | undefined,
   ) {
     const { batch: B, seq: T } = opts
     this.x = new BigInt64Array(B * T)
@@ -239,6 +243,9 @@ export class TrainingSession {
     Object.assign(this.trainFeeds, tokens, noise.feeds)
     this.budgetTarget = graph.inputs.some((t) => t.name === KV_BUDGET_TARGET) ? scalar() : null
     if (this.budgetTarget) this.trainFeeds[KV_BUDGET_TARGET] = this.budgetTarget
+    const fill = kvRouteFill(cfg, kvRoute, 'kv-route')
+    this.levels = fill ? { feed: kvRouteFeed(cfg, B, T), fill } : null
+    if (this.levels) this.trainFeeds[KV_ROUTE_LEVELS] = this.levels.feed
     const adam = (built.apply ?? built.main).optimizer!
     const scalars = { [adam.lr.name]: this.lr, [adam.biasCorrection1.name]: this.bc1, [adam.biasCorrection2.name]: this.bc2 }
     Object.assign(apply ? this.applyFeeds : this.trainFeeds, scalars)
@@ -276,7 +283,14 @@ export class TrainingSession {
   static async create(
     cfg: GptConfig,
     opts: TrainingSessionOptions,
-    init: { params: ReadonlyMap<string, Float32Array>; optimizer?: OptimizerState; noise: Xoshiro128; noiseLayout?: NoiseLayout },
+    init: {
+      params: ReadonlyMap<string, Float32Array>
+      optimizer?: OptimizerState
+      noise: Xoshiro128
+      noiseLayout?: NoiseLayout
+      /** A moas-kv control's level source (config kv_route random / rule); required for those. */
+      kvRoute?: KvRouteSource
+    },
   ): Promise<TrainingSession> {
     const full = { batch: opts.batch, seq: opts.seq ?? cfg.block_size, accum: opts.accum ?? 1, optim: opts.optim }
     if (!(Number.isInteger(full.accum) && full.accum >= 1)) throw new RangeError(`accum must be a positive integer, got ${full.accum}`)
@@ -304,6 +318,7 @@ export class TrainingSession {
       { main: built, apply: applyGraph },
       init.params,
       optimizer,
+      init.kvRoute,
     )
   }
 
@@ -349,11 +364,12 @@ export class TrainingSession {
     return result
   }
 
-  /** Fill the batch and the noise, then run the main session (timing both). */
-  private async forward(fillBatch: FillBatch) {
+  /** Fill the batch and the noise, then run the main session (timing both). `micro`: the micro-batch of this update. */
+  private async forward(fillBatch: FillBatch, micro = 0) {
     fillBatch(this.x, this.y)
     const t0 = performance.now()
     this.noise.fill()
+    this.levels?.fill(this.x, this.opts.batch, this.t * this.opts.accum + micro, this.levels.feed.data as BigInt64Array)
     const t1 = performance.now()
     const out = await this.main.runOnDevice(this.trainFeeds)
     this.lastTiming.noiseMs += t1 - t0
@@ -390,7 +406,7 @@ export class TrainingSession {
     let balance = 0
     for (const s of this.state) s.grad!.fill(0)
     for (let i = 0; i < k; i++) {
-      const { host: out } = await this.forward(fillBatch)
+      const { host: out } = await this.forward(fillBatch, i)
       loss += num(out.loss) / k
       ce += num(out.ce) / k
       balance += num(out.balance) / k
@@ -459,12 +475,18 @@ export class EvalSession {
     private readonly names: { idx: string; targets: string; gates: string[] },
     /** Choices per position the routing summary counts over (the registry's labels: 3 for MoAS, M for GQE's group 0). */
     private readonly choices: number,
+    private readonly cfg: GptConfig,
+    /** A moas-kv control's level filler (eval draws: the same levels for the same batches in every eval). */
+    private readonly levels: KvRouteFill | null,
   ) {}
 
-  static async create(cfg: GptConfig, opts: { threads?: number; provider?: Provider } = {}): Promise<EvalSession> {
+  /** `kvRoute`: a moas-kv control's level source (config kv_route random / rule); required for those. */
+  static async create(cfg: GptConfig, opts: { threads?: number; provider?: Provider; kvRoute?: KvRouteSource } = {}): Promise<EvalSession> {
     const e = evalGraph(cfg)
     const choices = choiceLabels(cfg).length
-    return new EvalSession(await Session.create(e.graph, { threads: opts.threads, provider: opts.provider }), e.graph.params, cfg.block_size, e, choices)
+    const levels = kvRouteFill(cfg, opts.kvRoute, 'kv-route-eval')
+    const session = await Session.create(e.graph, { threads: opts.threads, provider: opts.provider })
+    return new EvalSession(session, e.graph.params, cfg.block_size, e, choices, cfg, levels)
   }
 
   /**
@@ -490,10 +512,16 @@ export class EvalSession {
     const counts = this.names.gates.map(() => new Float64Array(S))
     const entropy = this.names.gates.map(() => 0)
     let positions = 0
+    let draw = 0
     for (const b of batches) {
       const rows = b.x.length / this.seq
       feeds[this.names.idx] = { dtype: 'int64', shape: [rows, this.seq], data: b.x }
       feeds[this.names.targets] = { dtype: 'int64', shape: [rows, this.seq], data: b.y }
+      if (this.levels) {
+        const levels = kvRouteFeed(this.cfg, rows, this.seq)
+        this.levels(b.x, rows, draw++, levels.data as BigInt64Array)
+        feeds[KV_ROUTE_LEVELS] = levels
+      }
       const out = await this.session.run(feeds)
       sum += num(out.ce) * b.x.length
       tokens += b.x.length

@@ -26,6 +26,8 @@ export interface EvaluateOptions {
   batchSize?: number
   threads?: number
   provider?: Provider
+  /** A moas-kv control (kv_route random): the seed of its eval level draws (default 0). */
+  seed?: number
 }
 
 /**
@@ -39,7 +41,8 @@ export async function evaluateTokens(model: LoadedModel, tokens: Int32Array, opt
     throw new DataError(
       `the text has ${tokens.length} tokens; the full evaluation needs at least block_size + 1 = ${T + 1} (one window of ${T} inputs and its shifted targets)`,
     )
-  const session = await EvalSession.create(model.config, { threads: opts.threads, provider: opts.provider })
+  const kvRoute = { vocab: model.tokenizer.vocab, seed: opts.seed ?? 0 }
+  const session = await EvalSession.create(model.config, { threads: opts.threads, provider: opts.provider, kvRoute })
   try {
     const { loss, tokens: n } = await session.meanLoss(model.params, windows.batches(opts.batchSize ?? 8))
     if (!Number.isFinite(loss))

@@ -99,13 +99,14 @@ export class TrainLoop {
     opts: { provider?: Provider; threads?: number; stateOnDevice?: boolean } = {},
   ): Promise<TrainLoop> {
     const device = opts.provider ?? 'cpu'
+    const kvRoute = { vocab: data.tokenizer.vocab, seed: run.seed }
     const session = await TrainingSession.create(
       run.model,
       { batch: run.batch_size, accum: run.accum, optim: optimOf(run), threads: opts.threads, provider: device, stateOnDevice: opts.stateOnDevice },
-      { params: start.params, optimizer: start.optimizer, noise: start.noise, noiseLayout: start.noiseLayout },
+      { params: start.params, optimizer: start.optimizer, noise: start.noise, noiseLayout: start.noiseLayout, kvRoute },
     )
     try {
-      const evaluator = await EvalSession.create(run.model, { threads: opts.threads, provider: device })
+      const evaluator = await EvalSession.create(run.model, { threads: opts.threads, provider: device, kvRoute })
       return new TrainLoop(run, data, steps, session, evaluator, start.sampler, device)
     } catch (e) {
       await session.release()

@@ -115,7 +115,7 @@ export function diffRunConfigs(saved: unknown, now: unknown, prefix = ''): strin
 }
 
 /** Derived seeds: one integer per purpose, so the init, batches, eval batches and dropout are independent streams. */
-export function deriveSeed(seed: number, purpose: 'init' | 'batches' | 'eval' | 'noise', step = 0): number {
+export function deriveSeed(seed: number, purpose: 'init' | 'batches' | 'eval' | 'noise' | 'kv-route' | 'kv-route-eval', step = 0): number {
   let h = (seed >>> 0) ^ 0x9e3779b9
   for (const c of `${purpose}:${step}`) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193) >>> 0
   h ^= h >>> 16

@@ -2,7 +2,7 @@
 
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { LoadedModel } from '@moas/gpt'
+import { isKvRouteControl, type LoadedModel } from '@moas/gpt'
 import { loadModel, writeFileAtomic } from '@moas/gpt/node'
 import type { Provider } from '@moas/tensor-core'
 import { SYNTHETIC_TASKS, type SyntheticTask } from '../data/synthetic'
@@ -20,9 +20,11 @@ export interface RunSummary {
   ms_per_iter: number | null
   curve: { step: number; val_loss: number }[]
   /** Synthetic data only: accuracy on the determined characters of each task of the val split. */
-  task_accuracy?: Record<SyntheticTask, number | null>
+  /** null: not measurable for this model (a moas-kv control has no logits graph). */
+  task_accuracy?: Record<SyntheticTask, number | null> | null
   /** The final model decoding val text with its KV cache (CompareOptions.probeDecode), when measured. */
-  decode?: DecodeProbe
+  /** null: not measurable for this model (a moas-kv control has no decoder). */
+  decode?: DecodeProbe | null
 }
 
 /** What a decode of the final model measured: the KV bytes its cache held per cached token, and its speed. */
@@ -41,7 +43,9 @@ export function readSummary(dir: string, steps: number, synthetic: boolean, deco
   if (!existsSync(path)) return null
   try {
     const s = JSON.parse(readFileSync(path, 'utf8')) as RunSummary
-    return s.steps === steps && Number.isFinite(s.full_val_loss) && (!synthetic || s.task_accuracy) && (!decode || s.decode) ? s : null
+    return s.steps === steps && Number.isFinite(s.full_val_loss) && (!synthetic || s.task_accuracy !== undefined) && (!decode || s.decode !== undefined)
+      ? s
+      : null
   } catch {
     return null // torn or foreign: recompute it
   }
@@ -61,8 +65,10 @@ export async function summarize(
   const records = readLog(join(dir, 'log.jsonl')).filter((r) => r.step <= steps)
   const evals = records.filter((r) => typeof r.val_loss === 'number')
   const model = await loadModel(dir)
-  const full = await evaluateTokens(model, data.val, { threads, batchSize: 12, provider })
-  const task = data.name === 'synthetic' ? await syntheticTaskAccuracy(model, model.tokenizer.decode(data.val), { threads, provider }) : null
+  const full = await evaluateTokens(model, data.val, { threads, batchSize: 12, provider, seed })
+  const control = isKvRouteControl(model.config) // trains and evaluates only: no logits graph, no decoder
+  const synthetic = data.name === 'synthetic' && !control
+  const task = synthetic ? await syntheticTaskAccuracy(model, model.tokenizer.decode(data.val), { threads, provider }) : null
   return {
     variant,
     seed,
@@ -73,7 +79,8 @@ export async function summarize(
     ms_per_iter: medianMs(records),
     curve: evals.map((r) => ({ step: r.step, val_loss: r.val_loss! })),
     ...(task ? { task_accuracy: Object.fromEntries(SYNTHETIC_TASKS.map((t) => [t, task[t].accuracy])) as Record<SyntheticTask, number | null> } : {}),
-    ...(probeDecode ? { decode: await probeDecode(model, data.val) } : {}),
+    ...(control && data.name === 'synthetic' ? { task_accuracy: null } : {}),
+    ...(probeDecode ? { decode: control ? null : await probeDecode(model, data.val) } : {}),
   }
 }
 
