@@ -4,6 +4,7 @@
  */
 import { accessSync, constants, existsSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { FS_ERRORS } from '@moas/gpt/node'
 import { CommanderError } from 'commander'
 
 /** A bad command line that commander cannot see (conflicting or missing flags). */
@@ -39,21 +40,6 @@ export function reportError(e: unknown): { line: string; code: number } {
   return { line: `${oneLine(msg)} (unexpected error in moas: please report it, with the command you ran)`, code: EXIT.error }
 }
 
-/** What a file-system error code means and what to do, for paths the user gave. */
-const FS_ERRORS: Record<string, [why: string, fix: string]> = {
-  ENOTDIR: ['a file stands where a folder is needed (this path, or a folder on it, is a file)', 'give a path whose folders are all folders'],
-  EISDIR: ['a folder stands where a file is needed', 'give the path of a file'],
-  EEXIST: ['already exists', 'choose a new path, or remove it'],
-  EROFS: ['the file system is read-only', 'choose a location on a writable file system'],
-  ENOSPC: ['no space left on the device', 'free space, or choose another location'],
-  EDQUOT: ['the disk quota is exceeded', 'free space, or choose another location'],
-  EACCES: ['permission denied', 'check its permissions, or choose another location'],
-  EPERM: ['operation not permitted', 'check its permissions, or choose another location'],
-  ENOENT: ['no such file or folder', 'check the path'],
-  ENAMETOOLONG: ['a name on the path is too long', 'choose a shorter path'],
-  ELOOP: ['too many symbolic links (a link that points to itself?)', 'fix the link'],
-}
-
 /**
  * A file-system error as one line naming the path, the cause and the fix (never a raw errno). A recursive
  * mkdir on a read-only or unwritable file system reports ENOENT: the nearest existing folder says why.
@@ -74,5 +60,5 @@ export function describeFsError(e: NodeJS.ErrnoException): string {
   if (!known) return oneLine(e.message)
   // moas's own temporaries (lock, staging and atomic-write files) mean nothing to the user: name their folder
   const temporary = /(\.lock\.\d+\.\w+|\.tmp-\d+|\.exporting-\d+)$/.test(path)
-  return `${temporary ? `writing in ${dirname(path)}` : path}: ${known[0]} (${code} in ${e.syscall}); ${known[1]}`
+  return `${temporary ? `writing in ${dirname(path)}` : path}: ${known.why} (${code} in ${e.syscall}); ${known.fix}`
 }

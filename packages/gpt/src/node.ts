@@ -1,6 +1,7 @@
 /** Node-only parts of @moas/gpt (the `@moas/gpt/node` subpath): checkpoint directories on disk. */
 export { processAlive, removeOnExit, removeStaleTemporaries, writeFileAtomic } from './atomic-write'
 export { loadCheckpoint, saveCheckpoint } from './checkpoint-dir'
+export { FS_ERRORS, fsErrorReason } from './fs-errors'
 
 import { loadCheckpoint } from './checkpoint-dir'
 import { type LoadedModel, modelFromParts } from './loaded-model'

@@ -19,7 +19,7 @@
 import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { CHECKPOINT_FILES, CharTokenizer, type Checkpoint, CheckpointError, readSafetensors, type SafeTensor, writeSafetensors } from '@moas/gpt'
-import { loadCheckpoint, saveCheckpoint, writeFileAtomic } from '@moas/gpt/node'
+import { fsErrorReason, loadCheckpoint, saveCheckpoint, writeFileAtomic } from '@moas/gpt/node'
 import { momentNames, type Provider } from '@moas/tensor-core'
 import { BatchSampler, type BatchSamplerState } from './data/batches'
 import { DataError } from './data/errors'
@@ -327,23 +327,20 @@ function divergenceAdvice(r: LogRecord | undefined, run: RunConfig): string {
 
 /** A save that failed for lack of space or permission: say where, why, and what is intact. */
 function saveError(e: unknown, out: string, step: number, lastSaved: number | null): unknown {
-  const code = (e as NodeJS.ErrnoException).code
-  const why: Record<string, string> = {
-    ENOSPC: 'no space left on the device',
-    EDQUOT: 'the disk quota is exceeded',
-    EROFS: 'the file system is read-only',
-    EACCES: 'permission denied',
-    EPERM: 'operation not permitted',
-  }
-  if (!code || !why[code]) return e
+  const known = fsErrorReason(e)
+  if (!known || !SAVE_ERRORS.includes(known.code)) return e
+  const remedy = known.code === 'ENOSPC' || known.code === 'EDQUOT' ? 'free space' : `make ${out} writable`
   const intact =
     lastSaved === null
-      ? 'nothing was trained yet and no checkpoint exists; free space or choose another --out, then start again'
-      : `the last good checkpoint (step ${lastSaved}) is intact in ${out}; free space, then continue with --resume ${out}`
+      ? `nothing was trained yet and no checkpoint exists; ${remedy} or choose another --out, then start again`
+      : `the last good checkpoint (step ${lastSaved}) is intact in ${out}; ${remedy}, then continue with --resume ${out}`
   return new TrainError(
-    `could not save the checkpoint of step ${step} in ${out} (${code}: ${why[code]}, at ${(e as NodeJS.ErrnoException).path ?? out}); ${intact}`,
+    `could not save the checkpoint of step ${step} in ${out} (${known.code}: ${known.why}, at ${(e as NodeJS.ErrnoException).path ?? out}); ${intact}`,
   )
 }
+
+/** The file-system errors a save names as such (the run directory was writable when the run started). */
+const SAVE_ERRORS = ['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM']
 
 export async function train(opts: TrainOptions): Promise<TrainResult> {
   const out = realRunDir(opts.out)
