@@ -52,18 +52,23 @@ describe('CharTokenizer', () => {
     expect(() => CharTokenizer.fromText('ab').decode([0, 2])).toThrow(TokenizerError)
   })
 
-  it('round-trips through JSON', () => {
+  it("round-trips through JSON in the one tokenizer.json format (Hugging Face's), and reads legacy checkpoints' char files", () => {
     const tok = CharTokenizer.fromText('zebra 😀')
     const json = JSON.parse(JSON.stringify(tok))
-    expect(json).toEqual({ type: 'char', vocab: [' ', 'a', 'b', 'e', 'r', 'z', '😀'] })
+    expect(json.model).toMatchObject({ type: 'BPE', merges: [], vocab: { ' ': 0, a: 1, b: 2, e: 3, r: 4, z: 5, '😀': 6 } })
+    expect(json.decoder).toEqual({ type: 'Fuse' })
     const back = CharTokenizer.fromJSON(json)
     expect(back.vocab).toEqual(tok.vocab)
     expect(back.decode(back.encode('bare 😀'))).toBe('bare 😀')
+    expect(CharTokenizer.fromJSON({ type: 'char', vocab: [' ', 'a', 'b', 'e', 'r', 'z', '😀'] }).vocab).toEqual(tok.vocab)
   })
 
   it('validates JSON clearly', () => {
-    expect(() => CharTokenizer.fromJSON(null)).toThrow(/must be an object/)
-    expect(() => CharTokenizer.fromJSON({ type: 'bpe', vocab: [] })).toThrow(/type "bpe"; expected "char"/)
+    expect(() => CharTokenizer.fromJSON(null)).toThrow(/tokenizer.json must hold a JSON object \(a Hugging Face tokenizer\), got null/)
+    expect(() => CharTokenizer.fromJSON({ type: 'bpe', vocab: [] })).toThrow(/type "bpe"; expected a Hugging Face tokenizer \(or a legacy "char" one\)/)
+    expect(() => CharTokenizer.fromJSON({ model: { type: 'WordPiece', vocab: {} } }, 'ck/tokenizer.json')).toThrow(
+      /^ck\/tokenizer.json: expected a Hugging Face tokenizer with a BPE model/,
+    )
     expect(() => CharTokenizer.fromJSON({ type: 'char' })).toThrow(/"vocab"/)
     expect(() => CharTokenizer.fromJSON({ type: 'char', vocab: ['a', 'bc'] })).toThrow(/vocab\[1\] must be a single character/)
     expect(() => CharTokenizer.fromJSON({ type: 'char', vocab: ['a', 7] })).toThrow(TokenizerError)

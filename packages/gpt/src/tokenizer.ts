@@ -16,8 +16,11 @@ export interface EncodeOptions {
   onUnknown?: OnUnknown
 }
 
-/** Serialized form: the id of a character is its index in `vocab`. */
-export interface CharTokenizerJSON {
+/**
+ * The tokenizer.json that checkpoints written before the Hugging Face format held (the id of a character is
+ * its index in `vocab`); CharTokenizer.fromJSON still reads it.
+ */
+export interface LegacyCharTokenizerJSON {
   type: 'char'
   vocab: string[]
 }
@@ -95,16 +98,19 @@ export class CharTokenizer {
     return parts.join('')
   }
 
-  toJSON(): CharTokenizerJSON {
-    return { type: 'char', vocab: [...this.vocab] }
+  /** The one tokenizer.json format, in checkpoints and exported folders alike: Hugging Face's (toHuggingFaceTokenizer). */
+  toJSON(): Record<string, unknown> {
+    return toHuggingFaceTokenizer(this)
   }
 
-  /** Inverse of toJSON (e.g. from a checkpoint); validates the shape so a wrong file fails clearly. */
-  static fromJSON(obj: unknown): CharTokenizer {
-    if (typeof obj !== 'object' || obj === null) throw new TokenizerError(`tokenizer JSON must be an object, got ${describe(obj)}`)
+  /** Inverse of toJSON, reading legacy checkpoints' {"type": "char"} files too; a wrong file fails clearly. */
+  static fromJSON(obj: unknown, where = 'tokenizer.json'): CharTokenizer {
+    if (typeof obj !== 'object' || obj === null || Array.isArray(obj))
+      throw new TokenizerError(`${where} must hold a JSON object (a Hugging Face tokenizer), got ${describe(obj)}`)
     const { type, vocab } = obj as Record<string, unknown>
-    if (type !== 'char') throw new TokenizerError(`tokenizer JSON has type ${JSON.stringify(type)}; expected "char"`)
-    if (!Array.isArray(vocab)) throw new TokenizerError(`char tokenizer JSON needs "vocab": an array of characters, got ${describe(vocab)}`)
+    if (type === undefined) return fromHuggingFaceTokenizer(obj, where)
+    if (type !== 'char') throw new TokenizerError(`${where} has type ${JSON.stringify(type)}; expected a Hugging Face tokenizer (or a legacy "char" one)`)
+    if (!Array.isArray(vocab)) throw new TokenizerError(`${where}: a legacy char tokenizer needs "vocab": an array of characters, got ${describe(vocab)}`)
     return new CharTokenizer(vocab)
   }
 }

@@ -6,7 +6,6 @@
 export {
   buildLogitsGraph,
   CharTokenizer,
-  type CharTokenizerJSON,
   type EncodeOptions,
   fromHuggingFaceTokenizer,
   type LoadedModel,
