@@ -41,11 +41,13 @@ export {
   trainingStepBytes,
 } from './params'
 export { ROUTED_QUERY_BLOCK } from './routed'
+export { RoutingTally } from './routing-tally'
 export { readSafetensors, type SafeDType, type SafeTensor, SafetensorsError, type SafetensorsFile, writeSafetensors } from './safetensors'
 export * from './tokenizer'
 export {
   type AttentionBuilder,
   type AttentionCall,
+  auxLossWeight,
   choiceLabels,
   gqeSlots,
   isGqe,

@@ -13,7 +13,7 @@ import { addDims, type Dim, type Graph, GraphError, mulDims, ops, type Tensor } 
 import type { GptConfig } from './config'
 import { type BuildContext, INIT_STD, type LevelCache, layerNorm, mlp } from './layers'
 import { isKvRouteControl, KV_ROUTE_LEVELS } from './moasKv'
-import { kvHeadsPerLayer, VARIANT_TABLE, VARIANTS } from './variants'
+import { auxLossWeight, kvHeadsPerLayer, VARIANT_TABLE, VARIANTS } from './variants'
 
 export interface BuildOptions {
   batch: Dim
@@ -208,7 +208,7 @@ export function buildGpt(graph: Graph, cfg: GptConfig, opts: BuildOptions): GptG
   if (targets) {
     const N = mulDims(B, T)
     ceLoss = ops.crossEntropy(ops.reshape(logits, [N, cfg.vocab_size]), ops.reshape(targets, [N]))
-    const weight = VARIANT_TABLE[cfg.attention].lossWeight?.(cfg) ?? cfg.balance_weight
+    const { weight } = auxLossWeight(cfg)
     loss = opts.training && balances.length && weight > 0 ? ops.add(ceLoss, ops.mul(balanceLoss, weight)) : ceLoss
   }
   let decoderTensors: DecoderTensors | null = null

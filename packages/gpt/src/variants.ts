@@ -79,13 +79,13 @@ export interface VariantSpec {
   fixture: string
   /** GQE ablations: which slots feed c_proj. */
   gqe?: GqeMode
-  /** The weight of the layer losses in the training loss, when not `balance_weight` (moas-kv: its budget's). */
-  lossWeight?: (cfg: GptConfig) => number
+  /** The config key weighting the layer losses in the training loss, when not `balance_weight` (moas-kv: its budget's). */
+  lossWeightKey?: 'kv_budget_weight'
   /**
    * The mean KV bytes per token the variant aims at, as a fraction of what its cache tensors hold per token
    * (moas-kv: its budget); absent: the cache tensors are the bytes.
    */
-  expectedKvFraction?: (cfg: GptConfig) => number
+  expectedKvFraction?: (cfg: GptConfig) => number | undefined
   /** Decoders can keep a cache of what each token wrote (buildGpt's cacheOutputs 'levels'). */
   levelCache?: boolean
   /** The same fraction as measured: from each layer's share of positions per routing choice. */
@@ -93,6 +93,11 @@ export interface VariantSpec {
 }
 
 const G = (cfg: GptConfig) => cfg.n_kv_head!
+/** moas-kv: the mean bytes per token, as a fraction of MHA's, of each layer's share of positions per level. */
+const levelShareFraction = (cfg: GptConfig, share: readonly (readonly number[])[]): number => {
+  const costs = levelCosts(cfg)
+  return share.reduce((sum, layer) => sum + layer.reduce((a, s, i) => a + s * costs[i], 0), 0) / share.length
+}
 const plainCalls =
   (kv: (cfg: GptConfig) => number) =>
   (cfg: GptConfig): AttentionCall[] => [{ G: kv(cfg), R: cfg.n_head / kv(cfg) }]
@@ -229,13 +234,12 @@ export const VARIANT_TABLE: Readonly<Record<Variant, VariantSpec>> = {
     coreCalls: (cfg) => [{ G: cfg.n_head, R: 1 }],
     baseline: 'mha',
     fixture: 'moas-kv',
-    lossWeight: (cfg) => cfg.kv_budget_weight!,
-    expectedKvFraction: (cfg) => cfg.kv_budget!,
+    lossWeightKey: 'kv_budget_weight',
+    // a control's levels are fed: random ones at their shares; the rule's depend on the text (measured only)
+    expectedKvFraction: (cfg) =>
+      cfg.kv_route === 'rule' ? undefined : cfg.kv_route === 'random' ? levelShareFraction(cfg, cfg.kv_route_shares!) : cfg.kv_budget!,
     levelCache: true,
-    measuredKvFraction: (cfg, share) => {
-      const costs = levelCosts(cfg)
-      return share.reduce((sum, layer) => sum + layer.reduce((a, s, i) => a + s * costs[i], 0), 0) / share.length
-    },
+    measuredKvFraction: (cfg, share) => levelShareFraction(cfg, share),
   },
   'gqe-no-shared': gqeRow({ weightedSlot: true, scaleByGate: false, shared: false }, 'GQE ablation: no shared head', 'gqe', 'gqe-no-shared', true),
 }
@@ -249,6 +253,12 @@ export const variantSpec = (variant: Variant): VariantSpec => VARIANT_TABLE[vari
 export const isMoas = (v: Variant) => VARIANT_TABLE[v].family === 'moas'
 export const isGqe = (v: Variant) => VARIANT_TABLE[v].family === 'gqe'
 export const isRouted = (v: Variant) => VARIANT_TABLE[v].routing !== null
+
+/** The config key weighting the variant's layer losses in the training loss, and its value. */
+export function auxLossWeight(cfg: GptConfig): { key: 'balance_weight' | 'kv_budget_weight'; weight: number } {
+  const key = VARIANT_TABLE[cfg.attention].lossWeightKey ?? 'balance_weight'
+  return { key, weight: cfg[key]! }
+}
 
 /** KV heads cached per layer (docs/variants.md, "KV cache"). */
 export const kvHeadsPerLayer = (cfg: GptConfig): number => VARIANT_TABLE[cfg.attention].kvHeads(cfg)

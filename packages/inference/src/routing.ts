@@ -6,7 +6,7 @@
  */
 
 import type { CharTokenizer } from '@moas/gpt'
-import { choiceLabels, DECODER_IO, type GptConfig, isRouted, routingGroups, VARIANTS } from '@moas/gpt'
+import { choiceLabels, DECODER_IO, type GptConfig, isRouted, RoutingTally, routingGroups, VARIANTS } from '@moas/gpt'
 import { float16Values, type HostTensor } from '@moas/tensor-core'
 import type { DecoderSession, DecoderStep } from './decoder'
 import { InferenceError } from './errors'
@@ -112,11 +112,7 @@ export interface RoutingStats {
   layers: LayerRoutingStats[]
 }
 
-function shareOf(choices: number[], n: number): number[] {
-  const s = new Array(n).fill(0)
-  for (const c of choices) s[c]++
-  return s.map((x) => (choices.length ? x / choices.length : 0))
-}
+const shareOf = RoutingTally.shareOf
 
 /** Statistics of the choices at every character of `text` (as routeText returns them). */
 export function routingStats(cfg: GptConfig, text: string, choices: RoutingChoice[][]): RoutingStats {
@@ -136,10 +132,8 @@ export function routingStats(cfg: GptConfig, text: string, choices: RoutingChoic
   const layers = (choices[0] ?? []).map((_, layer): LayerRoutingStats => {
     const at = choices.map((c) => c[layer])
     const picked = at.map((c) => c.choice)
-    const gates = at.map((c) => c.gates.slice(0, S)) // GQE: group 0's experts
-    const meanGates = Array.from({ length: S }, (_, s) => gates.reduce((a, g) => a + g[s], 0) / gates.length)
-    const entropy = gates.reduce((a, g) => a - g.reduce((h, p) => h + (p > 0 ? p * Math.log(p) : 0), 0), 0) / gates.length
-    const balance = meanGates.reduce((a, m) => a + (m - 1 / S) ** 2, 0) / S
+    const tally = new RoutingTally(S)
+    for (const c of at) tally.add(c.gates, 0, c.choice) // GQE: group 0's experts
     const byClass = CHAR_CLASSES.map((cls) => {
       const sel = picked.filter((_, i) => classes[i] === cls)
       return { cls, count: sel.length, share: shareOf(sel, S) }
@@ -158,7 +152,7 @@ export function routingStats(cfg: GptConfig, text: string, choices: RoutingChoic
           ),
         }))
       : undefined
-    return { share: shareOf(picked, S), meanGates, entropy, balance, byClass, byLinePosition, groups }
+    return { share: tally.share(), meanGates: tally.meanGates(), entropy: tally.entropy(), balance: tally.balance(), byClass, byLinePosition, groups }
   })
   return { labels, positions: chars.length, layers }
 }

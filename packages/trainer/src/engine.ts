@@ -17,7 +17,7 @@
  * - Eval (no dropout, no balance loss) and logits (for generation) graphs share the parameter names, so
  *   the training parameters are fed to them as they are.
  */
-import { buildGpt, choiceLabels, type GptConfig, KV_BUDGET_TARGET, KV_ROUTE_LEVELS, kvBudgetTarget, paramFeeds } from '@moas/gpt'
+import { buildGpt, choiceLabels, type GptConfig, KV_BUDGET_TARGET, KV_ROUTE_LEVELS, kvBudgetTarget, paramFeeds, RoutingTally } from '@moas/gpt'
 import {
   type AdamWGraph,
   adamw,
@@ -508,10 +508,7 @@ export class EvalSession {
     const feeds: Record<string, Feed> = { ...params }
     let sum = 0
     let tokens = 0
-    const S = this.choices
-    const counts = this.names.gates.map(() => new Float64Array(S))
-    const entropy = this.names.gates.map(() => 0)
-    let positions = 0
+    const tallies = this.names.gates.map(() => new RoutingTally(this.choices))
     let draw = 0
     for (const b of batches) {
       const rows = b.x.length / this.seq
@@ -528,23 +525,10 @@ export class EvalSession {
       this.names.gates.forEach((name, layer) => {
         const g = out[name].data as Float32Array
         const per = g.length / b.x.length // gates per position (GQE: G·M, group 0 first)
-        for (let p = 0; p < b.x.length; p++) {
-          let best = 0
-          let h = 0
-          for (let s = 0; s < S; s++) {
-            const v = g[p * per + s]
-            if (v > g[p * per + best]) best = s
-            if (v > 0) h -= v * Math.log(v)
-          }
-          counts[layer][best]++
-          entropy[layer] += h
-        }
+        for (let p = 0; p < b.x.length; p++) tallies[layer].add(g, p * per)
       })
-      positions += b.x.length
     }
-    const routing = this.names.gates.length
-      ? { share: counts.map((c) => Array.from(c, (x) => x / positions)), entropy: entropy.map((h) => h / positions) }
-      : undefined
+    const routing = tallies.length ? { share: tallies.map((t) => t.share()), entropy: tallies.map((t) => t.entropy()) } : undefined
     return { loss: sum / tokens, tokens, routing }
   }
 

@@ -58,6 +58,36 @@ describe('train', () => {
     expect(full.records[7].loss).toBeLessThan(full.records[0].loss)
   })
 
+  it('a moas-kv control (kv_route random) resumes exactly too: its levels are drawn per update, not from a stream that a restart would reset', async () => {
+    const model = resolveConfig({
+      vocab_size: tokenizer.vocabSize,
+      block_size: 16,
+      n_layer: 2,
+      n_head: 4,
+      n_embd: 16,
+      dropout: 0.1,
+      attention: 'moas-kv',
+      kv_route: 'random',
+      kv_route_shares: [0.3, 0.3, 0.4],
+    })
+    const run = makeRunConfig({ ...TRAIN_PRESETS.smoke, batch_size: 4, eval_interval: 3, eval_iters: 2, lr: 3e-3 }, model, data, 7)
+    const [a, c] = [join(tempDir(), 'a'), join(tempDir(), 'c')]
+    const full = await train({ out: a, run, data, checkpointInterval: 0, steps: 6 })
+    await train({ out: c, run, data, checkpointInterval: 0, steps: 3 })
+    const resumed = await train({ out: c, run, data, checkpointInterval: 0, steps: 6, resume: true })
+    expect(resumed.records.map((r) => r.loss)).toEqual(full.records.map((r) => r.loss))
+    expect(resumed.records.at(-1)!.val_loss).toBe(full.records.at(-1)!.val_loss)
+    expect(full.records.at(-1)!.routing!.entropy).toEqual([0, 0]) // fed one-hot choices
+  })
+
+  it("a model whose vocab_size is not the data's is refused, with the fix for the command line and for code", async () => {
+    const o = options(join(tempDir(), 'v'), { steps: 1 })
+    const run = { ...o.run, model: { ...o.run.model, vocab_size: tokenizer.vocabSize + 1 } }
+    await expect(train({ ...o, run })).rejects.toThrow(
+      `the tokenizer has ${tokenizer.vocabSize} symbols but the model's vocab_size is ${tokenizer.vocabSize + 1} (one embedding row per symbol): on the command line drop --set vocab_size (it follows the data); in code build the model config from the data, modelConfig(preset, data.tokenizer.vocabSize)`,
+    )
+  })
+
   it('never saves non-finite state: an update that overflows stops non-zero and leaves the last finite checkpoint', async () => {
     const out = join(tempDir(), 'overflow')
     // --lr 3e38: the first update's loss and gradient are finite, the parameters after it are not

@@ -18,7 +18,7 @@
 
 import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { CHECKPOINT_FILES, CharTokenizer, type Checkpoint, CheckpointError, readSafetensors, type SafeTensor, writeSafetensors } from '@moas/gpt'
+import { auxLossWeight, CHECKPOINT_FILES, CharTokenizer, type Checkpoint, CheckpointError, readSafetensors, type SafeTensor, writeSafetensors } from '@moas/gpt'
 import { fsErrorReason, loadCheckpoint, saveCheckpoint, writeFileAtomic } from '@moas/gpt/node'
 import { momentNames, type Provider } from '@moas/tensor-core'
 import { BatchSampler, type BatchSamplerState } from './data/batches'
@@ -269,7 +269,7 @@ export function medianMs(records: readonly LogRecord[]): number | null {
 function checkData(run: RunConfig, data: Dataset): void {
   if (data.tokenizer.vocabSize !== run.model.vocab_size)
     throw new DataError(
-      `the tokenizer has ${data.tokenizer.vocabSize} symbols but the model's vocab_size is ${run.model.vocab_size}; leave vocab_size unset so it follows the data`,
+      `the tokenizer has ${data.tokenizer.vocabSize} symbols but the model's vocab_size is ${run.model.vocab_size} (one embedding row per symbol): on the command line drop --set vocab_size (it follows the data); in code build the model config from the data, modelConfig(preset, data.tokenizer.vocabSize)`,
     )
   if (data.train.length !== run.data.train_tokens || data.val.length !== run.data.val_tokens || data.name !== run.data.name)
     throw new DataError(
@@ -318,8 +318,7 @@ function divergenceAdvice(r: LogRecord | undefined, run: RunConfig): string {
   const ce = r?.ce
   const aux = r && ce !== undefined ? r.loss - ce : undefined // the weighted auxiliary term (balance is logged unweighted)
   if (ce !== undefined && aux !== undefined && Number.isFinite(ce) && (!Number.isFinite(aux) || aux > ce)) {
-    const key = run.model.attention === 'moas-kv' ? 'kv_budget_weight' : 'balance_weight'
-    const now = run.model.attention === 'moas-kv' ? run.model.kv_budget_weight : run.model.balance_weight
+    const { key, weight: now } = auxLossWeight(run.model)
     return `The routers' auxiliary loss diverged (weighted, ${aux.toPrecision(3)} against a cross entropy of ${ce.toPrecision(3)}): lower its weight, --set ${key}=… (now ${now}), or add --clip 1.0`
   }
   return `Try a lower --lr (now ${run.lr}), --clip 1.0, or a warmup (--schedule cosine --warmup 100)`
