@@ -203,6 +203,23 @@ describe('commands', () => {
     expect(JSON.parse((await run(['info', '--attention', 'mha', '--json'])).stdout)).not.toHaveProperty('kv_cache_expected_bytes_per_token')
   })
 
+  it("info: a moas-kv control takes its per-layer shares as JSON; the random control's bytes follow them, the rule's are measured only", async () => {
+    const shares = '[[1,0,0],[0,1,0],[0,0,1],[0,0,1]]'
+    const r = await run(['info', '--attention', 'moas-kv', '--preset', 'paper', '--set', 'kv_route=random', '--set', `kv_route_shares=${shares}`, '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    const info = JSON.parse(r.stdout)
+    expect(info.config.kv_route_shares).toEqual(JSON.parse(shares))
+    // layers at 6, 2, 1 and 1 of 6 heads: (1 + 1/3 + 1/6 + 1/6) / 4 of MHA's 12,288 bytes
+    expect(info.kv_cache_expected_bytes_per_token).toBe(Math.round(12_288 * ((1 + 1 / 3 + 1 / 6 + 1 / 6) / 4)))
+    const rule = JSON.parse((await run(['info', '--attention', 'moas-kv', '--preset', 'paper', '--set', 'kv_route=rule', '--json'])).stdout)
+    expect(rule.config.kv_route).toBe('rule')
+    expect(rule).not.toHaveProperty('kv_cache_expected_bytes_per_token')
+    expectOneLineError(
+      await run(['info', '--attention', 'moas-kv', '--set', 'kv_route=random', '--set', 'kv_route_shares=[[0.5,0.5,0],[0.5']),
+      /kv_route_shares: \[\[0.5,0.5,0\],\[0.5 is not a list of lists of numbers; write it as JSON/,
+    )
+  })
+
   it('compare writes the table and resumes', async () => {
     const out = join(tempDir(), 'cmp')
     const args = ['compare', '--variants', 'mha,mqa', '--seeds', '2', '--steps', '2', '--eval-interval', '2', '--out', out, ...TINY]
@@ -429,6 +446,35 @@ describe('analyze', () => {
 })
 
 describe('compare --plan and --collect: runs trained anywhere, one table', () => {
+  it("--plan writes a moas-kv control's per-layer shares as one quoted JSON word that trains as planned", async () => {
+    const out = join(tempDir(), 'plan-kv')
+    const set = ['--set', 'kv_route=random', '--set', 'kv_route_shares=[[0.2,0.3,0.5]]', '--set', 'n_head=4']
+    const plan = await run([
+      'compare',
+      '--variants',
+      'moas-kv',
+      '--seeds',
+      '1',
+      '--steps',
+      '2',
+      '--eval-interval',
+      '2',
+      '--out',
+      out,
+      ...TINY,
+      ...set,
+      '--plan',
+    ])
+    expect(plan.code, plan.stderr).toBe(0)
+    const command = plan.stdout.trim()
+    expect(command).toContain(" --set 'kv_route_shares=[[0.2,0.3,0.5]]' ")
+    const words = command.split(' ').map((w) => w.replace(/^'(.*)'$/, '$1'))
+    const r = await run(words.slice(1))
+    expect(r.code, r.stderr).toBe(0)
+    const saved = JSON.parse(readFileSync(join(out, 'moas-kv', 'seed-0', 'config.json'), 'utf8')).model
+    expect(saved).toMatchObject({ kv_route: 'random', kv_route_shares: [[0.2, 0.3, 0.5]] })
+  }, 120_000)
+
   it('--plan prints the train commands whose runs compare then only tabulates; --collect gives the same table from the directories', async () => {
     const out = join(tempDir(), 'plan')
     const args = ['compare', '--variants', 'mha,mqa', '--seeds', '2', '--steps', '2', '--eval-interval', '2', '--out', out, ...TINY]

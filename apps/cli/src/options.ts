@@ -90,6 +90,14 @@ export function collectSet(item: string, previous: Record<string, unknown> = {})
       .replace(/[[\]\s]/g, '')
       .split(',')
       .map(Number)
+  // a list of lists (kv_route_shares per layer): JSON, [[0.1,0.9,0],[0.5,0.5,0]]
+  else if (raw.startsWith('[[')) {
+    try {
+      value = JSON.parse(raw)
+    } catch {
+      throw new InvalidArgumentError(`${key}: ${raw} is not a list of lists of numbers; write it as JSON, e.g. [[0.1,0.9,0],[0.5,0.5,0]].`)
+    }
+  }
   return { ...previous, [key]: value }
 }
 
@@ -158,7 +166,8 @@ export function trainFlagsFor(preset: TrainPresetName, protocol: TrainProtocol, 
   for (const [flag, key] of Object.entries(PROTOCOL_FLAGS))
     if (JSON.stringify(protocol[key]) !== JSON.stringify(base[key]) && protocol[key] !== null)
       args.push(`--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(protocol[key]))
-  for (const [key, value] of Object.entries(set)) args.push('--set', `${key}=${Array.isArray(value) ? value.join(',') : String(value)}`)
+  const word = (v: unknown) => (Array.isArray(v) ? (v.some(Array.isArray) ? JSON.stringify(v) : v.join(',')) : String(v))
+  for (const [key, value] of Object.entries(set)) args.push('--set', `${key}=${word(value)}`)
   return args
 }
 

@@ -51,7 +51,7 @@ Example:
             `KV cache per token (fp32)   ${n(info.kv_cache_bytes_per_token)} bytes\n` +
             (info.kv_cache_expected_bytes_per_token === undefined
               ? ''
-              : `  expected at the budget    ${n(info.kv_cache_expected_bytes_per_token)} bytes (the tokens' chosen levels at kv_budget ${cfg.kv_budget} of MHA's; the exported cache tensors hold the first figure)\n`),
+              : `  expected at the budget    ${n(info.kv_cache_expected_bytes_per_token)} bytes (the tokens' levels ${cfg.kv_route === 'random' ? 'drawn with kv_route_shares' : `at kv_budget ${cfg.kv_budget} of MHA's`}; the exported cache tensors hold the first figure)\n`),
         )
       }
       done(EXIT.ok)
