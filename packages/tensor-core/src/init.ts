@@ -2,8 +2,9 @@
 import type { Graph } from './graph'
 
 /**
- * mulberry32: a tiny 32-bit PRNG, the one generator of the project (weight init, data sampling, corpora,
- * sampling, benchmark inputs). Our own generator rather than Math.random, so every platform draws the same
+ * mulberry32: a tiny 32-bit PRNG, the generator of every random stream of the project (weight init, data
+ * sampling, corpora, sampling, moas-kv's random control, benchmark and test inputs) but dropout noise, whose
+ * volume takes a faster one (the trainer's Xoshiro128). Our own generator rather than Math.random, so every platform draws the same
  * numbers, and its whole state is one integer, trivially saved in a checkpoint for an exact resume.
  */
 export class Mulberry32 {

@@ -5,9 +5,9 @@
  * whole state is four uint32s saved in the checkpoint, so a resumed run draws exactly the masks the
  * uninterrupted run would have, on any runtime.
  *
- * xoshiro128** rather than the data layer's mulberry32: the MoAS paper config needs ~80 M mask elements
- * per step (attention-probability dropout is [B, H, T, T] per branch and layer), and xoshiro draws them
- * about 2.5x faster (≈2 ns per 32-bit word here).
+ * xoshiro128** rather than tensor-core's mulberry32 (every other stream's generator): the MoAS paper config
+ * draws tens of millions of mask elements per step (attention-probability dropout is [B, H, T, T] per branch
+ * and layer), and xoshiro draws them faster (docs/performance.md, "The training step near the roofline").
  */
 import type { DropoutMaskInput, HostTensor } from '@moas/tensor-core'
 import { DataError } from './data/errors'

@@ -2,7 +2,7 @@
  * Test helpers (the `@moas/gpt/testing` subpath): random weights at a scale where every path matters,
  * feeds, one-call model runs and error norms.
  */
-import { type Dim, Graph, type HostTensor, hostTensor, mulberry32, normalSampler, Session } from '@moas/tensor-core'
+import { type Dim, Graph, type HostTensor, hostTensor, Mulberry32, mulberry32, normalSampler, Session } from '@moas/tensor-core'
 import type { GptConfig } from '../config'
 import { type BuildOptions, buildGpt, type GptGraph } from '../model'
 
@@ -33,11 +33,8 @@ export function maxAbsErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 /** A deterministic array of n token ids in [0, V). */
 export function tokens(n: number, V: number, seed = 1): number[] {
-  let s = seed >>> 0
-  return Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0
-    return s % V
-  })
+  const rng = new Mulberry32(seed)
+  return Array.from({ length: n }, () => rng.int(V))
 }
 
 /**
