@@ -15,17 +15,29 @@ import { hedgesG, mean, paretoChart, sampleStd, studentTQuantile, welchTTest } f
 const here = dirname(fileURLToPath(import.meta.url))
 const paper = (over) => resolveConfig({ ...PRESETS.paper, vocab_size: 283, ...over })
 const MHA_BYTES = kvCacheBytesPerToken(paper({ attention: 'mha' }))
-// name → [where its logs are, its model config, static (its cache is its bytes) or measured]
-const POINTS = [
-  ['mha', '../paper-compare/logs', { attention: 'mha' }, true],
-  ['gqa-kv3', 'logs', { attention: 'gqa', n_kv_head: 3 }, true],
-  ['gqa', '../paper-compare/logs', { attention: 'gqa' }, true],
-  ['mqa', '../paper-compare/logs', { attention: 'mqa' }, true],
-  ['moas-kv-0.5', 'logs', { attention: 'moas-kv', kv_budget: 0.5 }, false],
-  ['moas-kv-0.33', 'logs', { attention: 'moas-kv', kv_budget: 0.33 }, false],
-  ['moas-kv-0.25', 'logs', { attention: 'moas-kv', kv_budget: 0.25 }, false],
-  ['moas-kv-0.2', 'logs', { attention: 'moas-kv', kv_budget: 0.2 }, false],
+// The random control's level mix: per layer, the shares the ρ 0.33 routers chose at their final evaluation
+// (mean over seeds 0–2, rows renormalized); 0.334 of MHA's bytes.
+export const RANDOM_SHARES = [
+  [0.0828, 0.6826, 0.2346],
+  [0.0886, 0.528, 0.3834],
+  [0.0946, 0.4879, 0.4175],
+  [0.0539, 0.7255, 0.2206],
 ]
+// name → [where its logs are, its model config, kind: static (its cache is its bytes), routed or control (measured)]
+const POINTS = [
+  ['mha', '../paper-compare/logs', { attention: 'mha' }, 'static'],
+  ['gqa-kv3', 'logs', { attention: 'gqa', n_kv_head: 3 }, 'static'],
+  ['gqa', '../paper-compare/logs', { attention: 'gqa' }, 'static'],
+  ['mqa', '../paper-compare/logs', { attention: 'mqa' }, 'static'],
+  ['moas-kv-0.5', 'logs', { attention: 'moas-kv', kv_budget: 0.5 }, 'routed'],
+  ['moas-kv-0.33', 'logs', { attention: 'moas-kv', kv_budget: 0.33 }, 'routed'],
+  ['moas-kv-0.25', 'logs', { attention: 'moas-kv', kv_budget: 0.25 }, 'routed'],
+  ['moas-kv-0.2', 'logs', { attention: 'moas-kv', kv_budget: 0.2 }, 'routed'],
+  ['control-random', 'logs', { attention: 'moas-kv', kv_budget: 0.33, kv_route: 'random', kv_route_shares: RANDOM_SHARES }, 'control'],
+  ['control-rule', 'logs', { attention: 'moas-kv', kv_budget: 0.33, kv_route: 'rule' }, 'control'],
+]
+// Each control against the router it controls for
+const CONTROLLED = { 'control-random': 'moas-kv-0.33', 'control-rule': 'moas-kv-0.33' }
 
 const readJsonl = (path) => readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
 function runsOf(name, dir, variant) {
@@ -46,12 +58,13 @@ function runsOf(name, dir, variant) {
     .sort((a, b) => a.seed - b.seed)
 }
 
-const points = POINTS.map(([name, dir, over, isStatic]) => {
+const points = POINTS.map(([name, dir, over, kind]) => {
+  const isStatic = kind === 'static'
   const cfg = paper(over)
   const runs = runsOf(name, dir, cfg.attention)
   const x = isStatic ? kvCacheBytesPerToken(cfg) / MHA_BYTES : runs.length ? mean(runs.map((r) => r.kv_fraction)) : NaN
   const params = paramCounts(cfg).excludingPositionEmbedding
-  return { name, isStatic, runs, x, params, full: runs.map((r) => r.full_val_loss), at500: runs.map((r) => r.final_val_loss) }
+  return { name, kind, isStatic, runs, x, params, full: runs.map((r) => r.full_val_loss), at500: runs.map((r) => r.final_val_loss) }
 }).filter((p) => p.runs.length)
 
 const fmt = (xs) => (xs.length > 1 ? `${mean(xs).toFixed(4)} ± ${sampleStd(xs).toFixed(4)}` : xs.length ? xs[0].toFixed(4) : '–')
@@ -79,30 +92,41 @@ lines.push('', `Logged wall time of the runs trained for this study: ${hours.toF
 // Each routed point against the static points on either side of its bytes (the static line's neighbours).
 lines.push('', '| comparison (full val split) | Δ mean [Welch 95 % CI] | p | Hedges\' g | verdict (α 0.05) |', '|---|---|---:|---:|---|')
 const statics = points.filter((p) => p.isStatic).sort((a, b) => a.x - b.x)
+const welchLine = (p, s) => {
+  const w = welchTTest(p.full, s.full)
+  const g = hedgesG(p.full, s.full)
+  if (!w) return `| ${p.name} (${p.x.toFixed(3)}) − ${s.name} (${s.x.toFixed(3)}) | ${signed(mean(p.full) - mean(s.full))} | n/a | n/a | needs ≥ 2 seeds each |`
+  const verdict = w.p < 0.05 ? `${w.diff < 0 ? 'lower' : 'higher'} beyond seed noise` : 'within seed noise'
+  return `| ${p.name} (${p.x.toFixed(3)}) − ${s.name} (${s.x.toFixed(3)}) | ${signed(w.diff)} [${signed(w.ci95[0])}, ${signed(w.ci95[1])}] | ${w.p < 0.001 ? w.p.toExponential(1) : w.p.toFixed(3)} | ${g === null ? 'n/a' : g.toFixed(2)} | ${verdict} |`
+}
 for (const p of points.filter((q) => !q.isStatic)) {
   const below = [...statics].reverse().find((s) => s.x <= p.x + 1e-9)
   const above = statics.find((s) => s.x >= p.x - 1e-9)
-  for (const s of [...new Set([below, above].filter(Boolean))]) {
-    const w = welchTTest(p.full, s.full)
-    const g = hedgesG(p.full, s.full)
-    if (!w) {
-      lines.push(`| ${p.name} (${p.x.toFixed(3)}) − ${s.name} (${s.x.toFixed(3)}) | ${signed(mean(p.full) - mean(s.full))} | n/a | n/a | needs ≥ 2 seeds each |`)
-      continue
-    }
-    const verdict = w.p < 0.05 ? `${w.diff < 0 ? 'lower' : 'higher'} beyond seed noise` : 'within seed noise'
-    lines.push(`| ${p.name} (${p.x.toFixed(3)}) − ${s.name} (${s.x.toFixed(3)}) | ${signed(w.diff)} [${signed(w.ci95[0])}, ${signed(w.ci95[1])}] | ${w.p < 0.001 ? w.p.toExponential(1) : w.p.toFixed(3)} | ${g === null ? 'n/a' : g.toFixed(2)} | ${verdict} |`)
-  }
+  for (const s of [...new Set([below, above].filter(Boolean))]) lines.push(welchLine(p, s))
+}
+// The router's value: the learned levels against the same model with random or rule levels
+for (const c of points.filter((q) => q.kind === 'control')) {
+  const r = points.find((q) => q.name === CONTROLLED[c.name])
+  if (r) lines.push(welchLine(r, c))
 }
 writeFileSync(join(here, 'results.md'), `${lines.join('\n')}\n`)
 
 const series = (ps, name, line) => ({ name, line, points: ps.map((p) => ({ x: p.x, seeds: p.full, mean: mean(p.full), ci95: ci(p.full) })) })
-const routed = points.filter((p) => !p.isStatic)
+const routed = points.filter((p) => p.kind === 'routed')
+const controls = points.filter((p) => p.kind === 'control')
 writeFileSync(
   join(here, 'pareto.svg'),
-  paretoChart([series(statics, 'static (mha, gqa, mqa)', true), ...(routed.length ? [series(routed, 'moas-kv (routed)', false)] : [])], {
+  paretoChart(
+    [
+      series(statics, 'static (mha, gqa, mqa)', true),
+      ...(routed.length ? [series(routed, 'moas-kv (routed)', false)] : []),
+      ...(controls.length ? [series(controls, 'moas-kv controls (random, rule levels)', false)] : []),
+    ],
+    {
     title: 'full-split val loss against KV bytes per token (paper config, 500 updates)',
     xLabel: 'KV bytes per token relative to MHA (log scale)',
-    yLabel: 'val loss, full split (nats)',
-  }),
+      yLabel: 'val loss, full split (nats)',
+    },
+  ),
 )
 process.stdout.write(`${lines.join('\n')}\n\nwrote results.md and pareto.svg in ${here}\n`)
