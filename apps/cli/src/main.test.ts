@@ -418,6 +418,14 @@ describe('analyze', () => {
     expect(html).toMatch(/^<!doctype html>/)
     expect(html).toContain('By character class')
     expect(html).toContain('During training')
+    // with --skip-unknown the report still shows every character, the unknown ones struck through
+    const odd = join(tempDir(), 'odd.txt')
+    writeFileSync(odd, 'the cat ☃ sees a dog.\n'.repeat(3))
+    const oddOut = join(tempDir(), 'odd.html')
+    const skipped = await run(['analyze', '--checkpoint', dir, '--text', odd, '--skip-unknown', '--out', oddOut])
+    expect(skipped.code, skipped.stderr).toBe(0)
+    expect(JSON.parse(skipped.stdout).characters).toBe(3 * 21)
+    expect(readFileSync(oddOut, 'utf8').match(/<span class="unknown"[^>]*>☃<\/span>/g)).toHaveLength(3)
     expectOneLineError(await run(['analyze', '--checkpoint', runDir, '--text', text, '--out', out]), /variant 'mha' has no router to analyze/)
     expectOneLineError(await run(['analyze', '--text', text, '--out', out]), /exactly one of --checkpoint DIR .*or --model DIR/)
 

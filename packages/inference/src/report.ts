@@ -39,6 +39,11 @@ export interface RoutingReportInput {
   /** Where the model and the text come from (shown in the header). */
   model: string
   source: string
+  /**
+   * Characters of `text` the model does not know and the analysis skipped (--skip-unknown): the coloured
+   * text still shows them, marked, so it reads as the input did; `choices` then cover the other characters.
+   */
+  unknown?: ReadonlySet<string>
   /** Characters of coloured text shown per layer (default 3000). */
   shownChars?: number
   /** The run's eval records with routing statistics (log.jsonl): how routing changed during training. */
@@ -68,11 +73,22 @@ export function routingReport(r: RoutingReportInput): string {
   const { config: cfg, stats } = r
   const labels = stats.labels
   const legend = labels.map((l, i) => `<span class="chip" style="background:${COLORS[i % COLORS.length]}">${esc(l)}</span>`).join(' ')
-  const chars = [...r.text].slice(0, Math.min(r.choices.length, r.shownChars ?? 3000))
+  const unknown = r.unknown ?? new Set<string>()
+  // the shown characters, each with the index of its routing choice (null: skipped as unknown)
+  const shown: { ch: string; at: number | null }[] = []
+  let routed = 0
+  for (const ch of r.text) {
+    if (shown.length >= (r.shownChars ?? 3000)) break
+    if (unknown.has(ch)) shown.push({ ch, at: null })
+    else if (routed < r.choices.length) shown.push({ ch, at: routed++ })
+    else break
+  }
+  const skipped = shown.filter((x) => x.at === null).length
   const layers = stats.layers.map((L, layer) => {
-    const coloured = chars
-      .map((ch, i) => {
-        const c = r.choices[i][layer]
+    const coloured = shown
+      .map(({ ch, at }) => {
+        if (at === null) return `<span class="unknown" title="not in the model's vocabulary: skipped (--skip-unknown)">${esc(ch)}</span>`
+        const c = r.choices[at][layer]
         const title = `${labels[c.choice] ?? c.choice}; gates ${c.gates.map((g) => g.toFixed(2)).join(' ')}${c.perGroup ? `; experts per group ${c.perGroup.join(' ')}` : ''}`
         return `<span style="background:${COLORS[c.choice % COLORS.length]}55" title="${esc(title)}">${ch === '\n' ? '↵\n' : esc(ch)}</span>`
       })
@@ -94,7 +110,7 @@ ${stackedBars(
   labels,
 )}
 ${r.history?.length ? `<h3>During training (eval positions whose highest gate is each choice, from log.jsonl)</h3>\n${historyChart(r.history, layer, labels)}` : ''}
-<h3>The text, coloured by the choice (first ${chars.length} characters; hover for the gates)</h3>
+<h3>The text, coloured by the choice (first ${shown.length} characters${skipped ? `; ${skipped} not in the vocabulary, struck through: skipped` : ''}; hover for the gates)</h3>
 <pre class="text">${coloured}</pre>
 </section>`
   })
@@ -105,6 +121,7 @@ body { font-family: system-ui, sans-serif; max-width: 960px; margin: 24px auto; 
 h1 { font-size: 22px; } h2 { margin-top: 32px; border-bottom: 1px solid #dde1e6; } h3 { font-size: 15px; margin: 18px 0 6px; }
 .chip { display: inline-block; padding: 2px 8px; border-radius: 3px; color: #fff; font-size: 13px; }
 .text { white-space: pre-wrap; font: 14px/1.7 ui-monospace, monospace; border: 1px solid #dde1e6; padding: 10px; }
+.unknown { text-decoration: line-through; color: #888; outline: 1px dashed #aaa; }
 .muted { color: #5a6472; font-size: 13px; }
 </style></head><body>
 <h1>Where the routers send characters: ${esc(cfg.attention)}</h1>

@@ -90,4 +90,31 @@ describe('routing statistics', () => {
     expect(html.match(/<svg /g)).toHaveLength(2 * 3)
     expect(html).toContain('title="MQA; gates 0.25 0.25 0.50"')
   })
+
+  it('the coloured text keeps characters the analysis skipped as unknown, struck through, each known one with its own choice', () => {
+    const input = 'a€b\n€c'
+    const routed = 'ab\nc'
+    const choices = [0, 1, 2, 1].map((p) => [pick(p)])
+    const one = resolveConfig({ ...c, n_layer: 1 })
+    const html = routingReport({
+      config: one,
+      stats: routingStats(one, routed, choices),
+      text: input,
+      unknown: new Set(['€']),
+      choices,
+      model: 'm',
+      source: 't',
+    })
+    const spans = [...html.matchAll(/<span (class="unknown"|style="background:[^"]*") title="([^"]*)">([^<]*)<\/span>/g)].map((m) => [m[3], m[2].split(';')[0]])
+    const skipped = "not in the model's vocabulary: skipped (--skip-unknown)"
+    expect(spans).toEqual([
+      ['a', 'MHA'],
+      ['€', skipped],
+      ['b', 'GQA'],
+      ['↵\n', 'MQA'],
+      ['€', skipped],
+      ['c', 'GQA'],
+    ])
+    expect(html).toContain('(first 6 characters; 2 not in the vocabulary, struck through: skipped; hover for the gates)')
+  })
 })

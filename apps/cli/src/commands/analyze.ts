@@ -41,7 +41,10 @@ Example:
       const all = readTextFile(opts.text, '--text')
       const { session, tokenizer } = await openModelSource(opts, true)
       try {
-        const text = tokenizer.decode(tokenizer.encode([...all].slice(0, opts.maxChars).join(''), { onUnknown: opts.skipUnknown ? 'skip' : 'error' }))
+        const input = [...all].slice(0, opts.maxChars).join('')
+        const text = tokenizer.decode(tokenizer.encode(input, { onUnknown: opts.skipUnknown ? 'skip' : 'error' }))
+        const vocab = new Set(tokenizer.vocab)
+        const unknown = new Set([...input].filter((c) => !vocab.has(c))) // shown struck through in the report
         const choices = await routeText(session, tokenizer, text)
         const stats = routingStats(session.config, text, choices)
         // A run directory's log holds the routing statistics of every eval: how routing changed in training.
@@ -50,7 +53,10 @@ Example:
               .filter((r) => r.routing)
               .map((r) => ({ step: r.step, ...r.routing! }))
           : []
-        writeFileAtomic(out, routingReport({ config: session.config, stats, text, choices, model: opts.model ?? opts.checkpoint, source: opts.text, history }))
+        writeFileAtomic(
+          out,
+          routingReport({ config: session.config, stats, text: input, unknown, choices, model: opts.model ?? opts.checkpoint, source: opts.text, history }),
+        )
         io.stdout(
           `${JSON.stringify({ out: opts.out, characters: stats.positions, training_evals: history.length, labels: stats.labels, share_per_layer: stats.layers.map((l) => l.share.map((s) => Math.round(s * 1e4) / 1e4)), entropy_per_layer: stats.layers.map((l) => Math.round(l.entropy * 1e4) / 1e4) })}\n`,
         )
