@@ -65,7 +65,12 @@ export interface VariantSpec {
    * Routed variants: what a choice means, and how many independent choices a token makes per layer
    * (GQE: one per group). The graph outputs `gates.{i}` / `chosen.{i}` (DECODER_IO) carry them.
    */
-  routing: { labels: (cfg: GptConfig) => string[]; groups: (cfg: GptConfig) => number } | null
+  routing: {
+    labels: (cfg: GptConfig) => string[]
+    groups: (cfg: GptConfig) => number
+    /** What a position's counted choice is, in words (reports say it). */
+    choice: string
+  } | null
   /**
    * The attention-core calls one layer makes at prefill (benches time them alone); null when the calls are
    * data-dependent (moas-topk attends only the queries routed to each branch).
@@ -111,7 +116,7 @@ const denseMoasCalls = (cfg: GptConfig): AttentionCall[] => [
   { G: G(cfg), R: cfg.n_head / G(cfg) },
   { G: 1, R: cfg.n_head },
 ]
-const moasRouting = { labels: () => MOAS_SCHEMES.map((s) => s.toUpperCase()), groups: () => 1 }
+const moasRouting = { labels: () => MOAS_SCHEMES.map((s) => s.toUpperCase()), groups: () => 1, choice: 'the scheme with the highest gate' }
 
 function plainRow(
   kv: (cfg: GptConfig) => number,
@@ -159,7 +164,11 @@ function gqeRow(mode: GqeMode, summary: string, baseline: Variant, fixture: stri
           ? `per layer ${G(cfg)} group heads, then the shared head's own K/V`
           : `per layer ${G(cfg)} group heads (the shared head reads head 0)`,
     queryHeads: (cfg) => cfg.gqe_top_k! * G(cfg) + (mode.shared ? 1 : 0),
-    routing: { labels: (cfg) => Array.from({ length: cfg.n_head / G(cfg) }, (_, m) => `expert ${m}`), groups: G },
+    routing: {
+      labels: (cfg) => Array.from({ length: cfg.n_head / G(cfg) }, (_, m) => `expert ${m}`),
+      groups: G,
+      choice: "group 0's first expert (every group's shares are below)",
+    },
     // top-k of each group's experts in k slots per group on its KV head, plus the shared head
     coreCalls: (cfg) => [{ G: G(cfg), R: cfg.gqe_top_k! }, ...(mode.shared ? [{ G: 1, R: 1, kvHead0: cfg.gqe_shared_kv !== 'own' }] : [])],
   }
@@ -198,7 +207,7 @@ export const VARIANT_TABLE: Readonly<Record<Variant, VariantSpec>> = {
     build: (x, cfg, prefix, ctx, layer, routed) =>
       routed ? moasTopKRouted(x, cfg, prefix, layer, ctx.cache, ctx.routedQueryBlock) : moasTopKDense(x, cfg, prefix, ctx),
     queryHeads: (cfg) => cfg.moas_top_k! * cfg.n_head,
-    routing: moasRouting,
+    routing: { ...moasRouting, choice: 'the branch ranked first by the top-k router' },
     coreCalls: null,
   }),
   gqe: gqeRow(
@@ -230,7 +239,11 @@ export const VARIANT_TABLE: Readonly<Record<Variant, VariantSpec>> = {
     cacheLayout: (cfg) =>
       `per layer ${cfg.n_head} heads: each token's chosen level (${cfg.kv_levels!.join(' / ')} heads) repeated over the query heads each of its heads covers`,
     queryHeads: (cfg) => cfg.n_head,
-    routing: { labels: (cfg) => cfg.kv_levels!.map((G) => `${G} KV head${G === 1 ? '' : 's'}`), groups: () => 1 },
+    routing: {
+      labels: (cfg) => cfg.kv_levels!.map((G) => `${G} KV head${G === 1 ? '' : 's'}`),
+      groups: () => 1,
+      choice: 'the level of KV heads the token wrote',
+    },
     coreCalls: (cfg) => [{ G: cfg.n_head, R: 1 }],
     baseline: 'mha',
     fixture: 'moas-kv',

@@ -4,7 +4,7 @@
  * balance, routing by character class and by position in the line, and the text coloured by the choice.
  * Hand-written SVG for the same reason as the trainer's loss chart: no dependency, deterministic bytes.
  */
-import type { GptConfig } from '@moas/gpt'
+import { type GptConfig, variantSpec } from '@moas/gpt'
 import type { RoutingChoice, RoutingStats } from './routing'
 
 const COLORS = ['#e8776b', '#5b9bd5', '#70b35a', '#e3b94f', '#a783d1', '#4fb9a5', '#d873b4', '#9a9a9a']
@@ -125,7 +125,7 @@ h1 { font-size: 22px; } h2 { margin-top: 32px; border-bottom: 1px solid #dde1e6;
 .muted { color: #5a6472; font-size: 13px; }
 </style></head><body>
 <h1>Where the routers send characters: ${esc(cfg.attention)}</h1>
-<p class="muted">Model ${esc(r.model)} (${cfg.n_layer} layers, ${cfg.n_head} heads, n_embd ${cfg.n_embd}); text ${esc(r.source)}, ${stats.positions.toLocaleString('en-US')} characters analysed in windows of ${cfg.block_size}. Choice: ${cfg.attention === 'moas' || cfg.attention === 'static-moas' ? 'the scheme with the highest gate' : cfg.attention === 'moas-topk' ? 'the branch ranked first by the top-k router' : "group 0's first expert (the group shares are below)"}.</p>
+<p class="muted">Model ${esc(r.model)} (${cfg.n_layer} layers, ${cfg.n_head} heads, n_embd ${cfg.n_embd}); text ${esc(r.source)}, ${stats.positions.toLocaleString('en-US')} characters analysed in windows of ${cfg.block_size}. Choice: ${variantSpec(cfg.attention).routing?.choice ?? 'none (no router)'}.</p>
 <p>${legend}</p>
 <p class="muted">${r.history?.length ? `How routing changed during training: ${r.history.length} evals of the run's log (per layer below).` : 'How routing changed during training: not available (no log.jsonl with routing statistics beside the model).'}</p>
 ${layers.join('\n')}

@@ -89,6 +89,11 @@ describe('routing statistics', () => {
     expect(html).not.toMatch(/<script|<link|src="http/)
     expect(html.match(/<svg /g)).toHaveLength(2 * 3)
     expect(html).toContain('title="MQA; gates 0.25 0.25 0.50"')
+    expect(html).toContain('Choice: the scheme with the highest gate.')
+    const kv = cfg('moas-kv')
+    expect(routingReport({ config: kv, stats: routingStats(kv, text, choices), text, choices, model: 'm', source: 't' })).toContain(
+      'Choice: the level of KV heads the token wrote.',
+    )
   })
 
   it('the coloured text keeps characters the analysis skipped as unknown, struck through, each known one with its own choice', () => {
