@@ -30,12 +30,31 @@ export interface BenchOutput {
 
 interface Bench {
   about: string
+  /**
+   * Where its figures come from: 'any' provider --device names (the default), only some (with why: the
+   * runner refuses the others rather than label cpu figures with them), or 'none' (no sessions at all).
+   */
+  devices?: 'any' | 'none' | { only: readonly Provider[]; why: string }
+  /** Whether --profile applies (ONNX Runtime's profiler, on the cpu provider). */
+  profiles?: boolean
   run: (ctx: BenchContext) => Promise<BenchOutput>
+}
+
+/** Why `bench` cannot run as asked (--device it does not measure on, --profile off cpu or where it has none), or null. */
+export function benchRefusal(name: BenchName, provider: Provider, profile: boolean): string | null {
+  const b: Bench = BENCHES[name]
+  const d = b.devices ?? 'any'
+  if (typeof d === 'object' && !d.only.includes(provider))
+    return `bench ${name} measures on ${d.only.join(', ')} only (${d.why}); run it without --device ${provider}`
+  if (profile && b.profiles && provider !== 'cpu')
+    return `--profile reads ONNX Runtime's profiler on the cpu provider; drop --profile to run bench ${name} on ${provider}`
+  return null
 }
 
 export const BENCHES = {
   'mlp-step': {
     about: 'one training step of a 4-block MLP (autodiff + AdamW) vs the same GEMMs alone',
+    profiles: true,
     run: async (ctx) => {
       const m = await import('./mlpStep')
       const { formatProfile } = await import('./profile')
@@ -77,6 +96,7 @@ export const BENCHES = {
   'ort-io': {
     about:
       'a KV-cache-sized tensor in and out of onnxruntime-node: feeding, returning, returning into a pre-allocated array (why long-context decode steps cost more than their kernels)',
+    devices: { only: ['cpu'], why: "it times onnxruntime-node's cpu tensor transfers themselves" },
     run: async (ctx) => {
       const m = await import('./ortIo')
       const cfg = { ...m.ORT_IO_DEFAULTS, threads: ctx.threads, ...(ctx.reps ? { reps: ctx.reps } : {}), ...(ctx.warmup ? { warmup: ctx.warmup } : {}) }
@@ -96,6 +116,7 @@ export const BENCHES = {
   },
   'kv-cache': {
     about: 'KV-cache bytes per token per variant (no timing)',
+    devices: 'none',
     run: async () => {
       const k = await import('./kvCache')
       const rows = k.kvCacheTable()
@@ -105,6 +126,7 @@ export const BENCHES = {
   prefill: {
     about:
       'the prefill sweep, 512 to 32k tokens: gqa vs gqe (ablations, mha, mqa), attention core alone, memory-efficient vs composed core, moas vs moas-topk; goals and an SVG chart',
+    profiles: true,
     run: async (ctx) => {
       const p = await import('./prefill')
       const cfg = {
@@ -199,6 +221,7 @@ export const BENCHES = {
   },
   'train-step': {
     about: 'training step per attention variant at the paper config (ms/iter, tokens/s, GFLOP/s, vs mha)',
+    profiles: true,
     run: async (ctx) => {
       const t = await import('./trainStep')
       const { formatProfile } = await import('./profile')
@@ -220,6 +243,7 @@ export const BENCHES = {
   },
   'torch-step': {
     about: "same-machine baseline: the PyTorch reference model's training step (opt-in, slow; needs torch)",
+    devices: { only: ['cpu'], why: 'PyTorch runs on the cpu here, and its ratio is against the cpu step' },
     run: async (ctx) => {
       const t = await import('./torchStep')
       const cfg = {

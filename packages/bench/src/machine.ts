@@ -1,4 +1,5 @@
 /** What a figure was measured on: printed with every benchmark and stored in every results file. */
+import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync, realpathSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os'
@@ -13,6 +14,9 @@ export interface MachineInfo {
   memGiB: number
   node: string
   ort: string
+  /** The moas version (@moas/bench's package version) and the git commit the figures were measured at. */
+  moas: string
+  commit: string
   /** Intra-op threads the sessions use (MOAS_THREADS, else one per core). */
   threads: number
   /** 1/5/15-minute load averages when the run started; other work on a shared machine skews timings. */
@@ -31,6 +35,8 @@ export function machineInfo(threads: number): MachineInfo {
     memGiB: Math.round(totalmem() / 2 ** 30),
     node: process.version,
     ort: ortVersion(),
+    moas: moasVersion(),
+    commit: gitCommit(),
     threads,
     loadAvg: loadavg().map((x) => Math.round(x * 100) / 100),
   }
@@ -76,6 +82,27 @@ function ortVersion(): string {
   }
 }
 
+/** @moas/bench's version (every package of the monorepo is versioned together by changesets). */
+function moasVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(fileURLToPath(new URL('../package.json', import.meta.url)), 'utf8')) as { version: string }).version
+  } catch {
+    return 'unknown'
+  }
+}
+
+/** The checkout's commit, with "+changes" when tracked files differ from it; "unknown" outside a git checkout. */
+function gitCommit(): string {
+  const git = (args: string[]) =>
+    execFileSync('git', args, { cwd: dirname(fileURLToPath(import.meta.url)), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+  try {
+    const head = git(['rev-parse', '--short=12', 'HEAD'])
+    return git(['status', '--porcelain', '--untracked-files=no']) ? `${head}+changes` : head
+  } catch {
+    return 'unknown'
+  }
+}
+
 export function describeMachine(m: MachineInfo): string {
-  return `${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, Node ${m.node}, onnxruntime-node ${m.ort}, ${m.threads} intra-op thread${m.threads > 1 ? 's' : ''}, load ${m.loadAvg.join(' ')}${m.loadAvgAfter ? ` at start, ${m.loadAvgAfter.join(' ')} at end` : ''}`
+  return `moas ${m.moas ?? 'unknown'} at ${m.commit ?? 'unknown'}; ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, Node ${m.node}, onnxruntime-node ${m.ort}, ${m.threads} intra-op thread${m.threads > 1 ? 's' : ''}, load ${m.loadAvg.join(' ')}${m.loadAvgAfter ? ` at start, ${m.loadAvgAfter.join(' ')} at end` : ''}`
 }

@@ -7,7 +7,7 @@
  */
 import { parseArgs } from 'node:util'
 import { defaultThreads, PROVIDERS, type Provider } from '@moas/tensor-core'
-import { BENCHES, type BenchContext, type BenchName, benchNames, DEFAULT_BENCHES } from './benches'
+import { BENCHES, type BenchContext, type BenchName, benchNames, benchRefusal, DEFAULT_BENCHES } from './benches'
 import { describeMachine, machineInfo } from './machine'
 import { COMMITTED_RESULTS_DIR, DEFAULT_RESULTS_DIR, writeResults } from './report'
 
@@ -83,6 +83,10 @@ async function main(): Promise<void> {
   const lengths = args.lengths?.split(',').map((s) => positiveInt('lengths', s.trim())!)
   const provider = (args.device ?? 'cpu') as Provider
   if (!PROVIDERS.includes(provider)) fail(`unknown --device '${args.device}'; choose from ${PROVIDERS.join(', ')}`)
+  for (const n of names) {
+    const refusal = benchRefusal(n, provider, !!args.profile)
+    if (refusal) fail(refusal)
+  }
   // tensor-core's Session reads MOAS_THREADS for its default; set it so every session agrees.
   process.env.MOAS_THREADS = String(threads)
 
@@ -125,7 +129,11 @@ async function main(): Promise<void> {
       const files = writeResults(
         args.out ?? (args['update-results'] ? COMMITTED_RESULTS_DIR : DEFAULT_RESULTS_DIR),
         name,
-        { ...before, loadAvgAfter: machineInfo(threads).loadAvg, device: provider },
+        {
+          ...before,
+          loadAvgAfter: machineInfo(threads).loadAvg,
+          device: (BENCHES[name] as { devices?: unknown }).devices === 'none' ? 'none (no sessions)' : provider,
+        },
         out.result,
         out.markdown,
         'files' in out ? out.files : undefined,
