@@ -5,8 +5,8 @@ import { buildLogitsGraph, CharTokenizer, type GptConfig, paramFeeds, resolveCon
 import { saveCheckpoint } from '@moas/gpt/node'
 import { Session } from '@moas/tensor-core'
 import { afterEach, describe, expect, it } from 'vitest'
-import { initialParams, paramInfos } from './engine'
 import { evaluateText } from './evaluate-node'
+import { initialParams, paramInfos } from './graphs'
 
 const temps: string[] = []
 const tempDir = () => {

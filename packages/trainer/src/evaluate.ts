@@ -7,8 +7,8 @@ import { type Provider, Session } from '@moas/tensor-core'
 import { evalWindows } from './data/batches'
 import { DataError } from './data/errors'
 import { type DeterminedChar, SYNTHETIC_TASKS, type SyntheticTask, syntheticDetermined } from './data/synthetic'
-import { EvalSession } from './engine'
 import { TrainError } from './errors'
+import { EvalSession } from './eval-session'
 
 export interface EvalResult {
   /** Mean cross entropy over every predicted target, nats. */

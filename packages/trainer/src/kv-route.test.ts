@@ -1,9 +1,11 @@
 import { CharTokenizer, resolveConfig } from '@moas/gpt'
 import { describe, expect, it } from 'vitest'
 import { BatchSampler } from './data/batches'
-import { EvalSession, initialParams, PAPER_OPTIM, TrainingSession } from './engine'
+import { EvalSession } from './eval-session'
+import { initialParams, PAPER_OPTIM } from './graphs'
 import { kvRouteFill } from './kv-route'
 import { Xoshiro128 } from './noise'
+import { TrainingSession } from './training-session'
 
 const text = 'The cat, the hat.\nA 2nd cat @-@ sat on 3 mats; then it ran away. '.repeat(40)
 const tokenizer = CharTokenizer.fromText(text)

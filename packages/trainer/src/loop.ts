@@ -7,10 +7,12 @@
 import { variantSpec } from '@moas/gpt'
 import type { Provider } from '@moas/tensor-core'
 import { BatchSampler } from './data/batches'
-import { EvalSession, initialParams, type OptimizerState, type RoutingSummary, TrainingSession } from './engine'
+import { EvalSession, type RoutingSummary } from './eval-session'
+import { initialParams } from './graphs'
 import { type NoiseLayout, Xoshiro128 } from './noise'
 import { type Dataset, deriveSeed, lrSchedule, type RunConfig } from './presets'
 import { type LrSchedule, lrAt } from './schedule'
+import { type OptimizerState, TrainingSession } from './training-session'
 
 /** One line of log.jsonl. */
 export interface LogRecord {

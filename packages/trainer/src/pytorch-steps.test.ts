@@ -11,8 +11,8 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { readSafetensors, resolveConfig } from '@moas/gpt'
 import { describe, expect, it } from 'vitest'
-import { TrainingSession } from './engine'
 import { Xoshiro128 } from './noise'
+import { TrainingSession } from './training-session'
 
 const DIR = fileURLToPath(new URL('../test/fixtures/', import.meta.url))
 const TOL = 1e-4

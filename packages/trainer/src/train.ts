@@ -23,10 +23,10 @@ import { fsErrorReason, loadCheckpoint, saveCheckpoint, writeFileAtomic } from '
 import { momentNames, type Provider } from '@moas/tensor-core'
 import { BatchSampler, type BatchSamplerState } from './data/batches'
 import { DataError } from './data/errors'
-import type { OptimizerState } from './engine'
 import { DivergenceError, TrainError } from './errors'
 import { DivergedStep, freshStart, type LogRecord, TrainLoop } from './loop'
 import { NOISE_LAYOUTS, type NoiseLayout, type NoiseState, Xoshiro128 } from './noise'
+import type { OptimizerState } from './training-session'
 
 export type { LogRecord } from './loop'
 

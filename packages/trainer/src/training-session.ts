@@ -1,5 +1,5 @@
 /**
- * The graphs a training run needs and the sessions that run them.
+ * A model being trained: its sessions (created once), parameters, Adam moments and dropout noise.
  *
  * - Training step (accum = 1): one graph does forward + backward + AdamW, so one `session.run` per step.
  *   Parameters and Adam moments go in as inputs and come back as `next.*` outputs, which become the next
@@ -17,131 +17,11 @@
  * - Eval (no dropout, no balance loss) and logits (for generation) graphs share the parameter names, so
  *   the training parameters are fed to them as they are.
  */
-import { buildGpt, choiceLabels, type GptConfig, KV_BUDGET_TARGET, KV_ROUTE_LEVELS, kvBudgetTarget, paramFeeds, RoutingTally } from '@moas/gpt'
-import {
-  type AdamWGraph,
-  adamw,
-  adamwScalars,
-  DEVICE_OUTPUT_PROVIDERS,
-  DeviceTensor,
-  type Feed,
-  Graph,
-  grad,
-  type HostTensor,
-  initParams,
-  type ParamInfo,
-  type Provider,
-  Session,
-} from '@moas/tensor-core'
+import { type GptConfig, KV_BUDGET_TARGET, KV_ROUTE_LEVELS, kvBudgetTarget } from '@moas/gpt'
+import { adamwScalars, DEVICE_OUTPUT_PROVIDERS, DeviceTensor, type Feed, type Graph, type HostTensor, type Provider, Session } from '@moas/tensor-core'
+import { buildApplyGraph, buildGradGraph, buildTrainingGraph, type OptimOptions, type TrainingGraph } from './graphs'
 import { type KvRouteFill, type KvRouteSource, kvRouteFeed, kvRouteFill } from './kv-route'
 import { NoiseFeeder, type NoiseLayout, type Xoshiro128 } from './noise'
-
-export interface OptimOptions {
-  beta1: number
-  beta2: number
-  eps: number
-  weightDecay: number
-  /** Clip gradients to this global L2 norm (off when undefined). */
-  clipNorm?: number
-}
-
-/** The paper's AdamW: betas (0.9, 0.99), eps 1e-8, weight decay 0.1 on ≥2-D tensors, no clipping. */
-export const PAPER_OPTIM: Readonly<OptimOptions> = { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1 }
-
-export interface TrainingGraphOptions {
-  batch: number
-  /** Sequence length (default block_size). */
-  seq?: number
-  optim: OptimOptions
-}
-
-export const gradName = (param: string) => `grad.${param}`
-
-/** The model in training mode with noise-input dropout, and its loss outputs `loss`, `ce`, `balance`. */
-function trainingModel(name: string, cfg: GptConfig, batch: number, seq: number) {
-  const g = new Graph(name)
-  g.dropoutNoise = true
-  const m = buildGpt(g, cfg, { batch, seq, training: true, withTargets: true })
-  g.output('loss', m.loss!, 'ce + balance_weight · balance')
-  g.output('ce', m.ceLoss!, 'mean cross entropy (nats)')
-  g.output('balance', m.balanceLoss, 'router balance loss (0 without a router)')
-  return { g, m, params: g.params.map((p) => p.tensor) }
-}
-
-/** A training graph and the names the loop feeds and fetches, as the builders returned them. */
-export interface TrainingGraph {
-  graph: Graph
-  /** The token inputs (gpt's `idx` and `targets`). */
-  idx: string
-  targets: string
-  /** The optimizer's inputs and outputs (fused step and apply graph), or null (grads graph). */
-  optimizer: AdamWGraph | null
-  /** Per parameter, the gradient output (grads graph) or input (apply graph) name; empty for the fused step. */
-  grads: { param: string; grad: string }[]
-}
-
-/**
- * The fused training step: forward, gradient of the loss w.r.t. every parameter, AdamW (weight decay on
- * parameters whose `decay` flag is set: ≥2-D tensors, i.e. Linear and embedding weights and the router;
- * never LayerNorm weights or biases). Outputs loss, ce, balance, grad_norm and next.* (params, adam.m.*,
- * adam.v.*). Inputs: idx, targets, noise/*, lr, bias_correction1, bias_correction2, params, moments.
- */
-export function buildTrainingGraph(cfg: GptConfig, opts: TrainingGraphOptions): TrainingGraph {
-  const { g, m, params } = trainingModel(`train-${cfg.attention}`, cfg, opts.batch, opts.seq ?? cfg.block_size)
-  const optimizer = adamw(g, g.params, grad(m.loss!, params), opts.optim)
-  return { graph: g, idx: m.idx.name, targets: m.targets!.name, optimizer, grads: [] }
-}
-
-/** Forward + backward only (for gradient accumulation): outputs loss, ce, balance and grad.<param>. */
-export function buildGradGraph(cfg: GptConfig, opts: { batch: number; seq?: number }): TrainingGraph {
-  const { g, m, params } = trainingModel(`grads-${cfg.attention}`, cfg, opts.batch, opts.seq ?? cfg.block_size)
-  const grads = grad(m.loss!, params).map((gr, i) => ({ param: params[i].name, grad: g.output(gradName(params[i].name), gr).name }))
-  return { graph: g, idx: m.idx.name, targets: m.targets!.name, optimizer: null, grads }
-}
-
-/** AdamW on fed gradients (inputs grad.<param>), for gradient accumulation. Same state names as the fused graph. */
-export function buildApplyGraph(params: readonly ParamInfo[], optim: OptimOptions): TrainingGraph {
-  const g = new Graph('apply')
-  for (const p of params) g.param(p.tensor.name, p.tensor.shape as number[], { init: p.init, decay: p.decay, dtype: p.tensor.dtype })
-  const inputs = params.map((p) => g.input(gradName(p.tensor.name), p.tensor.dtype, p.tensor.shape))
-  const optimizer = adamw(g, g.params, inputs, optim)
-  return { graph: g, idx: '', targets: '', optimizer, grads: params.map((p, i) => ({ param: p.tensor.name, grad: inputs[i].name })) }
-}
-
-/** Eval mode (no dropout) with targets: output `ce`, the mean cross entropy. Batch is symbolic. */
-export function buildEvalGraph(cfg: GptConfig, opts: { seq?: number } = {}): Graph {
-  return evalGraph(cfg, opts).graph
-}
-
-/** The eval graph and its token input names; routed variants also output their gates (`gates.{i}`). */
-function evalGraph(cfg: GptConfig, opts: { seq?: number } = {}) {
-  const g = new Graph(`eval-${cfg.attention}`)
-  const m = buildGpt(g, cfg, { batch: 'batch', seq: opts.seq ?? cfg.block_size, training: false, withTargets: true, routingStats: true })
-  g.output('ce', m.ceLoss!)
-  return { graph: g, idx: m.idx.name, targets: m.targets!.name, gates: m.gates.map((t) => t.name) }
-}
-
-/** What the routers did over an eval: per layer, the share of positions per choice and the mean gate entropy. */
-export interface RoutingSummary {
-  /** Per layer: share of positions whose highest gate is each scheme (MoAS) or expert of group 0 (GQE). */
-  share: number[][]
-  /** Per layer: mean entropy of those gates, nats. */
-  entropy: number[]
-}
-
-/** Freshly initialized parameters (the paper's init) from a seed; the same for every graph of a config. */
-export function initialParams(cfg: GptConfig, seed: number): Map<string, Float32Array> {
-  const g = new Graph('init')
-  buildGpt(g, cfg, { batch: 1, seq: 1, training: false, withTargets: false })
-  return initParams(g, seed) as Map<string, Float32Array>
-}
-
-/** Shapes and decay flags of the model's parameters, in graph order. */
-export function paramInfos(cfg: GptConfig): ParamInfo[] {
-  const g = new Graph('info')
-  buildGpt(g, cfg, { batch: 1, seq: 1, training: false, withTargets: false })
-  return g.params
-}
 
 export interface OptimizerState {
   /** Updates applied so far (AdamW's t). */
@@ -465,74 +345,3 @@ export class TrainingSession {
 }
 
 const num = (t: HostTensor): number => Number(t.data[0])
-
-/** Mean cross entropy of the model over batches of windows (eval mode), in nats. */
-export class EvalSession {
-  private constructor(
-    private readonly session: Session,
-    private readonly infos: readonly ParamInfo[],
-    readonly seq: number,
-    private readonly names: { idx: string; targets: string; gates: string[] },
-    /** Choices per position the routing summary counts over (the registry's labels: 3 for MoAS, M for GQE's group 0). */
-    private readonly choices: number,
-    private readonly cfg: GptConfig,
-    /** A moas-kv control's level filler (eval draws: the same levels for the same batches in every eval). */
-    private readonly levels: KvRouteFill | null,
-  ) {}
-
-  /** `kvRoute`: a moas-kv control's level source (config kv_route random / rule); required for those. */
-  static async create(cfg: GptConfig, opts: { threads?: number; provider?: Provider; kvRoute?: KvRouteSource } = {}): Promise<EvalSession> {
-    const e = evalGraph(cfg)
-    const choices = choiceLabels(cfg).length
-    const levels = kvRouteFill(cfg, opts.kvRoute, 'kv-route-eval')
-    const session = await Session.create(e.graph, { threads: opts.threads, provider: opts.provider })
-    return new EvalSession(session, e.graph.params, cfg.block_size, e, choices, cfg, levels)
-  }
-
-  /**
-   * Mean cross entropy over every target of every batch (rows of `seq` tokens; batches may differ in size),
-   * weighting each batch by its number of targets. Sums in float64.
-   */
-  async meanLoss(
-    params: ReadonlyMap<string, Float32Array>,
-    batches: Iterable<{ x: BigInt64Array; y: BigInt64Array }>,
-  ): Promise<{ loss: number; tokens: number; routing?: RoutingSummary }> {
-    return this.meanLossOnFeeds(paramFeeds(params, this.infos), batches)
-  }
-
-  /** meanLoss with the parameters given as feeds (TrainingSession.paramFeeds(): on WebGPU, GPU buffers). */
-  async meanLossOnFeeds(
-    params: Readonly<Record<string, Feed>>,
-    batches: Iterable<{ x: BigInt64Array; y: BigInt64Array }>,
-  ): Promise<{ loss: number; tokens: number; routing?: RoutingSummary }> {
-    const feeds: Record<string, Feed> = { ...params }
-    let sum = 0
-    let tokens = 0
-    const tallies = this.names.gates.map(() => new RoutingTally(this.choices))
-    let draw = 0
-    for (const b of batches) {
-      const rows = b.x.length / this.seq
-      feeds[this.names.idx] = { dtype: 'int64', shape: [rows, this.seq], data: b.x }
-      feeds[this.names.targets] = { dtype: 'int64', shape: [rows, this.seq], data: b.y }
-      if (this.levels) {
-        const levels = kvRouteFeed(this.cfg, rows, this.seq)
-        this.levels(b.x, rows, draw++, levels.data as BigInt64Array)
-        feeds[KV_ROUTE_LEVELS] = levels
-      }
-      const out = await this.session.run(feeds)
-      sum += num(out.ce) * b.x.length
-      tokens += b.x.length
-      this.names.gates.forEach((name, layer) => {
-        const g = out[name].data as Float32Array
-        const per = g.length / b.x.length // gates per position (GQE: G·M, group 0 first)
-        for (let p = 0; p < b.x.length; p++) tallies[layer].add(g, p * per)
-      })
-    }
-    const routing = tallies.length ? { share: tallies.map((t) => t.share()), entropy: tallies.map((t) => t.entropy()) } : undefined
-    return { loss: sum / tokens, tokens, routing }
-  }
-
-  async release(): Promise<void> {
-    await this.session.release()
-  }
-}

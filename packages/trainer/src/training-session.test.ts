@@ -2,8 +2,10 @@ import { resolveConfig } from '@moas/gpt'
 import { Mulberry32 } from '@moas/tensor-core'
 import { describe, expect, it } from 'vitest'
 import { BatchSampler } from './data/batches'
-import { buildTrainingGraph, EvalSession, initialParams, PAPER_OPTIM, TrainingSession } from './engine'
+import { EvalSession } from './eval-session'
+import { buildTrainingGraph, initialParams, PAPER_OPTIM } from './graphs'
 import { Xoshiro128 } from './noise'
+import { TrainingSession } from './training-session'
 
 const tiny = (over: Record<string, unknown> = {}) =>
   resolveConfig({ vocab_size: 13, block_size: 16, n_layer: 2, n_head: 4, n_embd: 32, dropout: 0.1, attention: 'moas', ...over })
