@@ -2,7 +2,7 @@
  * A grouped causal attention block: MHA (nKvHead = nHead), GQA (nKvHead divides nHead) and MQA
  * (nKvHead = 1) are the same function of the config. Parameters carry their checkpoint names.
  */
-import { type DType, type Graph, GraphError, LINEAR_INIT_STD, linearParams, ops, type Tensor } from '@moas/tensor-core'
+import { type DType, type Graph, GraphError, linearParams, ops, residualProjStd, type Tensor } from '@moas/tensor-core'
 import { causalAttention, mergeHeads, splitHeads } from './attention'
 import type { LayerKvCache } from './kvcache'
 
@@ -56,7 +56,7 @@ export function schemeProjections(g: Graph, cfg: GroupedAttentionConfig, prefix:
   const opts = { bias: cfg.bias, dtype }
   // Parameters are created in checkpoint order (q/k/v, then c_proj): initParams draws in graph order.
   const cProj = () => {
-    const [wo, bo] = linearParams(g, `${prefix}c_proj`, C, C, { ...opts, std: LINEAR_INIT_STD / Math.sqrt(2 * cfg.nLayer) })
+    const [wo, bo] = linearParams(g, `${prefix}c_proj`, C, C, { ...opts, std: residualProjStd(cfg.nLayer) })
     return (y: Tensor) => ops.linear(y, wo, bo)
   }
   if (cfg.fusedQkv) {

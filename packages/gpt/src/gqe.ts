@@ -6,9 +6,9 @@
  */
 import { type CachePast, causalAttention, type LayerKvCache } from '@moas/attention-schemes'
 import { linearRouter, switchBalanceLoss } from '@moas/routing'
-import { ops, type Tensor } from '@moas/tensor-core'
+import { linearLayer, ops, type Tensor } from '@moas/tensor-core'
 import type { GptConfig } from './config'
-import { type BuildContext, linear, projStd } from './layers'
+import { type BuildContext, projStd } from './layers'
 import type { AttentionOutput } from './moas'
 
 /** What the GQE ablations change: which slots feed c_proj (the registry row gives each variant's). */
@@ -29,8 +29,8 @@ export function gqe(x: Tensor, cfg: GptConfig, mode: GqeMode, prefix: string, ct
   const k = cfg.gqe_top_k!
   const d = cfg.n_embd / H
 
-  const q = ops.reshape(linear(x, `${prefix}q_proj`, H * d, cfg.bias), [B, T, G, M, d]) // head h = g·M + m
-  const kv = (name: string) => ops.transpose(ops.reshape(linear(x, `${prefix}${name}`, G * d, cfg.bias), [B, T, G, d]), [0, 2, 1, 3])
+  const q = ops.reshape(linearLayer(x, `${prefix}q_proj`, H * d, { bias: cfg.bias }), [B, T, G, M, d]) // head h = g·M + m
+  const kv = (name: string) => ops.transpose(ops.reshape(linearLayer(x, `${prefix}${name}`, G * d, { bias: cfg.bias }), [B, T, G, d]), [0, 2, 1, 3])
   const keys = kv('k_proj') // [B, G, T, d]: the new positions (a cache's past goes to the core apart)
   const values = kv('v_proj')
   const attn = { dropout: cfg.dropout, training: ctx.training, ...ctx.cache?.extend(keys, values) }
@@ -57,7 +57,7 @@ export function gqe(x: Tensor, cfg: GptConfig, mode: GqeMode, prefix: string, ct
     parts.push(ops.reduceSum(ops.mul(ops.unsqueeze(w, [-1]), o), [2, 3])) // [B, T, d]
   }
   if (mode.shared) parts.push(sharedHead(x, cfg, prefix, keys, values, attn.past, cfg.gqe_shared_kv === 'own', ctx.training, ctx.cache))
-  const y = linear(ops.concat(parts, -1), `${prefix}c_proj`, cfg.n_embd, cfg.bias, projStd(cfg))
+  const y = linearLayer(ops.concat(parts, -1), `${prefix}c_proj`, cfg.n_embd, { bias: cfg.bias, std: projStd(cfg) })
   return { y: ops.dropout(y, cfg.dropout, ctx.training), balance: groupSwitchLoss(p, experts, G), gates: p, chosen: experts }
 }
 
@@ -99,11 +99,11 @@ function sharedHead(
   }
   let attn = { dropout: cfg.dropout, training, ...cache?.coreOptions, ...(past ? { past } : {}) }
   if (ownKv) {
-    ks = head(linear(x, `${prefix}shared_k_proj`, d, cfg.bias))
-    vs = head(linear(x, `${prefix}shared_v_proj`, d, cfg.bias))
+    ks = head(linearLayer(x, `${prefix}shared_k_proj`, d, { bias: cfg.bias }))
+    vs = head(linearLayer(x, `${prefix}shared_v_proj`, d, { bias: cfg.bias }))
     attn = { dropout: cfg.dropout, training, ...cache?.extend(ks, vs) }
   }
-  const qs = ops.unsqueeze(linear(x, `${prefix}shared_q_proj`, d, cfg.bias), [1, 2]) // [B, 1, 1, T, d]: one group, one query head
+  const qs = ops.unsqueeze(linearLayer(x, `${prefix}shared_q_proj`, d, { bias: cfg.bias }), [1, 2]) // [B, 1, 1, T, d]: one group, one query head
   const o = causalAttention(qs, ops.unsqueeze(ks, [2]), ops.unsqueeze(vs, [2]), attn)
   return ops.reshape(o, [B, T, d])
 }

@@ -1,16 +1,11 @@
 /** The small layers every block uses: Linear (tensor-core's linearLayer), LayerNorm, the MLP. */
 import type { LayerKvCache } from '@moas/attention-schemes'
-import { type DType, type Graph, LINEAR_INIT_STD, linearLayer, ops, type Tensor } from '@moas/tensor-core'
+import { type DType, type Graph, LINEAR_INIT_STD, linearLayer, ops, residualProjStd, type Tensor } from '@moas/tensor-core'
 import type { GptConfig } from './config'
 
 /** Spec init: N(0, 0.02) for Linear/Embedding weights; every `c_proj.weight` N(0, 0.02/√(2·n_layer)). */
 export const INIT_STD = LINEAR_INIT_STD
-export const projStd = (cfg: GptConfig) => INIT_STD / Math.sqrt(2 * cfg.n_layer)
-
-/** Linear(in → out) on x's last axis with parameters `${name}.weight` [out, in] (+ `${name}.bias`). */
-export function linear(x: Tensor, name: string, out: number, bias: boolean, std = INIT_STD): Tensor {
-  return linearLayer(x, name, out, { bias, std })
-}
+export const projStd = (cfg: GptConfig) => residualProjStd(cfg.n_layer)
 
 /** LayerNorm over the last axis, eps 1e-5; weight only unless bias. */
 export function layerNorm(x: Tensor, name: string, bias: boolean): Tensor {
@@ -87,6 +82,6 @@ export function gelu(x: Tensor, form: 'none' | 'tanh'): Tensor {
 
 /** c_proj(gelu(c_fc(x))) with a 4C hidden layer, then dropout. */
 export function mlp(x: Tensor, cfg: GptConfig, prefix: string, ctx: BuildContext): Tensor {
-  const h = gelu(linear(x, `${prefix}c_fc`, 4 * cfg.n_embd, cfg.bias), ctx.gelu)
-  return ops.dropout(linear(h, `${prefix}c_proj`, cfg.n_embd, cfg.bias, projStd(cfg)), cfg.dropout, ctx.training)
+  const h = gelu(linearLayer(x, `${prefix}c_fc`, 4 * cfg.n_embd, { bias: cfg.bias }), ctx.gelu)
+  return ops.dropout(linearLayer(h, `${prefix}c_proj`, cfg.n_embd, { bias: cfg.bias, std: projStd(cfg) }), cfg.dropout, ctx.training)
 }

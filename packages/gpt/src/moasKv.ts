@@ -8,9 +8,9 @@
  */
 import { causalAttention } from '@moas/attention-schemes'
 import { schemeRouter } from '@moas/routing'
-import { ops, type Tensor } from '@moas/tensor-core'
+import { linearLayer, ops, type Tensor } from '@moas/tensor-core'
 import type { GptConfig } from './config'
-import { type BuildContext, gelu, type LevelCache, linear, projStd } from './layers'
+import { type BuildContext, gelu, type LevelCache, projStd } from './layers'
 import type { AttentionOutput } from './moas'
 
 /** The training graph's scalar input: the budget's current target (annealed from 1 to kv_budget). */
@@ -90,13 +90,13 @@ export function moasKv(x: Tensor, cfg: GptConfig, prefix: string, ctx: BuildCont
     z = straightThrough(p, chosen, L, ctx.routerGradient ?? 'straight-through')
   }
 
-  const q = ops.transpose(ops.reshape(linear(x, `${prefix}q_proj`, C, cfg.bias), [B, T, H, d]), [0, 2, 1, 3]) // [B, H, T, d]
-  const fine = { k: linear(x, `${prefix}k_proj`, C, cfg.bias), v: linear(x, `${prefix}v_proj`, C, cfg.bias) }
+  const q = ops.transpose(ops.reshape(linearLayer(x, `${prefix}q_proj`, C, { bias: cfg.bias }), [B, T, H, d]), [0, 2, 1, 3]) // [B, H, T, d]
+  const fine = { k: linearLayer(x, `${prefix}k_proj`, C, { bias: cfg.bias }), v: linearLayer(x, `${prefix}v_proj`, C, { bias: cfg.bias }) }
   // each level's heads, built once: [B, T, Lᵢ·d] (the finest is the projection itself)
   const levelOf = (which: 'k' | 'v', i: number): Tensor => {
     const G = levels[i]
     if (i === 0) return fine[which]
-    if (cfg.kv_level_weights === 'own') return linear(x, `${prefix}levels.${i}.${which}_proj`, G * d, cfg.bias)
+    if (cfg.kv_level_weights === 'own') return linearLayer(x, `${prefix}levels.${i}.${which}_proj`, G * d, { bias: cfg.bias })
     return meanOfHeads(fine[which], G, H, d)
   }
   const level = { k: levels.map((_, i) => levelOf('k', i)), v: levels.map((_, i) => levelOf('v', i)) }
@@ -119,7 +119,7 @@ export function moasKv(x: Tensor, cfg: GptConfig, prefix: string, ctx: BuildCont
     const attn = { dropout: cfg.dropout, training: ctx.training, ...ctx.cache?.extend(keys, values) }
     o = causalAttention(ops.unsqueeze(q, [2]), ops.unsqueeze(keys, [2]), ops.unsqueeze(values, [2]), attn)
   }
-  const y = linear(ops.reshape(ops.transpose(o, [0, 3, 1, 2, 4]), [B, T, C]), `${prefix}c_proj`, C, cfg.bias, projStd(cfg))
+  const y = linearLayer(ops.reshape(ops.transpose(o, [0, 3, 1, 2, 4]), [B, T, C]), `${prefix}c_proj`, C, { bias: cfg.bias, std: projStd(cfg) })
   return { y: ops.dropout(y, cfg.dropout, ctx.training), balance: budgetLoss(z, cfg, ctx), gates: p, chosen }
 }
 

@@ -11,6 +11,9 @@ import { linear } from './ops'
 /** Spec init of Linear and Embedding weights: N(0, 0.02). */
 export const LINEAR_INIT_STD = 0.02
 
+/** Spec init of the projections that write into the residual stream (every `c_proj`): N(0, 0.02/√(2·n_layer)). */
+export const residualProjStd = (nLayer: number): number => LINEAR_INIT_STD / Math.sqrt(2 * nLayer)
+
 export interface LinearOptions {
   /** Add `${name}.bias` [out] (zeros). */
   bias: boolean
