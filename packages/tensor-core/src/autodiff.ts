@@ -6,7 +6,7 @@
 import { isFloat } from './dtype'
 import { GraphError } from './errors'
 import { GRADIENTS } from './gradients'
-import { type Dim, type Graph, type Node, numel, type Shape, type Tensor } from './graph'
+import { type Dim, type Graph, type Node, numel, producersOf, type Shape, type Tensor } from './graph'
 import * as op from './ops'
 
 export function grad(loss: Tensor, wrt: readonly Tensor[]): Tensor[] {
@@ -70,14 +70,7 @@ export function grad(loss: Tensor, wrt: readonly Tensor[]): Tensor[] {
  * linear layer; results a later rule chose not to use), and ONNX Runtime executes unused nodes all the same.
  */
 function pruneUnused(graph: Graph, from: number, keep: readonly Tensor[]): void {
-  const needed = new Set<Node>()
-  const stack = [...keep, ...graph.outputs].flatMap((t) => (t.producer ? [t.producer] : []))
-  while (stack.length) {
-    const n = stack.pop()!
-    if (needed.has(n)) continue
-    needed.add(n)
-    for (const t of n.inputs) if (t?.producer) stack.push(t.producer)
-  }
+  const needed = producersOf([...keep, ...graph.outputs])
   const backward = graph.nodes.splice(from)
   for (const n of backward) if (needed.has(n)) graph.nodes.push(n)
 }

@@ -250,15 +250,21 @@ export class Graph {
  * time on every run.
  */
 export function liveNodes(graph: Graph): Node[] {
-  const live = new Set<Node>()
-  const stack = graph.outputs.map((t) => t.producer).filter((n): n is Node => n !== null)
+  const live = producersOf(graph.outputs)
+  return graph.nodes.filter((n) => live.has(n))
+}
+
+/** Every node that `tensors` depend on, directly or through other nodes (the live-node walk). */
+export function producersOf(tensors: readonly Tensor[]): Set<Node> {
+  const seen = new Set<Node>()
+  const stack = tensors.flatMap((t) => (t.producer ? [t.producer] : []))
   while (stack.length) {
     const n = stack.pop()!
-    if (live.has(n)) continue
-    live.add(n)
+    if (seen.has(n)) continue
+    seen.add(n)
     for (const t of n.inputs) if (t?.producer) stack.push(t.producer)
   }
-  return graph.nodes.filter((n) => live.has(n))
+  return seen
 }
 
 export function checkShape(shape: Shape, where: string): void {
