@@ -48,6 +48,15 @@ describe('valLossChart', () => {
     expect(valLossChart([{ name: 'mha', points: curve(2.5, 0.02) }])).toBe(valLossChart([{ name: 'mha', points: curve(2.5, 0.02) }]))
   })
 
+  it("a single run's chart (seedNotes false) leaves out the legend's notes about seeds", () => {
+    const series = [{ name: 'training', points: curve(2.5, 0) }]
+    expect(valLossChart(series)).toContain('line: mean over seeds')
+    const single = valLossChart(series, { seedNotes: false })
+    assertWellFormed(single)
+    expect(single).not.toMatch(/over seeds/)
+    expect(single).toContain('>training</text>')
+  })
+
   it('draws each seed as a thin line in its series colour, titled with the seed', () => {
     const seeds = [0, 1, 2].map((seed) => ({ seed, points: curve(2.5 + seed * 0.01, 0).map((p) => ({ step: p.step, value: p.mean })) }))
     const svg = valLossChart([

@@ -24,6 +24,8 @@ export interface ChartOptions {
   yLabel?: string
   width?: number
   height?: number
+  /** The legend's notes on what lines and bands mean over seeds (default true; off for a single run). */
+  seedNotes?: boolean
 }
 
 /** Colour-blind-safe palette (Okabe–Ito). */
@@ -118,8 +120,10 @@ export function valLossChart(series: readonly CurveSeries[], opts: ChartOptions 
     out.push(`<line x1="${f(W - m.right + 15)}" y1="${f(ly)}" x2="${f(W - m.right + 40)}" y2="${f(ly)}" stroke="${color}" stroke-width="2"/>`)
     out.push(`<text x="${f(W - m.right + 46)}" y="${f(ly + 4)}">${esc(s.name)}</text>`)
   })
-  out.push(`<text x="${f(W - m.right + 15)}" y="${f(m.top + 10 + series.length * 20 + 8)}" fill="#666666" font-size="10">line: mean over seeds</text>`)
-  out.push(`<text x="${f(W - m.right + 15)}" y="${f(m.top + 10 + series.length * 20 + 22)}" fill="#666666" font-size="10">band: min-max over seeds</text>`)
+  if (opts.seedNotes ?? true) {
+    out.push(`<text x="${f(W - m.right + 15)}" y="${f(m.top + 10 + series.length * 20 + 8)}" fill="#666666" font-size="10">line: mean over seeds</text>`)
+    out.push(`<text x="${f(W - m.right + 15)}" y="${f(m.top + 10 + series.length * 20 + 22)}" fill="#666666" font-size="10">band: min-max over seeds</text>`)
+  }
   if (series.some((s) => s.seeds?.length))
     out.push(`<text x="${f(W - m.right + 15)}" y="${f(m.top + 10 + series.length * 20 + 36)}" fill="#666666" font-size="10">thin lines: one per seed</text>`)
   out.push('</svg>')
