@@ -1,6 +1,7 @@
 /** The page: wires the DOM to playground.ts. */
-import { isRouted, MAIN_VARIANTS } from '@moas/gpt'
+import { isRouted, MAIN_VARIANTS, routingGroups } from '@moas/gpt'
 import { DecoderSession, generate } from '@moas/inference'
+import { valLossChart } from '@moas/trainer'
 import {
   attentionKernelCheck,
   choiceLabels,
@@ -11,9 +12,11 @@ import {
   modelFolderZip,
   type PageProvider,
   Playground,
+  type ProviderChoice,
   threads,
   trainInPage,
   urlReader,
+  webgpuAdapter,
   webgpuFirstDivergence,
 } from './playground'
 
@@ -25,9 +28,9 @@ let detected: Awaited<ReturnType<typeof chooseProvider>> | null = null
 const fmt = (n: number | null, unit: string) => (n === null ? '–' : `${n.toFixed(0)} ${unit}`)
 const bytes = (n: number) => (n >= 1024 * 1024 ? `${(n / 2 ** 20).toFixed(2)} MiB` : `${(n / 1024).toFixed(1)} KiB`)
 
-function showRuntime(note = '') {
+async function showRuntime(note = '') {
   const webgpu = document.querySelector<HTMLOptionElement>('#train-provider option[value=webgpu]')!
-  webgpu.disabled = detected?.provider !== 'webgpu'
+  webgpu.disabled = !(await webgpuAdapter())
   const t = globalThis.crossOriginIsolated
     ? `${threads} wasm threads (the page is cross-origin isolated)`
     : '1 wasm thread (the page is not cross-origin isolated: no COOP/COEP headers)'
@@ -50,7 +53,7 @@ function load(dropped?: File[]): Promise<void> {
 }
 
 async function loadNow(dropped?: File[]) {
-  detected ??= await chooseProvider()
+  detected = await chooseProvider(($('provider') as HTMLSelectElement).value as ProviderChoice)
   const source = dropped ? 'dropped folder' : ($('source') as HTMLSelectElement).value
   $('model-info').textContent = 'loading…'
   ;($('generate') as HTMLButtonElement).disabled = true
@@ -70,12 +73,16 @@ async function loadNow(dropped?: File[]) {
       `${cfg.attention}, ${cfg.n_layer} layers × ${cfg.n_head} heads, n_embd ${cfg.n_embd}, context ${cfg.block_size}, ${folder.dtype}`
     const layer = $('layer') as HTMLSelectElement
     layer.innerHTML = Array.from({ length: cfg.n_layer }, (_, i) => `<option value="${i}">${i}</option>`).join('')
+    // GQE routes each group of query heads on its own: the view colours the group chosen here
+    const groups = routingGroups(cfg)
+    ;($('group') as HTMLSelectElement).innerHTML = Array.from({ length: groups }, (_, g) => `<option value="${g}">${g}</option>`).join('')
+    $('group-label').hidden = groups < 2
     $('legend').innerHTML =
       choiceLabels(cfg)
         .map((l, i) => `<span style="background:${COLORS[i % COLORS.length]}">${l}</span>`)
         .join('') || '<span class="muted">this variant has no router</span>'
     ;($('generate') as HTMLButtonElement).disabled = false
-    showRuntime(note)
+    await showRuntime(note)
   } catch (e) {
     $('model-info').textContent = `could not load: ${(e as Error).message}`
   }
@@ -84,6 +91,7 @@ async function loadNow(dropped?: File[]) {
 let last: GenerationReport | null = null
 function render(report: GenerationReport) {
   const layer = Number(($('layer') as HTMLSelectElement).value || 0)
+  const group = Number(($('group') as HTMLSelectElement).value || 0)
   const labels = playground.folder ? choiceLabels(playground.folder.config) : []
   const out = $('output')
   out.textContent = ''
@@ -93,9 +101,10 @@ function render(report: GenerationReport) {
     if (c.prompt) span.className = 'prompt'
     const l = c.layers[layer]
     if (l) {
-      span.style.background = COLORS[l.choice % COLORS.length]
-      span.dataset.choice = String(l.choice)
-      span.title = `layer ${layer}: ${l.perGroup ? `experts per group ${l.perGroup.join(', ')}; ` : ''}gates ${l.gates.map((g, i) => `${labels[i % labels.length] ?? i} ${g.toFixed(3)}`).join(', ')}`
+      const choice = l.perGroup?.[group] ?? l.choice
+      span.style.background = COLORS[choice % COLORS.length]
+      span.dataset.choice = String(choice)
+      span.title = `layer ${layer}${l.perGroup ? `, group ${group}` : ''}: ${l.perGroup ? `experts per group ${l.perGroup.join(', ')}; ` : ''}gates ${l.gates.map((g, i) => `${labels[i % labels.length] ?? i} ${g.toFixed(3)}`).join(', ')}`
     }
     out.append(span)
   }
@@ -126,16 +135,17 @@ async function run() {
 
 // ---------------------------------------------------------------- train tab
 
-function chart(losses: number[]) {
-  const svg = $('chart')
+/** The train tab's chart (the trainer's chart module): training loss per update, validation loss at each eval. */
+function chart(losses: number[], vals: { step: number; loss: number }[]) {
   if (!losses.length) return
-  const max = Math.max(...losses)
-  const min = Math.min(...losses)
-  const x = (i: number) => 40 + (i / Math.max(1, losses.length - 1)) * 540
-  const y = (v: number) => 20 + ((max - v) / Math.max(1e-9, max - min)) * 170
-  svg.innerHTML =
-    `<polyline fill="none" stroke="#3b6fd8" stroke-width="2" points="${losses.map((v, i) => `${x(i)},${y(v)}`).join(' ')}"/>` +
-    `<text x="4" y="24" font-size="11">${max.toFixed(3)}</text><text x="4" y="194" font-size="11">${min.toFixed(3)}</text><text x="520" y="214" font-size="11">update ${losses.length}</text>`
+  const point = (step: number, v: number) => ({ step, mean: v, min: v, max: v })
+  $('chart').innerHTML = valLossChart(
+    [
+      { name: 'training', points: losses.map((v, i) => point(i + 1, v)) },
+      { name: 'validation', points: vals.map((v) => point(v.step, v.loss)) },
+    ],
+    { xLabel: 'update', yLabel: 'loss (nats)', width: 600, height: 260, seedNotes: false },
+  )
 }
 
 // The registry's main variants; the first routed one (dynamic MoAS) is selected.
@@ -143,10 +153,10 @@ for (const v of MAIN_VARIANTS) $('variant').append(new Option(v, v, false, v ===
 
 let trained: Awaited<ReturnType<typeof trainInPage>> | null = null
 async function train() {
-  detected ??= await chooseProvider()
   const button = $('train') as HTMLButtonElement
   button.disabled = true
   const losses: number[] = []
+  const vals: { step: number; loss: number }[] = []
   try {
     const steps = Number(($('steps') as HTMLInputElement).value)
     trained = await trainInPage({
@@ -156,7 +166,8 @@ async function train() {
       provider: ($('train-provider') as HTMLSelectElement).value as PageProvider,
       onRecord: (r) => {
         losses.push(r.loss)
-        chart(losses)
+        if (r.val_loss !== undefined) vals.push({ step: r.step, loss: r.val_loss })
+        chart(losses, vals)
         $('train-status').textContent =
           `update ${r.step} of ${steps}: loss ${r.loss.toFixed(4)}${r.val_loss !== undefined ? `, val ${r.val_loss.toFixed(4)}` : ''} (${r.ms} ms, ${r.device})`
       },
@@ -202,6 +213,7 @@ $('source').onchange = () => {
 $('load').onclick = () => void load()
 $('generate').onclick = () => void run()
 $('layer').onchange = () => last && render(last)
+$('group').onchange = () => last && render(last)
 $('train').onclick = () => void train()
 $('download').onclick = download
 document.body.ondragover = (e) => e.preventDefault()
@@ -216,9 +228,11 @@ document.body.ondrop = (e) => {
   playground,
   load,
   run,
+  lastReport: () => last,
   train,
   trainInPage,
   chooseProvider,
+  webgpuAdapter,
   urlReader,
   threads,
   attentionKernelCheck,

@@ -32,21 +32,54 @@ export type PageProvider = 'webgpu' | 'wasm'
 /** Multi-threaded wasm needs a cross-origin-isolated page (COOP/COEP headers); one thread otherwise. */
 export const threads = globalThis.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1
 
-/** WebGPU when the browser has an adapter, else wasm; and why. */
-export async function chooseProvider(): Promise<{ provider: PageProvider; why: string }> {
-  const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<{ info?: { vendor?: string; architecture?: string } } | null> } }).gpu
-  if (!gpu) return { provider: 'wasm', why: 'this browser has no WebGPU (navigator.gpu is missing)' }
-  const adapter = await gpu.requestAdapter().catch(() => null)
+/** What the page's provider selector offers: auto, or one provider by name. */
+export type ProviderChoice = 'auto' | PageProvider
+
+/** The browser's WebGPU adapter, if any: its name and whether it is a software (fallback) one. */
+export async function webgpuAdapter(): Promise<{ name: string; software: boolean } | null> {
+  type Info = { vendor?: string; architecture?: string; description?: string; isFallbackAdapter?: boolean }
+  const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<{ info?: Info; isFallbackAdapter?: boolean } | null> } }).gpu
+  const adapter = await gpu?.requestAdapter().catch(() => null)
+  if (!adapter) return null
+  const info = adapter.info ?? {}
+  const name = [info.vendor, info.architecture, info.description].filter(Boolean).join(' ')
+  // Chromium reports SwiftShader without the fallback flag on some versions: its name says it
+  const software = info.isFallbackAdapter === true || adapter.isFallbackAdapter === true || /swiftshader|llvmpipe|software/i.test(name)
+  return { name, software }
+}
+
+/**
+ * The provider for the selector's choice, and why. auto: WebGPU on a hardware adapter; wasm where there is
+ * none or only a software one (which runs these models many times slower than wasm). A named provider is
+ * taken when the browser has it.
+ */
+export async function chooseProvider(choice: ProviderChoice = 'auto'): Promise<{ provider: PageProvider; why: string }> {
+  if (choice === 'wasm') return { provider: 'wasm', why: 'wasm chosen' }
+  if (!(navigator as unknown as { gpu?: unknown }).gpu) return { provider: 'wasm', why: 'this browser has no WebGPU (navigator.gpu is missing)' }
+  const adapter = await webgpuAdapter()
   if (!adapter) return { provider: 'wasm', why: 'WebGPU is present but offers no adapter here' }
-  const name = [adapter.info?.vendor, adapter.info?.architecture].filter(Boolean).join(' ')
-  return { provider: 'webgpu', why: `WebGPU adapter${name ? `: ${name}` : ''}` }
+  const named = adapter.name ? `: ${adapter.name}` : ''
+  if (choice === 'auto' && adapter.software)
+    return { provider: 'wasm', why: `the only WebGPU adapter is a software one${named}, slower than wasm; choose WebGPU to use it anyway` }
+  return { provider: 'webgpu', why: `${choice === 'webgpu' ? 'WebGPU chosen, ' : ''}${adapter.software ? 'software ' : ''}WebGPU adapter${named}` }
 }
 
 /** A model folder served over HTTP (the demo model, or any URL that serves an exported folder). */
 export function urlReader(base: string): FolderReader {
   const root = base.endsWith('/') ? base : `${base}/`
   return async (path) => {
-    const res = await fetch(new URL(path, new URL(root, location.href)))
+    const url = new URL(path, new URL(root, location.href))
+    let res: Response
+    try {
+      res = await fetch(url)
+    } catch {
+      // fetch gives a bare "Failed to fetch" for both; the page's own origin cannot be the CORS case
+      throw new Error(
+        url.origin === location.origin
+          ? `${url.href} could not be fetched (the server did not answer)`
+          : `${url.href} could not be fetched: the server did not answer, or it does not allow pages of other origins to read it (CORS). Serve the folder with the header Access-Control-Allow-Origin: * (or from this page's origin), or download it and choose "a folder on this computer"`,
+      )
+    }
     return res.ok ? new Uint8Array(await res.arrayBuffer()) : undefined
   }
 }
@@ -98,16 +131,17 @@ export class Playground {
 
   /**
    * Load a model folder and open a routing session on `provider`. WebGPU must first agree with wasm on
-   * the folder (webgpuDisagreement); where it does not, the model runs on wasm and `refusal` says why:
+   * the folder (probeWebgpu); where it does not, the model runs on wasm and `refusal` says why:
    * the page never shows text that ONNX Runtime's WebGPU kernels got wrong.
    */
   async load(reader: FolderReader, where: string, provider: PageProvider): Promise<ModelFolder> {
     const folder = await readModelFolder(reader, where)
     await this.session?.release()
     this.session = null
-    this.refusal = provider === 'webgpu' ? await webgpuDisagreement(folder) : null
+    const probe = provider === 'webgpu' ? await probeWebgpu(folder) : { refusal: null, session: null }
+    this.refusal = probe.refusal
     const runs = this.refusal ? 'wasm' : provider
-    this.session = await openModelFolder(folder, { provider: runs, threads })
+    this.session = probe.session ?? (await openModelFolder(folder, { provider: runs, threads }))
     this.folder = folder
     this.provider = runs
     return folder
@@ -163,15 +197,18 @@ export class Playground {
  * Does WebGPU compute this folder's model as wasm does? Both providers run the same probe — a prefill of a
  * fixed sequence, then decode steps fed the same next tokens — and every logit must be finite, within
  * the dtype's tolerance of wasm's, with the same most likely character at every position (what greedy
- * text depends on). Returns the reason WebGPU is refused, or null. ONNX Runtime Web's WebGPU kernels are
- * wrong for some graphs (measured: docs in the README); this check refuses any such model, known or not.
+ * text depends on). ONNX Runtime Web's WebGPU kernels are wrong for some graphs (docs/browser-matrix.md);
+ * this check refuses any such model, known or not. Returns the reason WebGPU is refused (or null) and the
+ * session the page goes on with (its next prefill starts afresh): the WebGPU one when WebGPU agrees, the
+ * wasm one the comparison opened when it does not, or null when WebGPU was refused before that.
  */
-export async function webgpuDisagreement(folder: ModelFolder): Promise<string | null> {
+export async function probeWebgpu(folder: ModelFolder): Promise<{ refusal: string | null; session: DecoderSession | null }> {
   if (folder.dtype === 'float16') {
     const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<{ features: { has(f: string): boolean } } | null> } }).gpu
     const adapter = await gpu?.requestAdapter().catch(() => null)
     // Without it ONNX Runtime Web runs float16 graphs anyway and returns zeros (measured on SwiftShader).
-    if (adapter && !adapter.features.has('shader-f16')) return "this WebGPU adapter lacks the 'shader-f16' feature that float16 models need"
+    if (adapter && !adapter.features.has('shader-f16'))
+      return { refusal: "this WebGPU adapter lacks the 'shader-f16' feature that float16 models need", session: null }
   }
   const V = folder.config.vocab_size
   const length = Math.min(12, folder.config.block_size)
@@ -186,32 +223,42 @@ export async function webgpuDisagreement(folder: ModelFolder): Promise<string | 
   try {
     gpu = await openModelFolder(folder, { provider: 'webgpu', threads })
   } catch (e) {
-    return `ONNX Runtime's WebGPU provider cannot run it (${(e as Error).message.split('\n')[0].slice(0, 200)})`
+    return { refusal: `ONNX Runtime's WebGPU provider cannot run it (${(e as Error).message.split('\n')[0].slice(0, 200)})`, session: null }
   }
   let onGpu: Float32Array[]
   try {
     onGpu = await runProbe(gpu)
   } catch (e) {
-    return `ONNX Runtime's WebGPU provider fails on it (${(e as Error).message.split('\n')[0].slice(0, 200)})`
-  } finally {
     await gpu.release()
+    return { refusal: `ONNX Runtime's WebGPU provider fails on it (${(e as Error).message.split('\n')[0].slice(0, 200)})`, session: null }
   }
   const cpu = await openModelFolder(folder, { provider: 'wasm', threads })
-  const onCpu = await runProbe(cpu)
-  await cpu.release()
-  const tolerance = folder.dtype === 'float16' ? 5e-2 : 1e-3
+  let refusal: string | null
+  try {
+    refusal = compareProbes(await runProbe(cpu), onGpu, V, prefix, folder.dtype)
+  } catch (e) {
+    await Promise.all([gpu.release(), cpu.release()])
+    throw e
+  }
+  await (refusal ? gpu : cpu).release()
+  return { refusal, session: refusal ? cpu : gpu }
+}
+
+/** The first way WebGPU's probe logits fail wasm's (non-finite, beyond tolerance, another argmax), or null. */
+function compareProbes(onCpu: Float32Array[], onGpu: Float32Array[], V: number, prefix: number, dtype: ModelFolder['dtype']): string | null {
+  const tolerance = dtype === 'float16' ? 5e-2 : 1e-3
   for (let r = 0; r < onCpu.length; r++)
     for (let p = 0; p < onCpu[r].length / V; p++) {
       const a = onCpu[r].subarray(p * V, (p + 1) * V)
       const b = onGpu[r].subarray(p * V, (p + 1) * V)
       const position = r === 0 ? p : prefix + r - 1
       const bad = b.findIndex((x) => !Number.isFinite(x))
-      if (bad >= 0) return `WebGPU gives a non-finite logit (${b[bad]}) at position ${position} where wasm gives ${a[bad]} (${folder.dtype})`
+      if (bad >= 0) return `WebGPU gives a non-finite logit (${b[bad]}) at position ${position} where wasm gives ${a[bad]} (${dtype})`
       const scale = Math.max(1, ...a.map(Math.abs))
       let worst = 0
       for (let i = 0; i < V; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / scale)
       if (worst > tolerance)
-        return `WebGPU's logits differ from wasm's by up to ${worst.toPrecision(2)} (relative; tolerance ${tolerance} for ${folder.dtype}) at position ${position}`
+        return `WebGPU's logits differ from wasm's by up to ${worst.toPrecision(2)} (relative; tolerance ${tolerance} for ${dtype}) at position ${position}`
       if (argmax(a) !== argmax(b)) return `WebGPU picks another most likely character than wasm at position ${position}`
     }
   return null

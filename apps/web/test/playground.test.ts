@@ -7,10 +7,21 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { buildLogitsGraph, CharTokenizer, resolveConfig, VARIANTS } from '@moas/gpt'
 import { randomWeights } from '@moas/gpt/testing'
-import { EXPORT_DTYPES, exportModelFiles, generate, type ModelFolder, memoryFolderReader, openModelFolder, readModelFolder } from '@moas/inference'
+import {
+  EXPORT_DTYPES,
+  exportModelFiles,
+  generate,
+  type ModelFolder,
+  memoryFolderReader,
+  openModelFolder,
+  readModelFolder,
+  routeText,
+  routingReport,
+  routingStats,
+} from '@moas/inference'
 import { freshStart, makeRunConfig, modelConfig, syntheticDataset, TRAIN_PRESETS, TrainLoop } from '@moas/trainer'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -117,7 +128,7 @@ describe.skipIf(!hasChromium)('the playground in Chromium', () => {
     const r = await page.evaluate(
       async ({ prompt, tokens }) => {
         const pg = (globalThis as any).moasPlayground
-        const choice = await pg.chooseProvider()
+        const choice = await pg.chooseProvider('webgpu')
         if (choice.provider !== 'webgpu') return { skipped: choice.why }
         await pg.playground.load(pg.urlReader('./demo-model/'), 'demo', 'webgpu')
         return pg.playground.generate(prompt, { tokens, temperature: 0 })
@@ -154,7 +165,7 @@ describe.skipIf(!hasChromium)('the playground in Chromium', () => {
         await session.release()
       }
     const page = await open()
-    const webgpu = (await page.evaluate(async () => (globalThis as any).moasPlayground.chooseProvider())).provider === 'webgpu'
+    const webgpu = (await page.evaluate(async () => (globalThis as any).moasPlayground.chooseProvider('webgpu'))).provider === 'webgpu'
     expect(webgpu, 'Chromium offered no WebGPU adapter').toBe(true)
     const rows: string[] = []
     for (const c of cases)
@@ -183,14 +194,15 @@ describe.skipIf(!hasChromium)('the playground in Chromium', () => {
     await page.close()
   })
 
-  it('a user who clicks Load twice and then Generate while the demo model still loads gets the text, on WebGPU, with no console error', async () => {
+  it('a user who chooses WebGPU, clicks Load twice and then Generate while the demo model still loads gets the text, on WebGPU, with no console error', async () => {
     const page = await browser.newPage()
     const errors: string[] = []
     page.on('pageerror', (e) => errors.push(`page error: ${e.message}`))
     page.on('console', (m) => {
-      if (m.type() === 'error') errors.push(m.text())
+      if (m.type() === 'error' || m.type() === 'warning') errors.push(`${m.type()}: ${m.text()}`)
     })
     await page.goto(server.url)
+    await page.selectOption('#provider', 'webgpu')
     await page.click('#load')
     await page.click('#load')
     await page.waitForFunction(() => !(document.getElementById('generate') as HTMLButtonElement).disabled, null, { timeout: 180_000 })
@@ -217,7 +229,7 @@ describe.skipIf(!hasChromium)('the playground in Chromium', () => {
     const page = await open()
     const r = await page.evaluate(async () => {
       const pg = (globalThis as any).moasPlayground
-      const webgpu = (await pg.chooseProvider()).provider === 'webgpu'
+      const webgpu = (await pg.chooseProvider('webgpu')).provider === 'webgpu'
       return { wasm: await pg.attentionKernelCheck('wasm'), webgpu: webgpu ? await pg.attentionKernelCheck('webgpu') : { error: 'no adapter' } }
     })
     expect(r.wasm.error, 'GroupQueryAttention on wasm').toBeUndefined()
@@ -254,6 +266,98 @@ describe.skipIf(!hasChromium)('the playground in Chromium', () => {
     await page.close()
   })
 
+  it("GQE is coloured by the group the Group selector names: each group's chosen expert, as the decoder returned it (the matrix's gqe folder)", async () => {
+    const page = await open()
+    await page.selectOption('#source', 'url')
+    await page.fill('#url', './matrix/gqe-float32/')
+    await page.selectOption('#provider', 'wasm')
+    await page.click('#load')
+    await page.waitForFunction(() => /^gqe,/.test(document.getElementById('model-info')!.textContent ?? ''), null, { timeout: 120_000 })
+    expect(await page.isVisible('#group-label')).toBe(true)
+    const groups = await page.$$eval('#group option', (os) => os.length)
+    expect(groups).toBeGreaterThan(1)
+    await page.fill('#tokens', '24')
+    await page.click('#generate')
+    await page.waitForFunction(() => /decode/.test(document.getElementById('stats')!.textContent ?? ''), null, { timeout: 120_000 })
+    for (let g = 0; g < groups; g++) {
+      await page.selectOption('#group', String(g))
+      // null: a character without routing (the last one generated is never fed back)
+      const shown = await page.$$eval('#output span', (ss) =>
+        ss.map((x) => ((x as HTMLElement).dataset.choice === undefined ? null : Number((x as HTMLElement).dataset.choice))),
+      )
+      const want = await page.evaluate(
+        (group) => (globalThis as any).moasPlayground.lastReport().chars.map((c: any) => (c.layers[0] ? c.layers[0].perGroup[group] : null)),
+        g,
+      )
+      expect(want.filter((w: number | null) => w !== null).length).toBeGreaterThan(20)
+      expect(shown, `group ${g}`).toEqual(want)
+    }
+    const perGroup = await page.evaluate(() =>
+      (globalThis as any).moasPlayground
+        .lastReport()
+        .chars.filter((c: any) => c.layers[0])
+        .map((c: any) => c.layers[0].perGroup.join(',')),
+    )
+    // the groups chose differently somewhere, so a view that ignored the selector would have failed above
+    expect(perGroup.some((p: string) => new Set(p.split(',')).size > 1)).toBe(true)
+    await page.close()
+  })
+
+  it("moas analyze's HTML report of the demo model opens in Chromium with its charts and coloured text, and no console error or warning", async () => {
+    const session = await openModelFolder(demo)
+    const text = 'the old king said to the young queen that the sea is wide and the ships are many.\n'.repeat(6)
+    const choices = await routeText(session, demo.tokenizer, text)
+    await session.release()
+    const stats = routingStats(demo.config, text, choices)
+    const html = routingReport({ config: demo.config, stats, text, choices, model: 'the demo model (moas, smoke size)', source: 'a test sentence' })
+    mkdirSync(join(appDir, 'test-results'), { recursive: true })
+    const file = join(appDir, 'test-results', 'analyze-report.html')
+    writeFileSync(file, html)
+    const page = await browser.newPage()
+    const problems: string[] = []
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`))
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`)
+    })
+    await page.setViewportSize({ width: 1100, height: 900 })
+    await page.goto(pathToFileURL(file).href)
+    // three stacked-bar charts per layer (plus no training history here), and every character coloured
+    expect(await page.locator('svg').count()).toBe(3 * demo.config.n_layer)
+    expect(await page.locator('pre.text').first().locator('span').count()).toBe([...text].length)
+    expect(problems).toEqual([])
+    await page.screenshot({ path: join(appDir, 'test-results', 'analyze-report.png') })
+    await page.close()
+  })
+
+  it('auto prefers wasm over a software WebGPU adapter and says why; WebGPU stays one choice away', async () => {
+    const page = await open()
+    const r = await page.evaluate(async () => {
+      const pg = (globalThis as any).moasPlayground
+      return { adapter: await pg.webgpuAdapter(), auto: await pg.chooseProvider('auto'), webgpu: await pg.chooseProvider('webgpu') }
+    })
+    // CI's Chromium has only SwiftShader, a software adapter
+    expect(r.adapter, JSON.stringify(r)).toMatchObject({ software: true })
+    expect(r.auto.provider).toBe('wasm')
+    expect(r.auto.why).toMatch(/^the only WebGPU adapter is a software one.*slower than wasm; choose WebGPU to use it anyway$/)
+    expect(r.webgpu).toMatchObject({ provider: 'webgpu' })
+    expect(await page.textContent('#runtime')).toMatch(/^Runs on wasm — the only WebGPU adapter is a software one/)
+    await page.close()
+  })
+
+  it('a model URL on another origin that cannot be read names CORS and the two ways out', async () => {
+    const page = await open()
+    await page.selectOption('#source', 'url')
+    await page.fill('#url', 'http://127.0.0.1:9/model-folder/') // another origin; nothing listens there
+    await page.click('#load')
+    await page.waitForFunction(() => /could not load/.test(document.getElementById('model-info')!.textContent ?? ''), null, { timeout: 60_000 })
+    const info = await page.textContent('#model-info')
+    expect(info).toMatch(
+      /^could not load: http:\/\/127\.0\.0\.1:9\/model-folder\/[\w.]+ could not be fetched: .*\(CORS\)\. Serve the folder with the header Access-Control-Allow-Origin/,
+    )
+    expect(info).toMatch(/choose "a folder on this computer"$/)
+    await page.close()
+  })
+
   it("the train tab, clicked as a user would: its losses follow Node's TrainLoop for the same seed (1e-4), then it generates and offers the folder", async () => {
     const page = await open()
     const steps = 8
@@ -273,11 +377,19 @@ describe.skipIf(!hasChromium)('the playground in Chromium', () => {
     expect(Math.abs(Number(last![1]) - nodeLosses[steps - 1])).toBeLessThan(1e-4)
     expect(nodeLosses[steps - 1]).toBeLessThan(nodeLosses[0])
     expect((await page.textContent('#train-sample'))!.startsWith('the ')).toBe(true)
-    // the chart drew one point per update
-    const points = await page.evaluate(
-      () => (document.querySelector('#chart polyline')?.getAttribute('points') ?? '').trim().split(/\s+/).filter(Boolean).length,
+    // the chart drew one training point per update, the validation loss at each eval, and labelled axes
+    const circles = await page.$$eval('#chart circle', (cs) => cs.map((c) => c.getAttribute('fill')))
+    const [train, val] = [...new Set(circles)]
+    const evals = (await nodeTrainRecords(steps)).filter((r) => r.val_loss !== undefined).length
+    expect(evals).toBeGreaterThan(0)
+    expect(circles.filter((c) => c === train)).toHaveLength(steps)
+    expect(circles.filter((c) => c === val)).toHaveLength(evals)
+    expect(await page.$$eval('#chart text', (ts) => ts.map((t) => t.textContent))).toEqual(
+      expect.arrayContaining(['update', 'loss (nats)', 'training', 'validation', String(steps)]),
     )
-    expect(points).toBe(steps)
+    mkdirSync(join(appDir, 'test-results'), { recursive: true })
+    await page.setViewportSize({ width: 1100, height: 760 })
+    await page.screenshot({ path: join(appDir, 'test-results', 'train-tab.png'), fullPage: true })
     // the variant list is the registry's main variants
     const { MAIN_VARIANTS } = await import('@moas/gpt')
     expect(await page.$$eval('#variant option', (os) => os.map((o) => o.textContent))).toEqual([...MAIN_VARIANTS])
