@@ -167,3 +167,40 @@ describe('the release check (`pnpm release` runs scripts/check-release.mjs befor
     }
   })
 })
+
+describe('the GPU readiness check (scripts/device-check.mjs: one command per accelerator)', () => {
+  const check = (args: string[]) => {
+    try {
+      return {
+        code: 0,
+        out: execFileSync(process.execPath, [join(root, 'scripts', 'device-check.mjs'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }),
+        err: '',
+      }
+    } catch (e) {
+      const x = e as { status: number; stdout: string; stderr: string }
+      return { code: x.status, out: x.stdout, err: x.stderr }
+    }
+  }
+
+  it('runs end to end where it can (wasm here): cpu and the device agree, and it says what ran', () => {
+    const r = check(['wasm', '2'])
+    expect(r.code, r.err).toBe(0)
+    expect(r.out).toMatch(/^moas smoke model, 2 training steps on cpu and on wasm$/m)
+    const worst = Number(/largest \|cpu - wasm\| = (\S+) \(tolerance 1e-3\)/.exec(r.out)![1])
+    expect(worst).toBeLessThan(1e-3)
+    expect(r.out).toMatch(/the wasm records say device wasm/)
+  }, 300_000)
+
+  it('where the device is missing it exits 1 with the reason, and a wrong argument with the usage', () => {
+    const cuda = check(['cuda', '1'])
+    // CI has no GPU; on a machine with CUDA the check runs instead
+    if (cuda.code === 0) expect(cuda.out).toMatch(/the cuda records say device cuda/)
+    else {
+      expect(cuda.code).toBe(1)
+      expect(cuda.err).toMatch(/execution provider 'cuda' is not available here.*\n.*device check: cuda did not run \(moas exited 1\)/)
+    }
+    const bad = check(['tpu'])
+    expect(bad.code).toBe(2)
+    expect(bad.err).toMatch(/^usage: node scripts\/device-check.mjs <cuda\|webgpu\|wasm> \[steps = 20\]/)
+  }, 300_000)
+})
