@@ -4,7 +4,9 @@
  * cuda and webgpu depend on the machine: where they are missing the error is one line that says what is
  * needed (these tests never assert that they fail, since they work where the hardware and libraries are).
  */
+import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { readLog } from '@moas/trainer/node'
 import { describe, expect, it } from 'vitest'
 import { expectOneLineError, run, tempDirs } from './test-helpers'
@@ -53,7 +55,8 @@ describe('--device', () => {
     for (const device of ['cuda', 'webgpu']) {
       const r = await run(['generate', '--checkpoint', join(tempDir(), 'none'), '--prompt', 'a', '--device', device])
       expect(r.code).not.toBe(0) // no checkpoint there: this checks the flag is accepted and errors stay one line
-      expectOneLineError(r, /no checkpoint at/)
+      // webgpu is probed before the command starts, so a missing adapter is named first
+      expectOneLineError(r, device === 'webgpu' ? /no checkpoint at|'webgpu' is not available here/ : /no checkpoint at/)
     }
     const dir = join(tempDir(), 'ck')
     expect((await run(['train', '--attention', 'mha', '--preset', 'smoke', '--steps', '1', '--out', dir, ...TINY])).code).toBe(0)
@@ -62,6 +65,19 @@ describe('--device', () => {
       if (r.code === 0) continue // the provider works on this machine
       expectOneLineError(r, device === 'cuda' ? /'cuda' is not available here.*ONNXRUNTIME_NODE_INSTALL=cuda12/ : /'webgpu' is not available here.*Vulkan/)
     }
+  })
+
+  it("webgpu in a real process: where there is no adapter, stderr is the one error line (Dawn's Vulkan warnings stay in the probe's child)", async () => {
+    const dir = join(tempDir(), 'ck-webgpu')
+    expect((await run(['train', '--attention', 'mha', '--preset', 'smoke', '--steps', '1', '--out', dir, ...TINY])).code).toBe(0)
+    const cli = fileURLToPath(new URL('../dist/index.js', import.meta.url))
+    const r = spawnSync(process.execPath, [cli, 'generate', '--checkpoint', dir, '--prompt', 'a', '--tokens', '2', '--device', 'webgpu'], {
+      encoding: 'utf8',
+    })
+    if (r.status === 0) return // an adapter exists on this machine
+    expect(r.status).toBe(1)
+    expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1)
+    expect(r.stderr).toMatch(/^moas: error: execution provider 'webgpu' is not available here \(.*\)\. WebGPU needs a GPU adapter/)
   })
 
   it('an unknown device is a usage error listing the providers', async () => {

@@ -2,7 +2,7 @@
  * The `moas` command. main() takes argv and an Io so tests run it in-process; it never throws and never
  * exits the process: it returns the exit code (0 ok, 1 error, 2 usage error, 130 interrupted).
  */
-import { threadsFromEnv } from '@moas/tensor-core'
+import { type Provider, RuntimeError, threadsFromEnv } from '@moas/tensor-core'
 import { Command, CommanderError } from 'commander'
 import { analyzeCommand } from './commands/analyze'
 import { compareCommand } from './commands/compare'
@@ -11,6 +11,7 @@ import { exportCommand } from './commands/export'
 import { generateCommand } from './commands/generate'
 import { infoCommand } from './commands/info'
 import { trainCommand } from './commands/train'
+import { PROBED_PROVIDERS, probeProvider } from './device-probe'
 import { EXIT, reportError, UsageError } from './errors'
 import { type Io, processIo } from './io'
 
@@ -35,6 +36,14 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
   analyzeCommand(program, io, done)
   infoCommand(program, io, done)
   for (const c of program.commands) c.allowExcessArguments(false)
+  // A provider whose native library prints to stderr when it fails is tried in a child process first.
+  program.hook('preAction', (_program, command) => {
+    const device = command.opts().device as Provider | undefined
+    if (device && PROBED_PROVIDERS.includes(device)) {
+      const reason = probeProvider(device)
+      if (reason) throw new RuntimeError(reason)
+    }
+  })
   return program
 }
 
