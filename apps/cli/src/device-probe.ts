@@ -1,7 +1,8 @@
 /**
- * Whether onnxruntime-node can open a session on WebGPU, asked in a child process. Dawn (ONNX Runtime's
- * WebGPU) prints its Vulkan warnings and source lines straight to the process's stderr before ONNX Runtime
- * reports that there is no adapter; in a child they are heard by nobody, and the user gets one line.
+ * Whether onnxruntime-node can open a session on a GPU provider, asked in a child process. Native code
+ * writes straight to the process's stderr before ONNX Runtime reports the failure (Dawn's Vulkan warnings
+ * for WebGPU, ONNX Runtime's own "[E:onnxruntime…] Failed to load library" for CUDA); in a child they are
+ * heard by nobody, and the user gets one line.
  */
 import { spawnSync } from 'node:child_process'
 import { dirname } from 'node:path'
@@ -9,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import type { Provider } from '@moas/tensor-core'
 
 /** Providers whose native library writes to stderr on failure, so they are probed in a child first. */
-export const PROBED_PROVIDERS: readonly Provider[] = ['webgpu']
+export const PROBED_PROVIDERS: readonly Provider[] = ['cuda', 'webgpu']
 
 const PROBE = `
 import { Graph, ops, Session } from '@moas/tensor-core'

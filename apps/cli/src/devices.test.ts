@@ -55,8 +55,8 @@ describe('--device', () => {
     for (const device of ['cuda', 'webgpu']) {
       const r = await run(['generate', '--checkpoint', join(tempDir(), 'none'), '--prompt', 'a', '--device', device])
       expect(r.code).not.toBe(0) // no checkpoint there: this checks the flag is accepted and errors stay one line
-      // webgpu is probed before the command starts, so a missing adapter is named first
-      expectOneLineError(r, device === 'webgpu' ? /no checkpoint at|'webgpu' is not available here/ : /no checkpoint at/)
+      // the device is probed before the command starts, so a missing provider is named first
+      expectOneLineError(r, new RegExp(`no checkpoint at|'${device}' is not available here`))
     }
     const dir = join(tempDir(), 'ck')
     expect((await run(['train', '--attention', 'mha', '--preset', 'smoke', '--steps', '1', '--out', dir, ...TINY])).code).toBe(0)
@@ -67,17 +67,20 @@ describe('--device', () => {
     }
   })
 
-  it("webgpu in a real process: where there is no adapter, stderr is the one error line (Dawn's Vulkan warnings stay in the probe's child)", async () => {
-    const dir = join(tempDir(), 'ck-webgpu')
+  it("cuda and webgpu in a real process: where they are missing, stderr is the one error line (the native libraries' own lines stay in the probe's child)", async () => {
+    const dir = join(tempDir(), 'ck-gpu')
     expect((await run(['train', '--attention', 'mha', '--preset', 'smoke', '--steps', '1', '--out', dir, ...TINY])).code).toBe(0)
     const cli = fileURLToPath(new URL('../dist/index.js', import.meta.url))
-    const r = spawnSync(process.execPath, [cli, 'generate', '--checkpoint', dir, '--prompt', 'a', '--tokens', '2', '--device', 'webgpu'], {
-      encoding: 'utf8',
-    })
-    if (r.status === 0) return // an adapter exists on this machine
-    expect(r.status).toBe(1)
-    expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1)
-    expect(r.stderr).toMatch(/^moas: error: execution provider 'webgpu' is not available here \(.*\)\. WebGPU needs a GPU adapter/)
+    for (const [device, help] of [
+      ['webgpu', 'WebGPU needs a GPU adapter'],
+      ['cuda', 'The CUDA provider needs an NVIDIA GPU'],
+    ]) {
+      const r = spawnSync(process.execPath, [cli, 'generate', '--checkpoint', dir, '--prompt', 'a', '--tokens', '2', '--device', device], { encoding: 'utf8' })
+      if (r.status === 0) continue // the provider works on this machine
+      expect(r.status).toBe(1)
+      expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1)
+      expect(r.stderr).toMatch(new RegExp(`^moas: error: execution provider '${device}' is not available here \\(.*\\)\\. ${help}`))
+    }
   })
 
   it('an unknown device is a usage error listing the providers', async () => {
