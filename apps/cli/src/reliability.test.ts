@@ -715,3 +715,41 @@ describe('fuzz: random flag values and random checkpoint corruption', () => {
     }
   })
 })
+
+describe("fuzz: compare's cached run summaries", () => {
+  it('a damaged summary.json (a digit changed, cut short, a byte appended) is recomputed from the checkpoint, never read into the table', async () => {
+    const rand = mulberry32(31)
+    const dir = join(tempDir(), 'summarized')
+    cpSync(runDir, dir, { recursive: true })
+    const collect = async () => {
+      const r = await run(['compare', '--collect', dir, '--out', join(tempDir(), 'c')])
+      expect(r.code, r.stderr).toBe(0)
+      // the loss and accuracy columns (a recomputed summary measures decode speed again)
+      return r.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('| mha'))
+        .map((l) => l.split('|').filter((_, i) => i !== 5))
+    }
+    const clean = await collect()
+    expect(clean.length).toBeGreaterThan(0)
+    const path = join(dir, 'summary.json')
+    const sealed = readFileSync(path, 'utf8')
+    expect(JSON.parse(sealed)).toMatchObject({ variant: 'mha', sha256: expect.stringMatching(/^[0-9a-f]{64}$/) })
+    for (let round = 0; round < 6; round++) {
+      const kind = round % 3
+      let damaged = sealed
+      if (kind === 0) {
+        // the dangerous case: still valid JSON, another loss
+        const at = sealed.indexOf('"full_val_loss": ') + '"full_val_loss": '.length + 2 + Math.floor(rand() * 4)
+        damaged = sealed.slice(0, at) + String((Number(sealed[at]) + 1 + Math.floor(rand() * 8)) % 10) + sealed.slice(at + 1)
+        expect(JSON.parse(damaged).full_val_loss).not.toBe(JSON.parse(sealed).full_val_loss)
+      } else if (kind === 1) damaged = sealed.slice(0, Math.floor(rand() * sealed.length))
+      else damaged = `${sealed}x`
+      writeFileSync(path, damaged)
+      expect(await collect(), `round ${round}`).toEqual(clean)
+      const again = JSON.parse(readFileSync(path, 'utf8')) // recomputed and sealed again
+      expect(again.full_val_loss).toBe(JSON.parse(sealed).full_val_loss)
+      expect(again.sha256).toMatch(/^[0-9a-f]{64}$/)
+    }
+  }, 300_000)
+})

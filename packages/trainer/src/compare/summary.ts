@@ -1,8 +1,9 @@
 /** One finished run summarized for a comparison table: its curve, full-split loss, task accuracy, decode probe. */
 
+import { createHash } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { isKvRouteControl, type LoadedModel } from '@moas/gpt'
+import { CHECKPOINT_FILES, isKvRouteControl, type LoadedModel } from '@moas/gpt'
 import { loadModel, writeFileAtomic } from '@moas/gpt/node'
 import type { Provider } from '@moas/tensor-core'
 import { SYNTHETIC_TASKS, type SyntheticTask } from '../data/synthetic'
@@ -19,11 +20,9 @@ export interface RunSummary {
   full_val_tokens: number
   ms_per_iter: number | null
   curve: { step: number; val_loss: number }[]
-  /** Synthetic data only: accuracy on the determined characters of each task of the val split. */
-  /** null: not measurable for this model (a moas-kv control has no logits graph). */
+  /** Synthetic data only: accuracy on the determined characters of each task of the val split (null: not measurable, a moas-kv control has no logits graph). */
   task_accuracy?: Record<SyntheticTask, number | null> | null
-  /** The final model decoding val text with its KV cache (CompareOptions.probeDecode), when measured. */
-  /** null: not measurable for this model (a moas-kv control has no decoder). */
+  /** The final model decoding val text with its KV cache (CompareOptions.probeDecode), when measured (null: a moas-kv control has no decoder). */
   decode?: DecodeProbe | null
 }
 
@@ -38,11 +37,33 @@ export interface DecodeProbe {
 /** Decodes with a finished run's model (the CLI's uses @moas/inference's DecoderSession; the trainer does not depend on it). */
 export type DecodeProber = (model: LoadedModel, text: Int32Array) => Promise<DecodeProbe>
 
+/**
+ * summary.json is a cache of a run's results: sealed with the checkpoint it summarizes (the sha256 of its
+ * COMPLETE manifest) and a sha256 of its own fields, so a damaged, edited or stale cache is recomputed,
+ * never read into a table.
+ */
+const sha256 = (text: string | Buffer) => createHash('sha256').update(text).digest('hex')
+const checkpointId = (dir: string) => {
+  try {
+    return sha256(readFileSync(join(dir, CHECKPOINT_FILES.complete)))
+  } catch {
+    return 'none'
+  }
+}
+
+function sealSummary(dir: string, summary: RunSummary): string {
+  const body = { ...summary, checkpoint: checkpointId(dir) }
+  return `${JSON.stringify({ ...body, sha256: sha256(JSON.stringify(body)) }, null, 2)}\n`
+}
+
+/** The cached summary when it is current for this protocol (null: missing, damaged, stale or for other flags). */
 export function readSummary(dir: string, steps: number, synthetic: boolean, decode = false): RunSummary | null {
   const path = join(dir, COMPARE_FILES.summary)
   if (!existsSync(path)) return null
   try {
-    const s = JSON.parse(readFileSync(path, 'utf8')) as RunSummary
+    const { sha256: seal, ...body } = JSON.parse(readFileSync(path, 'utf8')) as RunSummary & { checkpoint: string; sha256: string }
+    if (seal !== sha256(JSON.stringify(body)) || body.checkpoint !== checkpointId(dir)) return null
+    const { checkpoint: _c, ...s } = body
     return s.steps === steps && Number.isFinite(s.full_val_loss) && (!synthetic || s.task_accuracy !== undefined) && (!decode || s.decode !== undefined)
       ? s
       : null
@@ -98,7 +119,7 @@ export async function cachedSummary(
   if (cached) return cached
   const summary = await summarize(dir, run.variant, run.seed, run.steps, data, opts.threads, opts.provider, opts.probeDecode)
   try {
-    writeFileAtomic(join(dir, COMPARE_FILES.summary), `${JSON.stringify(summary, null, 2)}\n`)
+    writeFileAtomic(join(dir, COMPARE_FILES.summary), sealSummary(dir, summary))
   } catch {
     opts.onNote?.(`could not cache ${COMPARE_FILES.summary} in ${dir} (read-only?); it is recomputed next time`)
   }
