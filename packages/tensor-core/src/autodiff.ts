@@ -6,7 +6,7 @@
 import { isFloat } from './dtype'
 import { GraphError } from './errors'
 import { GRADIENTS } from './gradients'
-import { type Dim, type Graph, type Node, numel, producersOf, type Shape, type Tensor } from './graph'
+import { type Dim, type Graph, numel, producersOf, type Shape, type Tensor } from './graph'
 import * as op from './ops'
 
 export function grad(loss: Tensor, wrt: readonly Tensor[]): Tensor[] {
