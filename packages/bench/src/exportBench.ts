@@ -3,7 +3,7 @@
  * onnx/model.onnx exported in float32 and in float16 (weights, activations and KV cache in float16), and
  * the largest difference between their logits for the same prompt, relative to the largest float32 logit.
  */
-import { resolveConfig, VARIANTS } from '@moas/gpt'
+import { VARIANTS } from '@moas/gpt'
 import {
   buildLogitsGraph,
   CharTokenizer,
@@ -15,6 +15,7 @@ import {
   readModelFolder,
 } from '@moas/inference'
 import { initParams, type Provider } from '@moas/tensor-core'
+import { paperConfig } from './paper'
 import { mdTable } from './report'
 
 export interface ExportConfig {
@@ -38,16 +39,8 @@ export async function runExport(cfg: ExportConfig, log: (m: string) => void = ()
   const tokenizer = CharTokenizer.fromText(cfg.prompt)
   const rows: ExportRow[] = []
   for (const variant of cfg.variants) {
-    const config = resolveConfig({
-      vocab_size: tokenizer.vocabSize,
-      block_size: 256,
-      n_layer: 4,
-      n_head: 6,
-      n_embd: 384,
-      n_kv_head: 2,
-      dropout: 0,
-      attention: variant,
-    })
+    // the paper preset as moas info and the other benches apply it (gqe: its default 3 groups)
+    const config = paperConfig(variant, tokenizer.vocabSize)
     const model: LoadedModel = { config, params: initParams(buildLogitsGraph(config), 1) as Map<string, Float32Array>, tokenizer, extra: {}, where: 'bench' }
     const out: { bytes: number; logits: Float32Array }[] = []
     for (const dtype of ['float32', 'float16'] as const) {
