@@ -120,7 +120,7 @@ writeFileSync(
     [
       series(statics, 'static (mha, gqa, mqa)', true),
       ...(routed.length ? [series(routed, 'moas-kv (routed)', false)] : []),
-      ...(controls.length ? [series(controls, 'moas-kv controls (random, rule levels)', false)] : []),
+      ...controls.map((c) => series([c], c.name === 'control-rule' ? 'rule levels (control)' : 'random levels (control)', false)),
     ],
     {
     title: 'full-split val loss against KV bytes per token (paper config, 500 updates)',
