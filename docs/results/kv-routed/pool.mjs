@@ -104,10 +104,13 @@ for (const p of points.filter((q) => !q.isStatic)) {
   const above = statics.find((s) => s.x >= p.x - 1e-9)
   for (const s of [...new Set([below, above].filter(Boolean))]) lines.push(welchLine(p, s))
 }
-// The router's value: the learned levels against the same model with random or rule levels
+// The router's value: the learned levels against the same model with random or rule levels; and each
+// control against MHA, the full cache
 for (const c of points.filter((q) => q.kind === 'control')) {
   const r = points.find((q) => q.name === CONTROLLED[c.name])
   if (r) lines.push(welchLine(r, c))
+  const mha = points.find((q) => q.name === 'mha')
+  if (mha) lines.push(welchLine(c, mha))
 }
 writeFileSync(join(here, 'results.md'), `${lines.join('\n')}\n`)
 
