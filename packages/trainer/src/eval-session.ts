@@ -1,8 +1,9 @@
 /** Evaluating a model: the mean cross entropy over batches of windows, and what its routers did. */
 import { choiceLabels, type GptConfig, KV_ROUTE_LEVELS, paramFeeds, RoutingTally } from '@moas/gpt'
-import { type Feed, type HostTensor, type ParamInfo, type Provider, Session } from '@moas/tensor-core'
+import { type Feed, type ParamInfo, type Provider, Session } from '@moas/tensor-core'
 import { evalGraph } from './graphs'
 import { type KvRouteFill, type KvRouteSource, kvRouteFeed, kvRouteFill } from './kv-route'
+import { scalarValue } from './training-session'
 
 /** What the routers did over an eval: per layer, the share of positions per choice and the mean gate entropy. */
 export interface RoutingSummary {
@@ -11,8 +12,6 @@ export interface RoutingSummary {
   /** Per layer: mean entropy of those gates, nats. */
   entropy: number[]
 }
-
-const num = (t: HostTensor): number => Number(t.data[0])
 
 /** Mean cross entropy of the model over batches of windows (eval mode), in nats. */
 export class EvalSession {
@@ -68,7 +67,7 @@ export class EvalSession {
         feeds[KV_ROUTE_LEVELS] = levels
       }
       const out = await this.session.run(feeds)
-      sum += num(out.ce) * b.x.length
+      sum += scalarValue(out.ce) * b.x.length
       tokens += b.x.length
       this.names.gates.forEach((name, layer) => {
         const g = out[name].data as Float32Array

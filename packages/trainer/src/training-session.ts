@@ -276,7 +276,7 @@ export class TrainingSession {
     const out = await this.forward(fillBatch)
     this.takeNext(out)
     const h = out.host
-    return { loss: num(h.loss), ce: num(h.ce), balance: num(h.balance), gradNorm: num(h.grad_norm) }
+    return { loss: scalarValue(h.loss), ce: scalarValue(h.ce), balance: scalarValue(h.balance), gradNorm: scalarValue(h.grad_norm) }
   }
 
   private async accumulatedUpdate(fillBatch: FillBatch): Promise<StepResult> {
@@ -287,9 +287,9 @@ export class TrainingSession {
     for (const s of this.state) s.grad!.fill(0)
     for (let i = 0; i < k; i++) {
       const { host: out } = await this.forward(fillBatch, i)
-      loss += num(out.loss) / k
-      ce += num(out.ce) / k
-      balance += num(out.balance) / k
+      loss += scalarValue(out.loss) / k
+      ce += scalarValue(out.ce) / k
+      balance += scalarValue(out.balance) / k
       for (const s of this.state) {
         const acc = s.grad!
         const g = out[s.names.grad!].data as Float32Array
@@ -300,7 +300,7 @@ export class TrainingSession {
     const out = await this.apply!.runOnDevice(this.applyFeeds)
     this.lastTiming.runMs += performance.now() - t0
     this.takeNext(out)
-    return { loss, ce, balance, gradNorm: num(out.host.grad_norm) }
+    return { loss, ce, balance, gradNorm: scalarValue(out.host.grad_norm) }
   }
 
   /** The state in JS: the live arrays on a host provider; with stateOnDevice, one download per update. */
@@ -344,4 +344,5 @@ export class TrainingSession {
   }
 }
 
-const num = (t: HostTensor): number => Number(t.data[0])
+/** A scalar output's value (loss, ce, grad_norm). */
+export const scalarValue = (t: HostTensor): number => Number(t.data[0])
